@@ -1,0 +1,546 @@
+//! Enhancements: data attached to a reference, whose `content` is tagged by
+//! `enhancement_type` (bibliographic, abstract, annotation, location,
+//! reference_association, raw).
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::error::nested;
+use super::identifiers::{tag_of, Identifier};
+use super::references::Visibility;
+use super::{ids, lax};
+
+/// An enhancement of a reference.
+///
+/// ```
+/// use destiny_sdk::models::*;
+/// let json = r#"{"reference_id": "3a533776-c9ad-4aac-a089-d654d509490c", "source": "demo",
+///   "visibility": "public", "content": {"enhancement_type": "abstract",
+///   "process": "other", "abstract": "Text."}}"#;
+/// let e: Enhancement = from_json_str(json).unwrap();
+/// assert!(matches!(e.content, EnhancementContent::Abstract(_)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enhancement {
+    /// Set by the repository on stored enhancements.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "ids::opt_v4_or_v7"
+    )]
+    pub id: Option<Uuid>,
+    /// The reference this enhances.
+    #[serde(deserialize_with = "ids::v4_or_v7")]
+    pub reference_id: Uuid,
+    /// Provenance, such as the robot's name.
+    pub source: String,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// Version of the robot that made it.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub robot_version: Option<String>,
+    /// Enhancements this one was derived from.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "ids::opt_vec_v4_or_v7"
+    )]
+    pub derived_from: Option<Vec<Uuid>>,
+    /// The data.
+    pub content: EnhancementContent,
+}
+
+/// The content of an enhancement, by `enhancement_type`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "enhancement_type", rename_all = "snake_case")]
+pub enum EnhancementContent {
+    /// `bibliographic`
+    Bibliographic(BibliographicMetadata),
+    /// `abstract`
+    Abstract(AbstractContent),
+    /// `annotation`
+    Annotation(AnnotationContent),
+    /// `location`
+    Location(LocationContent),
+    /// `reference_association`
+    ReferenceAssociation(ReferenceAssociation),
+    /// `raw` (robots may not return it).
+    Raw(RawContent),
+    /// A type newer than SDK 0.7.4 (such as `linked_data`), kept as the JSON object it came
+    /// as, `enhancement_type` included.
+    #[serde(untagged)]
+    Unknown(Map<String, Value>),
+}
+
+impl EnhancementContent {
+    /// The `enhancement_type` text.
+    pub fn enhancement_type(&self) -> &str {
+        match self {
+            Self::Bibliographic(_) => "bibliographic",
+            Self::Abstract(_) => "abstract",
+            Self::Annotation(_) => "annotation",
+            Self::Location(_) => "location",
+            Self::ReferenceAssociation(_) => "reference_association",
+            Self::Raw(_) => "raw",
+            Self::Unknown(map) => map
+                .get("enhancement_type")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EnhancementContent {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let map = Map::<String, Value>::deserialize(de)?;
+        let tag = tag_of(&map, "enhancement_type")
+            .map_err(D::Error::custom)?
+            .to_owned();
+        let v = Value::Object;
+        Ok(match tag.as_str() {
+            "bibliographic" => Self::Bibliographic(nested(v(map))?),
+            "abstract" => Self::Abstract(nested(v(map))?),
+            "annotation" => Self::Annotation(nested(v(map))?),
+            "location" => Self::Location(nested(v(map))?),
+            "reference_association" => Self::ReferenceAssociation(nested(v(map))?),
+            "raw" => Self::Raw(nested(v(map))?),
+            _ => Self::Unknown(map),
+        })
+    }
+}
+
+/// Position of an author in the author list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorPosition {
+    /// First author.
+    First,
+    /// Any middle author.
+    Middle,
+    /// Last author.
+    Last,
+}
+
+/// One author of a reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authorship {
+    /// Display name, `FIRSTNAME <MIDDLENAME> LASTNAME`.
+    pub display_name: String,
+    /// ORCID of the author.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub orcid: Option<String>,
+    /// Position in the author list.
+    pub position: AuthorPosition,
+}
+
+/// Bibliographic metadata (`bibliographic`); every field is optional.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BibliographicMetadata {
+    /// The authors.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub authorship: Option<Vec<Authorship>>,
+    /// Number of citing works.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "lax::opt_int"
+    )]
+    pub cited_by_count: Option<i64>,
+    /// When the record was created.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub created_date: Option<jiff::civil::Date>,
+    /// When the record was last updated.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub updated_date: Option<jiff::civil::Date>,
+    /// Publication date of the version of record.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub publication_date: Option<jiff::civil::Date>,
+    /// Publication year of the version of record.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "lax::opt_int"
+    )]
+    pub publication_year: Option<i64>,
+    /// Publisher of the version of record.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub publisher: Option<String>,
+    /// Title.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub title: Option<String>,
+}
+
+/// How an abstract was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbstractProcessType {
+    /// Rebuilt from an inverted index (OpenAlex).
+    Uninverted,
+    /// From a closed API.
+    ClosedApi,
+    /// Anything else.
+    Other,
+}
+
+/// The abstract of a reference (`abstract`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbstractContent {
+    /// How it was obtained.
+    pub process: AbstractProcessType,
+    /// The text.
+    #[serde(rename = "abstract")]
+    pub abstract_: String,
+}
+
+/// Annotations of a reference (`annotation`): at least one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnnotationContent {
+    /// The annotations (never empty).
+    #[serde(deserialize_with = "non_empty")]
+    pub annotations: Vec<Annotation>,
+}
+
+/// An annotation scheme such as `openalex:topic`: non-empty, without `/`.
+///
+/// ```
+/// use destiny_sdk::models::AnnotationScheme;
+/// assert!("meta:toy".parse::<AnnotationScheme>().is_ok());
+/// assert!("a/b".parse::<AnnotationScheme>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AnnotationScheme(String);
+
+impl AnnotationScheme {
+    /// The scheme text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for AnnotationScheme {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.contains('/') {
+            Err(format!("string should match pattern '^[^/]+$' (non-empty, no '/'), got {s:?}"))
+        } else {
+            Ok(Self(s.to_owned()))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AnnotationScheme {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(de)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for AnnotationScheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One annotation, by `annotation_type`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Annotation {
+    /// A label applied (or not) to the reference, with an optional confidence.
+    Boolean(BooleanAnnotation),
+    /// A score for a label.
+    Score(ScoreAnnotation),
+}
+
+/// `boolean` annotation. Written as `scheme, label, annotation_type, value, score, data`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BooleanAnnotation {
+    /// Annotation scheme such as `openalex:topic`.
+    pub scheme: AnnotationScheme,
+    /// The label.
+    pub label: String,
+    /// Whether the label applies.
+    #[serde(deserialize_with = "lax::bool")]
+    pub value: bool,
+    /// Confidence.
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// Free-form details.
+    #[serde(default)]
+    pub data: Map<String, Value>,
+}
+
+/// `score` annotation. Written as `scheme, label, annotation_type, score, data`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ScoreAnnotation {
+    /// Annotation scheme such as `meta:toy`.
+    pub scheme: AnnotationScheme,
+    /// The label.
+    pub label: String,
+    /// The score.
+    pub score: f64,
+    /// Free-form details.
+    #[serde(default)]
+    pub data: Map<String, Value>,
+}
+
+// The Python models declare `scheme` and `label` on a base class, so `annotation_type`
+// comes third in their JSON: written by hand to keep byte-identical output.
+impl Serialize for Annotation {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match self {
+            Annotation::Boolean(a) => {
+                let skip_score = lax::omit_none(&a.score);
+                let mut s = ser.serialize_struct("BooleanAnnotation", 6)?;
+                s.serialize_field("scheme", &a.scheme)?;
+                s.serialize_field("label", &a.label)?;
+                s.serialize_field("annotation_type", "boolean")?;
+                s.serialize_field("value", &a.value)?;
+                if skip_score {
+                    s.skip_field("score")?;
+                } else {
+                    s.serialize_field("score", &a.score)?;
+                }
+                s.serialize_field("data", &a.data)?;
+                s.end()
+            }
+            Annotation::Score(a) => {
+                let mut s = ser.serialize_struct("ScoreAnnotation", 5)?;
+                s.serialize_field("scheme", &a.scheme)?;
+                s.serialize_field("label", &a.label)?;
+                s.serialize_field("annotation_type", "score")?;
+                s.serialize_field("score", &a.score)?;
+                s.serialize_field("data", &a.data)?;
+                s.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Annotation {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let map = Map::<String, Value>::deserialize(de)?;
+        let tag = tag_of(&map, "annotation_type").map_err(D::Error::custom)?;
+        match tag {
+            "boolean" => nested(Value::Object(map)).map(Self::Boolean),
+            "score" => nested(Value::Object(map)).map(Self::Score),
+            other => Err(D::Error::custom(format!(
+                "input tag {other:?} found using 'annotation_type' does not match any of the \
+                 expected tags: 'boolean', 'score'"
+            ))),
+        }
+    }
+}
+
+/// Version of a location's document, per the DRIVER guidelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DriverVersion {
+    /// The version of record.
+    #[serde(rename = "publishedVersion")]
+    Published,
+    /// Accepted after peer review.
+    #[serde(rename = "acceptedVersion")]
+    Accepted,
+    /// As submitted.
+    #[serde(rename = "submittedVersion")]
+    Submitted,
+    /// Other.
+    #[serde(rename = "other")]
+    Other,
+}
+
+/// Where a reference can be found.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Location {
+    /// Whether an open-access version is there.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "lax::opt_bool"
+    )]
+    pub is_oa: Option<bool>,
+    /// Which version is there.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub version: Option<DriverVersion>,
+    /// Landing page.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub landing_page_url: Option<super::HttpUrl>,
+    /// PDF.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub pdf_url: Option<super::HttpUrl>,
+    /// Licence, such as `cc-by`.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub license: Option<String>,
+    /// Anything else.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub extra: Option<Map<String, Value>>,
+}
+
+/// Locations of a reference (`location`): at least one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocationContent {
+    /// The locations (never empty).
+    #[serde(deserialize_with = "non_empty")]
+    pub locations: Vec<Location>,
+}
+
+/// Direction of an association: "this reference <type> the associated reference".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceAssociationType {
+    /// This reference cites them.
+    Cites,
+    /// This reference is cited by them.
+    IsCitedBy,
+    /// This reference is similar to them.
+    IsSimilarTo,
+}
+
+/// Associations to other references (`reference_association`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceAssociation {
+    /// The associated references (never empty).
+    #[serde(deserialize_with = "non_empty")]
+    pub associated_reference_ids: Vec<Identifier>,
+    /// How they are associated.
+    pub association_type: ReferenceAssociationType,
+}
+
+/// Unstructured data (`raw`); robots may not return it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RawContent {
+    /// When the data was exported, as the ISO 8601 text it came as.
+    pub source_export_date: String,
+    /// What the data is.
+    pub description: String,
+    /// Metadata to help structure it later.
+    pub metadata: Map<String, Value>,
+    /// The data: anything but an empty or false value.
+    pub data: Value,
+}
+
+impl<'de> Deserialize<'de> for RawContent {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct Raw {
+            source_export_date: String,
+            description: String,
+            #[serde(default)]
+            metadata: Map<String, Value>,
+            data: Value,
+        }
+        let raw = Raw::deserialize(de)?;
+        let date = &raw.source_export_date;
+        if date.parse::<jiff::Timestamp>().is_err() && date.parse::<jiff::civil::DateTime>().is_err() {
+            return Err(D::Error::custom(format!(
+                "source_export_date: input should be a valid datetime, got {date:?}"
+            )));
+        }
+        let empty = match &raw.data {
+            Value::Null => true,
+            Value::Bool(b) => !b,
+            Value::Number(n) => n.as_f64() == Some(0.0),
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+        };
+        if empty {
+            return Err(D::Error::custom("data must be populated on a raw enhancement."));
+        }
+        Ok(Self {
+            source_export_date: raw.source_export_date,
+            description: raw.description,
+            metadata: raw.metadata,
+            data: raw.data,
+        })
+    }
+}
+
+/// `deserialize_with` for lists pydantic declares with `min_length=1`.
+fn non_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Vec<T>, D::Error> {
+    let v = Vec::<T>::deserialize(de)?;
+    if v.is_empty() {
+        Err(serde::de::Error::custom(
+            "list should have at least 1 item after validation, not 0",
+        ))
+    } else {
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::from_json_str;
+
+    const REF: &str = "3a533776-c9ad-4aac-a089-d654d509490c";
+
+    fn enhancement(content: &str) -> Result<Enhancement, crate::models::ModelError> {
+        from_json_str(&format!(
+            r#"{{"reference_id":"{REF}","source":"s","visibility":"public","content":{content}}}"#
+        ))
+    }
+
+    #[test]
+    fn errors_name_the_path_inside_content() {
+        let e = enhancement(
+            r#"{"enhancement_type":"annotation","annotations":[{"annotation_type":"score","scheme":"a/b","label":"l","score":1}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.path(), "content.annotations[0].scheme", "{e}");
+        let e = enhancement(r#"{"enhancement_type":"annotation","annotations":[]}"#).unwrap_err();
+        assert_eq!(e.path(), "content.annotations", "{e}");
+        assert!(e.message().contains("at least 1 item"), "{e}");
+        let e = enhancement(r#"{"enhancement_type":"location","locations":[]}"#).unwrap_err();
+        assert_eq!(e.path(), "content.locations", "{e}");
+        let e = enhancement(r#"{"enhancement_type":"abstract","process":"guess","abstract":"x"}"#)
+            .unwrap_err();
+        assert_eq!(e.path(), "content.process", "{e}");
+        let e = enhancement(r#"{"process":"other","abstract":"x"}"#).unwrap_err();
+        assert_eq!(e.path(), "content", "{e}");
+        assert!(e.message().contains("enhancement_type"), "{e}");
+    }
+
+    #[test]
+    fn annotation_field_order_matches_python() {
+        let json = r#"{"enhancement_type":"annotation","annotations":[{"scheme":"meta:toy","label":"toy","annotation_type":"boolean","value":true,"score":null,"data":{}},{"scheme":"meta:toy","label":"toy","annotation_type":"score","score":0.25,"data":{"toy":"x"}}]}"#;
+        let content: EnhancementContent = from_json_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&content).unwrap(), json);
+        let without_none = lax::exclude_none(|| serde_json::to_string(&content).unwrap());
+        assert_eq!(without_none, json.replace(r#""score":null,"#, ""));
+    }
+
+    #[test]
+    fn raw_data_must_be_populated() {
+        for data in ["null", "false", "0", "\"\"", "[]", "{}"] {
+            let e = enhancement(&format!(
+                r#"{{"enhancement_type":"raw","source_export_date":"2025-01-01T00:00:00Z","description":"d","data":{data}}}"#
+            ))
+            .unwrap_err();
+            assert!(e.message().contains("data must be populated"), "{data}: {e}");
+        }
+        let ok = enhancement(
+            r#"{"enhancement_type":"raw","source_export_date":"2025-01-01T00:00:00","description":"d","data":{"a":1}}"#,
+        )
+        .unwrap();
+        assert!(matches!(ok.content, EnhancementContent::Raw(_)));
+        let bad_date = enhancement(
+            r#"{"enhancement_type":"raw","source_export_date":"yesterday","description":"d","data":1}"#,
+        )
+        .unwrap_err();
+        assert!(bad_date.to_string().contains("valid datetime"), "{bad_date}");
+    }
+
+    #[test]
+    fn unknown_content_types_pass_through() {
+        let json = r#"{"enhancement_type":"linked_data","vocabulary_uri":"https://v.example/","data":{"@id":"x"}}"#;
+        let c: EnhancementContent = from_json_str(json).unwrap();
+        assert_eq!(c.enhancement_type(), "linked_data");
+        assert_eq!(serde_json::to_string(&c).unwrap(), json);
+    }
+}

@@ -1,0 +1,419 @@
+//! External identifiers of a reference (DOI, ERIC, PubMed, ProQuest, OpenAlex, other),
+//! tagged by `identifier_type`, with the Python SDK's clean-up and patterns.
+
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::fmt;
+use uuid::Uuid;
+
+use super::error::nested;
+use super::{ids, lax};
+
+/// Defines a validated string newtype: `FromStr` cleans and checks, serde goes through it.
+macro_rules! identifier_newtype {
+    ($(#[$doc:meta])* $name:ident, $clean:path, $check:path) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The identifier text, after clean-up.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                let cleaned = $clean(s);
+                $check(cleaned).map(|()| Self(cleaned.to_owned()))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<str>::deserialize(de)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// Removes each prefix in turn (once each, in order), then trims whitespace, as the
+/// Python SDK's `removeprefix(...).strip()` chains do.
+fn strip_prefixes<'a>(mut s: &'a str, prefixes: &[&str]) -> &'a str {
+    for p in prefixes {
+        s = s.strip_prefix(p).unwrap_or(s);
+    }
+    s
+}
+
+fn clean_doi(s: &str) -> &str {
+    strip_prefixes(s, &["http://", "https://", "doi.org/", "dx.doi.org/", "doi:"]).trim()
+}
+
+fn clean_eric(s: &str) -> &str {
+    let s = strip_prefixes(
+        s,
+        &["http://", "https://", "eric.ed.gov/?id=", "files.eric.ed.gov/fulltext/"],
+    );
+    s.strip_suffix(".pdf").unwrap_or(s).trim()
+}
+
+fn clean_pro_quest(s: &str) -> &str {
+    strip_prefixes(
+        s,
+        &["http://", "https://", "search.proquest.com/", "www.proquest.com/", "docview/"],
+    )
+    .trim()
+}
+
+fn clean_open_alex(s: &str) -> &str {
+    strip_prefixes(
+        s,
+        &["http://", "https://", "openalex.org/", "explore.openalex.org/", "works/"],
+    )
+    .trim()
+}
+
+/// `^10\.\d{4,9}/[-._;()/:a-zA-Z0-9%<>\[\]+&]+$`
+fn check_doi(s: &str) -> Result<(), String> {
+    let fail = || Err(format!("string should match the DOI pattern 10.NNNN/suffix, got {s:?}"));
+    let Some(rest) = s.strip_prefix("10.") else {
+        return fail();
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if !(4..=9).contains(&digits) {
+        return fail();
+    }
+    let Some(suffix) = rest[digits..].strip_prefix('/') else {
+        return fail();
+    };
+    let ok = !suffix.is_empty()
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._;()/:%<>[]+&".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        fail()
+    }
+}
+
+/// `E[D|J][0-9]+$`, searched (not anchored at the start) as pydantic's patterns are.
+fn check_eric(s: &str) -> Result<(), String> {
+    let b = s.as_bytes();
+    let digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    let at = b.len() - digits;
+    if digits > 0 && at >= 2 && b"D|J".contains(&b[at - 1]) && b[at - 2] == b'E' {
+        Ok(())
+    } else {
+        Err(format!(
+            "string should match the ERIC pattern ED or EJ followed by digits, got {s:?}"
+        ))
+    }
+}
+
+/// `[0-9]+$`, searched: the text ends in a digit.
+fn check_pro_quest(s: &str) -> Result<(), String> {
+    if s.as_bytes().last().is_some_and(u8::is_ascii_digit) {
+        Ok(())
+    } else {
+        Err(format!("string should match the ProQuest pattern [0-9]+$, got {s:?}"))
+    }
+}
+
+/// `^W\d+$`
+fn check_open_alex(s: &str) -> Result<(), String> {
+    match s.strip_prefix('W') {
+        Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        _ => Err(format!("string should match the OpenAlex pattern ^W\\d+$, got {s:?}")),
+    }
+}
+
+identifier_newtype!(
+    /// A DOI such as `10.1234/abc`; `https://doi.org/`, `doi:` and similar prefixes are
+    /// removed first.
+    ///
+    /// ```
+    /// let doi: destiny_sdk::models::Doi = "https://doi.org/10.1234/ABC".parse().unwrap();
+    /// assert_eq!(doi.as_str(), "10.1234/ABC");
+    /// assert!("10.12/x".parse::<destiny_sdk::models::Doi>().is_err());
+    /// ```
+    Doi, clean_doi, check_doi
+);
+identifier_newtype!(
+    /// An ERIC number such as `EJ123456`.
+    EricNumber, clean_eric, check_eric
+);
+identifier_newtype!(
+    /// A ProQuest document id (digits; `https://www.proquest.com/docview/` removed).
+    ProQuestId, clean_pro_quest, check_pro_quest
+);
+identifier_newtype!(
+    /// An OpenAlex work id such as `W4411634280` (`https://openalex.org/` removed).
+    OpenAlexId, clean_open_alex, check_open_alex
+);
+
+/// The identifier kinds of SDK 0.7.4 (`identifier_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExternalIdentifierType {
+    /// Digital Object Identifier.
+    Doi,
+    /// Education Resources Information Center number.
+    Eric,
+    /// PubMed id.
+    PmId,
+    /// ProQuest id.
+    ProQuest,
+    /// OpenAlex work id.
+    OpenAlex,
+    /// Anything else, named by `other_identifier_name`.
+    Other,
+}
+
+/// An identifier of a reference in an external system.
+///
+/// ```
+/// use destiny_sdk::models::{from_json_str, ExternalIdentifier};
+/// let id: ExternalIdentifier =
+///     from_json_str(r#"{"identifier": "https://openalex.org/W42", "identifier_type": "open_alex"}"#)
+///         .unwrap();
+/// assert_eq!(serde_json::to_string(&id).unwrap(), r#"{"identifier":"W42","identifier_type":"open_alex"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExternalIdentifier {
+    /// `doi`
+    Doi(Doi),
+    /// `eric`
+    Eric(EricNumber),
+    /// `pm_id` (an integer).
+    PmId(i64),
+    /// `pro_quest`
+    ProQuest(ProQuestId),
+    /// `open_alex`
+    OpenAlex(OpenAlexId),
+    /// `other`
+    Other {
+        /// The identifier.
+        identifier: String,
+        /// What kind of identifier it is.
+        other_identifier_name: String,
+    },
+    /// A type newer than SDK 0.7.4 (such as `url`), kept as the JSON object it came as.
+    Unknown(Map<String, Value>),
+}
+
+impl ExternalIdentifier {
+    /// The `identifier_type` text.
+    pub fn identifier_type(&self) -> &str {
+        match self {
+            Self::Doi(_) => "doi",
+            Self::Eric(_) => "eric",
+            Self::PmId(_) => "pm_id",
+            Self::ProQuest(_) => "pro_quest",
+            Self::OpenAlex(_) => "open_alex",
+            Self::Other { .. } => "other",
+            Self::Unknown(map) => map
+                .get("identifier_type")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Tagged<T> {
+    identifier: T,
+}
+
+#[derive(Deserialize)]
+struct TaggedInt {
+    #[serde(deserialize_with = "lax::int")]
+    identifier: i64,
+}
+
+#[derive(Deserialize)]
+struct TaggedOther {
+    identifier: String,
+    other_identifier_name: String,
+}
+
+/// Reads the string tag `field` of a JSON object, or says what is wrong.
+pub(crate) fn tag_of<'a>(map: &'a Map<String, Value>, field: &str) -> Result<&'a str, String> {
+    match map.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(format!("`{field}` should be a string, got {other}")),
+        None => Err(format!("missing field `{field}`")),
+    }
+}
+
+impl<'de> Deserialize<'de> for ExternalIdentifier {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let map = Map::<String, Value>::deserialize(de)?;
+        let tag = tag_of(&map, "identifier_type")
+            .map_err(D::Error::custom)?
+            .to_owned();
+        Ok(match tag.as_str() {
+            "doi" => Self::Doi(nested::<Tagged<Doi>, _>(Value::Object(map))?.identifier),
+            "eric" => Self::Eric(nested::<Tagged<EricNumber>, _>(Value::Object(map))?.identifier),
+            "pm_id" => Self::PmId(nested::<TaggedInt, _>(Value::Object(map))?.identifier),
+            "pro_quest" => {
+                Self::ProQuest(nested::<Tagged<ProQuestId>, _>(Value::Object(map))?.identifier)
+            }
+            "open_alex" => {
+                Self::OpenAlex(nested::<Tagged<OpenAlexId>, _>(Value::Object(map))?.identifier)
+            }
+            "other" => {
+                let o: TaggedOther = nested(Value::Object(map))?;
+                Self::Other {
+                    identifier: o.identifier,
+                    other_identifier_name: o.other_identifier_name,
+                }
+            }
+            _ => Self::Unknown(map),
+        })
+    }
+}
+
+impl Serialize for ExternalIdentifier {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        fn pair<S: Serializer, T: Serialize>(ser: S, id: &T, tag: &str) -> Result<S::Ok, S::Error> {
+            let mut s = ser.serialize_struct("ExternalIdentifier", 2)?;
+            s.serialize_field("identifier", id)?;
+            s.serialize_field("identifier_type", tag)?;
+            s.end()
+        }
+        match self {
+            Self::Doi(v) => pair(ser, v, "doi"),
+            Self::Eric(v) => pair(ser, v, "eric"),
+            Self::PmId(v) => pair(ser, v, "pm_id"),
+            Self::ProQuest(v) => pair(ser, v, "pro_quest"),
+            Self::OpenAlex(v) => pair(ser, v, "open_alex"),
+            Self::Other {
+                identifier,
+                other_identifier_name,
+            } => {
+                let mut s = ser.serialize_struct("ExternalIdentifier", 3)?;
+                s.serialize_field("identifier", identifier)?;
+                s.serialize_field("identifier_type", "other")?;
+                s.serialize_field("other_identifier_name", other_identifier_name)?;
+                s.end()
+            }
+            Self::Unknown(map) => map.serialize(ser),
+        }
+    }
+}
+
+/// An identifier of an associated reference: an external identifier or a repository
+/// reference id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Identifier {
+    /// An external identifier (a JSON object).
+    External(ExternalIdentifier),
+    /// A repository reference id (a JSON string).
+    Id(Uuid),
+}
+
+impl<'de> Deserialize<'de> for Identifier {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(de)? {
+            Value::String(s) => ids::parse(&s).map(Self::Id).map_err(D::Error::custom),
+            v @ Value::Object(_) => nested(v).map(Self::External),
+            other => Err(D::Error::custom(format!(
+                "expected an identifier object or a UUID string, got {other}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::from_json_str;
+
+    fn parse(json: &str) -> Result<ExternalIdentifier, String> {
+        from_json_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn cleans_and_validates_like_the_python_sdk() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("doi", r#""https://doi.org/10.1234/abc""#, Some(r#""10.1234/abc""#)),
+            ("doi", r#""doi:10.1234/a(b)""#, Some(r#""10.1234/a(b)""#)),
+            ("doi", r#""http://dx.doi.org/10.12345/x""#, Some(r#""10.12345/x""#)),
+            ("doi", r#"" 10.1234/abc ""#, Some(r#""10.1234/abc""#)),
+            ("doi", r#""10.123/abc""#, None),
+            ("doi", r#""10.1234/a b""#, None),
+            ("doi", r#""10.1234/""#, None),
+            ("eric", r#""https://eric.ed.gov/?id=EJ1234""#, Some(r#""EJ1234""#)),
+            ("eric", r#""files.eric.ed.gov/fulltext/ED5.pdf""#, Some(r#""ED5""#)),
+            ("eric", r#""xxE|9""#, Some(r#""xxE|9""#)),
+            ("eric", r#""EX12""#, None),
+            ("pro_quest", r#""https://www.proquest.com/docview/123""#, Some(r#""123""#)),
+            ("pro_quest", r#""abc""#, None),
+            ("open_alex", r#""https://openalex.org/works/W12""#, Some(r#""W12""#)),
+            ("open_alex", r#""W12x""#, None),
+            ("pm_id", "123", Some("123")),
+            ("pm_id", r#""123""#, Some("123")),
+            ("pm_id", "12.5", None),
+        ];
+        for (ty, input, want) in cases {
+            let json = format!(r#"{{"identifier": {input}, "identifier_type": "{ty}"}}"#);
+            match (parse(&json), want) {
+                (Ok(id), Some(w)) => {
+                    let out = serde_json::to_string(&id).unwrap();
+                    assert_eq!(out, format!(r#"{{"identifier":{w},"identifier_type":"{ty}"}}"#));
+                }
+                (Err(e), None) => assert!(e.starts_with("identifier: "), "{json}: {e}"),
+                (got, want) => panic!("{json}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn other_and_unknown_types() {
+        let other = r#"{"identifier":"x","identifier_type":"other","other_identifier_name":"isbn"}"#;
+        assert_eq!(serde_json::to_string(&parse(other).unwrap()).unwrap(), other);
+        let e = parse(r#"{"identifier":"x","identifier_type":"other"}"#).unwrap_err();
+        assert!(e.contains("other_identifier_name"), "{e}");
+        let url = r#"{"identifier":"https://e.org/p","identifier_type":"url","extra":1}"#;
+        let id = parse(url).unwrap();
+        assert_eq!(id.identifier_type(), "url");
+        assert_eq!(serde_json::to_string(&id).unwrap(), url);
+        assert!(parse(r#"{"identifier":"x"}"#).unwrap_err().contains("identifier_type"));
+    }
+
+    #[test]
+    fn identifier_union() {
+        let v: Vec<Identifier> = from_json_str(
+            r#"["3a533776-c9ad-4aac-a089-d654d509490c", {"identifier": "W1", "identifier_type": "open_alex"}]"#,
+        )
+        .unwrap();
+        assert!(matches!(v[0], Identifier::Id(_)));
+        assert!(matches!(v[1], Identifier::External(ExternalIdentifier::OpenAlex(_))));
+        let e = from_json_str::<Vec<Identifier>>(r#"[{"identifier": "Q1", "identifier_type": "open_alex"}]"#)
+            .unwrap_err();
+        assert_eq!(e.path(), "[0].identifier", "{e}");
+    }
+}

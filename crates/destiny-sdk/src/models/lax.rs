@@ -1,0 +1,192 @@
+//! Pydantic's lax coercions for JSON input (ints and bools written as other JSON types),
+//! and the switch that makes optional fields vanish when writing JSONL.
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use std::cell::Cell;
+use std::fmt;
+
+thread_local! {
+    static EXCLUDE_NONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `skip_serializing_if` for optional model fields: `None` is written as `null` (as
+/// pydantic's `model_dump`) except inside [`exclude_none`], which JSONL writing uses (as
+/// pydantic's `model_dump_json(exclude_none=True)`). Free-form JSON (`data`, `extra`...)
+/// keeps its nulls either way, as in pydantic.
+pub(crate) fn omit_none<T>(value: &Option<T>) -> bool {
+    value.is_none() && EXCLUDE_NONE.with(Cell::get)
+}
+
+/// Runs `f` with `None` model fields omitted from serialisation.
+pub(crate) fn exclude_none<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            EXCLUDE_NONE.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(EXCLUDE_NONE.with(|c| c.replace(true)));
+    f()
+}
+
+/// An integer as pydantic accepts it in lax mode: a JSON integer, a float with no
+/// fractional part, or a string holding an integer.
+pub(crate) fn int<'de, D: Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
+    de.deserialize_any(IntVisitor)
+}
+
+/// [`int`] for an optional field (pair with `#[serde(default)]`).
+pub(crate) fn opt_int<'de, D: Deserializer<'de>>(de: D) -> Result<Option<i64>, D::Error> {
+    Option::<LaxInt>::deserialize(de).map(|o| o.map(|v| v.0))
+}
+
+/// A boolean as pydantic accepts it in lax mode: `true`/`false`, `0`/`1`, or one of the
+/// strings `true false yes no on off t f y n 1 0` (any case).
+pub(crate) fn bool<'de, D: Deserializer<'de>>(de: D) -> Result<bool, D::Error> {
+    de.deserialize_any(BoolVisitor)
+}
+
+/// [`bool`] for an optional field (pair with `#[serde(default)]`).
+pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
+    Option::<LaxBool>::deserialize(de).map(|o| o.map(|v| v.0))
+}
+
+struct LaxInt(i64);
+impl<'de> Deserialize<'de> for LaxInt {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        int(de).map(LaxInt)
+    }
+}
+
+struct LaxBool(bool);
+impl<'de> Deserialize<'de> for LaxBool {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        bool(de).map(LaxBool)
+    }
+}
+
+struct IntVisitor;
+
+impl Visitor<'_> for IntVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a valid integer")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom(format!("integer {v} is too large")))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+        if v.fract() == 0.0 && v.is_finite() && v.abs() < 9.2e18 {
+            Ok(v as i64)
+        } else {
+            Err(E::custom(format!(
+                "input should be a valid integer, got a number with a fractional part ({v})"
+            )))
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+        let t = v.trim();
+        let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            t.parse()
+                .map_err(|_| E::custom(format!("integer {t} is too large")))
+        } else {
+            Err(E::custom(format!(
+                "input should be a valid integer, unable to parse string {v:?} as an integer"
+            )))
+        }
+    }
+}
+
+struct BoolVisitor;
+
+impl Visitor<'_> for BoolVisitor {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a valid boolean")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+        match v {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(E::custom(format!("input should be a valid boolean, got {v}"))),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+        self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+        if v == 0.0 {
+            Ok(false)
+        } else if v == 1.0 {
+            Ok(true)
+        } else {
+            Err(E::custom(format!("input should be a valid boolean, got {v}")))
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        match v.to_ascii_lowercase().as_str() {
+            "0" | "off" | "f" | "false" | "n" | "no" => Ok(false),
+            "1" | "on" | "t" | "true" | "y" | "yes" => Ok(true),
+            _ => Err(E::custom(format!(
+                "input should be a valid boolean, unable to interpret {v:?}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct T {
+        #[serde(deserialize_with = "int")]
+        i: i64,
+        #[serde(deserialize_with = "bool")]
+        b: bool,
+    }
+
+    fn parse(s: &str) -> Result<(i64, bool), String> {
+        serde_json::from_str::<T>(s)
+            .map(|t| (t.i, t.b))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn lax_ints_and_bools() {
+        assert_eq!(parse(r#"{"i": 12, "b": true}"#).unwrap(), (12, true));
+        assert_eq!(parse(r#"{"i": 12.0, "b": 0}"#).unwrap(), (12, false));
+        assert_eq!(parse(r#"{"i": " -7 ", "b": "Yes"}"#).unwrap(), (-7, true));
+        assert!(parse(r#"{"i": 1.5, "b": true}"#).unwrap_err().contains("fractional"));
+        assert!(parse(r#"{"i": "x1", "b": true}"#).unwrap_err().contains("integer"));
+        assert!(parse(r#"{"i": 1, "b": 2}"#).unwrap_err().contains("boolean"));
+        assert!(parse(r#"{"i": 1, "b": "maybe"}"#).unwrap_err().contains("boolean"));
+    }
+
+    #[test]
+    fn exclude_none_is_scoped() {
+        assert!(!omit_none::<u8>(&None));
+        assert!(exclude_none(|| omit_none::<u8>(&None)));
+        assert!(!exclude_none(|| omit_none(&Some(1))));
+        assert!(!omit_none::<u8>(&None));
+    }
+}

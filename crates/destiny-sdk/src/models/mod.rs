@@ -1,0 +1,34 @@
+//! The JSON models of the robot API, byte-compatible with the Python `destiny_sdk` 0.7.4.
+//!
+//! Reading is lenient the way pydantic is (unknown fields are ignored; UUID versions 4 and
+//! 7 are accepted; enhancement content and identifier types newer than 0.7.4 are kept as
+//! opaque JSON and written back unchanged); every constraint pydantic enforces on 0.7.4
+//! models is enforced here too, and a failure names the JSON path that broke it.
+//!
+//! - [`references`]: [`Reference`] and [`Visibility`].
+//! - [`identifiers`]: [`ExternalIdentifier`] and the validated identifier newtypes.
+//! - [`enhancements`]: [`Enhancement`] and its [`EnhancementContent`] variants.
+//! - [`robots`]: batches, results, errors, requests and robot registration models.
+//! - [`ids`]: serde helpers for UUID fields (v4 or v7 accepted on read).
+//! - [`error`]: [`ModelError`], and [`from_json_str`] / [`from_json_slice`] that produce it.
+
+pub mod enhancements;
+pub mod error;
+pub mod identifiers;
+pub mod ids;
+mod lax;
+pub mod references;
+pub mod robots;
+pub mod url;
+
+pub use enhancements::*;
+pub use error::{from_json_slice, from_json_str, from_json_value, ModelError};
+pub use identifiers::*;
+pub use references::*;
+pub use robots::*;
+pub use url::HttpUrl;
+
+/// Runs `f` with `None` model fields omitted from serialisation (JSONL writing).
+pub(crate) fn lax_exclude_none<R>(f: impl FnOnce() -> R) -> R {
+    lax::exclude_none(f)
+}

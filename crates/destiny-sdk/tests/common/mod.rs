@@ -1,0 +1,350 @@
+//! Shared harness of the peer tests: the REAL Python `destiny_sdk` 0.7.4 as a
+//! compatibility peer.
+//!
+//! - [`python`]: the interpreter (`DESTINY_PYTHON`, else `<workspace>/.venv/bin/python`),
+//!   set up by `scripts/test`.
+//! - [`run_script`]: runs one of the scripts in `tests/python/` once over a batch of JSON
+//!   jobs (one per stdin line) and returns its JSON answers (one per stdout line), so a
+//!   whole table costs one Python start.
+//! - [`PeerServer`]: `peer_server.py` (the SDK's `HMACAuth` and models on the real robot
+//!   routes) on 127.0.0.1 with an OS-chosen port, killed on drop.
+//! - [`fixture`]: files of `../shared/fixtures`, never copied into the project.
+
+#![allow(dead_code)] // Each test file uses its own part of the harness.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// How long a Python peer may take to start serving.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The workspace root (`crates/destiny-sdk/../..`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Python interpreter of the peer: `DESTINY_PYTHON`, else the workspace's `.venv`.
+///
+/// # Panics
+/// If neither exists, saying how to set it up.
+pub fn python() -> PathBuf {
+    if let Some(path) = std::env::var_os("DESTINY_PYTHON").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(
+            path.exists(),
+            "DESTINY_PYTHON={} does not exist: run scripts/test to set up the Python peer",
+            path.display()
+        );
+        return path;
+    }
+    let venv = workspace_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python peer: DESTINY_PYTHON is unset and {} does not exist; \
+         run scripts/test to set up the Python peer",
+        venv.display()
+    );
+    venv
+}
+
+/// A script of `tests/python/`.
+pub fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
+}
+
+/// A file of the shared fixtures (`<workspace>/../shared/fixtures/<name>`).
+///
+/// # Panics
+/// If the fixtures directory is missing.
+pub fn fixture(name: &str) -> PathBuf {
+    let dir = workspace_root().join("../shared/fixtures");
+    assert!(
+        dir.is_dir(),
+        "../shared/fixtures is missing (looked for {}): the fixture tests need the shared \
+         fixtures next to the workspace",
+        dir.display()
+    );
+    dir.join(name)
+}
+
+/// Runs `script` with `args` once, feeding `jobs` as JSON lines on stdin, and returns one
+/// parsed JSON value per stdout line.
+///
+/// # Panics
+/// If the script cannot start, exits with an error, or prints something that is not JSON.
+pub fn run_script(script_name: &str, args: &[&str], jobs: &[Value]) -> Vec<Value> {
+    let mut input = String::new();
+    for job in jobs {
+        input.push_str(&job.to_string());
+        input.push('\n');
+    }
+    let mut child = Command::new(python())
+        .arg(script(script_name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {script_name}: {e}"));
+    // Feed stdin from a thread so a large batch cannot deadlock against full pipes.
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{script_name} failed to run: {e}"));
+    feeder
+        .join()
+        .expect("stdin feeder thread")
+        .unwrap_or_else(|e| panic!("cannot write the jobs to {script_name}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script_name} {args:?} exited with {}\nstderr:\n{}\nstdout:\n{stdout}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{script_name} printed a non-JSON line ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// Like [`run_script`], but checks there is one answer per job.
+pub fn run_jobs(script_name: &str, args: &[&str], jobs: &[Value]) -> Vec<Value> {
+    let answers = run_script(script_name, args, jobs);
+    assert_eq!(
+        answers.len(),
+        jobs.len(),
+        "{script_name} answered {} lines for {} jobs",
+        answers.len(),
+        jobs.len()
+    );
+    answers
+}
+
+/// One HTTP exchange as `peer_server.py` recorded it (before authentication ran).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, `PATCH`...
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The raw query string.
+    pub query_string: String,
+    /// The query, decoded into pairs in order.
+    pub query: Vec<(String, String)>,
+    /// Header names (lowercase, as the ASGI server gives them) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body as UTF-8 text (lossy).
+    pub body: String,
+    /// The status the peer answered.
+    pub status: Option<u16>,
+    /// The body the peer answered.
+    pub response_body: String,
+}
+
+impl RecordedRequest {
+    /// The value of a header (case-insensitive name); `None` if absent.
+    ///
+    /// # Panics
+    /// If the header occurs more than once.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        let first = values.next();
+        assert!(values.next().is_none(), "header {name} repeated in {self:?}");
+        first
+    }
+
+    /// The values of a query parameter, in order.
+    pub fn query_values(&self, name: &str) -> Vec<&str> {
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// `peer_server.py` running on 127.0.0.1 with an OS-chosen port; killed when dropped.
+pub struct PeerServer {
+    /// The Python process; killed on drop.
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    base_url: String,
+    /// A plain client for the unauthenticated `/_peer` routes.
+    http: reqwest::Client,
+}
+
+impl PeerServer {
+    /// Starts the peer with `secret` as the `HMACAuth` key and `client_id` as the robot
+    /// id it answers with, and waits (with a deadline) until it serves.
+    ///
+    /// # Panics
+    /// If Python or the script fails to start or to serve in time.
+    pub async fn start(secret: &str, client_id: Uuid) -> Self {
+        let mut child = Command::new(python())
+            .arg(script("peer_server.py"))
+            .env("PEER_SECRET", secret)
+            .env("PEER_CLIENT_ID", client_id.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start peer_server.py: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout);
+        let mut first = String::new();
+        let port: u16 = match lines.read_line(&mut first) {
+            Ok(_) => match first.trim().parse() {
+                Ok(port) => port,
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "peer_server.py did not print its port first (got {first:?}); \
+                         see its stderr above"
+                    );
+                }
+            },
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("cannot read the port from peer_server.py: {e}");
+            }
+        };
+        // Drain the rest of stdout so the peer can never block on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = lines.read_to_end(&mut sink);
+        });
+        let server = Self {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        let url = format!("{}/_peer/requests", self.base_url);
+        loop {
+            match self.http.get(&url).send().await {
+                Ok(resp) if resp.status().is_success() => return,
+                outcome => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "peer_server.py not serving {url} after {STARTUP_DEADLINE:?}: {outcome:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
+    /// `http://127.0.0.1:<port>` (no `/v1`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Every request the peer received so far, in order.
+    pub async fn requests(&self) -> Vec<RecordedRequest> {
+        let url = format!("{}/_peer/requests", self.base_url);
+        let resp = self.http.get(&url).send().await.expect("GET /_peer/requests");
+        assert!(resp.status().is_success(), "GET /_peer/requests: {resp:?}");
+        resp.json().await.expect("/_peer/requests is a JSON list")
+    }
+
+    /// Sets one-shot behaviour for the next matching call (see `peer_server.py`).
+    pub async fn set_mode(&self, mode: Value) {
+        let url = format!("{}/_peer/mode", self.base_url);
+        let resp = self
+            .http
+            .post(&url)
+            .json(&mode)
+            .send()
+            .await
+            .expect("POST /_peer/mode");
+        assert!(resp.status().is_success(), "POST /_peer/mode: {resp:?}");
+    }
+}
+
+impl Drop for PeerServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lowercase hex of bytes (the scripts take bodies as hex).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes lowercase/uppercase hex.
+///
+/// # Panics
+/// On invalid hex.
+pub fn unhex(text: &str) -> Vec<u8> {
+    assert!(text.len() % 2 == 0, "odd hex length: {text}");
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit"))
+        .collect()
+}
+
+/// A small deterministic PRNG (SplitMix64) so random cases are reproducible from a seed
+/// printed by the test.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Seeds the generator.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// A seed from the clock, to vary runs (tests print it).
+    pub fn seed_from_clock() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x5eed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}
