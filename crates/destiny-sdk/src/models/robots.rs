@@ -66,14 +66,49 @@ pub struct RobotResultValidationEntry {
 /// One line of a result file: an enhancement, or an error for one reference.
 ///
 /// Untagged, as in the Python SDK: a line is tried as an [`Enhancement`] first, then as a
-/// [`LinkedRobotError`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// [`LinkedRobotError`]. When neither fits, the error is the one of the model the line
+/// looks like (it has `content`: an enhancement; `message`: an error).
+///
+/// ```
+/// use destiny_sdk::models::{from_json_str, EnhancementResultEntry};
+/// let e: EnhancementResultEntry = from_json_str(
+///     r#"{"message": "timeout", "reference_id": "3a533776-c9ad-4aac-a089-d654d509490c"}"#,
+/// ).unwrap();
+/// assert!(matches!(e, EnhancementResultEntry::Error(_)));
+/// let err = from_json_str::<EnhancementResultEntry>(r#"{"source": "s", "content": {}}"#)
+///     .unwrap_err();
+/// assert_eq!(err.to_string(), "content: missing field `enhancement_type`");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum EnhancementResultEntry {
     /// A new enhancement for a reference of the batch.
     Enhancement(Box<Enhancement>),
     /// The robot could not enhance this reference.
     Error(LinkedRobotError),
+}
+
+impl<'de> Deserialize<'de> for EnhancementResultEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(de)?;
+        let Some(map) = value.as_object() else {
+            return Err(D::Error::custom(format!(
+                "expected an Enhancement or a LinkedRobotError object, got {value}"
+            )));
+        };
+        let looks_like_error = !map.contains_key("content") && map.contains_key("message");
+        if looks_like_error {
+            return super::error::nested(value).map(Self::Error);
+        }
+        match super::error::nested::<Enhancement, D::Error>(value.clone()) {
+            Ok(e) => Ok(Self::Enhancement(Box::new(e))),
+            Err(enh_err) => match serde_json::from_value::<LinkedRobotError>(value) {
+                Ok(e) => Ok(Self::Error(e)),
+                Err(_) => Err(enh_err),
+            },
+        }
+    }
 }
 
 impl EnhancementResultEntry {
