@@ -1,1 +1,67 @@
-fn main() {}
+//! `destiny`: the command line of destiny-rs.
+//!
+//! `main` only parses the command line and dispatches: each subcommand lives in its own
+//! module (`sign`, `client_cmd`) with a `run` function; adding one is a [`Command`]
+//! variant and a module. Exit codes: 0 success, 1 failure, 2 usage error.
+//!
+//! ## Layout
+//! - `config`: the robot credentials shared by subcommands (flags or environment).
+//! - `sign`: `destiny sign`, print the HMAC headers of a request.
+//! - `client_cmd`: `destiny client ...`, call the robot API.
+//! - `error`: [`CliError`](error::CliError) and its exit codes.
+
+mod client_cmd;
+mod config;
+mod error;
+mod sign;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Command-line tools for robots of the DESTINY evidence repository.
+#[derive(Debug, Parser)]
+#[command(name = "destiny", version, about, propagate_version = true)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the HMAC headers (Authorization, X-Client-Id, X-Request-Timestamp) of a
+    /// request, as the Python SDK computes them.
+    Sign(sign::SignArgs),
+    /// Call the repository's robot API as a robot (credentials from flags or the
+    /// environment).
+    Client(client_cmd::ClientArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let outcome = match cli.command {
+        Command::Sign(args) => sign::run(args),
+        Command::Client(args) => client_cmd::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, such as retries).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

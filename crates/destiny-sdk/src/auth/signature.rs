@@ -135,7 +135,10 @@ impl SigningKey {
         [
             (header::AUTHORIZATION, ascii_value(&authorization)),
             (X_CLIENT_ID, ascii_value(id)),
-            (X_REQUEST_TIMESTAMP, ascii_value(Repr::new(timestamp).as_str())),
+            (
+                X_REQUEST_TIMESTAMP,
+                ascii_value(Repr::new(timestamp).as_str()),
+            ),
         ]
     }
 }

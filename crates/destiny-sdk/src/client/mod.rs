@@ -1,1 +1,327 @@
-//! TODO
+//! [`RobotClient`]: the async client of the repository's robot API, the Rust counterpart
+//! of the Python SDK's `RobotClient` (0.7.4), plus a [`blocking`] wrapper.
+//!
+//! Every API request is HMAC-signed (spec §1) over exactly the bytes sent; every non-2xx
+//! answer becomes [`ClientError::Api`] with the status and the server's `detail`.
+//!
+//! ## Retries
+//!
+//! A 401 `Request timestamp has expired.` is retried once with a fresh timestamp. Other
+//! failures are retried per the [`RetryPolicy`] (capped exponential backoff with
+//! jitter) only where a retry cannot double an effect:
+//!
+//! | call | retried on |
+//! |---|---|
+//! | [`get_robot_enhancement_batch`](RobotClient::get_robot_enhancement_batch), [`renew_robot_enhancement_batch_lease`](RobotClient::renew_robot_enhancement_batch_lease), [`download_stream`](RobotClient::download_stream) | connection errors, other transport errors, timeouts, 5xx |
+//! | [`poll_robot_enhancement_batch`](RobotClient::poll_robot_enhancement_batch), [`send_robot_enhancement_batch_result`](RobotClient::send_robot_enhancement_batch_result), [`send_robot_result`](RobotClient::send_robot_result) | connection errors only (the request was never sent) |
+//! | [`upload_file`](RobotClient::upload_file), [`upload_stream`](RobotClient::upload_stream) | never |
+//!
+//! ## Layout
+//! - `builder`: [`RobotClientBuilder`] (timeouts, retries, user agent, clock).
+//! - `request`: signing and sending one call, with its retries.
+//! - `storage`: downloads and uploads through signed storage URLs.
+//! - `error`, `retry`, `base_url`, `expiry`: [`ClientError`], [`RetryPolicy`], the
+//!   Python SDK's base URL rule, the renewal's expiry text.
+
+mod base_url;
+pub mod blocking;
+mod builder;
+mod error;
+mod expiry;
+mod request;
+mod retry;
+mod storage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+pub use builder::{RobotClientBuilder, DEFAULT_USER_AGENT};
+pub use error::ClientError;
+pub use expiry::{parse_lease_expiry, python_isoformat};
+pub use retry::RetryPolicy;
+pub use storage::ByteStream;
+
+use crate::duration::LeaseDuration;
+use crate::models::{
+    from_json_slice, EnhancementRequestRead, RobotEnhancementBatch, RobotEnhancementBatchRead,
+    RobotEnhancementBatchResult, RobotResult,
+};
+use crate::secret::Secret;
+use request::{Answer, ApiCall};
+use retry::Retry;
+
+/// A source of signing timestamps, seconds since the Unix epoch.
+type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+/// The async client of the robot API. Cheap to clone (one shared connection pool).
+///
+/// ```no_run
+/// use destiny_sdk::client::RobotClient;
+/// # async fn f() -> Result<(), destiny_sdk::client::ClientError> {
+/// let robot_id = uuid::Uuid::parse_str("3a533776-c9ad-4aac-a089-d654d509490c").unwrap();
+/// let client = RobotClient::new("https://repository.example.org", "secret", robot_id)?;
+/// if let Some(batch) = client.poll_robot_enhancement_batch(robot_id, 10, None).await? {
+///     println!("leased batch {}", batch.id);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RobotClient {
+    /// Shared by clones.
+    inner: Arc<Inner>,
+}
+
+/// The configuration and connection pool shared by clones of a [`RobotClient`].
+struct Inner {
+    /// The connection pool (user agent, connect and read timeouts set).
+    http: reqwest::Client,
+    /// The API root, ending in `/v1` (no trailing slash).
+    base_url: String,
+    /// The path of `base_url`, for error messages.
+    base_path: String,
+    /// The HMAC key.
+    secret: Secret,
+    /// Sent as `X-Client-Id` and signed.
+    client_id: Uuid,
+    /// Signing timestamps (injectable to test clock skew).
+    clock: Clock,
+    /// Limit on a call other than a poll.
+    request_timeout: Duration,
+    /// Limit on a poll.
+    poll_timeout: Duration,
+    /// Limit on a storage transfer.
+    storage_timeout: Option<Duration>,
+    /// Retries of failed requests.
+    retry: RetryPolicy,
+}
+
+impl RobotClient {
+    /// A client with default settings (see [`RobotClientBuilder`]).
+    ///
+    /// The base URL is normalised as the Python SDK does: one trailing `/` and then one
+    /// trailing `/v1` are removed and `/v1` is appended.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidBaseUrl`] when `base_url` is not an absolute `http(s)` URL.
+    ///
+    /// ```
+    /// use destiny_sdk::client::RobotClient;
+    /// let client = RobotClient::new("http://localhost:8000/v1/", "secret", uuid::Uuid::nil())?;
+    /// assert_eq!(client.base_url(), "http://localhost:8000/v1");
+    /// # Ok::<(), destiny_sdk::client::ClientError>(())
+    /// ```
+    pub fn new(
+        base_url: &str,
+        secret: impl Into<Secret>,
+        client_id: Uuid,
+    ) -> Result<Self, ClientError> {
+        Self::builder(base_url, secret, client_id).build()
+    }
+
+    /// A builder to set timeouts, retries, the user agent or the clock.
+    pub fn builder(
+        base_url: &str,
+        secret: impl Into<Secret>,
+        client_id: Uuid,
+    ) -> RobotClientBuilder {
+        RobotClientBuilder::new(base_url, secret.into(), client_id)
+    }
+
+    /// The API root requests go to, ending in `/v1`.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The client id sent as `X-Client-Id`.
+    pub fn client_id(&self) -> Uuid {
+        self.inner.client_id
+    }
+
+    /// Polls for work: `POST /v1/robot-enhancement-batches/?robot_id=..&limit=..[&lease=..]`
+    /// (no body). `None` when nothing is pending (204). Without `lease` the repository's
+    /// default (10 minutes) applies.
+    ///
+    /// Uses the poll timeout (default 60 s). Retried only when the request could not be
+    /// sent (connection errors): a poll that reached the server may have leased work, so
+    /// it is never repeated after a timeout or a 5xx.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] for a non-2xx status (401 bad signature, 403, 422...),
+    /// [`ClientError::Transport`], [`ClientError::Timeout`], [`ClientError::Decode`].
+    pub async fn poll_robot_enhancement_batch(
+        &self,
+        robot_id: Uuid,
+        limit: u32,
+        lease: Option<LeaseDuration>,
+    ) -> Result<Option<RobotEnhancementBatch>, ClientError> {
+        let mut query = vec![
+            ("robot_id", robot_id.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        if let Some(lease) = lease {
+            query.push(("lease", lease.to_string()));
+        }
+        let call = ApiCall {
+            method: Method::POST,
+            path: "/robot-enhancement-batches/".to_owned(),
+            query,
+            body: None,
+            retry: Retry::UnsentOnly,
+            timeout: self.inner.poll_timeout,
+        };
+        let (method, path) = (call.method.clone(), call.path.clone());
+        let answer = self.call(call).await?;
+        if answer.status == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        self.decode(&method, &path, &answer).map(Some)
+    }
+
+    /// Extends the lease of a batch's unfinished work:
+    /// `PATCH /v1/robot-enhancement-batches/{id}/renew-lease/[?lease=..]`, and returns the
+    /// new expiry (the repository answers it as raw `isoformat()` text).
+    ///
+    /// Idempotent: retried on transport errors, timeouts and 5xx.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] (409 when the batch has no pending enhancements left),
+    /// [`ClientError::Transport`], [`ClientError::Timeout`], [`ClientError::Decode`].
+    pub async fn renew_robot_enhancement_batch_lease(
+        &self,
+        batch_id: Uuid,
+        lease: Option<LeaseDuration>,
+    ) -> Result<jiff::Timestamp, ClientError> {
+        let call = ApiCall {
+            method: Method::PATCH,
+            path: format!("/robot-enhancement-batches/{batch_id}/renew-lease/"),
+            query: lease
+                .map(|l| ("lease", l.to_string()))
+                .into_iter()
+                .collect(),
+            body: None,
+            retry: Retry::Idempotent,
+            timeout: self.inner.request_timeout,
+        };
+        let (method, path) = (call.method.clone(), call.path.clone());
+        let answer = self.call(call).await?;
+        parse_lease_expiry(&answer.body).map_err(|source| self.decode_error(&method, &path, source))
+    }
+
+    /// Fetches a batch again (with freshly signed storage URLs):
+    /// `GET /v1/robot-enhancement-batches/{id}/`.
+    ///
+    /// Idempotent: retried on transport errors, timeouts and 5xx.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] (404 for an unknown batch), [`ClientError::Transport`],
+    /// [`ClientError::Timeout`], [`ClientError::Decode`].
+    pub async fn get_robot_enhancement_batch(
+        &self,
+        batch_id: Uuid,
+    ) -> Result<RobotEnhancementBatch, ClientError> {
+        let call = ApiCall {
+            method: Method::GET,
+            path: format!("/robot-enhancement-batches/{batch_id}/"),
+            query: Vec::new(),
+            body: None,
+            retry: Retry::Idempotent,
+            timeout: self.inner.request_timeout,
+        };
+        let (method, path) = (call.method.clone(), call.path.clone());
+        let answer = self.call(call).await?;
+        self.decode(&method, &path, &answer)
+    }
+
+    /// Reports on a batch once its result file is uploaded (or that it failed):
+    /// `POST /v1/robot-enhancement-batches/{request_id}/results/` with the result as
+    /// compact JSON.
+    ///
+    /// Retried only when the request could not be sent: a submit that reached the server
+    /// may have been applied.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`] (400 id mismatch, 422 lease expired or already submitted),
+    /// [`ClientError::Transport`], [`ClientError::Timeout`], [`ClientError::Decode`].
+    pub async fn send_robot_enhancement_batch_result(
+        &self,
+        result: &RobotEnhancementBatchResult,
+    ) -> Result<RobotEnhancementBatchRead, ClientError> {
+        let path = format!("/robot-enhancement-batches/{}/results/", result.request_id);
+        self.post_json(path, result).await
+    }
+
+    /// Reports on a legacy enhancement request:
+    /// `POST /v1/enhancement-requests/{request_id}/results/`.
+    ///
+    /// Retried only when the request could not be sent.
+    ///
+    /// # Errors
+    /// [`ClientError::Api`], [`ClientError::Transport`], [`ClientError::Timeout`],
+    /// [`ClientError::Decode`].
+    pub async fn send_robot_result(
+        &self,
+        result: &RobotResult,
+    ) -> Result<EnhancementRequestRead, ClientError> {
+        let path = format!("/enhancement-requests/{}/results/", result.request_id);
+        self.post_json(path, result).await
+    }
+
+    async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: String,
+        body: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(|e| {
+            ClientError::Config(format!("could not serialise the request body: {e}"))
+        })?;
+        let call = ApiCall {
+            method: Method::POST,
+            path,
+            query: Vec::new(),
+            body: Some(Bytes::from(body)),
+            retry: Retry::UnsentOnly,
+            timeout: self.inner.request_timeout,
+        };
+        let (method, path) = (call.method.clone(), call.path.clone());
+        let answer = self.call(call).await?;
+        self.decode(&method, &path, &answer)
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        path: &str,
+        answer: &Answer,
+    ) -> Result<T, ClientError> {
+        from_json_slice(&answer.body).map_err(|source| self.decode_error(method, path, source))
+    }
+
+    fn decode_error(
+        &self,
+        method: &Method,
+        path: &str,
+        source: crate::models::ModelError,
+    ) -> ClientError {
+        ClientError::Decode {
+            method: method.clone(),
+            path: format!("{}{}", self.inner.base_path, path),
+            source,
+        }
+    }
+}
+
+impl std::fmt::Debug for RobotClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RobotClient")
+            .field("base_url", &self.inner.base_url)
+            .field("client_id", &self.inner.client_id)
+            .field("secret", &self.inner.secret)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}

@@ -167,7 +167,10 @@ impl RecordedRequest {
             .filter(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str());
         let first = values.next();
-        assert!(values.next().is_none(), "header {name} repeated in {self:?}");
+        assert!(
+            values.next().is_none(),
+            "header {name} repeated in {self:?}"
+        );
         first
     }
 
@@ -267,7 +270,12 @@ impl PeerServer {
     /// Every request the peer received so far, in order.
     pub async fn requests(&self) -> Vec<RecordedRequest> {
         let url = format!("{}/_peer/requests", self.base_url);
-        let resp = self.http.get(&url).send().await.expect("GET /_peer/requests");
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .expect("GET /_peer/requests");
         assert!(resp.status().is_success(), "GET /_peer/requests: {resp:?}");
         resp.json().await.expect("/_peer/requests is a JSON list")
     }

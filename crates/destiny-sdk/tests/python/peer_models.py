@@ -272,7 +272,13 @@ def samples() -> list[tuple[str, str, Any]]:
         )
     )
     out.append(("Reference", "minimal", Reference(id=REF)))
-    out.append(("Reference", "hidden_empty_lists", Reference(id=REF, visibility="hidden", identifiers=[], enhancements=[])))
+    out.append(
+        (
+            "Reference",
+            "hidden_empty_lists",
+            Reference(id=REF, visibility="hidden", identifiers=[], enhancements=[]),
+        )
+    )
     out += [
         ("RobotError", "plain", RobotError(message=TRICKY)),
         ("LinkedRobotError", "plain", LinkedRobotError(message=TRICKY, reference_id=REF)),
@@ -317,7 +323,11 @@ def samples() -> list[tuple[str, str, Any]]:
                 error="the whole batch failed",
             ),
         ),
-        ("RobotEnhancementBatchRead", "minimal", RobotEnhancementBatchRead(robot_id=ROBOT, id=BATCH)),
+        (
+            "RobotEnhancementBatchRead",
+            "minimal",
+            RobotEnhancementBatchRead(robot_id=ROBOT, id=BATCH),
+        ),
         (
             "EnhancementRequestIn",
             "full",
@@ -332,7 +342,9 @@ def samples() -> list[tuple[str, str, Any]]:
         (
             "RobotResultValidationEntry",
             "error",
-            RobotResultValidationEntry(reference_id=REF, error="Duplicate reference ID in enhancement result."),
+            RobotResultValidationEntry(
+                reference_id=REF, error="Duplicate reference ID in enhancement result."
+            ),
         ),
         (
             "RobotResultValidationEntry",

@@ -1,0 +1,64 @@
+//! The HTTP API: [`AppState`] and one router per resource group, assembled in [`app`].
+//!
+//! - [`robot`]: the HMAC-signed robot routes (spec §2).
+//! - [`admin`]: robots, references and enhancement requests (bearer token).
+//! - health check and blob routes.
+
+pub mod admin;
+pub mod robot;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use destiny_sdk::secret::Secret;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+use crate::blob::{BlobKey, BlobState, Permission};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The blob store, its URL signer and limits.
+    pub blobs: BlobState,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// The admin bearer token.
+    pub admin_token: Secret,
+    /// Wakes the import worker when a result is submitted.
+    pub import_wake: Arc<Notify>,
+}
+
+impl AppState {
+    /// A signed URL for a blob.
+    ///
+    /// # Errors
+    /// 500 if the key is invalid (keys are made by the server).
+    pub fn signed_url(&self, key: &str, permission: Permission) -> Result<destiny_sdk::models::HttpUrl, ApiError> {
+        let key = BlobKey::new(key).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.blobs.signed_url(&key, permission).parse().map_err(ApiError::Internal)
+    }
+}
+
+/// The whole application: robot, admin, health and blob routes.
+pub fn app(state: AppState) -> Router {
+    let blob_state = state.blobs.clone();
+    Router::new()
+        .route("/v1/system/healthcheck/", get(healthcheck))
+        .merge(robot::router(state.clone()))
+        .merge(admin::router(state.clone()))
+        .with_state(state)
+        .merge(crate::blob::router(blob_state))
+}
+
+async fn healthcheck(axum::extract::State(state): axum::extract::State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.db.ping().await?;
+    Ok(Json(serde_json::json!({"status": "ok", "database": format!("{:?}", state.db.backend())})))
+}

@@ -1,0 +1,216 @@
+//! The robot routes (spec §2), behind the HMAC layer with a secret per robot.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use destiny_sdk::auth::{AuthError, HmacAuthLayer, MultiClientHmacAuth, SecretLookup, TimestampPolicy, VerifiedClient};
+use destiny_sdk::duration::LeaseDuration;
+use destiny_sdk::jsonl;
+use destiny_sdk::models::{
+    EnhancementRequestRead, RobotEnhancementBatch, RobotEnhancementBatchRead, RobotEnhancementBatchResult, RobotResult,
+};
+use destiny_sdk::secret::Secret;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::blob::{BlobKey, Permission};
+use crate::clock::{from_micros, micros, python_isoformat};
+use crate::db::batches::{BatchRecord, Submitted};
+use crate::error::ApiError;
+
+/// Largest batch a poll hands out (the real repository's cap).
+pub const MAX_LIMIT: i64 = 10_000;
+
+/// Looks robot secrets up in the database.
+#[derive(Clone)]
+struct DbSecrets(crate::db::Db);
+
+impl SecretLookup for DbSecrets {
+    async fn secret_for(&self, client_id: Uuid) -> Result<Option<Secret>, AuthError> {
+        self.0
+            .robot_secret(client_id)
+            .await
+            .map_err(|e| AuthError::unavailable(format!("robot lookup failed: {e}")))
+    }
+}
+
+/// The robot routes with their HMAC layer.
+pub fn router(state: AppState) -> Router<AppState> {
+    let window = state.config.signature_window;
+    let auth = HmacAuthLayer::new(MultiClientHmacAuth::new(DbSecrets(state.db.clone())))
+        .with_body_limit(state.config.max_body_bytes)
+        .with_policy(TimestampPolicy { max_age: window, max_future: window });
+    Router::new()
+        .route("/v1/robot-enhancement-batches/", post(poll))
+        .route("/v1/robot-enhancement-batches/{id}/", get(get_batch))
+        .route("/v1/robot-enhancement-batches/{id}/renew-lease/", patch(renew).post(renew))
+        .route("/v1/robot-enhancement-batches/{id}/results/", post(submit))
+        .route("/v1/enhancement-requests/{id}/results/", post(submit_request))
+        .route_layer(auth)
+}
+
+fn parse_uuid(name: &str, loc: &str, text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|e| ApiError::Validation {
+        loc: vec![loc.into(), name.into()],
+        msg: format!("Input should be a valid UUID, {e}"),
+        input: text.into(),
+    })
+}
+
+fn lease_param(state: &AppState, params: &HashMap<String, String>) -> Result<LeaseDuration, ApiError> {
+    match params.get("lease") {
+        None => Ok(state.config.lease_default),
+        Some(text) => LeaseDuration::parse_pydantic(text).map_err(|e| ApiError::query("lease", e.to_string(), text.as_str())),
+    }
+}
+
+fn batch_json(state: &AppState, b: &BatchRecord) -> Result<RobotEnhancementBatch, ApiError> {
+    Ok(RobotEnhancementBatch {
+        id: b.id,
+        reference_storage_url: state.signed_url(&b.reference_file, Permission::Read)?,
+        result_storage_url: state.signed_url(&b.result_file, Permission::Write)?,
+        extra_fields: None,
+    })
+}
+
+async fn poll(
+    State(state): State<AppState>,
+    client: VerifiedClient,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let robot_id = match params.get("robot_id") {
+        Some(t) => parse_uuid("robot_id", "query", t)?,
+        None => return Err(ApiError::query("robot_id", "Field required", serde_json::Value::Null)),
+    };
+    let limit = match params.get("limit") {
+        None => MAX_LIMIT,
+        Some(t) => {
+            let n: i64 = t.trim().parse().map_err(|_| {
+                ApiError::query("limit", "Input should be a valid integer, unable to parse string as an integer", t.as_str())
+            })?;
+            if n <= 0 {
+                return Err(ApiError::query("limit", "Input should be greater than 0", t.as_str()));
+            }
+            n.min(MAX_LIMIT)
+        }
+    };
+    let lease = lease_param(&state, &params)?;
+    if client.client_id() != robot_id {
+        return Err(ApiError::Forbidden("robot_id does not match the authenticated robot.".into()));
+    }
+    let now = state.clock.now();
+    let expires = now.saturating_add(lease.to_signed_duration()).map_err(|e| ApiError::query("lease", e.to_string(), lease.to_string()))?;
+    let Some(claim) = state.db.claim(robot_id, limit, micros(expires), micros(now)).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    write_reference_file(&state, &claim.batch.reference_file, &claim.reference_ids).await?;
+    let body = batch_json(&state, &claim.batch)?;
+    claim.commit().await?;
+    Ok(Json(body).into_response())
+}
+
+/// Writes the reference file of a batch, streaming references from the database in
+/// chunks.
+async fn write_reference_file(state: &AppState, key: &str, ids: &[Uuid]) -> Result<(), ApiError> {
+    let key = BlobKey::new(key).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let storage = |e: crate::blob::BlobError| ApiError::Unavailable(e.to_string());
+    let mut writer = state.blobs.store().create(&key).await.map_err(storage)?;
+    let mut buf = Vec::with_capacity(256 * 1024);
+    for chunk in ids.chunks(500) {
+        for r in state.db.references_by_id(chunk).await? {
+            jsonl::append_line(&mut buf, &r).map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+        writer.write(&buf).await.map_err(storage)?;
+        buf.clear();
+    }
+    writer.commit().await.map_err(storage)?;
+    Ok(())
+}
+
+async fn get_batch(State(state): State<AppState>, client: VerifiedClient, Path(id): Path<String>) -> Result<Json<RobotEnhancementBatch>, ApiError> {
+    let id = parse_uuid("id", "path", &id)?;
+    let batch = state.db.batch(id, Some(client.client_id())).await?;
+    Ok(Json(batch_json(&state, &batch)?))
+}
+
+async fn renew(
+    State(state): State<AppState>,
+    client: VerifiedClient,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let id = parse_uuid("id", "path", &id)?;
+    let lease = lease_param(&state, &params)?;
+    let now = state.clock.now();
+    let expires = now.saturating_add(lease.to_signed_duration()).map_err(|e| ApiError::query("lease", e.to_string(), lease.to_string()))?;
+    state.db.renew(id, client.client_id(), micros(expires), micros(now)).await?;
+    let text = python_isoformat(from_micros(micros(expires)));
+    Ok(([(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    destiny_sdk::models::from_json_slice(body).map_err(|e| ApiError::Validation {
+        loc: std::iter::once("body".to_owned())
+            .chain(e.path().split('.').filter(|s| !s.is_empty()).map(str::to_owned))
+            .collect(),
+        msg: e.message().to_owned(),
+        input: serde_json::Value::Null,
+    })
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    client: VerifiedClient,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let id = parse_uuid("id", "path", &id)?;
+    let result: RobotEnhancementBatchResult = json_body(&body)?;
+    if result.request_id != id {
+        return Err(ApiError::BadRequest("Request ID mismatch".into()));
+    }
+    let error = result.error.as_ref().map(|e| e.message.as_str());
+    let outcome = state.db.submit(id, client.client_id(), error, micros(state.clock.now())).await?;
+    if outcome == Submitted::Importing {
+        state.import_wake.notify_one();
+    }
+    let batch = state.db.batch(id, None).await?;
+    let read = RobotEnhancementBatchRead {
+        robot_id: batch.robot_id,
+        source: batch.source.clone(),
+        id,
+        reference_data_url: Some(state.signed_url(&batch.reference_file, Permission::Read)?),
+        result_storage_url: Some(state.signed_url(&batch.result_file, Permission::Write)?),
+        validation_result_url: batch
+            .validation_file
+            .as_deref()
+            .map(|k| state.signed_url(k, Permission::Read))
+            .transpose()?,
+        error: batch.error,
+    };
+    let status = match outcome {
+        Submitted::Failed => StatusCode::OK,
+        Submitted::Importing => StatusCode::ACCEPTED,
+    };
+    Ok((status, Json(read)).into_response())
+}
+
+async fn submit_request(
+    State(state): State<AppState>,
+    _client: VerifiedClient,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<EnhancementRequestRead>, ApiError> {
+    let id = parse_uuid("id", "path", &id)?;
+    let result: RobotResult = json_body(&body)?;
+    if result.request_id != id {
+        return Err(ApiError::BadRequest("Request ID mismatch".into()));
+    }
+    state.db.request(id).await?;
+    Err(ApiError::NotImplemented(
+        "The legacy enhancement-request result flow is not implemented by this repository yet.".into(),
+    ))
+}

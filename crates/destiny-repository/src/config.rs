@@ -1,0 +1,54 @@
+//! The server's settings.
+
+use destiny_sdk::duration::LeaseDuration;
+use destiny_sdk::secret::Secret;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `destiny serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// `sqlite://FILE` or `postgres://...`.
+    pub database: String,
+    /// Directory of the blob store (reference, result and validation files).
+    pub blob_dir: PathBuf,
+    /// Base URL clients reach this server at, used in signed URLs; derived from the
+    /// bound address when absent.
+    pub public_url: Option<String>,
+    /// Lease given when a poll or renewal names none.
+    pub lease_default: LeaseDuration,
+    /// How often the expiry job runs.
+    pub expiry_interval: Duration,
+    /// Bearer token of the admin API; generated (and printed) when absent.
+    pub admin_token: Option<Secret>,
+    /// How long signed blob URLs stay valid.
+    pub url_ttl: Duration,
+    /// Largest accepted result file upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Largest accepted request body of the JSON API (reference imports included).
+    pub max_body_bytes: usize,
+    /// Allowed clock difference for HMAC timestamps, both ways.
+    pub signature_window: Duration,
+}
+
+impl Config {
+    /// Defaults for a database URL and a blob directory (listen on 127.0.0.1:8000).
+    pub fn new(database: impl Into<String>, blob_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            database: database.into(),
+            blob_dir: blob_dir.into(),
+            public_url: None,
+            lease_default: LeaseDuration::from_secs(600).expect("10 minutes is a valid lease"),
+            expiry_interval: Duration::from_secs(10),
+            admin_token: None,
+            url_ttl: Duration::from_secs(3600),
+            max_upload_bytes: 256 * 1024 * 1024,
+            max_body_bytes: 64 * 1024 * 1024,
+            signature_window: Duration::from_secs(300),
+        }
+    }
+}

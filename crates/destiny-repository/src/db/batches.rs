@@ -1,0 +1,253 @@
+//! Robot enhancement batches: claiming pending work (a poll), renewing its lease, reading
+//! a batch and accepting its result.
+
+use sqlx::{Any, Row, Transaction};
+use uuid::Uuid;
+
+use super::{Backend, Db};
+use crate::error::ApiError;
+use crate::lifecycle::{transition_error, PendingStatus};
+
+/// A batch as stored.
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    /// Batch id.
+    pub id: Uuid,
+    /// The robot it was leased to.
+    pub robot_id: Uuid,
+    /// Source of the request(s) its work came from.
+    pub source: Option<String>,
+    /// Blob key of the reference file.
+    pub reference_file: String,
+    /// Blob key of the result file.
+    pub result_file: String,
+    /// Blob key of the validation file, once the import wrote it.
+    pub validation_file: Option<String>,
+    /// The robot's batch-level error.
+    pub error: Option<String>,
+}
+
+/// Work claimed by a poll, not yet committed: the caller writes the reference file, then
+/// commits (or drops, which rolls the claim back).
+#[derive(Debug)]
+pub struct Claim {
+    tx: Transaction<'static, Any>,
+    /// The new batch.
+    pub batch: BatchRecord,
+    /// The references leased, oldest pending enhancement first.
+    pub reference_ids: Vec<Uuid>,
+}
+
+impl Claim {
+    /// Makes the claim durable.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn commit(self) -> Result<(), ApiError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Blob keys of a batch's files.
+pub fn batch_files(id: Uuid) -> (String, String, String) {
+    (
+        format!("batches/{id}/references.jsonl"),
+        format!("batches/{id}/results.jsonl"),
+        format!("batches/{id}/validation.jsonl"),
+    )
+}
+
+/// What submitting a batch result did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// The robot reported an error: every pending enhancement failed.
+    Failed,
+    /// The result file is queued for import.
+    Importing,
+}
+
+fn batch_of(row: &sqlx::any::AnyRow) -> Result<BatchRecord, sqlx::Error> {
+    Ok(BatchRecord {
+        id: super::uuid_at(row, "id")?,
+        robot_id: super::uuid_at(row, "robot_id")?,
+        source: row.try_get("source")?,
+        reference_file: row.try_get("reference_file")?,
+        result_file: row.try_get("result_file")?,
+        validation_file: row.try_get("validation_file")?,
+        error: row.try_get("error")?,
+    })
+}
+
+impl Db {
+    /// Leases up to `limit` pending enhancements of `robot_id` (at most one per
+    /// reference, the oldest, oldest first) in a new batch, in one statement: on
+    /// PostgreSQL `FOR UPDATE SKIP LOCKED` keeps concurrent polls apart; on SQLite the
+    /// single writer connection does. `None` when nothing is pending.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn claim(&self, robot_id: Uuid, limit: i64, expires_us: i64, now_us: i64) -> Result<Option<Claim>, ApiError> {
+        let id = Uuid::new_v4();
+        let (reference_file, result_file, _) = batch_files(id);
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO batches (id, robot_id, reference_file, result_file, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(robot_id.to_string())
+        .bind(&reference_file)
+        .bind(&result_file)
+        .bind(now_us)
+        .execute(&mut *tx)
+        .await?;
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE pending_enhancements SET status = 'processing', batch_id = $1, expires_at = $2, updated_at = $3 \
+             WHERE id IN (\
+               SELECT p.id FROM pending_enhancements p \
+               WHERE p.robot_id = $4 AND p.status = 'pending' AND NOT EXISTS (\
+                 SELECT 1 FROM pending_enhancements q WHERE q.robot_id = p.robot_id \
+                 AND q.reference_id = p.reference_id AND q.status = 'pending' AND q.seq < p.seq) \
+               ORDER BY p.seq LIMIT $5 {lock}) \
+             RETURNING seq, reference_id, source"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(expires_us)
+            .bind(now_us)
+            .bind(robot_id.to_string())
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let mut claimed: Vec<(i64, Uuid, Option<String>)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, super::uuid_at(r, "reference_id")?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        claimed.sort_by_key(|c| c.0);
+        let source = claimed.iter().find_map(|c| c.2.clone());
+        sqlx::query("UPDATE batches SET source = $1 WHERE id = $2")
+            .bind(source.clone())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Ok(Some(Claim {
+            tx,
+            batch: BatchRecord {
+                id,
+                robot_id,
+                source,
+                reference_file,
+                result_file,
+                validation_file: None,
+                error: None,
+            },
+            reference_ids: claimed.into_iter().map(|c| c.1).collect(),
+        }))
+    }
+
+    /// A batch, checked to belong to `robot_id` when given.
+    ///
+    /// # Errors
+    /// 404 when unknown; 403 when it belongs to another robot.
+    pub async fn batch(&self, id: Uuid, robot_id: Option<Uuid>) -> Result<BatchRecord, ApiError> {
+        let row = sqlx::query(
+            "SELECT id, robot_id, source, reference_file, result_file, validation_file, error \
+             FROM batches WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("RobotEnhancementBatch with id {id} does not exist.")))?;
+        let batch = batch_of(&row)?;
+        if robot_id.is_some_and(|r| r != batch.robot_id) {
+            return Err(ApiError::Forbidden(format!(
+                "RobotEnhancementBatch {id} belongs to another robot."
+            )));
+        }
+        Ok(batch)
+    }
+
+    /// Extends the lease of the batch's pending enhancements still `processing`.
+    ///
+    /// # Errors
+    /// 404 / 403 as [`Db::batch`]; 409 when none is processing any more.
+    pub async fn renew(&self, id: Uuid, robot_id: Uuid, expires_us: i64, now_us: i64) -> Result<(), ApiError> {
+        self.batch(id, Some(robot_id)).await?;
+        self.expire_due(now_us, Some(id)).await?;
+        let done = sqlx::query(
+            "UPDATE pending_enhancements SET expires_at = $1, updated_at = $2 \
+             WHERE batch_id = $3 AND status = 'processing'",
+        )
+        .bind(expires_us)
+        .bind(now_us)
+        .bind(id.to_string())
+        .execute(self.writer())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(ApiError::Conflict(
+                "This batch has no pending enhancements. They may have already expired or been completed."
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Accepts a batch result: with an error, every processing pending enhancement
+    /// fails; otherwise they move to `importing` and the import is queued.
+    ///
+    /// # Errors
+    /// 404 / 403 as [`Db::batch`]; 422 when the transition is not allowed (the lease
+    /// expired, the result was already submitted).
+    pub async fn submit(&self, id: Uuid, robot_id: Uuid, error: Option<&str>, now_us: i64) -> Result<Submitted, ApiError> {
+        self.batch(id, Some(robot_id)).await?;
+        self.expire_due(now_us, Some(id)).await?;
+        let (to, outcome) = match error {
+            Some(_) => (PendingStatus::Failed, Submitted::Failed),
+            None => (PendingStatus::Importing, Submitted::Importing),
+        };
+        let mut tx = self.writer().begin().await?;
+        let done = sqlx::query(
+            "UPDATE pending_enhancements SET status = $1, updated_at = $2 \
+             WHERE batch_id = $3 AND status = 'processing'",
+        )
+        .bind(to.as_str())
+        .bind(now_us)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            let current: Option<String> = sqlx::query("SELECT status FROM pending_enhancements WHERE batch_id = $1 LIMIT 1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            let from = current
+                .as_deref()
+                .and_then(PendingStatus::parse)
+                .unwrap_or(PendingStatus::Expired);
+            return Err(ApiError::Unprocessable(format!(
+                "Cannot process results: {}",
+                transition_error(from, to)
+            )));
+        }
+        let state = if error.is_some() { "none" } else { "queued" };
+        sqlx::query("UPDATE batches SET error = $1, import_state = $2 WHERE id = $3")
+            .bind(error)
+            .bind(state)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}

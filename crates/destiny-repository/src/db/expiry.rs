@@ -1,0 +1,79 @@
+//! The expiry job: leases that ran out become `expired`, and each gets a retry (a new
+//! `pending` enhancement with `retry_of` pointing at it) until its chain holds
+//! [`MAX_RETRIES`] retries.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{placeholders, Db};
+use crate::error::ApiError;
+
+/// Retries per original pending enhancement (the real repository's `max_retry_count`).
+pub const MAX_RETRIES: i64 = 3;
+
+/// What one expiry pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiryReport {
+    /// Pending enhancements expired.
+    pub expired: u64,
+    /// Retries created.
+    pub retried: u64,
+}
+
+impl Db {
+    /// Expires every `processing` pending enhancement whose lease ended before `now_us`
+    /// (only those of `batch` when given) and creates their retries, in one transaction.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn expire_due(&self, now_us: i64, batch: Option<Uuid>) -> Result<ExpiryReport, ApiError> {
+        let mut tx = self.writer().begin().await?;
+        let batch_filter = if batch.is_some() { "AND batch_id = $2" } else { "" };
+        let sql = format!(
+            "SELECT id, reference_id, robot_id, request_id, retry_count, source FROM pending_enhancements \
+             WHERE status = 'processing' AND expires_at < $1 {batch_filter} ORDER BY seq"
+        );
+        let mut q = sqlx::query(&sql).bind(now_us);
+        if let Some(b) = batch {
+            q = q.bind(b.to_string());
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        let mut report = ExpiryReport::default();
+        for chunk in rows.chunks(200) {
+            let sql = format!(
+                "UPDATE pending_enhancements SET status = 'expired', updated_at = $1 \
+                 WHERE status = 'processing' AND id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(now_us);
+            for r in chunk {
+                q = q.bind(r.try_get::<String, _>("id")?);
+            }
+            report.expired += q.execute(&mut *tx).await?.rows_affected();
+            for r in chunk {
+                let retry_count: i64 = r.try_get::<i64, _>("retry_count")?;
+                if retry_count >= MAX_RETRIES {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO pending_enhancements (id, reference_id, robot_id, request_id, status, \
+                     retry_of, retry_count, source, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $8)",
+                )
+                .bind(Uuid::new_v4().to_string())
+                .bind(r.try_get::<String, _>("reference_id")?)
+                .bind(r.try_get::<String, _>("robot_id")?)
+                .bind(r.try_get::<String, _>("request_id")?)
+                .bind(r.try_get::<String, _>("id")?)
+                .bind(retry_count + 1)
+                .bind(r.try_get::<Option<String>, _>("source")?)
+                .bind(now_us)
+                .execute(&mut *tx)
+                .await?;
+                report.retried += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,190 @@
+//! The durable import queue: a batch whose result was submitted is `queued`; a worker
+//! marks it `running`, imports it, and marks it `done` in the same transaction as the
+//! imported enhancements, so a crash mid-import leaves it `running` and it is redone
+//! after a restart (the first transaction never committed).
+
+use destiny_sdk::models::Enhancement;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::references::insert_enhancement;
+use super::{placeholders, uuid_at, Db};
+use crate::error::ApiError;
+use crate::lifecycle::PendingStatus;
+
+/// The fate of one reference of a batch, decided from the result file.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Store this enhancement (or discard it as an exact duplicate).
+    Enhance(Box<Enhancement>),
+    /// The reference failed.
+    Fail,
+}
+
+/// One pending enhancement of a batch being imported.
+#[derive(Debug, Clone)]
+pub struct PendingRef {
+    /// Pending enhancement id.
+    pub id: Uuid,
+    /// Its reference.
+    pub reference_id: Uuid,
+}
+
+impl Db {
+    /// Takes the next queued import (oldest first), marking it `running`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn next_import(&self) -> Result<Option<Uuid>, ApiError> {
+        let mut tx = self.writer().begin().await?;
+        let row = sqlx::query("SELECT id FROM batches WHERE import_state = 'queued' ORDER BY created_at LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let id = uuid_at(&row, "id")?;
+        let done = sqlx::query(
+            "UPDATE batches SET import_state = 'running', import_attempts = import_attempts + 1 \
+             WHERE id = $1 AND import_state = 'queued'",
+        )
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((done.rows_affected() == 1).then_some(id))
+    }
+
+    /// Puts imports left `running` by a previous process back in the queue (call at
+    /// start-up, before workers run).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn requeue_interrupted_imports(&self) -> Result<u64, ApiError> {
+        let done = sqlx::query("UPDATE batches SET import_state = 'queued' WHERE import_state = 'running'")
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The pending enhancements of a batch that await import.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn importing_refs(&self, batch: Uuid) -> Result<Vec<PendingRef>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT id, reference_id FROM pending_enhancements WHERE batch_id = $1 AND status = 'importing' ORDER BY seq",
+        )
+        .bind(batch.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok(PendingRef { id: uuid_at(r, "id")?, reference_id: uuid_at(r, "reference_id")? }))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Applies an import in one transaction: stores enhancements (exact duplicates are
+    /// discarded), moves each pending enhancement to its final status, records the
+    /// validation file and marks the import done. Returns (completed, discarded, failed).
+    ///
+    /// # Errors
+    /// Database errors (nothing is applied then).
+    pub async fn finish_import(
+        &self,
+        batch: Uuid,
+        outcomes: Vec<(PendingRef, Outcome)>,
+        validation_file: &str,
+        now_us: i64,
+    ) -> Result<(u64, u64, u64), ApiError> {
+        let mut tx = self.writer().begin().await?;
+        let (mut completed, mut discarded, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+        for (pending, outcome) in outcomes {
+            match outcome {
+                Outcome::Enhance(e) => {
+                    if insert_enhancement(&mut tx, &e, now_us).await? {
+                        completed.push(pending.id);
+                    } else {
+                        discarded.push(pending.id);
+                    }
+                }
+                Outcome::Fail => failed.push(pending.id),
+            }
+        }
+        // Stored enhancements pass through `indexing` (there is no search index to wait for).
+        for (ids, to) in [
+            (&completed, PendingStatus::Indexing),
+            (&completed, PendingStatus::Completed),
+            (&discarded, PendingStatus::Discarded),
+            (&failed, PendingStatus::Failed),
+        ] {
+            let from = if to == PendingStatus::Completed {
+                PendingStatus::Indexing
+            } else {
+                PendingStatus::Importing
+            };
+            debug_assert!(from.can_become(to));
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "UPDATE pending_enhancements SET status = $1, updated_at = $2 \
+                     WHERE status = $3 AND id IN ({})",
+                    placeholders(4, chunk.len())
+                );
+                let mut q = sqlx::query(&sql).bind(to.as_str()).bind(now_us).bind(from.as_str());
+                for id in chunk {
+                    q = q.bind(id.to_string());
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        sqlx::query("UPDATE batches SET import_state = 'done', validation_file = $1 WHERE id = $2")
+            .bind(validation_file)
+            .bind(batch.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((completed.len() as u64, discarded.len() as u64, failed.len() as u64))
+    }
+}
+
+impl Db {
+    /// Which of the decided enhancements already exist, identically, on their reference.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn existing_fingerprints(
+        &self,
+        decided: &std::collections::HashMap<Uuid, Outcome>,
+    ) -> Result<std::collections::HashSet<Uuid>, ApiError> {
+        let wanted: Vec<(Uuid, String)> = decided
+            .iter()
+            .filter_map(|(r, o)| match o {
+                Outcome::Enhance(e) => Some((*r, super::references::fingerprint(e))),
+                Outcome::Fail => None,
+            })
+            .collect();
+        let mut found = std::collections::HashSet::new();
+        for chunk in wanted.chunks(400) {
+            let sql = format!(
+                "SELECT reference_id, fingerprint FROM enhancements WHERE reference_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for (r, _) in chunk {
+                q = q.bind(r.to_string());
+            }
+            let rows = q.fetch_all(self.reader()).await?;
+            let existing: std::collections::HashSet<(String, String)> = rows
+                .iter()
+                .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            for (r, f) in chunk {
+                if existing.contains(&(r.to_string(), f.clone())) {
+                    found.insert(*r);
+                }
+            }
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,188 @@
+//! The database: one schema, two backends (SQLite by default, PostgreSQL at scale),
+//! reached through sqlx's `Any` driver with runtime queries (no live database needed to
+//! build). SQL is written once with `$N` placeholders, which both backends accept; the
+//! few statements that differ branch on [`Backend`].
+//!
+//! SQLite allows one writer at a time: writes go through a pool of a single connection,
+//! so transactions never contend with each other (no `SQLITE_BUSY` upgrades), and reads
+//! use a separate pool in WAL mode. PostgreSQL uses one pool for both.
+//!
+//! - [`robots`]: registered robots and their secrets.
+//! - [`references`]: references and their stored enhancements.
+//! - [`requests`]: enhancement requests and their pending enhancements.
+//! - [`batches`]: polls (claiming work), lease renewal, batch results.
+//! - [`expiry`]: the expiry job and its retry chain.
+//! - [`imports`]: the durable import queue.
+
+pub mod batches;
+pub mod expiry;
+pub mod imports;
+pub mod references;
+pub mod requests;
+pub mod robots;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+/// Which database engine is behind the pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Failures opening the database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// The URL is neither `sqlite:` nor `postgres:`.
+    #[error("unsupported database URL {0:?}: use sqlite://FILE or postgres://...")]
+    UnsupportedUrl(String),
+    /// Connecting or migrating failed.
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Handles to the database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    backend: Backend,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+/// The migrations of each backend, embedded in the binary: `(version, description, sql)`.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+
+fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    let migrations = list
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(*version, (*description).into(), MigrationType::Simple, (*sql).into(), false)
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: migrations.into(),
+        ..Migrator::DEFAULT
+    }
+}
+
+impl Db {
+    /// Opens (creating a SQLite file when missing) and migrates the database at `url`.
+    ///
+    /// # Errors
+    /// [`DbError`] when the URL is unsupported, the server is unreachable or a migration
+    /// fails.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let db = if url.starts_with("sqlite:") {
+            let url = sqlite_url(url);
+            let opts = |max: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                            Ok(())
+                        })
+                    })
+            };
+            let writer = opts(1).connect(&url).await?;
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&writer).await?;
+            let reader = opts(8).connect(&url).await?;
+            Db {
+                backend: Backend::Sqlite,
+                reader,
+                writer,
+            }
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await?;
+            Db {
+                backend: Backend::Postgres,
+                reader: pool.clone(),
+                writer: pool,
+            }
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_owned()));
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<(), DbError> {
+        match self.backend {
+            Backend::Sqlite => migrator(SQLITE_MIGRATIONS).run(&self.writer).await?,
+            Backend::Postgres => migrator(POSTGRES_MIGRATIONS).run(&self.writer).await?,
+        }
+        Ok(())
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for reads.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// The pool for writes (one connection on SQLite).
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// Checks the database answers.
+    ///
+    /// # Errors
+    /// The driver's error when it does not.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ())
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// Adds `mode=rwc` so a missing SQLite file is created.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Reads a UUID stored as text.
+pub(crate) fn uuid_at(row: &AnyRow, idx: &str) -> Result<uuid::Uuid, sqlx::Error> {
+    let text: String = row.try_get(idx)?;
+    uuid::Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// `$first, $first+1, ...` placeholders for an `IN (...)` list of `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,184 @@
+//! References and their stored enhancements.
+
+use destiny_sdk::models::{Enhancement, Reference, Visibility};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use super::{placeholders, uuid_at, Db};
+use crate::error::ApiError;
+
+/// How many ids go in one `IN (...)` list.
+const CHUNK: usize = 500;
+
+/// The identity of an enhancement's data, for discarding exact duplicates: a SHA-256 of
+/// its source, visibility, robot version, derivation and content (its id and reference
+/// excluded).
+pub fn fingerprint(e: &Enhancement) -> String {
+    use sha2::{Digest, Sha256};
+    let key = serde_json::json!([e.source, e.visibility, e.robot_version, e.derived_from, e.content]);
+    let digest = Sha256::digest(key.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Stores an enhancement unless an identical one is already on its reference; returns
+/// whether it was stored. The enhancement's id is assigned when absent.
+///
+/// # Errors
+/// Database errors (an unknown reference is a foreign-key violation: 422).
+pub async fn insert_enhancement(
+    tx: &mut Transaction<'static, Any>,
+    e: &Enhancement,
+    now_us: i64,
+) -> Result<bool, ApiError> {
+    let id = e.id.unwrap_or_else(Uuid::new_v4);
+    let content = serde_json::to_string(&e.content).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let derived = e
+        .derived_from
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let done = sqlx::query(
+        "INSERT INTO enhancements (id, reference_id, source, visibility, robot_version, \
+         derived_from, content, fingerprint, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (reference_id, fingerprint) DO NOTHING",
+    )
+    .bind(id.to_string())
+    .bind(e.reference_id.to_string())
+    .bind(&e.source)
+    .bind(e.visibility.as_str())
+    .bind(e.robot_version.clone())
+    .bind(derived)
+    .bind(content)
+    .bind(fingerprint(e))
+    .bind(now_us)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn visibility(s: &str) -> Visibility {
+    match s {
+        "restricted" => Visibility::Restricted,
+        "hidden" => Visibility::Hidden,
+        _ => Visibility::Public,
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, sqlx::Error> {
+    serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+fn enhancement_of(row: &AnyRow) -> Result<Enhancement, sqlx::Error> {
+    let derived: Option<String> = row.try_get("derived_from")?;
+    let content: String = row.try_get("content")?;
+    Ok(Enhancement {
+        id: Some(uuid_at(row, "id")?),
+        reference_id: uuid_at(row, "reference_id")?,
+        source: row.try_get("source")?,
+        visibility: visibility(&row.try_get::<String, _>("visibility")?),
+        robot_version: row.try_get("robot_version")?,
+        derived_from: derived.as_deref().map(decode).transpose()?,
+        content: decode(&content)?,
+    })
+}
+
+impl Db {
+    /// Stores references (and the enhancements they carry), all or nothing; ids are
+    /// assigned to references and enhancements that have none. Returns the reference ids
+    /// in input order.
+    ///
+    /// # Errors
+    /// 409 when a reference id exists already; database errors.
+    pub async fn insert_references(&self, refs: Vec<Reference>, now_us: i64) -> Result<Vec<Uuid>, ApiError> {
+        let mut tx = self.writer().begin().await?;
+        let mut ids = Vec::with_capacity(refs.len());
+        for r in refs {
+            let identifiers = r
+                .identifiers
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            sqlx::query("INSERT INTO refs (id, visibility, identifiers, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(r.id.to_string())
+                .bind(r.visibility.as_str())
+                .bind(identifiers)
+                .bind(now_us)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match ApiError::from(e) {
+                    ApiError::Conflict(_) => ApiError::Conflict(format!("Reference {} already exists.", r.id)),
+                    other => other,
+                })?;
+            for mut e in r.enhancements.unwrap_or_default() {
+                e.reference_id = r.id;
+                insert_enhancement(&mut tx, &e, now_us).await?;
+            }
+            ids.push(r.id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// A reference with its enhancements.
+    ///
+    /// # Errors
+    /// 404 when unknown.
+    pub async fn reference(&self, id: Uuid) -> Result<Reference, ApiError> {
+        let mut found = self.references_by_id(&[id]).await?;
+        found
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("Reference with id {id} does not exist.")))
+    }
+
+    /// References with their enhancements, in the order of `ids` (unknown ids skipped).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn references_by_id(&self, ids: &[Uuid]) -> Result<Vec<Reference>, ApiError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let list = placeholders(1, chunk.len());
+            let sql = format!("SELECT id, visibility, identifiers FROM refs WHERE id IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            let rows = q.fetch_all(self.reader()).await?;
+            let mut refs: HashMap<Uuid, Reference> = HashMap::with_capacity(rows.len());
+            for row in &rows {
+                let identifiers: Option<String> = row.try_get("identifiers")?;
+                let id = uuid_at(row, "id")?;
+                refs.insert(
+                    id,
+                    Reference {
+                        visibility: visibility(&row.try_get::<String, _>("visibility")?),
+                        id,
+                        identifiers: identifiers.as_deref().map(decode).transpose()?,
+                        enhancements: Some(Vec::new()),
+                    },
+                );
+            }
+            let sql = format!(
+                "SELECT id, reference_id, source, visibility, robot_version, derived_from, content \
+                 FROM enhancements WHERE reference_id IN ({list}) ORDER BY created_at, id"
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for row in q.fetch_all(self.reader()).await? {
+                let e = enhancement_of(&row)?;
+                if let Some(list) = refs.get_mut(&e.reference_id).and_then(|r| r.enhancements.as_mut()) {
+                    list.push(e);
+                }
+            }
+            out.extend(chunk.iter().filter_map(|id| refs.remove(id)));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,143 @@
+//! Enhancement requests ("enhance these references with that robot") and the pending
+//! enhancements they create, one per reference.
+
+use destiny_sdk::models::{EnhancementRequestIn, EnhancementRequestRead};
+use sqlx::Row;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+use super::{placeholders, Db};
+use crate::error::ApiError;
+use crate::lifecycle::{project_request_status, PendingStatus};
+
+/// What the API needs to answer for a request, besides signed URLs.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    /// The request as read by clients (URLs left empty; the API signs them).
+    pub read: EnhancementRequestRead,
+    /// Blob key of the legacy flow's reference file.
+    pub reference_file: Option<String>,
+    /// Blob key of the legacy flow's result file.
+    pub result_file: Option<String>,
+    /// Blob key of the validation file, once written.
+    pub validation_file: Option<String>,
+}
+
+impl Db {
+    /// Creates a request and one `pending` enhancement per reference.
+    ///
+    /// # Errors
+    /// 404 for an unknown robot; 422 for duplicate or unknown reference ids.
+    pub async fn create_request(&self, req: &EnhancementRequestIn, now_us: i64) -> Result<Uuid, ApiError> {
+        self.robot(req.robot_id).await?;
+        let mut seen = HashSet::with_capacity(req.reference_ids.len());
+        if let Some(dup) = req.reference_ids.iter().find(|id| !seen.insert(**id)) {
+            return Err(ApiError::Unprocessable(format!("Duplicate reference id {dup} in request.")));
+        }
+        if req.reference_ids.is_empty() {
+            return Err(ApiError::Unprocessable("reference_ids must not be empty.".into()));
+        }
+        let mut missing = Vec::new();
+        for chunk in req.reference_ids.chunks(500) {
+            let sql = format!("SELECT id FROM refs WHERE id IN ({})", placeholders(1, chunk.len()));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            let found: HashSet<String> = q
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()?;
+            missing.extend(chunk.iter().filter(|id| !found.contains(&id.to_string())));
+        }
+        if !missing.is_empty() {
+            let shown: Vec<String> = missing.iter().take(5).map(Uuid::to_string).collect();
+            return Err(ApiError::Unprocessable(format!(
+                "{} reference(s) do not exist: {}{}",
+                missing.len(),
+                shown.join(", "),
+                if missing.len() > 5 { ", ..." } else { "" }
+            )));
+        }
+        let id = Uuid::new_v4();
+        let ids_json = serde_json::to_string(&req.reference_ids).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO enhancement_requests (id, robot_id, source, reference_ids, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(req.robot_id.to_string())
+        .bind(req.source.clone())
+        .bind(ids_json)
+        .bind(now_us)
+        .execute(&mut *tx)
+        .await?;
+        for chunk in req.reference_ids.chunks(200) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = 5 + i * 2;
+                    format!("(${b}, ${}, $1, $2, 'pending', $3, $4, $4)", b + 1)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO pending_enhancements (id, reference_id, robot_id, request_id, status, \
+                 source, created_at, updated_at) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(req.robot_id.to_string())
+                .bind(id.to_string())
+                .bind(req.source.clone())
+                .bind(now_us);
+            for r in chunk {
+                q = q.bind(Uuid::new_v4().to_string()).bind(r.to_string());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A request, with its status projected from its pending enhancements.
+    ///
+    /// # Errors
+    /// 404 when unknown.
+    pub async fn request(&self, id: Uuid) -> Result<RequestRecord, ApiError> {
+        let row = sqlx::query(
+            "SELECT robot_id, source, reference_ids, error, reference_file, result_file, validation_file \
+             FROM enhancement_requests WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("EnhancementRequest with id {id} does not exist.")))?;
+        let statuses: Vec<PendingStatus> = sqlx::query("SELECT status FROM pending_enhancements WHERE request_id = $1")
+            .bind(id.to_string())
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>(0).ok().and_then(|s| PendingStatus::parse(&s)))
+            .collect();
+        let ids: String = row.try_get("reference_ids")?;
+        let read = EnhancementRequestRead {
+            robot_id: super::uuid_at(&row, "robot_id")?,
+            reference_ids: serde_json::from_str(&ids).map_err(|e| ApiError::Internal(e.to_string()))?,
+            source: row.try_get("source")?,
+            id,
+            request_status: project_request_status(statuses),
+            reference_data_url: None,
+            result_storage_url: None,
+            validation_result_url: None,
+            error: row.try_get("error")?,
+        };
+        Ok(RequestRecord {
+            read,
+            reference_file: row.try_get("reference_file")?,
+            result_file: row.try_get("result_file")?,
+            validation_file: row.try_get("validation_file")?,
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! Registered robots: their names, owners and HMAC secrets.
+
+use destiny_sdk::models::{ProvisionedRobot, Robot, RobotIn};
+use destiny_sdk::secret::Secret;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{uuid_at, Db};
+use crate::error::ApiError;
+
+/// A new client secret: 64 lowercase hex characters (32 random bytes), as the real
+/// repository issues.
+pub fn new_secret() -> String {
+    use sha2::{Digest, Sha256};
+    // Three v4 UUIDs carry 366 random bits (from the OS via getrandom); hashing spreads
+    // them evenly over the 256 output bits.
+    let mut h = Sha256::new();
+    for _ in 0..3 {
+        h.update(Uuid::new_v4().as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("Robot with id {id} does not exist."))
+}
+
+fn duplicate_name(e: sqlx::Error, name: &str) -> ApiError {
+    match ApiError::from(e) {
+        ApiError::Conflict(_) => ApiError::Conflict(format!("A robot named {name:?} already exists.")),
+        other => other,
+    }
+}
+
+fn robot_of(row: &sqlx::any::AnyRow) -> Result<Robot, sqlx::Error> {
+    Ok(Robot {
+        id: uuid_at(row, "id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        owner: row.try_get("owner")?,
+    })
+}
+
+impl Db {
+    /// Registers a robot with a fresh secret.
+    ///
+    /// # Errors
+    /// 409 when the name is taken; database errors.
+    pub async fn create_robot(&self, robot: &RobotIn, now_us: i64) -> Result<ProvisionedRobot, ApiError> {
+        let id = Uuid::new_v4();
+        let secret = new_secret();
+        sqlx::query(
+            "INSERT INTO robots (id, name, description, owner, client_secret, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(&robot.name)
+        .bind(&robot.description)
+        .bind(&robot.owner)
+        .bind(&secret)
+        .bind(now_us)
+        .execute(self.writer())
+        .await
+        .map_err(|e| duplicate_name(e, &robot.name))?;
+        Ok(ProvisionedRobot {
+            name: robot.name.clone(),
+            description: robot.description.clone(),
+            owner: robot.owner.clone(),
+            id,
+            client_secret: secret,
+        })
+    }
+
+    /// A robot by id.
+    ///
+    /// # Errors
+    /// 404 when unknown; database errors.
+    pub async fn robot(&self, id: Uuid) -> Result<Robot, ApiError> {
+        let row = sqlx::query("SELECT id, name, description, owner FROM robots WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        Ok(robot_of(&row)?)
+    }
+
+    /// Every robot, by name.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn robots(&self) -> Result<Vec<Robot>, ApiError> {
+        let rows = sqlx::query("SELECT id, name, description, owner FROM robots ORDER BY name")
+            .fetch_all(self.reader())
+            .await?;
+        Ok(rows.iter().map(robot_of).collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces a robot's name, description and owner.
+    ///
+    /// # Errors
+    /// 404 when unknown; 409 when the new name is taken.
+    pub async fn update_robot(&self, id: Uuid, robot: &RobotIn) -> Result<Robot, ApiError> {
+        let done = sqlx::query("UPDATE robots SET name = $1, description = $2, owner = $3 WHERE id = $4")
+            .bind(&robot.name)
+            .bind(&robot.description)
+            .bind(&robot.owner)
+            .bind(id.to_string())
+            .execute(self.writer())
+            .await
+            .map_err(|e| duplicate_name(e, &robot.name))?;
+        if done.rows_affected() == 0 {
+            return Err(not_found(id));
+        }
+        self.robot(id).await
+    }
+
+    /// Gives a robot a new secret; the old one stops working at once.
+    ///
+    /// # Errors
+    /// 404 when unknown.
+    pub async fn cycle_robot_secret(&self, id: Uuid) -> Result<ProvisionedRobot, ApiError> {
+        let secret = new_secret();
+        let done = sqlx::query("UPDATE robots SET client_secret = $1 WHERE id = $2")
+            .bind(&secret)
+            .bind(id.to_string())
+            .execute(self.writer())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found(id));
+        }
+        let robot = self.robot(id).await?;
+        Ok(ProvisionedRobot {
+            name: robot.name,
+            description: robot.description,
+            owner: robot.owner,
+            id,
+            client_secret: secret,
+        })
+    }
+
+    /// The HMAC secret of a robot, `None` when there is no such robot.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn robot_secret(&self, id: Uuid) -> Result<Option<Secret>, sqlx::Error> {
+        let row = sqlx::query("SELECT client_secret FROM robots WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| r.try_get::<String, _>(0).map(Secret::new)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_64_lowercase_hex() {
+        let s = super::new_secret();
+        assert_eq!(s.len(), 64);
+        assert!(s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(s, super::new_secret());
+    }
+}

@@ -1,0 +1,146 @@
+//! API errors: one enum, with the HTTP status of each kind decided in one `match`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// 400: the request contradicts itself (`Request ID mismatch`).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401 (admin routes): no or wrong bearer token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the caller may not touch this resource.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: conflicts with the current state (duplicate name, nothing left to renew).
+    #[error("{0}")]
+    Conflict(String),
+    /// 422 with a text detail: a refused state transition, an invalid file line.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 422 with FastAPI's list detail: a query parameter or body field is invalid.
+    #[error("invalid {loc:?}: {msg}")]
+    Validation {
+        /// Where (`["query", "limit"]`).
+        loc: Vec<String>,
+        /// What.
+        msg: String,
+        /// The offending input.
+        input: serde_json::Value,
+    },
+    /// 413: the body is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 503: the database (or storage) is unreachable; retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 501: a route this repository does not implement yet.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// 500: a bug or an unexpected failure; details are logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable(_) | Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A 422 for a query parameter, in FastAPI's shape.
+    pub fn query(name: &str, msg: impl Into<String>, input: impl Into<serde_json::Value>) -> Self {
+        Self::Validation {
+            loc: vec!["query".into(), name.into()],
+            msg: msg.into(),
+            input: input.into(),
+        }
+    }
+
+    /// A 422 for the request body, in FastAPI's shape.
+    pub fn body(msg: impl Into<String>) -> Self {
+        Self::Validation {
+            loc: vec!["body".into()],
+            msg: msg.into(),
+            input: serde_json::Value::Null,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            Self::Validation { loc, msg, input } => json!({
+                "detail": [{"type": "value_error", "loc": loc, "msg": msg, "input": input}]
+            }),
+            Self::Internal(why) => {
+                tracing::error!(error = %why, "internal error");
+                json!({"detail": "Internal server error."})
+            }
+            Self::Unavailable(why) => {
+                tracing::warn!(error = %why, "service unavailable");
+                json!({"detail": "The database is unavailable; retry later."})
+            }
+            other => json!({"detail": other.to_string()}),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Self::Conflict(format!("Conflicts with an existing record: {}", db.message()))
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                Self::Unprocessable(format!("Refers to a record that does not exist: {}", db.message()))
+            }
+            sqlx::Error::Database(db)
+                if db.message().contains("database is locked")
+                    || db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            {
+                Self::Unavailable(e.to_string())
+            }
+            _ => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<destiny_sdk::auth::AuthError> for ApiError {
+    fn from(e: destiny_sdk::auth::AuthError) -> Self {
+        match e.status().as_u16() {
+            401 => Self::Unauthorized(e.detail().to_owned()),
+            403 => Self::Forbidden(e.detail().to_owned()),
+            413 => Self::TooLarge(e.detail().to_owned()),
+            503 => Self::Unavailable(e.detail().to_owned()),
+            _ => Self::Internal(e.detail().to_owned()),
+        }
+    }
+}

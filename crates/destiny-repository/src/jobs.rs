@@ -1,0 +1,60 @@
+//! Background work: the expiry job (leases that ran out) and the import worker (result
+//! files), each a loop that stops when the shutdown token fires.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+use crate::api::AppState;
+use crate::clock::micros;
+
+/// Runs the expiry job every `interval` until `shutdown` turns true.
+pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let now = micros(state.clock.now());
+        match state.db.expire_due(now, None).await {
+            Ok(r) if r.expired > 0 => tracing::info!(expired = r.expired, retried = r.retried, "expired leases"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expiry job failed; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Imports queued result files one at a time until `shutdown` turns true; woken by
+/// `wake` when a result is submitted, and polls the queue every second otherwise.
+pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match state.db.next_import().await {
+                Ok(Some(batch)) => {
+                    let now = micros(state.clock.now());
+                    match crate::import::import_batch(&state.db, state.blobs.store(), batch, now).await {
+                        Ok(r) => tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result"),
+                        Err(e) => {
+                            tracing::warn!(%batch, error = %e, "import failed; requeued");
+                            let _ = state.db.requeue_interrupted_imports().await;
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "import queue unavailable");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

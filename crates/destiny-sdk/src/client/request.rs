@@ -1,0 +1,136 @@
+//! One signed API call with its retries: the only place requests to the repository are
+//! built, signed and sent.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, StatusCode};
+
+use super::error::{detail_of, TIMESTAMP_EXPIRED};
+use super::retry::Retry;
+use super::{ClientError, RobotClient};
+use crate::auth::{create_signature, pyfloat};
+
+/// A call to make: everything but the signature, which each attempt computes afresh.
+pub(super) struct ApiCall {
+    /// The HTTP method.
+    pub(super) method: Method,
+    /// The path under the API root, such as `/robot-enhancement-batches/`.
+    pub(super) path: String,
+    /// Query parameters, in order.
+    pub(super) query: Vec<(&'static str, String)>,
+    /// The exact JSON body bytes (also what is signed); `None` sends no body.
+    pub(super) body: Option<Bytes>,
+    /// Which failures may be retried.
+    pub(super) retry: Retry,
+    /// Limit on the whole call (each attempt).
+    pub(super) timeout: Duration,
+}
+
+/// A 2xx answer.
+pub(super) struct Answer {
+    /// The status (200, 202, 204...).
+    pub(super) status: StatusCode,
+    /// The whole body.
+    pub(super) body: Bytes,
+}
+
+/// What one attempt ended with.
+enum Outcome {
+    Done(Answer),
+    /// A failure; `retryable` says whether this call's policy allows another attempt.
+    Failed {
+        error: ClientError,
+        retryable: bool,
+        expired: bool,
+    },
+}
+
+impl RobotClient {
+    /// Sends `call`, signed, retrying as its [`Retry`] class and the policy allow, and
+    /// once more with a fresh timestamp if the server says the timestamp expired.
+    pub(super) async fn call(&self, call: ApiCall) -> Result<Answer, ClientError> {
+        let url = format!("{}{}", self.inner.base_url, call.path);
+        let path = format!("{}{}", self.inner.base_path, call.path);
+        let policy = self.inner.retry;
+        let mut attempt = 1u32;
+        let mut refreshed_timestamp = false;
+        loop {
+            match self.attempt(&call, &url, &path).await {
+                Outcome::Done(answer) => return Ok(answer),
+                Outcome::Failed { expired: true, .. } if !refreshed_timestamp => {
+                    tracing::debug!(%path, "request timestamp expired; retrying once with a fresh one");
+                    refreshed_timestamp = true;
+                }
+                Outcome::Failed {
+                    error, retryable, ..
+                } => {
+                    if !retryable || attempt >= policy.max_attempts {
+                        return Err(error);
+                    }
+                    attempt += 1;
+                    let delay = policy.delay_before(attempt);
+                    tracing::warn!(%path, attempt, ?delay, error = %error, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, call: &ApiCall, url: &str, path: &str) -> Outcome {
+        let inner = &self.inner;
+        let now = (inner.clock)();
+        let body = call.body.clone().unwrap_or_default();
+        let signature = create_signature(inner.secret.expose(), &body, &inner.client_id, now);
+        let mut request = inner
+            .http
+            .request(call.method.clone(), url)
+            .timeout(call.timeout)
+            .header(header::AUTHORIZATION, format!("Signature {signature}"))
+            .header("x-client-id", inner.client_id.hyphenated().to_string())
+            .header("x-request-timestamp", pyfloat::repr(now));
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if call.body.is_some() {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let sent = match request.send().await {
+            Ok(response) => response,
+            Err(err) => return transport_failure(call, path, err),
+        };
+        let status = sent.status();
+        let body = match sent.bytes().await {
+            Ok(body) => body,
+            Err(err) => return transport_failure(call, path, err),
+        };
+        if status.is_success() {
+            return Outcome::Done(Answer { status, body });
+        }
+        let detail = detail_of(status, &body);
+        let expired = status == StatusCode::UNAUTHORIZED && detail == TIMESTAMP_EXPIRED;
+        Outcome::Failed {
+            retryable: call.retry == Retry::Idempotent && status.is_server_error(),
+            expired,
+            error: ClientError::Api {
+                status,
+                detail,
+                method: call.method.clone(),
+                path: path.to_owned(),
+            },
+        }
+    }
+}
+
+/// A failure before a complete response: retryable if the request was never sent, or
+/// for idempotent calls.
+fn transport_failure(call: &ApiCall, path: &str, err: reqwest::Error) -> Outcome {
+    let retryable = err.is_connect() || call.retry == Retry::Idempotent;
+    Outcome::Failed {
+        error: ClientError::from_reqwest(&call.method, path, err),
+        retryable,
+        expired: false,
+    }
+}
