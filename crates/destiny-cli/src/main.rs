@@ -8,11 +8,13 @@
 //! - `config`: the robot credentials shared by subcommands (flags or environment).
 //! - `sign`: `destiny sign`, print the HMAC headers of a request.
 //! - `client_cmd`: `destiny client ...`, call the robot API.
+//! - `serve`: `destiny serve`, run the local repository.
 //! - `error`: [`CliError`](error::CliError) and its exit codes.
 
 mod client_cmd;
 mod config;
 mod error;
+mod serve;
 mod sign;
 
 use std::process::ExitCode;
@@ -37,14 +39,21 @@ enum Command {
     /// Call the repository's robot API as a robot (credentials from flags or the
     /// environment).
     Client(client_cmd::ClientArgs),
+    /// Run a local DESTINY repository: the robot API on SQLite (default) or PostgreSQL.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    });
     let outcome = match cli.command {
         Command::Sign(args) => sign::run(args),
         Command::Client(args) => client_cmd::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -55,10 +64,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, such as retries).
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, such as retries;
+/// `destiny serve` logs at info).
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -116,15 +116,18 @@ impl From<sqlx::Error> for ApiError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(e.to_string()),
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Self::Conflict(format!("Conflicts with an existing record: {}", db.message()))
-            }
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                Self::Unprocessable(format!("Refers to a record that does not exist: {}", db.message()))
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(format!(
+                "Conflicts with an existing record: {}",
+                db.message()
+            )),
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::Unprocessable(
+                format!("Refers to a record that does not exist: {}", db.message()),
+            ),
             sqlx::Error::Database(db)
                 if db.message().contains("database is locked")
-                    || db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+                    || db
+                        .code()
+                        .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
             {
                 Self::Unavailable(e.to_string())
             }

@@ -2,9 +2,7 @@
 //! the validation file is written, and the outcome is applied in one transaction.
 
 use destiny_sdk::jsonl;
-use destiny_sdk::models::{
-    EnhancementContent, EnhancementResultEntry, RobotResultValidationEntry,
-};
+use destiny_sdk::models::{EnhancementContent, EnhancementResultEntry, RobotResultValidationEntry};
 use std::collections::{HashMap, HashSet};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
@@ -44,7 +42,12 @@ pub struct ImportReport {
 ///
 /// # Errors
 /// Storage or database failures; nothing is applied then and the import can be redone.
-pub async fn import_batch(db: &Db, blobs: &BlobStore, batch: Uuid, now_us: i64) -> Result<ImportReport, ApiError> {
+pub async fn import_batch(
+    db: &Db,
+    blobs: &BlobStore,
+    batch: Uuid,
+    now_us: i64,
+) -> Result<ImportReport, ApiError> {
     let (_, result_file, validation_file) = batch_files(batch);
     let pending = db.importing_refs(batch).await?;
     let by_ref: HashMap<Uuid, &PendingRef> = pending.iter().map(|p| (p.reference_id, p)).collect();
@@ -60,7 +63,10 @@ pub async fn import_batch(db: &Db, blobs: &BlobStore, batch: Uuid, now_us: i64) 
             let mut entry_no = 0usize;
             loop {
                 buf.clear();
-                let n = reader.read_until(b'\n', &mut buf).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+                let n = reader
+                    .read_until(b'\n', &mut buf)
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
                 if n == 0 {
                     break;
                 }
@@ -94,7 +100,10 @@ pub async fn import_batch(db: &Db, blobs: &BlobStore, batch: Uuid, now_us: i64) 
         }
     }
 
-    let mut writer = blobs.create(&blob_key(&validation_file)?).await.map_err(storage)?;
+    let mut writer = blobs
+        .create(&blob_key(&validation_file)?)
+        .await
+        .map_err(storage)?;
     let mut buf = Vec::with_capacity(64 * 1024);
     for line in &lines {
         jsonl::append_line(&mut buf, line).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -113,8 +122,14 @@ pub async fn import_batch(db: &Db, blobs: &BlobStore, batch: Uuid, now_us: i64) 
             (p, outcome)
         })
         .collect();
-    let (completed, discarded, failed) = db.finish_import(batch, outcomes, &validation_file, now_us).await?;
-    Ok(ImportReport { completed, discarded, failed })
+    let (completed, discarded, failed) = db
+        .finish_import(batch, outcomes, &validation_file, now_us)
+        .await?;
+    Ok(ImportReport {
+        completed,
+        discarded,
+        failed,
+    })
 }
 
 fn blob_key(key: &str) -> Result<BlobKey, ApiError> {
@@ -162,7 +177,9 @@ fn check_line(
             decided.insert(reference_id, Outcome::Fail);
             fail(Some(reference_id), err.message)
         }
-        EnhancementResultEntry::Enhancement(e) if matches!(e.content, EnhancementContent::Raw(_)) => {
+        EnhancementResultEntry::Enhancement(e)
+            if matches!(e.content, EnhancementContent::Raw(_)) =>
+        {
             decided.insert(reference_id, Outcome::Fail);
             fail(Some(reference_id), texts::RAW.to_owned())
         }

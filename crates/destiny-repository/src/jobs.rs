@@ -13,7 +13,9 @@ pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watc
     loop {
         let now = micros(state.clock.now());
         match state.db.expire_due(now, None).await {
-            Ok(r) if r.expired > 0 => tracing::info!(expired = r.expired, retried = r.retried, "expired leases"),
+            Ok(r) if r.expired > 0 => {
+                tracing::info!(expired = r.expired, retried = r.retried, "expired leases")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expiry job failed; will retry"),
         }
@@ -35,8 +37,12 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
             match state.db.next_import().await {
                 Ok(Some(batch)) => {
                     let now = micros(state.clock.now());
-                    match crate::import::import_batch(&state.db, state.blobs.store(), batch, now).await {
-                        Ok(r) => tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result"),
+                    match crate::import::import_batch(&state.db, state.blobs.store(), batch, now)
+                        .await
+                    {
+                        Ok(r) => {
+                            tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result")
+                        }
                         Err(e) => {
                             tracing::warn!(%batch, error = %e, "import failed; requeued");
                             let _ = state.db.requeue_interrupted_imports().await;

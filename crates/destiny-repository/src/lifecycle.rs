@@ -148,11 +148,18 @@ mod tests {
         ];
         for from in P::ALL {
             for to in P::ALL {
-                assert_eq!(from.can_become(to), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
             }
             assert_eq!(P::parse(from.as_str()), Some(from));
         }
-        assert_eq!(P::predecessors(P::Failed), vec![P::Processing, P::Importing]);
+        assert_eq!(
+            P::predecessors(P::Failed),
+            vec![P::Processing, P::Importing]
+        );
         assert_eq!(
             transition_error(P::Expired, P::Importing),
             "Cannot transition from status 'expired' to 'importing'"
@@ -162,12 +169,30 @@ mod tests {
     #[test]
     fn request_status_projection() {
         assert_eq!(project_request_status([]), R::Received);
-        assert_eq!(project_request_status([P::Pending, P::Expired]), R::Received);
-        assert_eq!(project_request_status([P::Pending, P::Completed]), R::Processing);
-        assert_eq!(project_request_status([P::Importing, P::Failed]), R::Processing);
-        assert_eq!(project_request_status([P::Completed, P::Expired]), R::Completed);
+        assert_eq!(
+            project_request_status([P::Pending, P::Expired]),
+            R::Received
+        );
+        assert_eq!(
+            project_request_status([P::Pending, P::Completed]),
+            R::Processing
+        );
+        assert_eq!(
+            project_request_status([P::Importing, P::Failed]),
+            R::Processing
+        );
+        assert_eq!(
+            project_request_status([P::Completed, P::Expired]),
+            R::Completed
+        );
         assert_eq!(project_request_status([P::Failed, P::Failed]), R::Failed);
-        assert_eq!(project_request_status([P::Failed, P::Completed]), R::PartialFailed);
-        assert_eq!(project_request_status([P::Discarded, P::Completed]), R::PartialFailed);
+        assert_eq!(
+            project_request_status([P::Failed, P::Completed]),
+            R::PartialFailed
+        );
+        assert_eq!(
+            project_request_status([P::Discarded, P::Completed]),
+            R::PartialFailed
+        );
     }
 }

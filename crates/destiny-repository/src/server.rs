@@ -53,7 +53,10 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let db = Db::connect(&config.database).await?;
-    let requeued = db.requeue_interrupted_imports().await.map_err(|e| ServeError::Startup(e.to_string()))?;
+    let requeued = db
+        .requeue_interrupted_imports()
+        .await
+        .map_err(|e| ServeError::Startup(e.to_string()))?;
     if requeued > 0 {
         tracing::info!(requeued, "resuming interrupted imports");
     }
@@ -62,7 +65,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let signer = UrlSigner::load_or_create(&config.blob_dir)?.with_public_base(public.trim_end_matches('/'));
+    let signer =
+        UrlSigner::load_or_create(&config.blob_dir)?.with_public_base(public.trim_end_matches('/'));
     let blob_config = BlobConfig {
         url_ttl: config.url_ttl,
         max_upload_bytes: config.max_upload_bytes,
@@ -81,7 +85,12 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         admin_token,
         import_wake: Arc::new(Notify::new()),
     };
-    Ok(Prepared { state, addr, generated_token, listener })
+    Ok(Prepared {
+        state,
+        addr,
+        generated_token,
+        listener,
+    })
 }
 
 impl Prepared {
@@ -89,13 +98,26 @@ impl Prepared {
     ///
     /// # Errors
     /// I/O errors of the listener.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let state = self.state;
-        let expiry = tokio::spawn(crate::jobs::expiry_loop(state.clone(), state.config.expiry_interval, stop_rx.clone()));
-        let import = tokio::spawn(crate::jobs::import_loop(state.clone(), state.import_wake.clone(), stop_rx));
+        let expiry = tokio::spawn(crate::jobs::expiry_loop(
+            state.clone(),
+            state.config.expiry_interval,
+            stop_rx.clone(),
+        ));
+        let import = tokio::spawn(crate::jobs::import_loop(
+            state.clone(),
+            state.import_wake.clone(),
+            stop_rx,
+        ));
         let db = state.db.clone();
-        let result = axum::serve(self.listener, app(state)).with_graceful_shutdown(shutdown).await;
+        let result = axum::serve(self.listener, app(state))
+            .with_graceful_shutdown(shutdown)
+            .await;
         let _ = stop_tx.send(true);
         let _ = expiry.await;
         let _ = import.await;
@@ -108,7 +130,10 @@ impl Prepared {
 ///
 /// # Errors
 /// As [`prepare`] and [`Prepared::serve`].
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let prepared = prepare(config, Arc::new(SystemClock)).await?;
     prepared.serve(shutdown).await
 }

@@ -114,7 +114,7 @@ impl TestServer {
     }
 }
 
-async fn detail(response: reqwest::Response) -> (StatusCode, String) {
+async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap();
     (
@@ -264,7 +264,7 @@ async fn put_requires_block_blob_type() {
         if let Some(t) = blob_type {
             request = request.header("x-ms-blob-type", t);
         }
-        let (status, detail) = detail(request.send().await.unwrap()).await;
+        let (status, detail) = error_of(request.send().await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{blob_type:?}");
         assert_eq!(detail, "x-ms-blob-type header must be BlockBlob.");
     }
@@ -301,7 +301,7 @@ async fn bad_signatures_are_refused_with_the_reason() {
         ),
     ];
     for (url, expected) in cases {
-        let (status, detail) = detail(server.client.get(&url).send().await.unwrap()).await;
+        let (status, detail) = error_of(server.client.get(&url).send().await.unwrap()).await;
         assert_eq!(
             (status, detail.as_str()),
             (StatusCode::FORBIDDEN, expected),
@@ -309,7 +309,7 @@ async fn bad_signatures_are_refused_with_the_reason() {
         );
     }
     // A read URL cannot write.
-    let (status, detail) = detail(server.put(&read, "evil\n").await).await;
+    let (status, detail) = error_of(server.put(&read, "evil\n").await).await;
     assert_eq!(
         (status, detail.as_str()),
         (
@@ -325,12 +325,12 @@ async fn bad_signatures_are_refused_with_the_reason() {
         StatusCode::OK
     );
     server.clock.advance(Duration::from_secs(1));
-    let (status, detail) = detail(server.client.get(&read).send().await.unwrap()).await;
+    let (status, detail) = error_of(server.client.get(&read).send().await.unwrap()).await;
     assert_eq!(
         (status, detail.as_str()),
         (StatusCode::FORBIDDEN, "URL has expired.")
     );
-    let (status, detail) = detail(server.put(&write, "late\n").await).await;
+    let (status, detail) = error_of(server.put(&write, "late\n").await).await;
     assert_eq!(
         (status, detail.as_str()),
         (StatusCode::FORBIDDEN, "URL has expired.")
@@ -345,7 +345,7 @@ async fn bad_signatures_are_refused_with_the_reason() {
 async fn missing_blob_is_404() {
     let server = TestServer::start(BlobConfig::default()).await;
     let url = server.url("batches/none/references.jsonl", Permission::Read);
-    let (status, detail) = detail(server.client.get(&url).send().await.unwrap()).await;
+    let (status, detail) = error_of(server.client.get(&url).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(detail, "Blob batches/none/references.jsonl does not exist.");
 }
@@ -415,7 +415,7 @@ async fn oversize_uploads_are_413_and_leave_nothing() {
     let server = TestServer::start(config).await;
     let url = server.url("big/file.jsonl", Permission::Write);
     // Declared too large: refused before reading.
-    let (status, detail) = detail(server.put(&url, vec![b'x'; 4096]).await).await;
+    let (status, detail) = error_of(server.put(&url, vec![b'x'; 4096]).await).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(detail, "Blob is larger than the limit of 1024 bytes.");
     // Chunked, no length: refused when the count passes the limit.

@@ -39,24 +39,47 @@ async fn start() -> Server {
     tokio::spawn(prepared.serve(async move {
         let _ = rx.await;
     }));
-    Server { base, token, clock, state, http: reqwest::Client::new(), _dir: dir, _stop: tx }
+    Server {
+        base,
+        token,
+        clock,
+        state,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _stop: tx,
+    }
 }
 
 impl Server {
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<String>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.body(b);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn robot(&self, name: &str) -> (ProvisionedRobot, RobotClient) {
         let (status, body) = self
-            .admin(reqwest::Method::POST, "/v1/robots/", Some(json!({"name": name, "description": "d", "owner": "o"}).to_string()))
+            .admin(
+                reqwest::Method::POST,
+                "/v1/robots/",
+                Some(json!({"name": name, "description": "d", "owner": "o"}).to_string()),
+            )
             .await;
         assert_eq!(status, 201, "{body}");
         let robot: ProvisionedRobot = serde_json::from_value(body).unwrap();
@@ -68,11 +91,23 @@ impl Server {
         let lines: Vec<String> = (0..n)
             .map(|i| json!({"identifiers": [{"identifier": format!("W{}", 100 + i), "identifier_type": "open_alex"}]}).to_string())
             .collect();
-        let (status, ids) = self.admin(reqwest::Method::POST, "/v1/references/", Some(lines.join("\n"))).await;
+        let (status, ids) = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/references/",
+                Some(lines.join("\n")),
+            )
+            .await;
         assert_eq!(status, 201, "{ids}");
         let ids: Vec<Uuid> = serde_json::from_value(ids).unwrap();
         let (status, req) = self
-            .admin(reqwest::Method::POST, "/v1/enhancement-requests/", Some(json!({"robot_id": robot, "reference_ids": ids, "source": "test"}).to_string()))
+            .admin(
+                reqwest::Method::POST,
+                "/v1/enhancement-requests/",
+                Some(
+                    json!({"robot_id": robot, "reference_ids": ids, "source": "test"}).to_string(),
+                ),
+            )
             .await;
         assert_eq!(status, 202, "{req}");
         assert_eq!(req["request_status"], "received");
@@ -80,7 +115,13 @@ impl Server {
     }
 
     async fn request_status(&self, id: Uuid) -> String {
-        let (status, body) = self.admin(reqwest::Method::GET, &format!("/v1/enhancement-requests/{id}/"), None).await;
+        let (status, body) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/v1/enhancement-requests/{id}/"),
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         body["request_status"].as_str().unwrap().to_owned()
     }
@@ -92,7 +133,10 @@ impl Server {
             if got == want {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "request stuck in {got}, wanted {want}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "request stuck in {got}, wanted {want}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -111,13 +155,34 @@ async fn poll_download_upload_submit_import() {
     let (robot, client) = s.robot("flow").await;
     let (ids, request) = s.seed(robot.id, 3).await;
 
-    let batch = client.poll_robot_enhancement_batch(robot.id, 10, None).await.unwrap().expect("a batch");
+    let batch = client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .unwrap()
+        .expect("a batch");
     assert_eq!(s.request_status(request).await, "processing");
-    let refs = s.http.get(batch.reference_storage_url.as_str()).send().await.unwrap();
+    let refs = s
+        .http
+        .get(batch.reference_storage_url.as_str())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refs.status(), 200);
     let text = refs.text().await.unwrap();
-    let got: Vec<Uuid> = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().parse().unwrap()).collect();
-    assert_eq!(got, ids, "the reference file lists the batch's references, oldest first");
+    let got: Vec<Uuid> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        got, ids,
+        "the reference file lists the batch's references, oldest first"
+    );
 
     let result = format!(
         "{}\n{}\n",
@@ -135,32 +200,77 @@ async fn poll_download_upload_submit_import() {
         .unwrap();
     assert_eq!(put.status(), 201);
     let read = client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult { request_id: batch.id, error: None })
+        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
+            request_id: batch.id,
+            error: None,
+        })
         .await
         .unwrap();
     assert_eq!(read.id, batch.id);
     assert_eq!(read.robot_id, robot.id);
     s.wait_status(request, "partial_failed").await;
 
-    let (_, reference) = s.admin(reqwest::Method::GET, &format!("/v1/references/{}/", ids[0]), None).await;
+    let (_, reference) = s
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/references/{}/", ids[0]),
+            None,
+        )
+        .await;
     let enh = reference["enhancements"].as_array().unwrap();
     assert_eq!(enh.len(), 1, "{reference}");
     assert_eq!(enh[0]["content"]["annotations"][0]["data"]["toy"], "Woody");
 
-    let (_, req) = s.admin(reqwest::Method::GET, &format!("/v1/enhancement-requests/{request}/"), None).await;
+    let (_, req) = s
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/enhancement-requests/{request}/"),
+            None,
+        )
+        .await;
     assert!(req["validation_result_url"].is_null());
     let batch_read = s.state.db.batch(batch.id, None).await.unwrap();
-    let url = s.state.signed_url(batch_read.validation_file.as_deref().unwrap(), destiny_repository::blob::Permission::Read).unwrap();
-    let validation = s.http.get(url.as_str()).send().await.unwrap().text().await.unwrap();
-    let lines: Vec<Value> = validation.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let url = s
+        .state
+        .signed_url(
+            batch_read.validation_file.as_deref().unwrap(),
+            destiny_repository::blob::Permission::Read,
+        )
+        .unwrap();
+    let validation = s
+        .http
+        .get(url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = validation
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines[0], json!({"reference_id": ids[0]}));
-    assert_eq!(lines[1], json!({"reference_id": ids[1], "error": "no abstract"}));
-    assert_eq!(lines[2], json!({"reference_id": ids[2], "error": "Requested reference not in enhancement result."}));
+    assert_eq!(
+        lines[1],
+        json!({"reference_id": ids[1], "error": "no abstract"})
+    );
+    assert_eq!(
+        lines[2],
+        json!({"reference_id": ids[2], "error": "Requested reference not in enhancement result."})
+    );
 
     // Nothing left: 204, and submitting twice is a refused transition.
-    assert!(client.poll_robot_enhancement_batch(robot.id, 10, None).await.unwrap().is_none());
+    assert!(client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .unwrap()
+        .is_none());
     let again = client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult { request_id: batch.id, error: None })
+        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
+            request_id: batch.id,
+            error: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(again.status(), Some(422));
@@ -172,39 +282,79 @@ async fn expiry_retries_and_late_submit_is_refused() {
     let (robot, client) = s.robot("slow").await;
     let (ids, request) = s.seed(robot.id, 2).await;
     let lease: LeaseDuration = "PT1M".parse().unwrap();
-    let batch = client.poll_robot_enhancement_batch(robot.id, 10, Some(lease)).await.unwrap().unwrap();
+    let batch = client
+        .poll_robot_enhancement_batch(robot.id, 10, Some(lease))
+        .await
+        .unwrap()
+        .unwrap();
 
     // Renewal keeps it alive past its first lease.
     s.clock.advance(Duration::from_secs(50));
-    let expiry = client.renew_robot_enhancement_batch_lease(batch.id, Some(lease)).await.unwrap();
+    let expiry = client
+        .renew_robot_enhancement_batch_lease(batch.id, Some(lease))
+        .await
+        .unwrap();
     assert_eq!(expiry.as_second(), s.clock.now().as_second() + 60);
     s.clock.advance(Duration::from_secs(50));
-    let report = s.state.db.expire_due(s.clock.now().as_microsecond(), None).await.unwrap();
+    let report = s
+        .state
+        .db
+        .expire_due(s.clock.now().as_microsecond(), None)
+        .await
+        .unwrap();
     assert_eq!(report.expired, 0);
 
     // Then it runs out: expired, retried, and the late result refused.
     s.clock.advance(Duration::from_secs(61));
-    let report = s.state.db.expire_due(s.clock.now().as_microsecond(), None).await.unwrap();
+    let report = s
+        .state
+        .db
+        .expire_due(s.clock.now().as_microsecond(), None)
+        .await
+        .unwrap();
     assert_eq!((report.expired, report.retried), (2, 2));
     assert_eq!(s.request_status(request).await, "received");
     let late = client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult { request_id: batch.id, error: None })
+        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
+            request_id: batch.id,
+            error: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(late.status(), Some(422));
-    assert_eq!(late.detail(), Some("Cannot process results: Cannot transition from status 'expired' to 'importing'"));
-    let renew = client.renew_robot_enhancement_batch_lease(batch.id, None).await.unwrap_err();
+    assert_eq!(
+        late.detail(),
+        Some("Cannot process results: Cannot transition from status 'expired' to 'importing'")
+    );
+    let renew = client
+        .renew_robot_enhancement_batch_lease(batch.id, None)
+        .await
+        .unwrap_err();
     assert_eq!(renew.status(), Some(409));
 
     // The retries are handed out again; failing the batch fails them.
-    let retry = client.poll_robot_enhancement_batch(robot.id, 10, None).await.unwrap().unwrap();
+    let retry = client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(retry.id, batch.id);
-    let text = s.http.get(retry.reference_storage_url.as_str()).send().await.unwrap().text().await.unwrap();
+    let text = s
+        .http
+        .get(retry.reference_storage_url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(text.lines().count(), ids.len());
     let read = client
         .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
             request_id: retry.id,
-            error: Some(RobotError { message: "model offline".into() }),
+            error: Some(RobotError {
+                message: "model offline".into(),
+            }),
         })
         .await
         .unwrap();
@@ -218,25 +368,56 @@ async fn robots_only_touch_their_own_batches() {
     let (a, client_a) = s.robot("a").await;
     let (b, client_b) = s.robot("b").await;
     s.seed(a.id, 1).await;
-    let other = client_b.poll_robot_enhancement_batch(a.id, 10, None).await.unwrap_err();
+    let other = client_b
+        .poll_robot_enhancement_batch(a.id, 10, None)
+        .await
+        .unwrap_err();
     assert_eq!(other.status(), Some(403));
-    assert!(client_b.poll_robot_enhancement_batch(b.id, 10, None).await.unwrap().is_none());
-    let batch = client_a.poll_robot_enhancement_batch(a.id, 10, None).await.unwrap().unwrap();
+    assert!(client_b
+        .poll_robot_enhancement_batch(b.id, 10, None)
+        .await
+        .unwrap()
+        .is_none());
+    let batch = client_a
+        .poll_robot_enhancement_batch(a.id, 10, None)
+        .await
+        .unwrap()
+        .unwrap();
     for err in [
-        client_b.get_robot_enhancement_batch(batch.id).await.unwrap_err(),
-        client_b.renew_robot_enhancement_batch_lease(batch.id, None).await.unwrap_err(),
         client_b
-            .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult { request_id: batch.id, error: None })
+            .get_robot_enhancement_batch(batch.id)
+            .await
+            .unwrap_err(),
+        client_b
+            .renew_robot_enhancement_batch_lease(batch.id, None)
+            .await
+            .unwrap_err(),
+        client_b
+            .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
+                request_id: batch.id,
+                error: None,
+            })
             .await
             .unwrap_err(),
     ] {
         assert_eq!(err.status(), Some(403), "{err}");
     }
-    let fresh = client_a.get_robot_enhancement_batch(batch.id).await.unwrap();
+    let fresh = client_a
+        .get_robot_enhancement_batch(batch.id)
+        .await
+        .unwrap();
     assert_eq!(fresh.id, batch.id);
-    let missing = client_a.get_robot_enhancement_batch(Uuid::new_v4()).await.unwrap_err();
+    let missing = client_a
+        .get_robot_enhancement_batch(Uuid::new_v4())
+        .await
+        .unwrap_err();
     assert_eq!(missing.status(), Some(404));
     // Admin routes refuse robots and anonymous callers.
-    let anon = s.http.get(format!("{}/v1/robots/", s.base)).send().await.unwrap();
+    let anon = s
+        .http
+        .get(format!("{}/v1/robots/", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anon.status(), 401);
 }

@@ -56,7 +56,8 @@ pub fn to_line<T: Serialize + ?Sized>(value: &T) -> Result<String, JsonlError> {
     append_line(&mut buf, value)?;
     buf.pop();
     // serde_json only writes valid UTF-8.
-    String::from_utf8(buf).map_err(|e| JsonlError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+    String::from_utf8(buf)
+        .map_err(|e| JsonlError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
 }
 
 /// Appends one value as a JSONL line, `\n` included, to `buf`.
@@ -252,7 +253,10 @@ mod tests {
             reference_id: None,
             error: Some("Entry 1 could not be parsed: x".into()),
         };
-        assert_eq!(to_line(&v).unwrap(), r#"{"error":"Entry 1 could not be parsed: x"}"#);
+        assert_eq!(
+            to_line(&v).unwrap(),
+            r#"{"error":"Entry 1 could not be parsed: x"}"#
+        );
         assert_eq!(
             serde_json::to_string(&v).unwrap(),
             r#"{"reference_id":null,"error":"Entry 1 could not be parsed: x"}"#

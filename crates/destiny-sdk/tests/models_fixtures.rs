@@ -25,8 +25,8 @@ fn sdk_0_7_4_references_round_trip_byte_for_byte() {
     let text = fixture("references.jsonl");
     let mut n = 0;
     for (i, line) in text.lines().enumerate() {
-        let reference: Reference = jsonl::parse_line(line)
-            .unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+        let reference: Reference =
+            jsonl::parse_line(line).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
         let written = jsonl::to_line(&reference).unwrap();
         let a: serde_json::Value = serde_json::from_str(line).unwrap();
         let b: serde_json::Value = serde_json::from_str(&written).unwrap();

@@ -18,32 +18,150 @@ const DOI: &str = r#"[{"identifier":"10.1234/x","identifier_type":"doi"}]"#;
 #[test]
 fn invalid_documents_name_their_path() {
     let cases: Vec<(String, &str, &str)> = vec![
-        (reference(r#"[{"identifier":"10.1/x","identifier_type":"doi"}]"#, ABSTRACT), "identifiers[0].identifier", "DOI"),
-        (reference(r#"[{"identifier":"X1","identifier_type":"open_alex"}]"#, ABSTRACT), "identifiers[0].identifier", "OpenAlex"),
-        (reference(r#"[{"identifier":"abc","identifier_type":"pm_id"}]"#, ABSTRACT), "identifiers[0].identifier", "integer"),
-        (reference(r#"[{"identifier":"1","identifier_type":7}]"#, ABSTRACT), "identifiers[0]", "identifier_type"),
-        (reference(DOI, r#"{"enhancement_type":"annotation","annotations":[{"annotation_type":"boolean","scheme":"a/b","label":"l","value":true}]}"#), "enhancements[0].content.annotations[0].scheme", "'^[^/]+$'"),
-        (reference(DOI, r#"{"enhancement_type":"annotation","annotations":[{"annotation_type":"boolean","scheme":"","label":"l","value":true}]}"#), "enhancements[0].content.annotations[0].scheme", "non-empty"),
-        (reference(DOI, r#"{"enhancement_type":"annotation","annotations":[{"annotation_type":"tag","scheme":"a","label":"l"}]}"#), "enhancements[0].content.annotations[0]", "'boolean', 'score'"),
-        (reference(DOI, r#"{"enhancement_type":"annotation","annotations":[{"annotation_type":"score","scheme":"a","label":"l"}]}"#), "enhancements[0].content.annotations[0]", "missing field `score`"),
-        (reference(DOI, r#"{"enhancement_type":"annotation","annotations":[]}"#), "enhancements[0].content.annotations", "at least 1 item"),
-        (reference(DOI, r#"{"enhancement_type":"location","locations":[]}"#), "enhancements[0].content.locations", "at least 1 item"),
-        (reference(DOI, r#"{"enhancement_type":"location","locations":[{"landing_page_url":"ftp://x.org/"}]}"#), "enhancements[0].content.locations[0].landing_page_url", "scheme"),
-        (reference(DOI, r#"{"enhancement_type":"location","locations":[{"version":"draft"}]}"#), "enhancements[0].content.locations[0].version", "unknown variant"),
-        (reference(DOI, r#"{"enhancement_type":"bibliographic","publication_date":"2025-13-01"}"#), "enhancements[0].content.publication_date", ""),
-        (reference(DOI, r#"{"enhancement_type":"bibliographic","authorship":[{"display_name":"A","position":"second"}]}"#), "enhancements[0].content.authorship[0].position", "unknown variant"),
-        (reference(DOI, r#"{"enhancement_type":"reference_association","associated_reference_ids":[],"association_type":"cites"}"#), "enhancements[0].content.associated_reference_ids", "at least 1 item"),
-        (reference(DOI, r#"{"enhancement_type":"reference_association","associated_reference_ids":["c232ab00-9414-11ec-b3c8-9f6bdeced846"],"association_type":"cites"}"#), "enhancements[0].content.associated_reference_ids[0]", "version 4 or 7"),
-        (format!(r#"{{"id":"{R}","visibility":"secret"}}"#), "visibility", "unknown variant"),
-        (r#"{"id":"c232ab00-9414-11ec-b3c8-9f6bdeced846"}"#.to_owned(), "id", "version 4 or 7 expected, got version 1"),
-        (r#"{"visibility":"public"}"#.to_owned(), "", "missing field `id`"),
+        (
+            reference(
+                r#"[{"identifier":"10.1/x","identifier_type":"doi"}]"#,
+                ABSTRACT,
+            ),
+            "identifiers[0].identifier",
+            "DOI",
+        ),
+        (
+            reference(
+                r#"[{"identifier":"X1","identifier_type":"open_alex"}]"#,
+                ABSTRACT,
+            ),
+            "identifiers[0].identifier",
+            "OpenAlex",
+        ),
+        (
+            reference(
+                r#"[{"identifier":"abc","identifier_type":"pm_id"}]"#,
+                ABSTRACT,
+            ),
+            "identifiers[0].identifier",
+            "integer",
+        ),
+        (
+            reference(r#"[{"identifier":"1","identifier_type":7}]"#, ABSTRACT),
+            "identifiers[0]",
+            "identifier_type",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"annotation","annotations":[{"annotation_type":"boolean","scheme":"a/b","label":"l","value":true}]}"#,
+            ),
+            "enhancements[0].content.annotations[0].scheme",
+            "'^[^/]+$'",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"annotation","annotations":[{"annotation_type":"boolean","scheme":"","label":"l","value":true}]}"#,
+            ),
+            "enhancements[0].content.annotations[0].scheme",
+            "non-empty",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"annotation","annotations":[{"annotation_type":"tag","scheme":"a","label":"l"}]}"#,
+            ),
+            "enhancements[0].content.annotations[0]",
+            "'boolean', 'score'",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"annotation","annotations":[{"annotation_type":"score","scheme":"a","label":"l"}]}"#,
+            ),
+            "enhancements[0].content.annotations[0]",
+            "missing field `score`",
+        ),
+        (
+            reference(DOI, r#"{"enhancement_type":"annotation","annotations":[]}"#),
+            "enhancements[0].content.annotations",
+            "at least 1 item",
+        ),
+        (
+            reference(DOI, r#"{"enhancement_type":"location","locations":[]}"#),
+            "enhancements[0].content.locations",
+            "at least 1 item",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"location","locations":[{"landing_page_url":"ftp://x.org/"}]}"#,
+            ),
+            "enhancements[0].content.locations[0].landing_page_url",
+            "scheme",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"location","locations":[{"version":"draft"}]}"#,
+            ),
+            "enhancements[0].content.locations[0].version",
+            "unknown variant",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"bibliographic","publication_date":"2025-13-01"}"#,
+            ),
+            "enhancements[0].content.publication_date",
+            "",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"bibliographic","authorship":[{"display_name":"A","position":"second"}]}"#,
+            ),
+            "enhancements[0].content.authorship[0].position",
+            "unknown variant",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"reference_association","associated_reference_ids":[],"association_type":"cites"}"#,
+            ),
+            "enhancements[0].content.associated_reference_ids",
+            "at least 1 item",
+        ),
+        (
+            reference(
+                DOI,
+                r#"{"enhancement_type":"reference_association","associated_reference_ids":["c232ab00-9414-11ec-b3c8-9f6bdeced846"],"association_type":"cites"}"#,
+            ),
+            "enhancements[0].content.associated_reference_ids[0]",
+            "version 4 or 7",
+        ),
+        (
+            format!(r#"{{"id":"{R}","visibility":"secret"}}"#),
+            "visibility",
+            "unknown variant",
+        ),
+        (
+            r#"{"id":"c232ab00-9414-11ec-b3c8-9f6bdeced846"}"#.to_owned(),
+            "id",
+            "version 4 or 7 expected, got version 1",
+        ),
+        (
+            r#"{"visibility":"public"}"#.to_owned(),
+            "",
+            "missing field `id`",
+        ),
         (format!(r#"{{"id":"{R}"}} x"#), "", "trailing characters"),
         (format!(r#"{{"id":"{R}""#), "", "EOF"),
     ];
     for (json, path, needle) in cases {
         let err = from_json_str::<Reference>(&json).expect_err(&json);
         assert_eq!(err.path(), path, "{json}\n=> {err}");
-        assert!(err.message().contains(needle), "{json}\n=> {err} (wanted {needle:?})");
+        assert!(
+            err.message().contains(needle),
+            "{json}\n=> {err} (wanted {needle:?})"
+        );
     }
 }
 
@@ -59,7 +177,9 @@ fn robot_models_serialise_like_model_dump() {
     );
     let failed = RobotResult {
         request_id: R.parse().unwrap(),
-        error: Some(RobotError { message: "boom".into() }),
+        error: Some(RobotError {
+            message: "boom".into(),
+        }),
     };
     assert_eq!(
         serde_json::to_string(&failed).unwrap(),
@@ -71,7 +191,9 @@ fn robot_models_serialise_like_model_dump() {
     .unwrap();
     assert_eq!(
         serde_json::to_string(&batch).unwrap(),
-        format!(r#"{{"id":"{R}","reference_storage_url":"http://127.0.0.1:1/r?sig=1","result_storage_url":"http://127.0.0.1:1/w","extra_fields":null}}"#)
+        format!(
+            r#"{{"id":"{R}","reference_storage_url":"http://127.0.0.1:1/r?sig=1","result_storage_url":"http://127.0.0.1:1/w","extra_fields":null}}"#
+        )
     );
     let robot: ProvisionedRobot = from_json_str(&format!(
         r#"{{"name":"n","description":"d","owner":"o","id":"{R}","client_secret":"s3cr3t"}}"#
@@ -101,5 +223,8 @@ fn result_entries_and_validation_lines() {
         reference_id: Some(R.parse().unwrap()),
         error: None,
     };
-    assert_eq!(jsonl::to_line(&ok).unwrap(), format!(r#"{{"reference_id":"{R}"}}"#));
+    assert_eq!(
+        jsonl::to_line(&ok).unwrap(),
+        format!(r#"{{"reference_id":"{R}"}}"#)
+    );
 }

@@ -7,7 +7,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use destiny_sdk::models::{EnhancementRequestIn, EnhancementRequestRead, Reference, Robot, RobotIn};
+use destiny_sdk::models::{
+    EnhancementRequestIn, EnhancementRequestRead, Reference, Robot, RobotIn,
+};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -36,9 +38,20 @@ async fn require_admin(State(state): State<AppState>, req: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(token) if bool::from(token.as_bytes().ct_eq(state.admin_token.expose().as_bytes())) => next.run(req).await,
+        Some(token)
+            if bool::from(
+                token
+                    .as_bytes()
+                    .ct_eq(state.admin_token.expose().as_bytes()),
+            ) =>
+        {
+            next.run(req).await
+        }
         Some(_) => ApiError::Unauthorized("Invalid admin token.".into()).into_response(),
-        None => ApiError::Unauthorized("Admin routes require an Authorization: Bearer <admin token> header.".into()).into_response(),
+        None => ApiError::Unauthorized(
+            "Admin routes require an Authorization: Bearer <admin token> header.".into(),
+        )
+        .into_response(),
     }
 }
 
@@ -54,9 +67,15 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
     destiny_sdk::models::from_json_slice(body).map_err(|e| ApiError::body(e.to_string()))
 }
 
-async fn create_robot(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn create_robot(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let robot: RobotIn = json_body(&body)?;
-    let created = state.db.create_robot(&robot, micros(state.clock.now())).await?;
+    let created = state
+        .db
+        .create_robot(&robot, micros(state.clock.now()))
+        .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -64,56 +83,90 @@ async fn list_robots(State(state): State<AppState>) -> Result<Json<Vec<Robot>>, 
     Ok(Json(state.db.robots().await?))
 }
 
-async fn get_robot(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Robot>, ApiError> {
+async fn get_robot(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Robot>, ApiError> {
     Ok(Json(state.db.robot(path_id(&id)?).await?))
 }
 
-async fn update_robot(State(state): State<AppState>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Robot>, ApiError> {
+async fn update_robot(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Robot>, ApiError> {
     let robot: RobotIn = json_body(&body)?;
     Ok(Json(state.db.update_robot(path_id(&id)?, &robot).await?))
 }
 
-async fn cycle_secret(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn cycle_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let robot = state.db.cycle_robot_secret(path_id(&id)?).await?;
     Ok((StatusCode::CREATED, Json(robot)).into_response())
 }
 
 /// `POST /v1/references/`: a JSONL body of references (ids assigned when absent); all
 /// or nothing; answers the ids in input order.
-async fn import_references(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
-    let text = std::str::from_utf8(&body).map_err(|e| ApiError::Unprocessable(format!("Body is not valid UTF-8: {e}")))?;
+async fn import_references(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| ApiError::Unprocessable(format!("Body is not valid UTF-8: {e}")))?;
     let mut refs = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let invalid = |msg: String| ApiError::Unprocessable(format!("Line {}: {msg}", i + 1));
-        let mut value: serde_json::Value = serde_json::from_str(line).map_err(|e| invalid(e.to_string()))?;
+        let mut value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| invalid(e.to_string()))?;
         if let Some(obj) = value.as_object_mut() {
-            obj.entry("id").or_insert_with(|| Uuid::new_v4().to_string().into());
+            obj.entry("id")
+                .or_insert_with(|| Uuid::new_v4().to_string().into());
         }
-        let r: Reference = destiny_sdk::models::from_json_value(value).map_err(|e| invalid(e.to_string()))?;
+        let r: Reference =
+            destiny_sdk::models::from_json_value(value).map_err(|e| invalid(e.to_string()))?;
         refs.push(r);
     }
     if refs.is_empty() {
-        return Err(ApiError::Unprocessable("The body holds no references.".into()));
+        return Err(ApiError::Unprocessable(
+            "The body holds no references.".into(),
+        ));
     }
-    let ids = state.db.insert_references(refs, micros(state.clock.now())).await?;
+    let ids = state
+        .db
+        .insert_references(refs, micros(state.clock.now()))
+        .await?;
     Ok((StatusCode::CREATED, Json(ids)).into_response())
 }
 
-async fn get_reference(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Reference>, ApiError> {
+async fn get_reference(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Reference>, ApiError> {
     Ok(Json(state.db.reference(path_id(&id)?).await?))
 }
 
-async fn create_request(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn create_request(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let req: EnhancementRequestIn = json_body(&body)?;
-    let id = state.db.create_request(&req, micros(state.clock.now())).await?;
+    let id = state
+        .db
+        .create_request(&req, micros(state.clock.now()))
+        .await?;
     let read = request_read(&state, id).await?;
     Ok((StatusCode::ACCEPTED, Json(read)).into_response())
 }
 
-async fn get_request(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<EnhancementRequestRead>, ApiError> {
+async fn get_request(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<EnhancementRequestRead>, ApiError> {
     Ok(Json(request_read(&state, path_id(&id)?).await?))
 }
 

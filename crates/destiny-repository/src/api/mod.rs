@@ -41,9 +41,16 @@ impl AppState {
     ///
     /// # Errors
     /// 500 if the key is invalid (keys are made by the server).
-    pub fn signed_url(&self, key: &str, permission: Permission) -> Result<destiny_sdk::models::HttpUrl, ApiError> {
+    pub fn signed_url(
+        &self,
+        key: &str,
+        permission: Permission,
+    ) -> Result<destiny_sdk::models::HttpUrl, ApiError> {
         let key = BlobKey::new(key).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.blobs.signed_url(&key, permission).parse().map_err(ApiError::Internal)
+        self.blobs
+            .signed_url(&key, permission)
+            .parse()
+            .map_err(ApiError::Internal)
     }
 }
 
@@ -58,7 +65,11 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::blob::router(blob_state))
 }
 
-async fn healthcheck(axum::extract::State(state): axum::extract::State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn healthcheck(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     state.db.ping().await?;
-    Ok(Json(serde_json::json!({"status": "ok", "database": format!("{:?}", state.db.backend())})))
+    Ok(Json(
+        serde_json::json!({"status": "ok", "database": format!("{:?}", state.db.backend())}),
+    ))
 }

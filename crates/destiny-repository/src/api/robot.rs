@@ -5,11 +5,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use destiny_sdk::auth::{AuthError, HmacAuthLayer, MultiClientHmacAuth, SecretLookup, TimestampPolicy, VerifiedClient};
+use destiny_sdk::auth::{
+    AuthError, HmacAuthLayer, MultiClientHmacAuth, SecretLookup, TimestampPolicy, VerifiedClient,
+};
 use destiny_sdk::duration::LeaseDuration;
 use destiny_sdk::jsonl;
 use destiny_sdk::models::{
-    EnhancementRequestRead, RobotEnhancementBatch, RobotEnhancementBatchRead, RobotEnhancementBatchResult, RobotResult,
+    EnhancementRequestRead, RobotEnhancementBatch, RobotEnhancementBatchRead,
+    RobotEnhancementBatchResult, RobotResult,
 };
 use destiny_sdk::secret::Secret;
 use std::collections::HashMap;
@@ -42,13 +45,22 @@ pub fn router(state: AppState) -> Router<AppState> {
     let window = state.config.signature_window;
     let auth = HmacAuthLayer::new(MultiClientHmacAuth::new(DbSecrets(state.db.clone())))
         .with_body_limit(state.config.max_body_bytes)
-        .with_policy(TimestampPolicy { max_age: window, max_future: window });
+        .with_policy(TimestampPolicy {
+            max_age: window,
+            max_future: window,
+        });
     Router::new()
         .route("/v1/robot-enhancement-batches/", post(poll))
         .route("/v1/robot-enhancement-batches/{id}/", get(get_batch))
-        .route("/v1/robot-enhancement-batches/{id}/renew-lease/", patch(renew).post(renew))
+        .route(
+            "/v1/robot-enhancement-batches/{id}/renew-lease/",
+            patch(renew).post(renew),
+        )
         .route("/v1/robot-enhancement-batches/{id}/results/", post(submit))
-        .route("/v1/enhancement-requests/{id}/results/", post(submit_request))
+        .route(
+            "/v1/enhancement-requests/{id}/results/",
+            post(submit_request),
+        )
         .route_layer(auth)
 }
 
@@ -60,10 +72,14 @@ fn parse_uuid(name: &str, loc: &str, text: &str) -> Result<Uuid, ApiError> {
     })
 }
 
-fn lease_param(state: &AppState, params: &HashMap<String, String>) -> Result<LeaseDuration, ApiError> {
+fn lease_param(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<LeaseDuration, ApiError> {
     match params.get("lease") {
         None => Ok(state.config.lease_default),
-        Some(text) => LeaseDuration::parse_pydantic(text).map_err(|e| ApiError::query("lease", e.to_string(), text.as_str())),
+        Some(text) => LeaseDuration::parse_pydantic(text)
+            .map_err(|e| ApiError::query("lease", e.to_string(), text.as_str())),
     }
 }
 
@@ -83,27 +99,49 @@ async fn poll(
 ) -> Result<Response, ApiError> {
     let robot_id = match params.get("robot_id") {
         Some(t) => parse_uuid("robot_id", "query", t)?,
-        None => return Err(ApiError::query("robot_id", "Field required", serde_json::Value::Null)),
+        None => {
+            return Err(ApiError::query(
+                "robot_id",
+                "Field required",
+                serde_json::Value::Null,
+            ))
+        }
     };
     let limit = match params.get("limit") {
         None => MAX_LIMIT,
         Some(t) => {
             let n: i64 = t.trim().parse().map_err(|_| {
-                ApiError::query("limit", "Input should be a valid integer, unable to parse string as an integer", t.as_str())
+                ApiError::query(
+                    "limit",
+                    "Input should be a valid integer, unable to parse string as an integer",
+                    t.as_str(),
+                )
             })?;
             if n <= 0 {
-                return Err(ApiError::query("limit", "Input should be greater than 0", t.as_str()));
+                return Err(ApiError::query(
+                    "limit",
+                    "Input should be greater than 0",
+                    t.as_str(),
+                ));
             }
             n.min(MAX_LIMIT)
         }
     };
     let lease = lease_param(&state, &params)?;
     if client.client_id() != robot_id {
-        return Err(ApiError::Forbidden("robot_id does not match the authenticated robot.".into()));
+        return Err(ApiError::Forbidden(
+            "robot_id does not match the authenticated robot.".into(),
+        ));
     }
     let now = state.clock.now();
-    let expires = now.saturating_add(lease.to_signed_duration()).map_err(|e| ApiError::query("lease", e.to_string(), lease.to_string()))?;
-    let Some(claim) = state.db.claim(robot_id, limit, micros(expires), micros(now)).await? else {
+    let expires = now
+        .saturating_add(lease.to_signed_duration())
+        .map_err(|e| ApiError::query("lease", e.to_string(), lease.to_string()))?;
+    let Some(claim) = state
+        .db
+        .claim(robot_id, limit, micros(expires), micros(now))
+        .await?
+    else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     write_reference_file(&state, &claim.batch.reference_file, &claim.reference_ids).await?;
@@ -130,7 +168,11 @@ async fn write_reference_file(state: &AppState, key: &str, ids: &[Uuid]) -> Resu
     Ok(())
 }
 
-async fn get_batch(State(state): State<AppState>, client: VerifiedClient, Path(id): Path<String>) -> Result<Json<RobotEnhancementBatch>, ApiError> {
+async fn get_batch(
+    State(state): State<AppState>,
+    client: VerifiedClient,
+    Path(id): Path<String>,
+) -> Result<Json<RobotEnhancementBatch>, ApiError> {
     let id = parse_uuid("id", "path", &id)?;
     let batch = state.db.batch(id, Some(client.client_id())).await?;
     Ok(Json(batch_json(&state, &batch)?))
@@ -145,16 +187,30 @@ async fn renew(
     let id = parse_uuid("id", "path", &id)?;
     let lease = lease_param(&state, &params)?;
     let now = state.clock.now();
-    let expires = now.saturating_add(lease.to_signed_duration()).map_err(|e| ApiError::query("lease", e.to_string(), lease.to_string()))?;
-    state.db.renew(id, client.client_id(), micros(expires), micros(now)).await?;
+    let expires = now
+        .saturating_add(lease.to_signed_duration())
+        .map_err(|e| ApiError::query("lease", e.to_string(), lease.to_string()))?;
+    state
+        .db
+        .renew(id, client.client_id(), micros(expires), micros(now))
+        .await?;
     let text = python_isoformat(from_micros(micros(expires)));
-    Ok(([(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+    Ok((
+        [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response())
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     destiny_sdk::models::from_json_slice(body).map_err(|e| ApiError::Validation {
         loc: std::iter::once("body".to_owned())
-            .chain(e.path().split('.').filter(|s| !s.is_empty()).map(str::to_owned))
+            .chain(
+                e.path()
+                    .split('.')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            )
             .collect(),
         msg: e.message().to_owned(),
         input: serde_json::Value::Null,
@@ -173,7 +229,10 @@ async fn submit(
         return Err(ApiError::BadRequest("Request ID mismatch".into()));
     }
     let error = result.error.as_ref().map(|e| e.message.as_str());
-    let outcome = state.db.submit(id, client.client_id(), error, micros(state.clock.now())).await?;
+    let outcome = state
+        .db
+        .submit(id, client.client_id(), error, micros(state.clock.now()))
+        .await?;
     if outcome == Submitted::Importing {
         state.import_wake.notify_one();
     }
@@ -211,6 +270,7 @@ async fn submit_request(
     }
     state.db.request(id).await?;
     Err(ApiError::NotImplemented(
-        "The legacy enhancement-request result flow is not implemented by this repository yet.".into(),
+        "The legacy enhancement-request result flow is not implemented by this repository yet."
+            .into(),
     ))
 }

@@ -217,6 +217,7 @@ impl UrlSigner {
 
     /// Sets the prefix of signed URLs, e.g. `http://127.0.0.1:8000` (a trailing `/` is
     /// dropped). The blob router must be mounted at the root of that base.
+    #[must_use]
     pub fn with_public_base(mut self, base: impl Into<String>) -> Self {
         self.public_base = base.into().trim_end_matches('/').to_owned();
         self

@@ -227,6 +227,7 @@ impl BlobWriter {
     }
 
     /// Refuses blobs larger than `max_bytes` ([`BlobError::TooLarge`]).
+    #[must_use]
     pub fn with_limit(mut self, max_bytes: u64) -> Self {
         self.limit = Some(max_bytes);
         self
@@ -488,14 +489,18 @@ mod tests {
         let temp = dir.path().join(".t.tmp");
         std::fs::write(&temp, b"").unwrap();
         let mut writer = BlobWriter::from_parts(full, temp.clone(), dir.path().join("t"));
-        // Larger than the buffer, so the write reaches the device.
-        let err = writer
-            .write(&vec![b'x'; 2 * WRITE_BUFFER])
-            .await
-            .unwrap_err();
+        // Larger than the buffer, so the write reaches the device. tokio's `File` reports
+        // a write's failure on the next operation, so the error may surface at commit,
+        // which then drops the writer.
+        let err = match writer.write(&vec![b'x'; 2 * WRITE_BUFFER]).await {
+            Err(err) => {
+                drop(writer);
+                err
+            }
+            Ok(()) => writer.commit().await.unwrap_err(),
+        };
         assert!(matches!(err, BlobError::StorageFull(_)), "{err:?}");
         assert!(err.to_string().starts_with("blob storage is full"), "{err}");
-        drop(writer);
         assert!(!temp.exists());
         assert!(!dir.path().join("t").exists());
     }

@@ -87,7 +87,13 @@ impl Db {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn claim(&self, robot_id: Uuid, limit: i64, expires_us: i64, now_us: i64) -> Result<Option<Claim>, ApiError> {
+    pub async fn claim(
+        &self,
+        robot_id: Uuid,
+        limit: i64,
+        expires_us: i64,
+        now_us: i64,
+    ) -> Result<Option<Claim>, ApiError> {
         let id = Uuid::new_v4();
         let (reference_file, result_file, _) = batch_files(id);
         let mut tx = self.writer().begin().await?;
@@ -130,7 +136,13 @@ impl Db {
         }
         let mut claimed: Vec<(i64, Uuid, Option<String>)> = rows
             .iter()
-            .map(|r| Ok((r.try_get(0)?, super::uuid_at(r, "reference_id")?, r.try_get(2)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    super::uuid_at(r, "reference_id")?,
+                    r.try_get(2)?,
+                ))
+            })
             .collect::<Result<_, sqlx::Error>>()?;
         claimed.sort_by_key(|c| c.0);
         let source = claimed.iter().find_map(|c| c.2.clone());
@@ -166,7 +178,11 @@ impl Db {
         .bind(id.to_string())
         .fetch_optional(self.reader())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("RobotEnhancementBatch with id {id} does not exist.")))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "RobotEnhancementBatch with id {id} does not exist."
+            ))
+        })?;
         let batch = batch_of(&row)?;
         if robot_id.is_some_and(|r| r != batch.robot_id) {
             return Err(ApiError::Forbidden(format!(
@@ -180,7 +196,13 @@ impl Db {
     ///
     /// # Errors
     /// 404 / 403 as [`Db::batch`]; 409 when none is processing any more.
-    pub async fn renew(&self, id: Uuid, robot_id: Uuid, expires_us: i64, now_us: i64) -> Result<(), ApiError> {
+    pub async fn renew(
+        &self,
+        id: Uuid,
+        robot_id: Uuid,
+        expires_us: i64,
+        now_us: i64,
+    ) -> Result<(), ApiError> {
         self.batch(id, Some(robot_id)).await?;
         self.expire_due(now_us, Some(id)).await?;
         let done = sqlx::query(
@@ -207,7 +229,13 @@ impl Db {
     /// # Errors
     /// 404 / 403 as [`Db::batch`]; 422 when the transition is not allowed (the lease
     /// expired, the result was already submitted).
-    pub async fn submit(&self, id: Uuid, robot_id: Uuid, error: Option<&str>, now_us: i64) -> Result<Submitted, ApiError> {
+    pub async fn submit(
+        &self,
+        id: Uuid,
+        robot_id: Uuid,
+        error: Option<&str>,
+        now_us: i64,
+    ) -> Result<Submitted, ApiError> {
         self.batch(id, Some(robot_id)).await?;
         self.expire_due(now_us, Some(id)).await?;
         let (to, outcome) = match error {
@@ -225,12 +253,13 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            let current: Option<String> = sqlx::query("SELECT status FROM pending_enhancements WHERE batch_id = $1 LIMIT 1")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
+            let current: Option<String> =
+                sqlx::query("SELECT status FROM pending_enhancements WHERE batch_id = $1 LIMIT 1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
             let from = current
                 .as_deref()
                 .and_then(PendingStatus::parse)

@@ -26,9 +26,17 @@ impl Db {
     ///
     /// # Errors
     /// Database errors.
-    pub async fn expire_due(&self, now_us: i64, batch: Option<Uuid>) -> Result<ExpiryReport, ApiError> {
+    pub async fn expire_due(
+        &self,
+        now_us: i64,
+        batch: Option<Uuid>,
+    ) -> Result<ExpiryReport, ApiError> {
         let mut tx = self.writer().begin().await?;
-        let batch_filter = if batch.is_some() { "AND batch_id = $2" } else { "" };
+        let batch_filter = if batch.is_some() {
+            "AND batch_id = $2"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT id, reference_id, robot_id, request_id, retry_count, source FROM pending_enhancements \
              WHERE status = 'processing' AND expires_at < $1 {batch_filter} ORDER BY seq"

@@ -37,9 +37,11 @@ impl Db {
     /// Database errors.
     pub async fn next_import(&self) -> Result<Option<Uuid>, ApiError> {
         let mut tx = self.writer().begin().await?;
-        let row = sqlx::query("SELECT id FROM batches WHERE import_state = 'queued' ORDER BY created_at LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id FROM batches WHERE import_state = 'queued' ORDER BY created_at LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             tx.rollback().await?;
             return Ok(None);
@@ -62,9 +64,11 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn requeue_interrupted_imports(&self) -> Result<u64, ApiError> {
-        let done = sqlx::query("UPDATE batches SET import_state = 'queued' WHERE import_state = 'running'")
-            .execute(self.writer())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE batches SET import_state = 'queued' WHERE import_state = 'running'",
+        )
+        .execute(self.writer())
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -81,7 +85,12 @@ impl Db {
         .await?;
         Ok(rows
             .iter()
-            .map(|r| Ok(PendingRef { id: uuid_at(r, "id")?, reference_id: uuid_at(r, "reference_id")? }))
+            .map(|r| {
+                Ok(PendingRef {
+                    id: uuid_at(r, "id")?,
+                    reference_id: uuid_at(r, "reference_id")?,
+                })
+            })
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
@@ -131,7 +140,10 @@ impl Db {
                      WHERE status = $3 AND id IN ({})",
                     placeholders(4, chunk.len())
                 );
-                let mut q = sqlx::query(&sql).bind(to.as_str()).bind(now_us).bind(from.as_str());
+                let mut q = sqlx::query(&sql)
+                    .bind(to.as_str())
+                    .bind(now_us)
+                    .bind(from.as_str());
                 for id in chunk {
                     q = q.bind(id.to_string());
                 }
@@ -144,7 +156,11 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok((completed.len() as u64, discarded.len() as u64, failed.len() as u64))
+        Ok((
+            completed.len() as u64,
+            discarded.len() as u64,
+            failed.len() as u64,
+        ))
     }
 }
 

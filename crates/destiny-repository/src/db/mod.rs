@@ -58,15 +58,29 @@ pub struct Db {
 }
 
 /// The migrations of each backend, embedded in the binary: `(version, description, sql)`.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/postgres/0001_init.sql"),
+)];
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
     use sqlx::migrate::{Migration, MigrationType, Migrator};
     let migrations = list
         .iter()
         .map(|(version, description, sql)| {
-            Migration::new(*version, (*description).into(), MigrationType::Simple, (*sql).into(), false)
+            Migration::new(
+                *version,
+                (*description).into(),
+                MigrationType::Simple,
+                (*sql).into(),
+                false,
+            )
         })
         .collect::<Vec<_>>();
     Migrator {
@@ -91,15 +105,23 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(10))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                            sqlx::query("PRAGMA busy_timeout = 10000")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA foreign_keys = ON")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA synchronous = NORMAL")
+                                .execute(&mut *conn)
+                                .await?;
                             Ok(())
                         })
                     })
             };
             let writer = opts(1).connect(&url).await?;
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&writer).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&writer)
+                .await?;
             let reader = opts(8).connect(&url).await?;
             Db {
                 backend: Backend::Sqlite,
@@ -152,7 +174,10 @@ impl Db {
     /// # Errors
     /// The driver's error when it does not.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map(|_| ())
     }
 
     /// Closes the pools.

@@ -17,7 +17,13 @@ const CHUNK: usize = 500;
 /// excluded).
 pub fn fingerprint(e: &Enhancement) -> String {
     use sha2::{Digest, Sha256};
-    let key = serde_json::json!([e.source, e.visibility, e.robot_version, e.derived_from, e.content]);
+    let key = serde_json::json!([
+        e.source,
+        e.visibility,
+        e.robot_version,
+        e.derived_from,
+        e.content
+    ]);
     let digest = Sha256::digest(key.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -33,7 +39,8 @@ pub async fn insert_enhancement(
     now_us: i64,
 ) -> Result<bool, ApiError> {
     let id = e.id.unwrap_or_else(Uuid::new_v4);
-    let content = serde_json::to_string(&e.content).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let content =
+        serde_json::to_string(&e.content).map_err(|e| ApiError::Internal(e.to_string()))?;
     let derived = e
         .derived_from
         .as_ref()
@@ -93,7 +100,11 @@ impl Db {
     ///
     /// # Errors
     /// 409 when a reference id exists already; database errors.
-    pub async fn insert_references(&self, refs: Vec<Reference>, now_us: i64) -> Result<Vec<Uuid>, ApiError> {
+    pub async fn insert_references(
+        &self,
+        refs: Vec<Reference>,
+        now_us: i64,
+    ) -> Result<Vec<Uuid>, ApiError> {
         let mut tx = self.writer().begin().await?;
         let mut ids = Vec::with_capacity(refs.len());
         for r in refs {
@@ -173,7 +184,10 @@ impl Db {
             }
             for row in q.fetch_all(self.reader()).await? {
                 let e = enhancement_of(&row)?;
-                if let Some(list) = refs.get_mut(&e.reference_id).and_then(|r| r.enhancements.as_mut()) {
+                if let Some(list) = refs
+                    .get_mut(&e.reference_id)
+                    .and_then(|r| r.enhancements.as_mut())
+                {
                     list.push(e);
                 }
             }

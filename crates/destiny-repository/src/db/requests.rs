@@ -28,18 +28,29 @@ impl Db {
     ///
     /// # Errors
     /// 404 for an unknown robot; 422 for duplicate or unknown reference ids.
-    pub async fn create_request(&self, req: &EnhancementRequestIn, now_us: i64) -> Result<Uuid, ApiError> {
+    pub async fn create_request(
+        &self,
+        req: &EnhancementRequestIn,
+        now_us: i64,
+    ) -> Result<Uuid, ApiError> {
         self.robot(req.robot_id).await?;
         let mut seen = HashSet::with_capacity(req.reference_ids.len());
         if let Some(dup) = req.reference_ids.iter().find(|id| !seen.insert(**id)) {
-            return Err(ApiError::Unprocessable(format!("Duplicate reference id {dup} in request.")));
+            return Err(ApiError::Unprocessable(format!(
+                "Duplicate reference id {dup} in request."
+            )));
         }
         if req.reference_ids.is_empty() {
-            return Err(ApiError::Unprocessable("reference_ids must not be empty.".into()));
+            return Err(ApiError::Unprocessable(
+                "reference_ids must not be empty.".into(),
+            ));
         }
         let mut missing = Vec::new();
         for chunk in req.reference_ids.chunks(500) {
-            let sql = format!("SELECT id FROM refs WHERE id IN ({})", placeholders(1, chunk.len()));
+            let sql = format!(
+                "SELECT id FROM refs WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(id.to_string());
@@ -62,7 +73,8 @@ impl Db {
             )));
         }
         let id = Uuid::new_v4();
-        let ids_json = serde_json::to_string(&req.reference_ids).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let ids_json = serde_json::to_string(&req.reference_ids)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO enhancement_requests (id, robot_id, source, reference_ids, created_at) \
@@ -114,17 +126,23 @@ impl Db {
         .fetch_optional(self.reader())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("EnhancementRequest with id {id} does not exist.")))?;
-        let statuses: Vec<PendingStatus> = sqlx::query("SELECT status FROM pending_enhancements WHERE request_id = $1")
-            .bind(id.to_string())
-            .fetch_all(self.reader())
-            .await?
-            .iter()
-            .filter_map(|r| r.try_get::<String, _>(0).ok().and_then(|s| PendingStatus::parse(&s)))
-            .collect();
+        let statuses: Vec<PendingStatus> =
+            sqlx::query("SELECT status FROM pending_enhancements WHERE request_id = $1")
+                .bind(id.to_string())
+                .fetch_all(self.reader())
+                .await?
+                .iter()
+                .filter_map(|r| {
+                    r.try_get::<String, _>(0)
+                        .ok()
+                        .and_then(|s| PendingStatus::parse(&s))
+                })
+                .collect();
         let ids: String = row.try_get("reference_ids")?;
         let read = EnhancementRequestRead {
             robot_id: super::uuid_at(&row, "robot_id")?,
-            reference_ids: serde_json::from_str(&ids).map_err(|e| ApiError::Internal(e.to_string()))?,
+            reference_ids: serde_json::from_str(&ids)
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
             source: row.try_get("source")?,
             id,
             request_status: project_request_status(statuses),

@@ -27,7 +27,9 @@ fn not_found(id: Uuid) -> ApiError {
 
 fn duplicate_name(e: sqlx::Error, name: &str) -> ApiError {
     match ApiError::from(e) {
-        ApiError::Conflict(_) => ApiError::Conflict(format!("A robot named {name:?} already exists.")),
+        ApiError::Conflict(_) => {
+            ApiError::Conflict(format!("A robot named {name:?} already exists."))
+        }
         other => other,
     }
 }
@@ -46,7 +48,11 @@ impl Db {
     ///
     /// # Errors
     /// 409 when the name is taken; database errors.
-    pub async fn create_robot(&self, robot: &RobotIn, now_us: i64) -> Result<ProvisionedRobot, ApiError> {
+    pub async fn create_robot(
+        &self,
+        robot: &RobotIn,
+        now_us: i64,
+    ) -> Result<ProvisionedRobot, ApiError> {
         let id = Uuid::new_v4();
         let secret = new_secret();
         sqlx::query(
@@ -100,14 +106,15 @@ impl Db {
     /// # Errors
     /// 404 when unknown; 409 when the new name is taken.
     pub async fn update_robot(&self, id: Uuid, robot: &RobotIn) -> Result<Robot, ApiError> {
-        let done = sqlx::query("UPDATE robots SET name = $1, description = $2, owner = $3 WHERE id = $4")
-            .bind(&robot.name)
-            .bind(&robot.description)
-            .bind(&robot.owner)
-            .bind(id.to_string())
-            .execute(self.writer())
-            .await
-            .map_err(|e| duplicate_name(e, &robot.name))?;
+        let done =
+            sqlx::query("UPDATE robots SET name = $1, description = $2, owner = $3 WHERE id = $4")
+                .bind(&robot.name)
+                .bind(&robot.description)
+                .bind(&robot.owner)
+                .bind(id.to_string())
+                .execute(self.writer())
+                .await
+                .map_err(|e| duplicate_name(e, &robot.name))?;
         if done.rows_affected() == 0 {
             return Err(not_found(id));
         }
@@ -147,7 +154,8 @@ impl Db {
             .bind(id.to_string())
             .fetch_optional(self.reader())
             .await?;
-        row.map(|r| r.try_get::<String, _>(0).map(Secret::new)).transpose()
+        row.map(|r| r.try_get::<String, _>(0).map(Secret::new))
+            .transpose()
     }
 }
 
@@ -157,7 +165,9 @@ mod tests {
     fn secrets_are_64_lowercase_hex() {
         let s = super::new_secret();
         assert_eq!(s.len(), 64);
-        assert!(s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert_ne!(s, super::new_secret());
     }
 }

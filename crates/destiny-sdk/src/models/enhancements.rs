@@ -225,7 +225,9 @@ impl std::str::FromStr for AnnotationScheme {
 
     fn from_str(s: &str) -> Result<Self, String> {
         if s.is_empty() || s.contains('/') {
-            Err(format!("string should match pattern '^[^/]+$' (non-empty, no '/'), got {s:?}"))
+            Err(format!(
+                "string should match pattern '^[^/]+$' (non-empty, no '/'), got {s:?}"
+            ))
         } else {
             Ok(Self(s.to_owned()))
         }
@@ -388,7 +390,7 @@ pub struct LocationContent {
     pub locations: Vec<Location>,
 }
 
-/// Direction of an association: "this reference <type> the associated reference".
+/// Direction of an association: "this reference `<type>` the associated reference".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferenceAssociationType {
@@ -436,7 +438,9 @@ impl<'de> Deserialize<'de> for RawContent {
         }
         let raw = Raw::deserialize(de)?;
         let date = &raw.source_export_date;
-        if date.parse::<jiff::Timestamp>().is_err() && date.parse::<jiff::civil::DateTime>().is_err() {
+        if date.parse::<jiff::Timestamp>().is_err()
+            && date.parse::<jiff::civil::DateTime>().is_err()
+        {
             return Err(D::Error::custom(format!(
                 "source_export_date: input should be a valid datetime, got {date:?}"
             )));
@@ -450,7 +454,9 @@ impl<'de> Deserialize<'de> for RawContent {
             Value::Object(o) => o.is_empty(),
         };
         if empty {
-            return Err(D::Error::custom("data must be populated on a raw enhancement."));
+            return Err(D::Error::custom(
+                "data must be populated on a raw enhancement.",
+            ));
         }
         Ok(Self {
             source_export_date: raw.source_export_date,
@@ -522,7 +528,10 @@ mod tests {
                 r#"{{"enhancement_type":"raw","source_export_date":"2025-01-01T00:00:00Z","description":"d","data":{data}}}"#
             ))
             .unwrap_err();
-            assert!(e.message().contains("data must be populated"), "{data}: {e}");
+            assert!(
+                e.message().contains("data must be populated"),
+                "{data}: {e}"
+            );
         }
         let ok = enhancement(
             r#"{"enhancement_type":"raw","source_export_date":"2025-01-01T00:00:00","description":"d","data":{"a":1}}"#,
@@ -533,7 +542,10 @@ mod tests {
             r#"{"enhancement_type":"raw","source_export_date":"yesterday","description":"d","data":1}"#,
         )
         .unwrap_err();
-        assert!(bad_date.to_string().contains("valid datetime"), "{bad_date}");
+        assert!(
+            bad_date.to_string().contains("valid datetime"),
+            "{bad_date}"
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ impl ModelError {
         let mut message = inner.to_string();
         // serde_json appends " at line L column C"; the path says more, keep the line info
         // only for syntax errors where there is no path.
-        if !matches!(inner.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
+        if !matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        ) {
             if let Some(idx) = message.rfind(" at line ") {
                 message.truncate(idx);
             }
@@ -133,8 +136,9 @@ pub(crate) fn nested<T: DeserializeOwned, E: serde::de::Error>(
 pub fn from_json_str<T: DeserializeOwned>(text: &str) -> Result<T, ModelError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(ModelError::from_path_error)?;
-    de.end()
-        .map_err(|e| ModelError::new("", format!("trailing characters after the JSON value: {e}")))?;
+    de.end().map_err(|e| {
+        ModelError::new("", format!("trailing characters after the JSON value: {e}"))
+    })?;
     Ok(value)
 }
 

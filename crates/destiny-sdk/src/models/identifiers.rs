@@ -65,13 +65,22 @@ fn strip_prefixes<'a>(mut s: &'a str, prefixes: &[&str]) -> &'a str {
 }
 
 fn clean_doi(s: &str) -> &str {
-    strip_prefixes(s, &["http://", "https://", "doi.org/", "dx.doi.org/", "doi:"]).trim()
+    strip_prefixes(
+        s,
+        &["http://", "https://", "doi.org/", "dx.doi.org/", "doi:"],
+    )
+    .trim()
 }
 
 fn clean_eric(s: &str) -> &str {
     let s = strip_prefixes(
         s,
-        &["http://", "https://", "eric.ed.gov/?id=", "files.eric.ed.gov/fulltext/"],
+        &[
+            "http://",
+            "https://",
+            "eric.ed.gov/?id=",
+            "files.eric.ed.gov/fulltext/",
+        ],
     );
     s.strip_suffix(".pdf").unwrap_or(s).trim()
 }
@@ -79,7 +88,13 @@ fn clean_eric(s: &str) -> &str {
 fn clean_pro_quest(s: &str) -> &str {
     strip_prefixes(
         s,
-        &["http://", "https://", "search.proquest.com/", "www.proquest.com/", "docview/"],
+        &[
+            "http://",
+            "https://",
+            "search.proquest.com/",
+            "www.proquest.com/",
+            "docview/",
+        ],
     )
     .trim()
 }
@@ -87,14 +102,24 @@ fn clean_pro_quest(s: &str) -> &str {
 fn clean_open_alex(s: &str) -> &str {
     strip_prefixes(
         s,
-        &["http://", "https://", "openalex.org/", "explore.openalex.org/", "works/"],
+        &[
+            "http://",
+            "https://",
+            "openalex.org/",
+            "explore.openalex.org/",
+            "works/",
+        ],
     )
     .trim()
 }
 
 /// `^10\.\d{4,9}/[-._;()/:a-zA-Z0-9%<>\[\]+&]+$`
 fn check_doi(s: &str) -> Result<(), String> {
-    let fail = || Err(format!("string should match the DOI pattern 10.NNNN/suffix, got {s:?}"));
+    let fail = || {
+        Err(format!(
+            "string should match the DOI pattern 10.NNNN/suffix, got {s:?}"
+        ))
+    };
     let Some(rest) = s.strip_prefix("10.") else {
         return fail();
     };
@@ -135,7 +160,9 @@ fn check_pro_quest(s: &str) -> Result<(), String> {
     if s.as_bytes().last().is_some_and(u8::is_ascii_digit) {
         Ok(())
     } else {
-        Err(format!("string should match the ProQuest pattern [0-9]+$, got {s:?}"))
+        Err(format!(
+            "string should match the ProQuest pattern [0-9]+$, got {s:?}"
+        ))
     }
 }
 
@@ -143,7 +170,9 @@ fn check_pro_quest(s: &str) -> Result<(), String> {
 fn check_open_alex(s: &str) -> Result<(), String> {
     match s.strip_prefix('W') {
         Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
-        _ => Err(format!("string should match the OpenAlex pattern ^W\\d+$, got {s:?}")),
+        _ => Err(format!(
+            "string should match the OpenAlex pattern ^W\\d+$, got {s:?}"
+        )),
     }
 }
 
@@ -359,20 +388,44 @@ mod tests {
     #[test]
     fn cleans_and_validates_like_the_python_sdk() {
         let cases: &[(&str, &str, Option<&str>)] = &[
-            ("doi", r#""https://doi.org/10.1234/abc""#, Some(r#""10.1234/abc""#)),
+            (
+                "doi",
+                r#""https://doi.org/10.1234/abc""#,
+                Some(r#""10.1234/abc""#),
+            ),
             ("doi", r#""doi:10.1234/a(b)""#, Some(r#""10.1234/a(b)""#)),
-            ("doi", r#""http://dx.doi.org/10.12345/x""#, Some(r#""10.12345/x""#)),
+            (
+                "doi",
+                r#""http://dx.doi.org/10.12345/x""#,
+                Some(r#""10.12345/x""#),
+            ),
             ("doi", r#"" 10.1234/abc ""#, Some(r#""10.1234/abc""#)),
             ("doi", r#""10.123/abc""#, None),
             ("doi", r#""10.1234/a b""#, None),
             ("doi", r#""10.1234/""#, None),
-            ("eric", r#""https://eric.ed.gov/?id=EJ1234""#, Some(r#""EJ1234""#)),
-            ("eric", r#""files.eric.ed.gov/fulltext/ED5.pdf""#, Some(r#""ED5""#)),
+            (
+                "eric",
+                r#""https://eric.ed.gov/?id=EJ1234""#,
+                Some(r#""EJ1234""#),
+            ),
+            (
+                "eric",
+                r#""files.eric.ed.gov/fulltext/ED5.pdf""#,
+                Some(r#""ED5""#),
+            ),
             ("eric", r#""xxE|9""#, Some(r#""xxE|9""#)),
             ("eric", r#""EX12""#, None),
-            ("pro_quest", r#""https://www.proquest.com/docview/123""#, Some(r#""123""#)),
+            (
+                "pro_quest",
+                r#""https://www.proquest.com/docview/123""#,
+                Some(r#""123""#),
+            ),
             ("pro_quest", r#""abc""#, None),
-            ("open_alex", r#""https://openalex.org/works/W12""#, Some(r#""W12""#)),
+            (
+                "open_alex",
+                r#""https://openalex.org/works/W12""#,
+                Some(r#""W12""#),
+            ),
             ("open_alex", r#""W12x""#, None),
             ("pm_id", "123", Some("123")),
             ("pm_id", r#""123""#, Some("123")),
@@ -383,7 +436,10 @@ mod tests {
             match (parse(&json), want) {
                 (Ok(id), Some(w)) => {
                     let out = serde_json::to_string(&id).unwrap();
-                    assert_eq!(out, format!(r#"{{"identifier":{w},"identifier_type":"{ty}"}}"#));
+                    assert_eq!(
+                        out,
+                        format!(r#"{{"identifier":{w},"identifier_type":"{ty}"}}"#)
+                    );
                 }
                 (Err(e), None) => assert!(e.starts_with("identifier: "), "{json}: {e}"),
                 (got, want) => panic!("{json}: got {got:?}, want {want:?}"),
@@ -393,15 +449,21 @@ mod tests {
 
     #[test]
     fn other_and_unknown_types() {
-        let other = r#"{"identifier":"x","identifier_type":"other","other_identifier_name":"isbn"}"#;
-        assert_eq!(serde_json::to_string(&parse(other).unwrap()).unwrap(), other);
+        let other =
+            r#"{"identifier":"x","identifier_type":"other","other_identifier_name":"isbn"}"#;
+        assert_eq!(
+            serde_json::to_string(&parse(other).unwrap()).unwrap(),
+            other
+        );
         let e = parse(r#"{"identifier":"x","identifier_type":"other"}"#).unwrap_err();
         assert!(e.contains("other_identifier_name"), "{e}");
         let url = r#"{"identifier":"https://e.org/p","identifier_type":"url","extra":1}"#;
         let id = parse(url).unwrap();
         assert_eq!(id.identifier_type(), "url");
         assert_eq!(serde_json::to_string(&id).unwrap(), url);
-        assert!(parse(r#"{"identifier":"x"}"#).unwrap_err().contains("identifier_type"));
+        assert!(parse(r#"{"identifier":"x"}"#)
+            .unwrap_err()
+            .contains("identifier_type"));
     }
 
     #[test]
@@ -411,9 +473,14 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(v[0], Identifier::Id(_)));
-        assert!(matches!(v[1], Identifier::External(ExternalIdentifier::OpenAlex(_))));
-        let e = from_json_str::<Vec<Identifier>>(r#"[{"identifier": "Q1", "identifier_type": "open_alex"}]"#)
-            .unwrap_err();
+        assert!(matches!(
+            v[1],
+            Identifier::External(ExternalIdentifier::OpenAlex(_))
+        ));
+        let e = from_json_str::<Vec<Identifier>>(
+            r#"[{"identifier": "Q1", "identifier_type": "open_alex"}]"#,
+        )
+        .unwrap_err();
         assert_eq!(e.path(), "[0].identifier", "{e}");
     }
 }

@@ -48,9 +48,7 @@ pub fn vec_v4_or_v7<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<Uuid>, D::Er
 }
 
 /// `deserialize_with` for an `Option<Vec<Uuid>>` field (pair it with `#[serde(default)]`).
-pub fn opt_vec_v4_or_v7<'de, D: Deserializer<'de>>(
-    de: D,
-) -> Result<Option<Vec<Uuid>>, D::Error> {
+pub fn opt_vec_v4_or_v7<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Vec<Uuid>>, D::Error> {
     Option::<Vec<Id>>::deserialize(de).map(|v| v.map(|v| v.into_iter().map(|i| i.0).collect()))
 }
 
@@ -72,7 +70,10 @@ mod tests {
         assert!(parse("3a533776-c9ad-4aac-a089-d654d509490c").is_ok());
         assert!(parse("019384a2-7c1e-7b3a-9f00-1a2b3c4d5e6f").is_ok());
         let v1 = parse("c232ab00-9414-11ec-b3c8-9f6bdeced846").unwrap_err();
-        assert!(v1.contains("version 4 or 7 expected, got version 1"), "{v1}");
+        assert!(
+            v1.contains("version 4 or 7 expected, got version 1"),
+            "{v1}"
+        );
         assert!(parse("nope").unwrap_err().contains("invalid UUID"));
     }
 }

@@ -124,7 +124,9 @@ impl Visitor<'_> for BoolVisitor {
         match v {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err(E::custom(format!("input should be a valid boolean, got {v}"))),
+            _ => Err(E::custom(format!(
+                "input should be a valid boolean, got {v}"
+            ))),
         }
     }
 
@@ -138,7 +140,9 @@ impl Visitor<'_> for BoolVisitor {
         } else if v == 1.0 {
             Ok(true)
         } else {
-            Err(E::custom(format!("input should be a valid boolean, got {v}")))
+            Err(E::custom(format!(
+                "input should be a valid boolean, got {v}"
+            )))
         }
     }
 
@@ -176,10 +180,18 @@ mod tests {
         assert_eq!(parse(r#"{"i": 12, "b": true}"#).unwrap(), (12, true));
         assert_eq!(parse(r#"{"i": 12.0, "b": 0}"#).unwrap(), (12, false));
         assert_eq!(parse(r#"{"i": " -7 ", "b": "Yes"}"#).unwrap(), (-7, true));
-        assert!(parse(r#"{"i": 1.5, "b": true}"#).unwrap_err().contains("fractional"));
-        assert!(parse(r#"{"i": "x1", "b": true}"#).unwrap_err().contains("integer"));
-        assert!(parse(r#"{"i": 1, "b": 2}"#).unwrap_err().contains("boolean"));
-        assert!(parse(r#"{"i": 1, "b": "maybe"}"#).unwrap_err().contains("boolean"));
+        assert!(parse(r#"{"i": 1.5, "b": true}"#)
+            .unwrap_err()
+            .contains("fractional"));
+        assert!(parse(r#"{"i": "x1", "b": true}"#)
+            .unwrap_err()
+            .contains("integer"));
+        assert!(parse(r#"{"i": 1, "b": 2}"#)
+            .unwrap_err()
+            .contains("boolean"));
+        assert!(parse(r#"{"i": 1, "b": "maybe"}"#)
+            .unwrap_err()
+            .contains("boolean"));
     }
 
     #[test]

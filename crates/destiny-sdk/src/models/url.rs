@@ -40,7 +40,9 @@ impl std::str::FromStr for HttpUrl {
             return Err(format!("URL has no host: {s:?}"));
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!("URL contains whitespace or control characters: {s:?}"));
+            return Err(format!(
+                "URL contains whitespace or control characters: {s:?}"
+            ));
         }
         if s.len() > 2083 {
             return Err("URL should have at most 2083 characters".to_owned());

@@ -1,0 +1,91 @@
+//! `destiny serve`: run the local repository until Ctrl-C or SIGTERM.
+
+use clap::Args;
+use destiny_repository::config::Config;
+use destiny_repository::server::prepare;
+use destiny_sdk::duration::LeaseDuration;
+use destiny_sdk::secret::Secret;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::CliError;
+
+/// Settings of `destiny serve` (each also from a `DESTINY_*` environment variable).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DESTINY_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Database URL: sqlite://FILE or postgres://USER@HOST/DB.
+    #[arg(long, env = "DESTINY_DATABASE", default_value = "sqlite://destiny.db")]
+    database: String,
+    /// Directory of reference, result and validation files.
+    #[arg(long, env = "DESTINY_BLOB_DIR", default_value = "destiny-blobs")]
+    blob_dir: PathBuf,
+    /// Base URL robots reach this server at (used in signed URLs); default http://LISTEN.
+    #[arg(long, env = "DESTINY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Lease given when a poll or renewal names none (PT10M, 10m...).
+    #[arg(long, env = "DESTINY_LEASE_DEFAULT", default_value = "PT10M")]
+    lease_default: LeaseDuration,
+    /// How often leases that ran out are expired (PT10S, 10s...).
+    #[arg(long, env = "DESTINY_EXPIRY_INTERVAL", default_value = "10s")]
+    expiry_interval: LeaseDuration,
+    /// Bearer token of the admin API; generated and printed when absent.
+    #[arg(long, env = "DESTINY_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+/// Runs the server.
+///
+/// # Errors
+/// Start-up failures (database, blob directory, address in use).
+pub fn run(args: ServeArgs) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
+        what: "starting the async runtime".into(),
+        source,
+    })?;
+    runtime.block_on(async move {
+        let mut config = Config::new(args.database, args.blob_dir);
+        config.listen = args.listen;
+        config.public_url = args.public_url;
+        config.lease_default = args.lease_default;
+        config.expiry_interval = args.expiry_interval.as_std();
+        config.admin_token = args.admin_token.map(Secret::new);
+        let clock = Arc::new(destiny_repository::clock::SystemClock);
+        let prepared = prepare(config, clock)
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        println!("destiny serve: listening on http://{}", prepared.addr);
+        if prepared.generated_token {
+            println!(
+                "admin token (Authorization: Bearer ...): {}",
+                prepared.state.admin_token.expose()
+            );
+        }
+        prepared
+            .serve(shutdown_signal())
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
