@@ -9,11 +9,13 @@
 //! - `sign`: `destiny sign`, print the HMAC headers of a request.
 //! - `client_cmd`: `destiny client ...`, call the robot API.
 //! - `serve`: `destiny serve`, run the local repository.
+//! - `references_cmd`: `destiny references generate`, seeded sample references.
 //! - `error`: [`CliError`](error::CliError) and its exit codes.
 
 mod client_cmd;
 mod config;
 mod error;
+mod references_cmd;
 mod serve;
 mod sign;
 
@@ -41,6 +43,8 @@ enum Command {
     Client(client_cmd::ClientArgs),
     /// Run a local DESTINY repository: the robot API on SQLite (default) or PostgreSQL.
     Serve(serve::ServeArgs),
+    /// Generate sample references.
+    References(references_cmd::ReferencesArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Client(args) => client_cmd::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::References(args) => references_cmd::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,11 +16,32 @@
 //!   parsed in every form the repository accepts and written as ISO 8601.
 //! - [`client`]: [`RobotClient`](client::RobotClient), the async robot API client, and its
 //!   blocking wrapper.
+//! - [`samples`]: [`ReferenceGenerator`](samples::ReferenceGenerator), seeded sample references.
 //! - [`secret`]: [`Secret`](secret::Secret), a string that never prints.
+
+//!
+//! ## A robot's loop, by hand
+//!
+//! ```no_run
+//! use destiny_sdk::client::RobotClient;
+//! use destiny_sdk::models::RobotEnhancementBatchResult;
+//!
+//! async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//!     let robot_id = std::env::var("ROBOT_ID")?.parse()?;
+//!     let client = RobotClient::new("http://127.0.0.1:8000", std::env::var("ROBOT_SECRET")?, robot_id)?;
+//!     if let Some(batch) = client.poll_robot_enhancement_batch(robot_id, 100, Some("PT10M".parse()?)).await? {
+//!         // download batch.reference_storage_url, enhance, upload to batch.result_storage_url...
+//!         let done = RobotEnhancementBatchResult { request_id: batch.id, error: None };
+//!         client.send_robot_enhancement_batch_result(&done).await?;
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 pub mod auth;
 pub mod client;
 pub mod duration;
 pub mod jsonl;
 pub mod models;
+pub mod samples;
 pub mod secret;

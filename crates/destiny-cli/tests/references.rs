@@ -1,0 +1,38 @@
+//! `destiny references generate`: deterministic per seed, valid references, to stdout or
+//! a file.
+
+use std::process::Command;
+
+fn generate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args(["references", "generate"])
+        .args(args)
+        .output()
+        .expect("run destiny")
+}
+
+#[test]
+fn same_seed_same_references_and_every_line_is_a_reference() {
+    let a = generate(&["40", "--seed", "9"]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let b = generate(&["40", "--seed", "9"]);
+    assert_eq!(a.stdout, b.stdout);
+    let c = generate(&["40", "--seed", "10"]);
+    assert_ne!(a.stdout, c.stdout);
+    let text = String::from_utf8(a.stdout).unwrap();
+    assert_eq!(text.lines().count(), 40);
+    for line in text.lines() {
+        destiny_sdk::jsonl::parse_line::<destiny_sdk::models::Reference>(line).unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("refs.jsonl");
+    let out = generate(&["40", "--seed", "9", "--output", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+
+    let bad = generate(&["many"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value 'many'"));
+}
