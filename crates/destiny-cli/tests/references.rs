@@ -36,3 +36,13 @@ fn same_seed_same_references_and_every_line_is_a_reference() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value 'many'"));
 }
+
+#[test]
+fn shipped_samples_round_trip_byte_for_byte() {
+    let text = include_str!("../samples/references.jsonl");
+    assert_eq!(text.lines().count(), 6);
+    for line in text.lines() {
+        let r: destiny_sdk::models::Reference = destiny_sdk::jsonl::parse_line(line).unwrap();
+        assert_eq!(destiny_sdk::jsonl::to_line(&r).unwrap(), line);
+    }
+}
