@@ -10,12 +10,14 @@
 //! - `client_cmd`: `destiny client ...`, call the robot API.
 //! - `serve`: `destiny serve`, run the local repository.
 //! - `references_cmd`: `destiny references generate`, seeded sample references.
+//! - `robot_cmd`: `destiny robot run`, run a robot (online, or offline over a file).
 //! - `error`: [`CliError`](error::CliError) and its exit codes.
 
 mod client_cmd;
 mod config;
 mod error;
 mod references_cmd;
+mod robot_cmd;
 mod serve;
 mod sign;
 
@@ -45,11 +47,13 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Generate sample references.
     References(references_cmd::ReferencesArgs),
+    /// Run a robot against the repository (until SIGINT/SIGTERM) or over a file.
+    Robot(robot_cmd::RobotArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(if matches!(cli.command, Command::Serve(_)) {
+    init_tracing(if matches!(cli.command, Command::Serve(_) | Command::Robot(_)) {
         "info"
     } else {
         "warn"
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Client(args) => client_cmd::run(args),
         Command::Serve(args) => serve::run(args),
         Command::References(args) => references_cmd::run(args),
+        Command::Robot(args) => robot_cmd::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -291,7 +291,7 @@ impl ReferenceGenerator {
             let annotations = (0..1 + rng.below(3))
                 .map(|_| {
                     let score = (rng.unit() * 10_000.0).round() / 10_000.0;
-                    let label = capitalise(*rng.pick(TOPICS));
+                    let label = capitalise(rng.pick::<&str>(TOPICS));
                     let mut data = Map::new();
                     data.insert("score".into(), json!(score));
                     data.insert("display_name".into(), Value::String(label.clone()));

@@ -1,0 +1,197 @@
+//! `destiny robot run <robot>`: run a robot with the `destiny-robot` runtime, against a
+//! repository until SIGINT/SIGTERM (exit 0 after a graceful shutdown), or offline over a
+//! file (`--input`, `--output`).
+//!
+//! Online settings come from flags or the environment: `DESTINY_REPOSITORY_URL`,
+//! `ROBOT_ID`, `ROBOT_SECRET`, `BATCH_SIZE`, `LEASE`, `CONCURRENT_BATCHES`,
+//! `REFERENCE_CONCURRENCY`, `POLL_INTERVAL`, `SHUTDOWN_GRACE`, `HEALTH_LISTEN`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use destiny_robot::config::parse_duration;
+use destiny_robot::offline::Endpoint;
+use destiny_robot::{
+    run_offline_files, OfflineError, OfflineOptions, Robot, RunError, Runner, RunnerSettings,
+    ToyRobot,
+};
+use destiny_sdk::duration::LeaseDuration;
+
+use crate::config::Credentials;
+use crate::error::CliError;
+
+/// Arguments of `destiny robot`.
+#[derive(Debug, Args)]
+pub struct RobotArgs {
+    /// What to do.
+    #[command(subcommand)]
+    command: RobotCommand,
+}
+
+/// The `robot` subcommands.
+#[derive(Debug, Subcommand)]
+enum RobotCommand {
+    /// Run a robot against the repository until SIGINT/SIGTERM, or over a file with
+    /// --input.
+    Run(RunArgs),
+}
+
+/// The robots this binary includes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RobotName {
+    /// One `meta:toy` score annotation per reference (the reference toy robot).
+    Toy,
+}
+
+/// Arguments of `destiny robot run`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The robot to run.
+    robot: RobotName,
+    /// Offline: read references (JSONL) from this file, `-` for stdin, instead of
+    /// polling a repository.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Offline: write results (JSONL) to this file (default: stdout).
+    #[arg(long, requires = "input")]
+    output: Option<PathBuf>,
+    /// Toy robot: pick toys and scores from this seed and the reference id
+    /// (deterministic) instead of at random.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Toy robot: pretend to work this long per reference (e.g. 200ms).
+    #[arg(long, value_parser = parse_duration)]
+    delay: Option<Duration>,
+    /// Where the repository is and who the robot is.
+    #[command(flatten)]
+    credentials: Credentials,
+    /// References per poll [default: 100].
+    #[arg(long, env = "BATCH_SIZE", value_parser = positive::<u32>)]
+    batch_size: Option<u32>,
+    /// Lease per poll and renewal, e.g. PT10M or 10m [default: PT10M].
+    #[arg(long, env = "LEASE")]
+    lease: Option<LeaseDuration>,
+    /// Batches processed at once [default: 2].
+    #[arg(long, env = "CONCURRENT_BATCHES", value_parser = positive::<usize>)]
+    concurrent_batches: Option<usize>,
+    /// References in the robot's hands at once, per batch [default: 16].
+    #[arg(long, env = "REFERENCE_CONCURRENCY", value_parser = positive::<usize>)]
+    reference_concurrency: Option<usize>,
+    /// Wait after an empty poll (jittered), e.g. 5s [default: 5s].
+    #[arg(long, env = "POLL_INTERVAL", value_parser = parse_duration)]
+    poll_interval: Option<Duration>,
+    /// Time in-flight batches get to finish on shutdown, e.g. 30s [default: 30s].
+    #[arg(long, env = "SHUTDOWN_GRACE", value_parser = parse_duration)]
+    shutdown_grace: Option<Duration>,
+    /// Serve /health and /metrics on this address, e.g. 0.0.0.0:9000.
+    #[arg(long, env = "HEALTH_LISTEN")]
+    health_listen: Option<SocketAddr>,
+}
+
+/// Runs the subcommand.
+///
+/// # Errors
+/// [`CliError::Usage`] for missing or invalid settings; [`CliError::Api`] or
+/// [`CliError::Client`] when polling fails for good; [`CliError::Io`] for files and
+/// failed offline runs.
+pub fn run(args: RobotArgs) -> Result<(), CliError> {
+    let RobotCommand::Run(args) = args.command;
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
+        what: "starting the async runtime".into(),
+        source,
+    })?;
+    match args.robot {
+        RobotName::Toy => {
+            let mut toy = ToyRobot::new().with_delay(args.delay.unwrap_or_default());
+            if let Some(seed) = args.seed {
+                toy = toy.with_seed(seed);
+            }
+            runtime.block_on(run_robot(toy, &args))
+        }
+    }
+}
+
+async fn run_robot<R: Robot>(robot: R, args: &RunArgs) -> Result<(), CliError> {
+    match &args.input {
+        Some(input) => offline(robot, args, input).await,
+        None => online(robot, args).await,
+    }
+}
+
+async fn online<R: Robot>(robot: R, args: &RunArgs) -> Result<(), CliError> {
+    let client = args.credentials.client()?;
+    let mut settings = RunnerSettings::default();
+    if let Some(v) = args.batch_size {
+        settings.batch_size = v;
+    }
+    if let Some(v) = args.lease {
+        settings.lease = v;
+    }
+    if let Some(v) = args.concurrent_batches {
+        settings.concurrent_batches = v;
+    }
+    if let Some(v) = args.reference_concurrency {
+        settings.reference_concurrency = v;
+    }
+    if let Some(v) = args.poll_interval {
+        settings.poll_interval = v;
+    }
+    if let Some(v) = args.shutdown_grace {
+        settings.shutdown_grace = v;
+    }
+    settings.health_listen = args.health_listen;
+    let runner = Runner::builder(robot)
+        .client(client)
+        .settings(settings)
+        .build()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    match runner.run_until_signal().await {
+        Ok(_) => Ok(()),
+        Err(RunError::Poll(error)) => Err(error.into()),
+        Err(error) => Err(CliError::Io {
+            what: "running the robot".into(),
+            source: std::io::Error::other(error.to_string()),
+        }),
+    }
+}
+
+async fn offline<R: Robot>(robot: R, args: &RunArgs, input: &Path) -> Result<(), CliError> {
+    let options = OfflineOptions {
+        reference_concurrency: args.reference_concurrency.unwrap_or(16),
+        ..OfflineOptions::default()
+    };
+    let output = args
+        .output
+        .as_deref()
+        .map_or(Endpoint::Std, Endpoint::from_arg);
+    let report = run_offline_files(&robot, Endpoint::from_arg(input), output, &options)
+        .await
+        .map_err(|e| {
+            let what = match &e {
+                OfflineError::Input(_) => "reading references",
+                OfflineError::Output(_) => "writing results",
+                _ => "the robot stopped",
+            };
+            CliError::Io {
+                what: what.into(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+    tracing::info!(
+        enhanced = report.enhanced,
+        failed = report.failed,
+        skipped = report.skipped,
+        "offline run finished"
+    );
+    Ok(())
+}
+
+/// A whole number above zero.
+fn positive<T: std::str::FromStr + PartialOrd + Default>(text: &str) -> Result<T, String> {
+    match text.trim().parse::<T>() {
+        Ok(n) if n > T::default() => Ok(n),
+        _ => Err(format!("{text:?} is not a whole number above zero")),
+    }
+}

@@ -1,0 +1,70 @@
+//! `destiny robot run toy` killed with SIGKILL in the middle of a batch, then restarted:
+//! the killed batch's lease runs out (the repository's clock is moved past it), its work
+//! is retried, and every reference ends with exactly one toy enhancement.
+
+mod robot_support;
+
+use std::time::Duration;
+
+use destiny_sdk::models::EnhancementRequestStatus;
+use robot_support::{start, TOY};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
+    let s = start().await;
+    let robot = s.robot("killed").await;
+    let (ids, request) = s.seed(robot.id, 40).await;
+
+    // Slow on purpose: 10 references at 200 ms each, one at a time, two batches at once.
+    let slow = [
+        ("BATCH_SIZE", "10"),
+        ("CONCURRENT_BATCHES", "2"),
+        ("REFERENCE_CONCURRENCY", "1"),
+        ("LEASE", "PT1M"),
+    ];
+    let mut first = s.spawn_toy(
+        &robot,
+        &slow,
+        &["--delay", "200ms", "--seed", "1"],
+        "first.log",
+    );
+    s.wait_status(
+        request,
+        EnhancementRequestStatus::Processing,
+        Duration::from_secs(20),
+    )
+    .await;
+    first.signal("KILL");
+    let status = first.exit(Duration::from_secs(10)).await;
+    assert!(!status.success(), "killed: {status:?}");
+
+    // The killed batches were never submitted: their leases run out and are retried.
+    let expired = s.advance_and_expire(Duration::from_secs(61)).await;
+    assert!(
+        expired >= 10,
+        "at least one whole batch was in flight, got {expired}"
+    );
+    let done_before: usize = {
+        let mut n = 0;
+        for id in &ids {
+            n += s.count_from(*id, TOY).await;
+        }
+        n
+    };
+    assert!(done_before + expired as usize <= ids.len());
+
+    let mut second = s.spawn_toy(&robot, &[("BATCH_SIZE", "10")], &[], "second.log");
+    s.wait_status(
+        request,
+        EnhancementRequestStatus::Completed,
+        Duration::from_secs(30),
+    )
+    .await;
+    second.signal("TERM");
+    let status = second.exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{}", second.log());
+
+    for id in &ids {
+        assert_eq!(s.count_from(*id, TOY).await, 1, "reference {id}");
+    }
+}

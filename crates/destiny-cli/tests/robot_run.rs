@@ -1,0 +1,158 @@
+//! `destiny robot run toy` as a process: SIGTERM drains in-flight work and exits 0, a
+//! grace period too short abandons it to its lease (still exit 0, nothing reported), and
+//! the offline mode over files.
+
+mod robot_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use destiny_sdk::jsonl::JsonlReader;
+use destiny_sdk::models::{EnhancementRequestStatus, EnhancementResultEntry, Reference};
+use robot_support::{start, TOY};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_batch_in_flight_and_exits_zero() {
+    let s = start().await;
+    let robot = s.robot("terminated").await;
+    let (ids, request) = s.seed(robot.id, 20).await;
+    let env = [
+        ("BATCH_SIZE", "5"),
+        ("CONCURRENT_BATCHES", "1"),
+        ("REFERENCE_CONCURRENCY", "1"),
+        ("LEASE", "PT1M"),
+        ("SHUTDOWN_GRACE", "30s"),
+    ];
+    let mut robot_process = s.spawn_toy(&robot, &env, &["--delay", "100ms"], "term.log");
+    s.wait_status(
+        request,
+        EnhancementRequestStatus::Processing,
+        Duration::from_secs(20),
+    )
+    .await;
+    robot_process.signal("TERM");
+    let status = robot_process.exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}\n{}", robot_process.log());
+
+    // Nothing was left leased: the batch in flight was submitted, no more were taken.
+    assert_eq!(s.advance_and_expire(Duration::from_secs(61)).await, 0);
+    // The repository imports submitted results in the background.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let enhanced = loop {
+        let mut n = 0;
+        for id in &ids {
+            n += s.count_from(*id, TOY).await;
+        }
+        if n >= 5 {
+            break n;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the batch in flight was not imported"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(enhanced < ids.len(), "polling stopped: {enhanced} enhanced");
+    assert!(robot_process.log().contains("batch submitted"));
+    assert!(robot_process.log().contains("robot runner stopped"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_past_the_grace_period_abandons_without_a_false_failure() {
+    let s = start().await;
+    let robot = s.robot("impatient").await;
+    let (_, request) = s.seed(robot.id, 5).await;
+    let env = [
+        ("BATCH_SIZE", "5"),
+        ("REFERENCE_CONCURRENCY", "1"),
+        ("LEASE", "PT1M"),
+        ("SHUTDOWN_GRACE", "100ms"),
+    ];
+    let mut robot_process = s.spawn_toy(&robot, &env, &["--delay", "10s"], "grace.log");
+    s.wait_status(
+        request,
+        EnhancementRequestStatus::Processing,
+        Duration::from_secs(20),
+    )
+    .await;
+    robot_process.signal("TERM");
+    let status = robot_process.exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}\n{}", robot_process.log());
+    assert_eq!(
+        s.status(request).await,
+        EnhancementRequestStatus::Processing,
+        "not failed"
+    );
+    assert_eq!(
+        s.advance_and_expire(Duration::from_secs(61)).await,
+        5,
+        "left to its lease"
+    );
+    assert_eq!(s.status(request).await, EnhancementRequestStatus::Received);
+}
+
+fn fixture() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/references.jsonl");
+    assert!(
+        path.exists(),
+        "the shared fixtures are needed at {}",
+        path.display()
+    );
+    path
+}
+
+fn offline(input: &std::path::Path, output: &std::path::Path, seed: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args(["robot", "run", "toy", "--seed", seed, "--input"])
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .env_remove("DESTINY_REPOSITORY_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn offline_mode_turns_a_reference_file_into_a_result_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture();
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    offline(&input, &a, "5");
+    offline(&input, &b, "5");
+    let refs: Vec<Reference> = JsonlReader::new(std::io::BufReader::new(
+        std::fs::File::open(&input).unwrap(),
+    ))
+    .collect::<Result<_, _>>()
+    .unwrap();
+    let read = |p: &std::path::Path| -> Vec<EnhancementResultEntry> {
+        JsonlReader::new(std::io::BufReader::new(std::fs::File::open(p).unwrap()))
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let (got_a, mut got_b) = (read(&a), read(&b));
+    assert_eq!(got_a.len(), refs.len());
+    let mut ids: Vec<_> = got_a.iter().map(|e| e.reference_id()).collect();
+    let mut want: Vec<_> = refs.iter().map(|r| r.id).collect();
+    ids.sort();
+    want.sort();
+    assert_eq!(ids, want);
+    let mut got_a = got_a;
+    got_a.sort_by_key(|e| e.reference_id());
+    got_b.sort_by_key(|e| e.reference_id());
+    assert_eq!(got_a, got_b, "--seed makes the run deterministic");
+    for e in &got_a {
+        let EnhancementResultEntry::Enhancement(e) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (e.source.as_str(), e.robot_version.as_deref()),
+            (TOY, Some(env!("CARGO_PKG_VERSION")))
+        );
+    }
+}

@@ -1,0 +1,339 @@
+//! The runner's configuration from the environment: [`RunnerConfig`] (where the
+//! repository is, who the robot is) and [`RunnerSettings`] (how it runs).
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `DESTINY_REPOSITORY_URL` | the repository (with or without `/v1`) | required |
+//! | `ROBOT_ID` | the robot's id, also its client id | required |
+//! | `ROBOT_SECRET` | the robot's client secret | required |
+//! | `BATCH_SIZE` | references per poll (`limit`) | 100 |
+//! | `LEASE` | lease per poll and renewal, `PT10M` or `10m` | `PT10M` |
+//! | `CONCURRENT_BATCHES` | batches processed at once | 2 |
+//! | `REFERENCE_CONCURRENCY` | references in the robot's hands at once, per batch | 16 |
+//! | `POLL_INTERVAL` | wait after an empty poll (jittered), `PT5S` or `5s` | 5 s |
+//! | `SHUTDOWN_GRACE` | time in-flight batches get to finish on shutdown | 30 s |
+//! | `HEALTH_LISTEN` | address of `/health` and `/metrics`, e.g. `0.0.0.0:9000` | none |
+//!
+//! Durations take ISO 8601 (`PT30S`) or friendly (`30s`, `1m30s`, `500ms`) forms.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use destiny_sdk::duration::{DurationError, LeaseDuration};
+use destiny_sdk::secret::Secret;
+use uuid::Uuid;
+
+/// The environment variable names.
+pub mod env {
+    /// The repository's URL.
+    pub const REPOSITORY_URL: &str = "DESTINY_REPOSITORY_URL";
+    /// The robot's id.
+    pub const ROBOT_ID: &str = "ROBOT_ID";
+    /// The robot's client secret.
+    pub const ROBOT_SECRET: &str = "ROBOT_SECRET";
+    /// References per poll.
+    pub const BATCH_SIZE: &str = "BATCH_SIZE";
+    /// Lease per poll and renewal.
+    pub const LEASE: &str = "LEASE";
+    /// Batches at once.
+    pub const CONCURRENT_BATCHES: &str = "CONCURRENT_BATCHES";
+    /// References at once per batch.
+    pub const REFERENCE_CONCURRENCY: &str = "REFERENCE_CONCURRENCY";
+    /// Wait after an empty poll.
+    pub const POLL_INTERVAL: &str = "POLL_INTERVAL";
+    /// Time in-flight batches get on shutdown.
+    pub const SHUTDOWN_GRACE: &str = "SHUTDOWN_GRACE";
+    /// Address of the health server.
+    pub const HEALTH_LISTEN: &str = "HEALTH_LISTEN";
+}
+
+/// A variable that is missing or does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{0} is required")]
+    Missing(&'static str),
+    /// A variable's value is not valid (the secret's value is never shown).
+    #[error("{name}: {reason}")]
+    Invalid {
+        /// The variable (or setting) name.
+        name: &'static str,
+        /// What is wrong, quoting the value.
+        reason: String,
+    },
+}
+
+/// How the runner runs (everything but the credentials).
+///
+/// ```
+/// use destiny_robot::RunnerSettings;
+/// let env = [("BATCH_SIZE", "500"), ("LEASE", "PT2M"), ("POLL_INTERVAL", "250ms")];
+/// let s = RunnerSettings::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))?;
+/// assert_eq!(s.batch_size, 500);
+/// assert_eq!(s.lease.as_std().as_secs(), 120);
+/// assert_eq!(s.poll_interval.as_millis(), 250);
+/// assert_eq!(s.concurrent_batches, RunnerSettings::default().concurrent_batches);
+/// # Ok::<(), destiny_robot::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunnerSettings {
+    /// References per poll (`BATCH_SIZE`).
+    pub batch_size: u32,
+    /// Lease asked for on polls and renewals (`LEASE`).
+    pub lease: LeaseDuration,
+    /// Batches processed at once (`CONCURRENT_BATCHES`).
+    pub concurrent_batches: usize,
+    /// References in the robot's hands at once, per batch (`REFERENCE_CONCURRENCY`).
+    pub reference_concurrency: usize,
+    /// Wait after an empty poll, jittered (`POLL_INTERVAL`).
+    pub poll_interval: Duration,
+    /// Time in-flight batches get to finish on shutdown (`SHUTDOWN_GRACE`).
+    pub shutdown_grace: Duration,
+    /// Where to serve `/health` and `/metrics` (`HEALTH_LISTEN`; none by default).
+    pub health_listen: Option<SocketAddr>,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            lease: LeaseDuration::DEFAULT,
+            concurrent_batches: 2,
+            reference_concurrency: 16,
+            poll_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
+            health_listen: None,
+        }
+    }
+}
+
+impl RunnerSettings {
+    /// The settings from the process environment; unset or empty variables keep their
+    /// defaults.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a value that does not parse.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The settings from `lookup` (a variable's value by name).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a value that does not parse.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut s = Self::default();
+        if let Some(v) = get(env::BATCH_SIZE) {
+            s.batch_size = parse_count(env::BATCH_SIZE, &v)?;
+        }
+        if let Some(v) = get(env::LEASE) {
+            s.lease = v
+                .trim()
+                .parse()
+                .map_err(|e: DurationError| invalid(env::LEASE, e.to_string()))?;
+        }
+        if let Some(v) = get(env::CONCURRENT_BATCHES) {
+            s.concurrent_batches = parse_count(env::CONCURRENT_BATCHES, &v)?;
+        }
+        if let Some(v) = get(env::REFERENCE_CONCURRENCY) {
+            s.reference_concurrency = parse_count(env::REFERENCE_CONCURRENCY, &v)?;
+        }
+        if let Some(v) = get(env::POLL_INTERVAL) {
+            s.poll_interval = parse_duration(&v).map_err(|e| invalid(env::POLL_INTERVAL, e))?;
+        }
+        if let Some(v) = get(env::SHUTDOWN_GRACE) {
+            s.shutdown_grace = parse_duration(&v).map_err(|e| invalid(env::SHUTDOWN_GRACE, e))?;
+        }
+        if let Some(v) = get(env::HEALTH_LISTEN) {
+            s.health_listen = Some(v.trim().parse().map_err(|e| {
+                invalid(
+                    env::HEALTH_LISTEN,
+                    format!("{v:?} is not an address such as 0.0.0.0:9000: {e}"),
+                )
+            })?);
+        }
+        Ok(s)
+    }
+}
+
+/// Everything the runner needs: the repository, the robot's credentials and the
+/// [`RunnerSettings`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RunnerConfig {
+    /// The repository's URL (`DESTINY_REPOSITORY_URL`).
+    pub repository_url: String,
+    /// The robot's id, also its client id (`ROBOT_ID`).
+    pub robot_id: Uuid,
+    /// The robot's client secret (`ROBOT_SECRET`; never printed).
+    pub robot_secret: Secret,
+    /// How the runner runs.
+    pub settings: RunnerSettings,
+}
+
+impl RunnerConfig {
+    /// The configuration from the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError::Missing`] for an unset required variable,
+    /// [`ConfigError::Invalid`] for a value that does not parse.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration from `lookup` (a variable's value by name).
+    ///
+    /// # Errors
+    /// As [`from_env`](Self::from_env).
+    ///
+    /// ```
+    /// use destiny_robot::{ConfigError, RunnerConfig};
+    /// let env = [("DESTINY_REPOSITORY_URL", "http://localhost:8000"),
+    ///            ("ROBOT_ID", "3a533776-c9ad-4aac-a089-d654d509490c")];
+    /// let err = RunnerConfig::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+    ///     .unwrap_err();
+    /// assert_eq!(err, ConfigError::Missing("ROBOT_SECRET"));
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let repository_url = get(env::REPOSITORY_URL)?.trim().to_owned();
+        let id_text = get(env::ROBOT_ID)?;
+        let robot_id = Uuid::parse_str(id_text.trim())
+            .map_err(|e| invalid(env::ROBOT_ID, format!("{id_text:?} is not a UUID: {e}")))?;
+        let robot_secret = Secret::new(get(env::ROBOT_SECRET)?);
+        Ok(Self {
+            repository_url,
+            robot_id,
+            robot_secret,
+            settings: RunnerSettings::from_lookup(&lookup)?,
+        })
+    }
+}
+
+/// Parses a duration as `LEASE` does (`PT30S`, `30s`, `1m30s`, `500ms`...), also
+/// accepting zero (`0`, `0s`, `PT0S`).
+///
+/// # Errors
+/// The reason the text is not a duration.
+///
+/// ```
+/// use destiny_robot::config::parse_duration;
+/// use std::time::Duration;
+/// assert_eq!(parse_duration("PT30S"), Ok(Duration::from_secs(30)));
+/// assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+/// assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+/// assert!(parse_duration("-5s").is_err());
+/// assert!(parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    match text.parse::<LeaseDuration>() {
+        Ok(d) => Ok(d.as_std()),
+        Err(DurationError::NotPositive { .. }) if !text.starts_with('-') => Ok(Duration::ZERO),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn parse_count<T: std::str::FromStr + PartialOrd + Default>(
+    name: &'static str,
+    text: &str,
+) -> Result<T, ConfigError> {
+    match text.trim().parse::<T>() {
+        Ok(n) if n > T::default() => Ok(n),
+        _ => Err(invalid(
+            name,
+            format!("{text:?} is not a whole number above zero"),
+        )),
+    }
+}
+
+fn invalid(name: &'static str, reason: String) -> ConfigError {
+    ConfigError::Invalid { name, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let vars = [
+            ("DESTINY_REPOSITORY_URL", "http://repo:8000/v1"),
+            ("ROBOT_ID", "3a533776-c9ad-4aac-a089-d654d509490c"),
+            ("ROBOT_SECRET", "do-not-print-me"),
+            ("BATCH_SIZE", "1000"),
+            ("LEASE", "PT30S"),
+            ("CONCURRENT_BATCHES", "4"),
+            ("REFERENCE_CONCURRENCY", "64"),
+            ("POLL_INTERVAL", "2s"),
+            ("SHUTDOWN_GRACE", "PT1M"),
+            ("HEALTH_LISTEN", "127.0.0.1:9100"),
+        ];
+        let c = RunnerConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(c.repository_url, "http://repo:8000/v1");
+        assert_eq!(c.robot_secret.expose(), "do-not-print-me");
+        let s = &c.settings;
+        assert_eq!(s.batch_size, 1000);
+        assert_eq!(s.lease.as_std(), Duration::from_secs(30));
+        assert_eq!(s.concurrent_batches, 4);
+        assert_eq!(s.reference_concurrency, 64);
+        assert_eq!(s.poll_interval, Duration::from_secs(2));
+        assert_eq!(s.shutdown_grace, Duration::from_secs(60));
+        assert_eq!(s.health_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert!(!format!("{c:?}").contains("do-not-print-me"));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("BATCH_SIZE", "0"),
+            ("BATCH_SIZE", "ten"),
+            ("LEASE", "PT0S"),
+            ("LEASE", "10x"),
+            ("CONCURRENT_BATCHES", "-1"),
+            ("POLL_INTERVAL", "later"),
+            ("SHUTDOWN_GRACE", "-3s"),
+            ("HEALTH_LISTEN", "localhost"),
+        ] {
+            let vars = [(name, value)];
+            let err = RunnerSettings::from_lookup(lookup(&vars)).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { name: n, .. } if *n == name),
+                "{name}={value}: {err}"
+            );
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+        let vars = [("ROBOT_ID", "x"), ("DESTINY_REPOSITORY_URL", "http://h")];
+        let err = RunnerConfig::from_lookup(lookup(&vars)).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { name: "ROBOT_ID", reason } if reason.starts_with("\"x\" is not a UUID")),
+            "{err}"
+        );
+        assert_eq!(
+            RunnerConfig::from_lookup(lookup(&[])).unwrap_err(),
+            ConfigError::Missing("DESTINY_REPOSITORY_URL")
+        );
+        let shutdown_zero = [("SHUTDOWN_GRACE", "0s"), ("BATCH_SIZE", " ")];
+        let s = RunnerSettings::from_lookup(lookup(&shutdown_zero)).unwrap();
+        assert_eq!(s.shutdown_grace, Duration::ZERO);
+        assert_eq!(s.batch_size, 100);
+    }
+}

@@ -1,0 +1,249 @@
+//! [`RunnerBuilder`]: where the repository is, who the robot is, and how it runs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use destiny_sdk::client::RobotClient;
+use destiny_sdk::duration::LeaseDuration;
+use destiny_sdk::secret::Secret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{Runner, Shared};
+use crate::backoff::Backoff;
+use crate::config::{env, ConfigError, RunnerConfig, RunnerSettings};
+use crate::failure::TransientPolicy;
+use crate::metrics::Metrics;
+use crate::robot::Robot;
+
+/// Configures a [`Runner`]; start with [`Runner::builder`].
+///
+/// Give it either a [`RobotClient`] ([`client`](Self::client)) or credentials
+/// ([`repository`](Self::repository) or [`config`](Self::config)).
+///
+/// ```
+/// use destiny_robot::{Runner, ToyRobot, TransientPolicy};
+/// use std::time::Duration;
+/// let robot_id = uuid::Uuid::new_v4();
+/// let runner = Runner::builder(ToyRobot::new())
+///     .repository("http://localhost:8000", robot_id, "secret")
+///     .batch_size(500)
+///     .lease("PT2M".parse().unwrap())
+///     .renew_every(Duration::from_secs(40))
+///     .concurrent_batches(4)
+///     .reference_concurrency(32)
+///     .poll_interval(Duration::from_secs(2))
+///     .shutdown_grace(Duration::from_secs(20))
+///     .transient_policy(TransientPolicy::default())
+///     .build()?;
+/// # let _ = runner;
+/// # Ok::<(), destiny_robot::ConfigError>(())
+/// ```
+#[must_use]
+pub struct RunnerBuilder<R> {
+    /// The robot.
+    robot: R,
+    /// A ready client, if given.
+    client: Option<RobotClient>,
+    /// Credentials to build a client from, if given.
+    credentials: Option<(String, Uuid, Secret)>,
+    /// The robot id to poll for (default: the client id).
+    robot_id: Option<Uuid>,
+    /// Batch size, lease, concurrency, intervals.
+    settings: RunnerSettings,
+    /// Time between renewals (default half the lease).
+    renew_every: Option<Duration>,
+    /// Retries of transient robot failures.
+    transient: TransientPolicy,
+    /// A shutdown token given by the caller.
+    shutdown: Option<CancellationToken>,
+    /// A bound listener for the health server.
+    health_listener: Option<TcpListener>,
+}
+
+impl<R: Robot> RunnerBuilder<R> {
+    pub(super) fn new(robot: R) -> Self {
+        Self {
+            robot,
+            client: None,
+            credentials: None,
+            robot_id: None,
+            settings: RunnerSettings::default(),
+            renew_every: None,
+            transient: TransientPolicy::default(),
+            shutdown: None,
+            health_listener: None,
+        }
+    }
+
+    /// Uses this client (its client id is the robot id unless [`robot_id`](Self::robot_id)
+    /// says otherwise).
+    pub fn client(mut self, client: RobotClient) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Builds a client for the repository at `url` with the robot's id and secret.
+    pub fn repository(
+        mut self,
+        url: impl Into<String>,
+        robot_id: Uuid,
+        secret: impl Into<Secret>,
+    ) -> Self {
+        self.credentials = Some((url.into(), robot_id, secret.into()));
+        self
+    }
+
+    /// Credentials and settings, as read from the environment.
+    pub fn config(self, config: RunnerConfig) -> Self {
+        let RunnerConfig {
+            repository_url,
+            robot_id,
+            robot_secret,
+            settings,
+        } = config;
+        self.repository(repository_url, robot_id, robot_secret)
+            .settings(settings)
+    }
+
+    /// All settings at once.
+    pub fn settings(mut self, settings: RunnerSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The robot id to poll for (default: the client id).
+    pub fn robot_id(mut self, robot_id: Uuid) -> Self {
+        self.robot_id = Some(robot_id);
+        self
+    }
+
+    /// References per poll (default 100).
+    pub fn batch_size(mut self, batch_size: u32) -> Self {
+        self.settings.batch_size = batch_size;
+        self
+    }
+
+    /// Lease asked for on polls and renewals (default 10 minutes).
+    pub fn lease(mut self, lease: LeaseDuration) -> Self {
+        self.settings.lease = lease;
+        self
+    }
+
+    /// Time between lease renewals of a batch (default half the lease; must be shorter
+    /// than the lease).
+    pub fn renew_every(mut self, every: Duration) -> Self {
+        self.renew_every = Some(every);
+        self
+    }
+
+    /// Batches processed at once (default 2).
+    pub fn concurrent_batches(mut self, n: usize) -> Self {
+        self.settings.concurrent_batches = n;
+        self
+    }
+
+    /// References in the robot's hands at once, per batch (default 16).
+    pub fn reference_concurrency(mut self, n: usize) -> Self {
+        self.settings.reference_concurrency = n;
+        self
+    }
+
+    /// Wait after an empty poll, jittered (default 5 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.settings.poll_interval = interval;
+        self
+    }
+
+    /// Time in-flight batches get to finish on shutdown (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.settings.shutdown_grace = grace;
+        self
+    }
+
+    /// Serve `/health` and `/metrics` on this address.
+    pub fn health_listen(mut self, addr: SocketAddr) -> Self {
+        self.settings.health_listen = Some(addr);
+        self
+    }
+
+    /// Serve `/health` and `/metrics` on this bound listener (takes precedence over
+    /// [`health_listen`](Self::health_listen); handy with port 0).
+    pub fn health_listener(mut self, listener: TcpListener) -> Self {
+        self.health_listener = Some(listener);
+        self
+    }
+
+    /// How transient robot failures are retried (default [`TransientPolicy::default`]).
+    pub fn transient_policy(mut self, policy: TransientPolicy) -> Self {
+        self.transient = policy;
+        self
+    }
+
+    /// Stop when this token is cancelled (default: a token of the runner's own, see
+    /// [`Runner::shutdown_token`]).
+    pub fn shutdown_token(mut self, token: CancellationToken) -> Self {
+        self.shutdown = Some(token);
+        self
+    }
+
+    /// Builds the runner.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when no client or credentials were given, the URL is invalid, or
+    /// a setting is out of range (zero counts, a renewal interval not shorter than the
+    /// lease).
+    pub fn build(self) -> Result<Runner<R>, ConfigError> {
+        let client = match (self.client, self.credentials) {
+            (Some(client), _) => client,
+            (None, Some((url, id, secret))) => {
+                RobotClient::new(&url, secret, id).map_err(|e| ConfigError::Invalid {
+                    name: env::REPOSITORY_URL,
+                    reason: e.to_string(),
+                })?
+            }
+            (None, None) => return Err(ConfigError::Missing(env::REPOSITORY_URL)),
+        };
+        let s = &self.settings;
+        for (name, value) in [
+            (env::BATCH_SIZE, s.batch_size as usize),
+            (env::CONCURRENT_BATCHES, s.concurrent_batches),
+            (env::REFERENCE_CONCURRENCY, s.reference_concurrency),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be above zero".to_owned(),
+                });
+            }
+        }
+        let lease = s.lease.as_std();
+        let renew_every = self.renew_every.unwrap_or(lease / 2);
+        if renew_every.is_zero() || renew_every >= lease {
+            return Err(ConfigError::Invalid {
+                name: "renew_every",
+                reason: format!(
+                    "{renew_every:?} must be above zero and shorter than the lease ({lease:?})"
+                ),
+            });
+        }
+        Ok(Runner {
+            shared: Arc::new(Shared {
+                robot: self.robot,
+                robot_id: self.robot_id.unwrap_or_else(|| client.client_id()),
+                client,
+                settings: self.settings,
+                renew_every,
+                transient: self.transient,
+                io_attempts: 5,
+                io_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
+                metrics: Metrics::default(),
+            }),
+            shutdown: self.shutdown.unwrap_or_default(),
+            abandon: CancellationToken::new(),
+            health_listener: self.health_listener,
+        })
+    }
+}

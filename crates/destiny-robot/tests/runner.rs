@@ -1,0 +1,614 @@
+//! The runner against a real `destiny serve` (in-process, SQLite, port 0) over HTTP. Time
+//! on the repository's side is a manual clock: leases run out when a test says so.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{eventually, runner, start, start_with, Server};
+use destiny_robot::toy::{TOYS, TOY_SOURCE};
+use destiny_robot::{
+    AbandonReason, Context, Outcome, Robot, RobotFailure, RobotInfo, RunError, ToyRobot,
+    TransientPolicy, WhenExhausted,
+};
+use destiny_sdk::models::Reference;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The toy robot, holding every reference until the gate opens.
+#[derive(Clone)]
+struct Gated {
+    toy: ToyRobot,
+    open: Arc<watch::Sender<bool>>,
+    entered: Arc<AtomicUsize>,
+}
+
+impl Gated {
+    fn new() -> Self {
+        Self {
+            toy: ToyRobot::new().with_seed(1),
+            open: Arc::new(watch::channel(false).0),
+            entered: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn open(&self) {
+        self.open.send_replace(true);
+    }
+
+    fn entered(&self) -> usize {
+        self.entered.load(Ordering::SeqCst)
+    }
+}
+
+impl Robot for Gated {
+    fn info(&self) -> RobotInfo {
+        self.toy.info()
+    }
+
+    async fn enhance(&self, reference: &Reference, ctx: &Context) -> Outcome {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        self.toy.enhance(reference, ctx).await
+    }
+}
+
+/// Fails each reference transiently `failures` times, then enhances it; references in
+/// `poison` fail permanently, those in `stubborn` transiently forever, and `fatal`
+/// fails the batch.
+#[derive(Default)]
+struct Scripted {
+    failures: u32,
+    poison: Vec<Uuid>,
+    stubborn: Vec<Uuid>,
+    fatal: bool,
+    calls: Mutex<HashMap<Uuid, u32>>,
+}
+
+impl Robot for Scripted {
+    fn info(&self) -> RobotInfo {
+        RobotInfo::new(TOY_SOURCE, "scripted")
+    }
+
+    async fn enhance(&self, reference: &Reference, ctx: &Context) -> Outcome {
+        let calls = {
+            let mut calls = self.calls.lock().unwrap();
+            let n = calls.entry(reference.id).or_default();
+            *n += 1;
+            *n
+        };
+        assert_eq!(ctx.attempt(), calls, "the context counts attempts");
+        if self.fatal {
+            return Err(RobotFailure::fatal_batch("the model is gone"));
+        }
+        if self.poison.contains(&reference.id) {
+            return Err(RobotFailure::permanent("poison reference"));
+        }
+        if self.stubborn.contains(&reference.id) || calls <= self.failures {
+            return Err(RobotFailure::transient(format!(
+                "model busy (call {calls})"
+            )));
+        }
+        ToyRobot::new().enhance(reference, ctx).await
+    }
+}
+
+fn quick_retries(max_attempts: u32, when_exhausted: WhenExhausted) -> TransientPolicy {
+    TransientPolicy {
+        max_attempts,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        when_exhausted,
+    }
+}
+
+/// Every reference has exactly one toy enhancement.
+async fn assert_one_toy_enhancement_each(s: &Server, ids: &[Uuid]) {
+    for id in ids {
+        let found = s.enhancements_from(*id, TOY_SOURCE).await;
+        assert_eq!(found.len(), 1, "reference {id}: {found:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_references_all_complete() {
+    let s = start().await;
+    let robot = s.robot("toy").await;
+    let (ids, request) = s.seed(robot.id, 2000).await;
+    let runner = runner(&s, &robot, ToyRobot::new().with_seed(7))
+        .batch_size(100)
+        .concurrent_batches(4)
+        .reference_concurrency(16)
+        .build()
+        .unwrap();
+    let metrics = runner.metrics();
+    let stop = runner.shutdown_token();
+    let started = Instant::now();
+    let run = tokio::spawn(runner.run());
+    s.wait_status(request, "completed", Duration::from_secs(60))
+        .await;
+    let elapsed = started.elapsed();
+    stop.cancel();
+    let report = run.await.unwrap().unwrap();
+    eprintln!(
+        "toy robot, 2000 references, batches of 100 x4: {:.2} s end to end ({:.0} references/s); {report:?}",
+        elapsed.as_secs_f64(),
+        2000.0 / elapsed.as_secs_f64()
+    );
+    assert_eq!(report.references_enhanced, 2000);
+    assert_eq!(report.references_failed, 0);
+    assert_eq!(report.batches_completed, 20);
+    assert_eq!(report.batches_abandoned, 0);
+    assert_eq!(report.in_flight_batches, 0);
+    assert_eq!(metrics.snapshot(), report);
+    for id in ids.iter().step_by(97) {
+        let found = s.enhancements_from(*id, TOY_SOURCE).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        let e = &found[0];
+        assert_eq!(e["visibility"], "public");
+        assert_eq!(e["robot_version"], env!("CARGO_PKG_VERSION"));
+        let a = &e["content"]["annotations"][0];
+        assert_eq!(
+            (
+                a["annotation_type"].as_str(),
+                a["scheme"].as_str(),
+                a["label"].as_str()
+            ),
+            (Some("score"), Some("meta:toy"), Some("toy"))
+        );
+        let score = a["score"].as_f64().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&score) && (score * 100.0).round() / 100.0 == score,
+            "{score}"
+        );
+        let (toy, want_score) = ToyRobot::new().with_seed(7).pick(*id);
+        assert_eq!(a["data"]["toy"], toy);
+        assert!(TOYS.contains(&toy));
+        assert_eq!(score, want_score);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_runner_leaves_its_work_to_expiry_and_a_restart_finishes_it() {
+    let s = start().await;
+    let robot = s.robot("crashy").await;
+    let (ids, request) = s.seed(robot.id, 30).await;
+    let gated = Gated::new();
+    let first = runner(&s, &robot, gated.clone())
+        .batch_size(10)
+        .concurrent_batches(3)
+        .lease("PT1M".parse().unwrap())
+        .build()
+        .unwrap();
+    let first_metrics = first.metrics();
+    let crashed = tokio::spawn(first.run());
+    eventually("three batches in the robot's hands", WAIT, || async {
+        first_metrics.snapshot().in_flight_batches == 3 && gated.entered() >= 3
+    })
+    .await;
+    crashed.abort();
+    assert!(crashed.await.unwrap_err().is_cancelled());
+    gated.open();
+
+    let report = s.advance_and_expire(Duration::from_secs(61)).await;
+    assert_eq!(
+        (report.expired, report.retried),
+        (30, 30),
+        "nothing was submitted"
+    );
+    assert_eq!(s.request_status(request).await, "received");
+
+    let second = runner(&s, &robot, ToyRobot::new())
+        .batch_size(10)
+        .build()
+        .unwrap();
+    let stop = second.shutdown_token();
+    let run = tokio::spawn(second.run());
+    s.wait_status(request, "completed", WAIT).await;
+    stop.cancel();
+    assert_eq!(run.await.unwrap().unwrap().references_enhanced, 30);
+    assert_one_toy_enhancement_each(&s, &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewals_keep_a_slow_batch_alive_past_its_first_lease() {
+    let s = start().await;
+    let robot = s.robot("slow").await;
+    let (ids, request) = s.seed(robot.id, 5).await;
+    let gated = Gated::new();
+    let runner = runner(&s, &robot, gated.clone())
+        .lease("PT1M".parse().unwrap())
+        .renew_every(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let metrics = runner.metrics();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    eventually("the batch to be in the robot's hands", WAIT, || async {
+        gated.entered() > 0
+    })
+    .await;
+    // Three times 40 s: two minutes, twice the lease, each covered by fresh renewals.
+    for _ in 0..3 {
+        s.clock.advance(Duration::from_secs(40));
+        let before = metrics.snapshot().lease_renewals;
+        eventually("two renewals after the clock moved", WAIT, || async {
+            metrics.snapshot().lease_renewals >= before + 2
+        })
+        .await;
+        assert_eq!(s.expire().await.expired, 0, "the renewed lease holds");
+    }
+    gated.open();
+    s.wait_status(request, "completed", WAIT).await;
+    stop.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.batches_completed, report.leases_lost), (1, 0));
+    assert!(report.lease_renewals >= 6, "{report:?}");
+    assert_one_toy_enhancement_each(&s, &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_the_batch_without_any_report() {
+    let s = start().await;
+    let robot = s.robot("lost").await;
+    let (ids, request) = s.seed(robot.id, 4).await;
+    let gated = Gated::new();
+    let runner = runner(&s, &robot, gated.clone())
+        .lease("PT1M".parse().unwrap())
+        .renew_every(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let metrics = runner.metrics();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    eventually("the batch to be in the robot's hands", WAIT, || async {
+        gated.entered() > 0
+    })
+    .await;
+    let report = s.advance_and_expire(Duration::from_secs(61)).await;
+    assert_eq!(report.expired, 4);
+    eventually(
+        "the runner to notice the lost lease (409)",
+        WAIT,
+        || async { metrics.abandoned(AbandonReason::LeaseLost) == 1 },
+    )
+    .await;
+    // The retries are leased again and finished once the robot is free.
+    gated.open();
+    s.wait_status(request, "completed", WAIT).await;
+    stop.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(report.batches_failed, 0, "no failure was reported");
+    assert_eq!(
+        metrics.abandoned(AbandonReason::SubmitRefused),
+        0,
+        "nothing was submitted"
+    );
+    assert_eq!(report.batches_completed, 1);
+    assert_one_toy_enhancement_each(&s, &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_late_submit_is_dropped_and_expired_urls_are_refreshed() {
+    // Signed URLs last a minute; the lease two hours, renewed only after an hour.
+    let s = start_with(|c| c.url_ttl = Duration::from_secs(60)).await;
+    let robot = s.robot("late").await;
+    let (ids, request) = s.seed(robot.id, 3).await;
+    let gated = Gated::new();
+    let runner = runner(&s, &robot, gated.clone())
+        .lease("PT2H".parse().unwrap())
+        .renew_every(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let metrics = runner.metrics();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    eventually("the batch to be in the robot's hands", WAIT, || async {
+        gated.entered() > 0
+    })
+    .await;
+    assert_eq!(
+        s.advance_and_expire(Duration::from_secs(7201))
+            .await
+            .expired,
+        3
+    );
+    gated.open();
+    eventually("the refused submit (422)", WAIT, || async {
+        metrics.abandoned(AbandonReason::SubmitRefused) == 1
+    })
+    .await;
+    assert!(
+        metrics.snapshot().url_refreshes >= 1,
+        "the expired upload URL was refreshed"
+    );
+    s.wait_status(request, "completed", WAIT).await;
+    stop.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(
+        report.batches_failed, 0,
+        "no failure report follows a refused submit"
+    );
+    assert_eq!(report.batches_completed, 1);
+    assert_one_toy_enhancement_each(&s, &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_until_they_succeed() {
+    let s = start().await;
+    let robot = s.robot("flaky").await;
+    let (ids, request) = s.seed(robot.id, 20).await;
+    let flaky = Scripted {
+        failures: 2,
+        ..Scripted::default()
+    };
+    let runner = runner(&s, &robot, flaky)
+        .batch_size(10)
+        .transient_policy(quick_retries(3, WhenExhausted::LinkedError))
+        .build()
+        .unwrap();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    s.wait_status(request, "completed", WAIT).await;
+    stop.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(
+        (report.references_enhanced, report.references_failed),
+        (20, 0)
+    );
+    assert_eq!(report.reference_retries, 40);
+    assert_one_toy_enhancement_each(&s, &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_reference_becomes_a_linked_robot_error_and_the_rest_completes() {
+    let s = start().await;
+    let robot = s.robot("poisoned").await;
+    let (ids, request) = s.seed(robot.id, 10).await;
+    let (poison, stubborn) = (ids[3], ids[7]);
+    let scripted = Scripted {
+        poison: vec![poison],
+        stubborn: vec![stubborn],
+        ..Scripted::default()
+    };
+    let runner = runner(&s, &robot, scripted)
+        .transient_policy(quick_retries(2, WhenExhausted::LinkedError))
+        .build()
+        .unwrap();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    s.wait_status(request, "partial_failed", WAIT).await;
+    stop.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(
+        (report.references_enhanced, report.references_failed),
+        (8, 2)
+    );
+    assert_eq!(report.batches_completed, 1);
+    for id in &ids {
+        let found = s.enhancements_from(*id, TOY_SOURCE).await;
+        let want = usize::from(*id != poison && *id != stubborn);
+        assert_eq!(found.len(), want, "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_transient_failures_can_leave_the_batch_to_its_lease() {
+    let s = start().await;
+    let robot = s.robot("outage").await;
+    let (ids, request) = s.seed(robot.id, 6).await;
+    let scripted = Scripted {
+        stubborn: vec![ids[2]],
+        ..Scripted::default()
+    };
+    let runner = runner(&s, &robot, scripted)
+        .transient_policy(quick_retries(2, WhenExhausted::LeaveBatchToLease))
+        .lease("PT1M".parse().unwrap())
+        .build()
+        .unwrap();
+    let metrics = runner.metrics();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    eventually("the batch to be left to its lease", WAIT, || async {
+        metrics.abandoned(AbandonReason::Transient) == 1
+    })
+    .await;
+    stop.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.batches_completed, report.batches_failed), (0, 0));
+    assert_eq!(s.request_status(request).await, "processing");
+    let expired = s.advance_and_expire(Duration::from_secs(61)).await;
+    assert_eq!(
+        expired.expired, 6,
+        "the whole batch was still leased, unreported"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_failure_reports_a_batch_error() {
+    let s = start().await;
+    let robot = s.robot("doomed").await;
+    let (_, request) = s.seed(robot.id, 5).await;
+    let scripted = Scripted {
+        fatal: true,
+        ..Scripted::default()
+    };
+    let runner = runner(&s, &robot, scripted).build().unwrap();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    s.wait_status(request, "failed", WAIT).await;
+    stop.cancel();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.batches_failed, report.batches_completed), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_polling_and_finishes_in_flight_batches() {
+    let s = start().await;
+    let robot = s.robot("draining").await;
+    let (ids, _) = s.seed(robot.id, 10).await;
+    let gated = Gated::new();
+    let runner = runner(&s, &robot, gated.clone())
+        .batch_size(5)
+        .concurrent_batches(1)
+        .build()
+        .unwrap();
+    let metrics = runner.metrics();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    eventually("a batch in the robot's hands", WAIT, || async {
+        gated.entered() > 0
+    })
+    .await;
+    stop.cancel();
+    eventually("the runner to stop polling", WAIT, || async {
+        metrics.is_draining()
+    })
+    .await;
+    gated.open();
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(
+        (report.batches_completed, report.references_enhanced),
+        (1, 5)
+    );
+    assert_eq!(report.polls_batch, 1, "no poll after the shutdown");
+    // The other five are still there for the next robot.
+    let client = s.client(&robot);
+    let rest = client
+        .poll_robot_enhancement_batch(robot.id, 100, None)
+        .await
+        .unwrap()
+        .expect("the unleased half");
+    let text = s
+        .http
+        .get(rest.reference_storage_url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text.lines().count(), 5);
+    assert_eq!(ids.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_abandons_batches_that_outlast_the_grace_period() {
+    let s = start().await;
+    let robot = s.robot("stuck").await;
+    let (_, request) = s.seed(robot.id, 5).await;
+    let gated = Gated::new();
+    let runner = runner(&s, &robot, gated.clone())
+        .lease("PT1M".parse().unwrap())
+        .shutdown_grace(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let metrics = runner.metrics();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    eventually("a batch in the robot's hands", WAIT, || async {
+        gated.entered() > 0
+    })
+    .await;
+    stop.cancel();
+    let report = tokio::time::timeout(WAIT, run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(metrics.abandoned(AbandonReason::Shutdown), 1);
+    assert_eq!((report.batches_completed, report.batches_failed), (0, 0));
+    assert_eq!(report.in_flight_batches, 0);
+    assert_eq!(
+        s.request_status(request).await,
+        "processing",
+        "no false failure"
+    );
+    assert_eq!(
+        s.advance_and_expire(Duration::from_secs(61)).await.expired,
+        5
+    );
+    assert_eq!(s.request_status(request).await, "received");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_metrics_are_served() {
+    let s = start().await;
+    let robot = s.robot("observed").await;
+    let (_, request) = s.seed(robot.id, 7).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let runner = runner(&s, &robot, ToyRobot::new())
+        .health_listener(listener)
+        .build()
+        .unwrap();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    s.wait_status(request, "completed", WAIT).await;
+    let health: serde_json::Value = s
+        .http
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let metrics = s
+        .http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = metrics.text().await.unwrap();
+    for line in [
+        "destiny_robot_batches_completed_total 1",
+        "destiny_robot_references_enhanced_total 7",
+        "destiny_robot_in_flight_batches 0",
+        "destiny_robot_polls_total{result=\"batch\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+    assert!(text.contains("destiny_robot_poll_duration_seconds_count "));
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    assert!(
+        s.http
+            .get(format!("http://{addr}/health"))
+            .send()
+            .await
+            .is_err(),
+        "stopped with the runner"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_with_a_wrong_secret_stops_with_an_error() {
+    let s = start().await;
+    let robot = s.robot("impostor").await;
+    let client =
+        destiny_sdk::client::RobotClient::new(&s.base, "not the secret", robot.id).unwrap();
+    let runner = destiny_robot::Runner::builder(ToyRobot::new())
+        .client(client)
+        .build()
+        .unwrap();
+    let err = tokio::time::timeout(WAIT, runner.run())
+        .await
+        .unwrap()
+        .unwrap_err();
+    match err {
+        RunError::Poll(e) => assert_eq!(e.status(), Some(401), "{e}"),
+        other => panic!("{other}"),
+    }
+}
