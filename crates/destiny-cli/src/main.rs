@@ -9,12 +9,14 @@
 //! - `sign`: `destiny sign`, print the HMAC headers of a request.
 //! - `client_cmd`: `destiny client ...`, call the robot API.
 //! - `serve`: `destiny serve`, run the local repository.
+//! - `demo`: `destiny demo`, the whole system end to end.
 //! - `references_cmd`: `destiny references generate`, seeded sample references.
 //! - `robot_cmd`: `destiny robot run`, run a robot (online, or offline over a file).
 //! - `error`: [`CliError`](error::CliError) and its exit codes.
 
 mod client_cmd;
 mod config;
+mod demo;
 mod error;
 mod references_cmd;
 mod robot_cmd;
@@ -45,6 +47,9 @@ enum Command {
     Client(client_cmd::ClientArgs),
     /// Run a local DESTINY repository: the robot API on SQLite (default) or PostgreSQL.
     Serve(serve::ServeArgs),
+    /// Run the whole system end to end: a local repository, sample references and the
+    /// toy robot, with progress and a summary.
+    Demo(demo::DemoArgs),
     /// Generate sample references.
     References(references_cmd::ReferencesArgs),
     /// Run a robot against the repository (until SIGINT/SIGTERM) or over a file.
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Client(args) => client_cmd::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::References(args) => references_cmd::run(args),
         Command::Robot(args) => robot_cmd::run(args),
     };

@@ -67,6 +67,9 @@ impl AbandonReason {
 #[derive(Debug, Clone, Default)]
 pub struct Metrics(Arc<Inner>);
 
+/// How many poll latencies are kept for [`Metrics::poll_latency_quantile`].
+const POLL_SAMPLES: usize = 10_000;
+
 /// The counters.
 #[derive(Debug, Default)]
 struct Inner {
@@ -98,6 +101,8 @@ struct Inner {
     poll_buckets: [AtomicU64; 12],
     /// Polls measured.
     poll_count: AtomicU64,
+    /// The latest poll latencies (microseconds), at most [`POLL_SAMPLES`], for quantiles.
+    poll_samples: std::sync::Mutex<std::collections::VecDeque<u64>>,
     /// Their total latency.
     poll_sum_micros: AtomicU64,
     /// Set once polling stopped for shutdown (`/health` says `draining`).
@@ -183,6 +188,13 @@ impl Metrics {
         self.0.poll_count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.0.poll_sum_micros.fetch_add(micros, Ordering::Relaxed);
+        if found.is_some() {
+            let mut samples = self.0.poll_samples.lock().unwrap_or_else(|p| p.into_inner());
+            if samples.len() == POLL_SAMPLES {
+                samples.pop_front();
+            }
+            samples.push_back(micros);
+        }
     }
 
     /// Counts a batch in flight until the guard drops.
@@ -221,6 +233,26 @@ impl Metrics {
             polls_failed: get(&i.polls_failed),
             in_flight_batches: i.in_flight.load(Ordering::Relaxed),
         }
+    }
+
+    /// The `q` quantile (0.0 to 1.0, nearest rank) of the latest answered polls'
+    /// latencies (up to the last 10,000), or `None` before the first poll.
+    ///
+    /// ```
+    /// let metrics = destiny_robot::Metrics::default();
+    /// assert_eq!(metrics.poll_latency_quantile(0.5), None);
+    /// ```
+    pub fn poll_latency_quantile(&self, q: f64) -> Option<Duration> {
+        let mut sorted: Vec<u64> = {
+            let samples = self.0.poll_samples.lock().unwrap_or_else(|p| p.into_inner());
+            samples.iter().copied().collect()
+        };
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_unstable();
+        let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+        Some(Duration::from_micros(sorted[rank.clamp(1, sorted.len()) - 1]))
     }
 
     /// The batches given up for `reason`.
@@ -381,5 +413,18 @@ mod tests {
         drop(guard);
         assert_eq!(m.snapshot().in_flight_batches, 0);
         assert_eq!(m.snapshot().leases_lost, 1);
+    }
+
+    #[test]
+    fn poll_latency_quantiles_use_answered_polls_only() {
+        let m = Metrics::default();
+        for ms in 1..=100 {
+            m.poll(Some(ms % 2 == 0), Duration::from_millis(ms));
+        }
+        m.poll(None, Duration::from_secs(60));
+        assert_eq!(m.poll_latency_quantile(0.5), Some(Duration::from_millis(50)));
+        assert_eq!(m.poll_latency_quantile(0.95), Some(Duration::from_millis(95)));
+        assert_eq!(m.poll_latency_quantile(1.0), Some(Duration::from_millis(100)));
+        assert_eq!(m.poll_latency_quantile(0.0), Some(Duration::from_millis(1)));
     }
 }

@@ -52,6 +52,24 @@ impl AppState {
             .parse()
             .map_err(ApiError::Internal)
     }
+
+    /// An enhancement request as clients read it, with freshly signed URLs for the
+    /// files it has.
+    ///
+    /// # Errors
+    /// 404 for an unknown request; database errors.
+    pub async fn request_read(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<destiny_sdk::models::EnhancementRequestRead, ApiError> {
+        let record = self.db.request(id).await?;
+        let mut read = record.read;
+        let sign = |k: Option<String>, p| k.map(|k| self.signed_url(&k, p)).transpose();
+        read.reference_data_url = sign(record.reference_file, Permission::Read)?;
+        read.result_storage_url = sign(record.result_file, Permission::Write)?;
+        read.validation_result_url = sign(record.validation_file, Permission::Read)?;
+        Ok(read)
+    }
 }
 
 /// The whole application: robot, admin, health and blob routes.
@@ -61,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/system/healthcheck/", get(healthcheck))
         .merge(robot::router(state.clone()))
         .merge(admin::router(state.clone()))
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state)
         .merge(crate::blob::router(blob_state))
 }

@@ -1,0 +1,317 @@
+//! `destiny demo`: the whole system on one command. It starts a local repository
+//! in-process (temporary SQLite database and blob directory, a free port), registers a
+//! robot, loads the shipped sample references plus generated ones, requests
+//! enhancements, and runs the toy robot through the runtime over real HTTP with HMAC,
+//! showing progress and then a summary.
+
+use clap::Args;
+use destiny_repository::clock::SystemClock;
+use destiny_repository::config::Config;
+use destiny_repository::server::prepare;
+use destiny_robot::{Metrics, Runner, RunnerSettings, ToyRobot};
+use destiny_sdk::duration::LeaseDuration;
+use destiny_sdk::jsonl;
+use destiny_sdk::models::{EnhancementRequestRead, EnhancementRequestStatus, ProvisionedRobot};
+use destiny_sdk::samples::ReferenceGenerator;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+use crate::error::CliError;
+
+/// The sample references shipped with the project (invented data).
+const SAMPLES: &str = include_str!("../samples/references.jsonl");
+
+/// References sent per `POST /v1/references/`.
+const IMPORT_CHUNK: usize = 5_000;
+
+/// Settings of `destiny demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many references to enhance (the shipped samples, then generated ones).
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    references: u64,
+    /// Seed of the reference generator and the toy robot.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// References per batch.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch_size: u32,
+    /// Batches the robot works on at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    concurrent_batches: u64,
+    /// Directory for the database and files (default: a new temporary directory,
+    /// removed at the end unless --keep).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Leave the repository running afterwards and print how to talk to it.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// Talks to the admin API of the demo's repository.
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<(String, &str)>) -> Result<String, CliError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some((body, content_type)) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+        }
+        let failed = |e: reqwest::Error| failure(format!("{path}: {e}"));
+        let resp = req.send().await.map_err(failed)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(failed)?;
+        if !status.is_success() {
+            return Err(CliError::Api { status: status.as_u16(), detail: format!("{path}: {text}") });
+        }
+        Ok(text)
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(&self, method: reqwest::Method, path: &str, body: Option<(String, &str)>) -> Result<T, CliError> {
+        let text = self.send(method, path, body).await?;
+        destiny_sdk::models::from_json_str(&text).map_err(|e| failure(format!("{path}: unexpected answer: {e}")))
+    }
+}
+
+fn failure(message: String) -> CliError {
+    CliError::Io { what: "demo".into(), source: std::io::Error::other(message) }
+}
+
+/// Runs the demo.
+///
+/// # Errors
+/// Start-up failures, or a request that did not complete.
+pub fn run(args: DemoArgs) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
+        what: "starting the async runtime".into(),
+        source,
+    })?;
+    runtime.block_on(demo(args))
+}
+
+async fn demo(args: DemoArgs) -> Result<(), CliError> {
+    let temp = match &args.dir {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("destiny-demo-").tempdir().map_err(|source| CliError::Io {
+            what: "creating a temporary directory".into(),
+            source,
+        })?),
+    };
+    let dir = args.dir.clone().unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_owned()).unwrap_or_default());
+    std::fs::create_dir_all(&dir).map_err(|source| CliError::Io { what: format!("creating {}", dir.display()), source })?;
+    let db_path = dir.join("destiny.db");
+    let blob_dir = dir.join("blobs");
+    let mut config = Config::new(format!("sqlite://{}", db_path.display()), &blob_dir);
+    config.listen = "127.0.0.1:0".parse().expect("valid address");
+    config.expiry_interval = Duration::from_secs(5);
+    let prepared = prepare(config, Arc::new(SystemClock)).await.map_err(|e| failure(format!("starting the repository: {e}")))?;
+    let base = format!("http://{}", prepared.addr);
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        token: prepared.state.admin_token.expose().to_owned(),
+    };
+    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(prepared.serve(async move {
+        let _ = stopped.await;
+    }));
+    println!("Local repository on {base} (SQLite: {})", db_path.display());
+
+    let robot: ProvisionedRobot = admin
+        .json(
+            reqwest::Method::POST,
+            "/v1/robots/",
+            Some((json!({"name": "toy-robot", "description": "Annotates references with a toy.", "owner": "destiny demo"}).to_string(), "application/json")),
+        )
+        .await?;
+    let ids = load_references(&admin, args.references, args.seed).await?;
+    let request: EnhancementRequestRead = admin
+        .json(
+            reqwest::Method::POST,
+            "/v1/enhancement-requests/",
+            Some((json!({"robot_id": robot.id, "reference_ids": ids, "source": "destiny demo"}).to_string(), "application/json")),
+        )
+        .await?;
+    println!("Registered robot {}, loaded {} references, requested enhancements ({})", robot.id, ids.len(), request.id);
+
+    let mut settings = RunnerSettings::default();
+    settings.batch_size = args.batch_size;
+    settings.lease = LeaseDuration::from_secs(120).expect("a valid lease");
+    settings.concurrent_batches = args.concurrent_batches as usize;
+    settings.poll_interval = Duration::from_millis(200);
+    let runner = Runner::builder(ToyRobot::new().with_seed(args.seed))
+        .repository(base.clone(), robot.id, robot.client_secret.clone())
+        .settings(settings)
+        .build()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let metrics = runner.metrics();
+    let stop_robot = runner.shutdown_token();
+    let started = Instant::now();
+    let mut robot_task = tokio::spawn(runner.run());
+
+    let status = watch_progress(&admin, &metrics, request.id, ids.len() as u64, &mut robot_task).await;
+    let elapsed = started.elapsed();
+    stop_robot.cancel();
+    let robot_result = robot_task.await;
+    let status = status?;
+    if let Ok(Err(e)) = robot_result {
+        eprintln!("warning: the robot stopped with an error: {e}");
+    }
+    print_summary(&metrics, status, ids.len(), elapsed, &db_path, &blob_dir);
+    if temp.is_some() && !args.keep {
+        println!("  (a temporary directory, removed now: use --dir DIR or --keep to keep it)");
+    }
+
+    if args.keep {
+        let _ = temp.map(tempfile::TempDir::keep);
+        print_keep_instructions(&dir, &base, &admin.token, &robot, request.id);
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let _ = stop_server.send(());
+    let _ = server.await;
+    if status == EnhancementRequestStatus::Completed {
+        Ok(())
+    } else {
+        Err(failure(format!("the enhancement request ended {}", status.as_str())))
+    }
+}
+
+/// Imports the shipped samples, then generated references, up to `count`.
+async fn load_references(admin: &Admin, count: u64, seed: u64) -> Result<Vec<Uuid>, CliError> {
+    let samples = SAMPLES.lines().take(count as usize);
+    let generated = ReferenceGenerator::new(seed)
+        .take((count as usize).saturating_sub(SAMPLES.lines().count()))
+        .map(|r| jsonl::to_line(&r).map_err(|e| failure(e.to_string())));
+    let lines = samples.map(|l| Ok(l.to_owned())).chain(generated);
+    let mut ids = Vec::with_capacity(count as usize);
+    let mut body = String::new();
+    let mut in_body = 0;
+    for line in lines {
+        body.push_str(&line?);
+        body.push('\n');
+        in_body += 1;
+        if in_body == IMPORT_CHUNK {
+            ids.extend(import(admin, std::mem::take(&mut body)).await?);
+            in_body = 0;
+        }
+    }
+    if in_body > 0 {
+        ids.extend(import(admin, body).await?);
+    }
+    Ok(ids)
+}
+
+async fn import(admin: &Admin, body: String) -> Result<Vec<Uuid>, CliError> {
+    admin.json(reqwest::Method::POST, "/v1/references/", Some((body, "application/jsonl"))).await
+}
+
+/// Shows a progress bar until the request reaches a final status (or the robot stops).
+async fn watch_progress(
+    admin: &Admin,
+    metrics: &Metrics,
+    request: Uuid,
+    total: u64,
+    robot: &mut tokio::task::JoinHandle<Result<destiny_robot::MetricsSnapshot, destiny_robot::RunError>>,
+) -> Result<EnhancementRequestStatus, CliError> {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} references  {per_sec}  ETA {eta}  {msg}")
+            .expect("a valid template"),
+    );
+    let path = format!("/v1/enhancement-requests/{request}/");
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            finished = &mut *robot => {
+                bar.abandon();
+                let why = match finished {
+                    Ok(Ok(_)) => "the robot stopped early".to_owned(),
+                    Ok(Err(e)) => format!("the robot stopped: {e}"),
+                    Err(e) => format!("the robot task failed: {e}"),
+                };
+                return Err(failure(why));
+            }
+        }
+        let m = metrics.snapshot();
+        bar.set_position((m.references_enhanced + m.references_failed).min(total));
+        let read: EnhancementRequestRead = admin.json(reqwest::Method::GET, &path, None).await?;
+        bar.set_message(read.request_status.as_str());
+        use EnhancementRequestStatus as S;
+        if matches!(read.request_status, S::Completed | S::Failed | S::PartialFailed | S::IndexingFailed | S::Rejected) {
+            bar.finish();
+            return Ok(read.request_status);
+        }
+    }
+}
+
+fn print_summary(
+    metrics: &Metrics,
+    status: EnhancementRequestStatus,
+    total: usize,
+    elapsed: Duration,
+    db_path: &std::path::Path,
+    blob_dir: &std::path::Path,
+) {
+    let m = metrics.snapshot();
+    let ms = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3));
+    let rows = [
+        ("request status", status.as_str().to_owned()),
+        ("references", total.to_string()),
+        ("enhanced / failed", format!("{} / {}", m.references_enhanced, m.references_failed)),
+        ("references per second", format!("{:.0}", total as f64 / elapsed.as_secs_f64().max(1e-9))),
+        ("elapsed", format!("{:.2} s", elapsed.as_secs_f64())),
+        ("batches", m.batches_completed.to_string()),
+        ("poll latency p50 / p95", format!("{} / {}", ms(metrics.poll_latency_quantile(0.5)), ms(metrics.poll_latency_quantile(0.95)))),
+        ("lease renewals", m.lease_renewals.to_string()),
+        ("database", db_path.display().to_string()),
+        ("files", blob_dir.display().to_string()),
+    ];
+    println!();
+    for (name, value) in rows {
+        println!("  {name:<24} {value}");
+    }
+}
+
+/// Writes the demo's credentials to `<dir>/demo.env` (mode 0600) rather than printing
+/// secrets, and prints how to use them.
+fn print_keep_instructions(dir: &std::path::Path, base: &str, token: &str, robot: &ProvisionedRobot, request: Uuid) {
+    let env_file = dir.join("demo.env");
+    let text = format!(
+        "export DESTINY_REPOSITORY_URL={base}\nexport ROBOT_ID={}\nexport ROBOT_SECRET={}\nexport DESTINY_ADMIN_TOKEN={token}\n",
+        robot.id, robot.client_secret
+    );
+    if let Err(e) = write_private(&env_file, &text) {
+        eprintln!("warning: cannot write {}: {e}", env_file.display());
+    }
+    println!(
+        "\nThe repository stays up on {base} until Ctrl-C. Its credentials are in {env}:\n\
+         \n  source {env}\n\
+         \n  # the request, with curl (admin API):\n\
+         \x20 curl -H \"Authorization: Bearer $DESTINY_ADMIN_TOKEN\" $DESTINY_REPOSITORY_URL/v1/enhancement-requests/{request}/\n\
+         \n  # a robot poll with this toolkit:\n\
+         \x20 destiny client poll --limit 10\n\
+         \n  # a robot poll with the Python SDK (pip install destiny-sdk==0.7.4):\n\
+         \x20 python3 -c \"import os; from destiny_sdk.client import RobotClient; \\\n\
+         \x20   c = RobotClient(os.environ['DESTINY_REPOSITORY_URL'], os.environ['ROBOT_SECRET'], os.environ['ROBOT_ID']); \\\n\
+         \x20   print(c.poll_robot_enhancement_batch(os.environ['ROBOT_ID'], limit=10))\"\n",
+        env = env_file.display(),
+    );
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
