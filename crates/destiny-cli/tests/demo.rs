@@ -1,0 +1,78 @@
+//! `destiny demo` end to end, as a newcomer runs it (with fewer references).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[test]
+fn demo_completes_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args(["demo", "--references", "300", "--batch-size", "40", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for needle in [
+        "request status           completed",
+        "references               300",
+        "enhanced / failed        300 / 0",
+        "batches                  8",
+        "poll latency p50 / p95",
+        "lease renewals",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+    assert!(dir.path().join("destiny.db").exists());
+    assert!(dir.path().join("blobs").is_dir());
+}
+
+#[test]
+fn demo_keep_leaves_a_working_repository_with_credentials_in_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args(["demo", "--references", "20", "--keep", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("destiny client poll") {
+            break;
+        }
+    }
+    assert!(seen.contains("stays up"), "{seen}");
+    let env = std::fs::read_to_string(dir.path().join("demo.env")).unwrap();
+    let secret = env
+        .lines()
+        .find_map(|l| l.strip_prefix("export ROBOT_SECRET="))
+        .unwrap();
+    assert!(!seen.contains(secret), "the robot secret was printed");
+    let var = |name: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap()
+            .to_owned()
+    };
+    // The kept repository answers a robot: nothing is left to do.
+    let poll = Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args(["client", "poll", "--limit", "5"])
+        .env("DESTINY_REPOSITORY_URL", var("DESTINY_REPOSITORY_URL"))
+        .env("ROBOT_ID", var("ROBOT_ID"))
+        .env("ROBOT_SECRET", var("ROBOT_SECRET"))
+        .output()
+        .unwrap();
+    assert!(poll.status.success(), "{}", String::from_utf8_lossy(&poll.stderr));
+    assert!(poll.stdout.is_empty());
+    // Ctrl-C stops it cleanly.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
