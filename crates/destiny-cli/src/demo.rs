@@ -60,29 +60,51 @@ struct Admin {
 }
 
 impl Admin {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<(String, &str)>) -> Result<String, CliError> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(String, &str)>,
+    ) -> Result<String, CliError> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some((body, content_type)) = body {
-            req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body);
         }
         let failed = |e: reqwest::Error| failure(format!("{path}: {e}"));
         let resp = req.send().await.map_err(failed)?;
         let status = resp.status();
         let text = resp.text().await.map_err(failed)?;
         if !status.is_success() {
-            return Err(CliError::Api { status: status.as_u16(), detail: format!("{path}: {text}") });
+            return Err(CliError::Api {
+                status: status.as_u16(),
+                detail: format!("{path}: {text}"),
+            });
         }
         Ok(text)
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(&self, method: reqwest::Method, path: &str, body: Option<(String, &str)>) -> Result<T, CliError> {
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(String, &str)>,
+    ) -> Result<T, CliError> {
         let text = self.send(method, path, body).await?;
-        destiny_sdk::models::from_json_str(&text).map_err(|e| failure(format!("{path}: unexpected answer: {e}")))
+        destiny_sdk::models::from_json_str(&text)
+            .map_err(|e| failure(format!("{path}: unexpected answer: {e}")))
     }
 }
 
 fn failure(message: String) -> CliError {
-    CliError::Io { what: "demo".into(), source: std::io::Error::other(message) }
+    CliError::Io {
+        what: "demo".into(),
+        source: std::io::Error::other(message),
+    }
 }
 
 /// Runs the demo.
@@ -100,19 +122,33 @@ pub fn run(args: DemoArgs) -> Result<(), CliError> {
 async fn demo(args: DemoArgs) -> Result<(), CliError> {
     let temp = match &args.dir {
         Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("destiny-demo-").tempdir().map_err(|source| CliError::Io {
-            what: "creating a temporary directory".into(),
-            source,
-        })?),
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("destiny-demo-")
+                .tempdir()
+                .map_err(|source| CliError::Io {
+                    what: "creating a temporary directory".into(),
+                    source,
+                })?,
+        ),
     };
-    let dir = args.dir.clone().unwrap_or_else(|| temp.as_ref().map(|t| t.path().to_owned()).unwrap_or_default());
-    std::fs::create_dir_all(&dir).map_err(|source| CliError::Io { what: format!("creating {}", dir.display()), source })?;
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        temp.as_ref()
+            .map(|t| t.path().to_owned())
+            .unwrap_or_default()
+    });
+    std::fs::create_dir_all(&dir).map_err(|source| CliError::Io {
+        what: format!("creating {}", dir.display()),
+        source,
+    })?;
     let db_path = dir.join("destiny.db");
     let blob_dir = dir.join("blobs");
     let mut config = Config::new(format!("sqlite://{}", db_path.display()), &blob_dir);
     config.listen = "127.0.0.1:0".parse().expect("valid address");
     config.expiry_interval = Duration::from_secs(5);
-    let prepared = prepare(config, Arc::new(SystemClock)).await.map_err(|e| failure(format!("starting the repository: {e}")))?;
+    let prepared = prepare(config, Arc::new(SystemClock))
+        .await
+        .map_err(|e| failure(format!("starting the repository: {e}")))?;
     let base = format!("http://{}", prepared.addr);
     let admin = Admin {
         http: reqwest::Client::new(),
@@ -137,10 +173,19 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         .json(
             reqwest::Method::POST,
             "/v1/enhancement-requests/",
-            Some((json!({"robot_id": robot.id, "reference_ids": ids, "source": "destiny demo"}).to_string(), "application/json")),
+            Some((
+                json!({"robot_id": robot.id, "reference_ids": ids, "source": "destiny demo"})
+                    .to_string(),
+                "application/json",
+            )),
         )
         .await?;
-    println!("Registered robot {}, loaded {} references, requested enhancements ({})", robot.id, ids.len(), request.id);
+    println!(
+        "Registered robot {}, loaded {} references, requested enhancements ({})",
+        robot.id,
+        ids.len(),
+        request.id
+    );
 
     let mut settings = RunnerSettings::default();
     settings.batch_size = args.batch_size;
@@ -157,7 +202,14 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let mut robot_task = tokio::spawn(runner.run());
 
-    let status = watch_progress(&admin, &metrics, request.id, ids.len() as u64, &mut robot_task).await;
+    let status = watch_progress(
+        &admin,
+        &metrics,
+        request.id,
+        ids.len() as u64,
+        &mut robot_task,
+    )
+    .await;
     let elapsed = started.elapsed();
     stop_robot.cancel();
     let robot_result = robot_task.await;
@@ -180,7 +232,10 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     if status == EnhancementRequestStatus::Completed {
         Ok(())
     } else {
-        Err(failure(format!("the enhancement request ended {}", status.as_str())))
+        Err(failure(format!(
+            "the enhancement request ended {}",
+            status.as_str()
+        )))
     }
 }
 
@@ -210,7 +265,13 @@ async fn load_references(admin: &Admin, count: u64, seed: u64) -> Result<Vec<Uui
 }
 
 async fn import(admin: &Admin, body: String) -> Result<Vec<Uuid>, CliError> {
-    admin.json(reqwest::Method::POST, "/v1/references/", Some((body, "application/jsonl"))).await
+    admin
+        .json(
+            reqwest::Method::POST,
+            "/v1/references/",
+            Some((body, "application/jsonl")),
+        )
+        .await
 }
 
 /// Shows a progress bar until the request reaches a final status (or the robot stops).
@@ -219,12 +280,16 @@ async fn watch_progress(
     metrics: &Metrics,
     request: Uuid,
     total: u64,
-    robot: &mut tokio::task::JoinHandle<Result<destiny_robot::MetricsSnapshot, destiny_robot::RunError>>,
+    robot: &mut tokio::task::JoinHandle<
+        Result<destiny_robot::MetricsSnapshot, destiny_robot::RunError>,
+    >,
 ) -> Result<EnhancementRequestStatus, CliError> {
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} references  {per_sec}  ETA {eta}  {msg}")
-            .expect("a valid template"),
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} references  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("a valid template"),
     );
     let path = format!("/v1/enhancement-requests/{request}/");
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -246,7 +311,10 @@ async fn watch_progress(
         let read: EnhancementRequestRead = admin.json(reqwest::Method::GET, &path, None).await?;
         bar.set_message(read.request_status.as_str());
         use EnhancementRequestStatus as S;
-        if matches!(read.request_status, S::Completed | S::Failed | S::PartialFailed | S::IndexingFailed | S::Rejected) {
+        if matches!(
+            read.request_status,
+            S::Completed | S::Failed | S::PartialFailed | S::IndexingFailed | S::Rejected
+        ) {
             bar.finish();
             return Ok(read.request_status);
         }
@@ -262,15 +330,32 @@ fn print_summary(
     blob_dir: &std::path::Path,
 ) {
     let m = metrics.snapshot();
-    let ms = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3));
+    let ms = |d: Option<Duration>| {
+        d.map_or("-".to_owned(), |d| {
+            format!("{:.1} ms", d.as_secs_f64() * 1e3)
+        })
+    };
     let rows = [
         ("request status", status.as_str().to_owned()),
         ("references", total.to_string()),
-        ("enhanced / failed", format!("{} / {}", m.references_enhanced, m.references_failed)),
-        ("references per second", format!("{:.0}", total as f64 / elapsed.as_secs_f64().max(1e-9))),
+        (
+            "enhanced / failed",
+            format!("{} / {}", m.references_enhanced, m.references_failed),
+        ),
+        (
+            "references per second",
+            format!("{:.0}", total as f64 / elapsed.as_secs_f64().max(1e-9)),
+        ),
         ("elapsed", format!("{:.2} s", elapsed.as_secs_f64())),
         ("batches", m.batches_completed.to_string()),
-        ("poll latency p50 / p95", format!("{} / {}", ms(metrics.poll_latency_quantile(0.5)), ms(metrics.poll_latency_quantile(0.95)))),
+        (
+            "poll latency p50 / p95",
+            format!(
+                "{} / {}",
+                ms(metrics.poll_latency_quantile(0.5)),
+                ms(metrics.poll_latency_quantile(0.95))
+            ),
+        ),
         ("lease renewals", m.lease_renewals.to_string()),
         ("database", db_path.display().to_string()),
         ("files", blob_dir.display().to_string()),
@@ -283,7 +368,13 @@ fn print_summary(
 
 /// Writes the demo's credentials to `<dir>/demo.env` (mode 0600) rather than printing
 /// secrets, and prints how to use them.
-fn print_keep_instructions(dir: &std::path::Path, base: &str, token: &str, robot: &ProvisionedRobot, request: Uuid) {
+fn print_keep_instructions(
+    dir: &std::path::Path,
+    base: &str,
+    token: &str,
+    robot: &ProvisionedRobot,
+    request: Uuid,
+) {
     let env_file = dir.join("demo.env");
     let text = format!(
         "export DESTINY_REPOSITORY_URL={base}\nexport ROBOT_ID={}\nexport ROBOT_SECRET={}\nexport DESTINY_ADMIN_TOKEN={token}\n",

@@ -58,11 +58,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(if matches!(cli.command, Command::Serve(_) | Command::Robot(_)) {
-        "info"
-    } else {
-        "warn"
-    });
+    init_tracing(
+        if matches!(cli.command, Command::Serve(_) | Command::Robot(_)) {
+            "info"
+        } else {
+            "warn"
+        },
+    );
     let outcome = match cli.command {
         Command::Sign(args) => sign::run(args),
         Command::Client(args) => client_cmd::run(args),

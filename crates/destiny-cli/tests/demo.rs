@@ -12,7 +12,11 @@ fn demo_completes_and_summarises() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for needle in [
         "request status           completed",
         "references               300",
@@ -68,11 +72,19 @@ fn demo_keep_leaves_a_working_repository_with_credentials_in_a_file() {
         .env("ROBOT_SECRET", var("ROBOT_SECRET"))
         .output()
         .unwrap();
-    assert!(poll.status.success(), "{}", String::from_utf8_lossy(&poll.stderr));
+    assert!(
+        poll.status.success(),
+        "{}",
+        String::from_utf8_lossy(&poll.stderr)
+    );
     assert!(poll.stdout.is_empty());
     // Ctrl-C stops it cleanly.
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }

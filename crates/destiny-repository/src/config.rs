@@ -32,6 +32,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Allowed clock difference for HMAC timestamps, both ways.
     pub signature_window: Duration,
+    /// How long a request waits for a database connection before answering 503 (an
+    /// unreachable PostgreSQL server is retried until then).
+    pub database_timeout: Duration,
 }
 
 impl Config {
@@ -49,6 +52,7 @@ impl Config {
             max_upload_bytes: 256 * 1024 * 1024,
             max_body_bytes: 64 * 1024 * 1024,
             signature_window: Duration::from_secs(300),
+            database_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -43,9 +43,6 @@ pub enum ApiError {
     /// 503: the database (or storage) is unreachable; retry later.
     #[error("{0}")]
     Unavailable(String),
-    /// 501: a route this repository does not implement yet.
-    #[error("{0}")]
-    NotImplemented(String),
     /// 500: a bug or an unexpected failure; details are logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -63,7 +60,6 @@ impl ApiError {
             Self::Unprocessable(_) | Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -144,6 +140,51 @@ impl From<destiny_sdk::auth::AuthError> for ApiError {
             413 => Self::TooLarge(e.detail().to_owned()),
             503 => Self::Unavailable(e.detail().to_owned()),
             _ => Self::Internal(e.detail().to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_503_and_a_bug_is_500() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(io),
+            sqlx::Error::WorkerCrashed,
+        ] {
+            let api = ApiError::from(e);
+            assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE, "{api:?}");
+        }
+        let bug = ApiError::from(sqlx::Error::RowNotFound);
+        assert_eq!(bug.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[tokio::test]
+    async fn internal_details_are_not_sent() {
+        for (error, status, detail) in [
+            (
+                ApiError::Internal("secret path /etc".into()),
+                500,
+                "Internal server error.",
+            ),
+            (
+                ApiError::Unavailable("connection refused at 10.0.0.1".into()),
+                503,
+                "The database is unavailable; retry later.",
+            ),
+        ] {
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            assert_eq!(body, json!({ "detail": detail }));
         }
     }
 }

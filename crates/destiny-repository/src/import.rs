@@ -8,7 +8,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
 use crate::blob::{BlobError, BlobKey, BlobStore};
-use crate::db::batches::batch_files;
 use crate::db::imports::{Outcome, PendingRef};
 use crate::db::Db;
 use crate::error::ApiError;
@@ -48,7 +47,9 @@ pub async fn import_batch(
     batch: Uuid,
     now_us: i64,
 ) -> Result<ImportReport, ApiError> {
-    let (_, result_file, validation_file) = batch_files(batch);
+    let record = db.batch(batch, None).await?;
+    let result_file = record.result_file.clone();
+    let validation_file = record.validation_key();
     let pending = db.importing_refs(batch).await?;
     let by_ref: HashMap<Uuid, &PendingRef> = pending.iter().map(|p| (p.reference_id, p)).collect();
     let mut decided: HashMap<Uuid, Outcome> = HashMap::with_capacity(pending.len());

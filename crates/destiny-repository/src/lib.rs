@@ -12,6 +12,7 @@
 //! - [`db`]: the schema and every query, for both backends.
 //! - [`lifecycle`]: the pending-enhancement state machine and request status projection.
 //! - [`blob`]: the local blob store behind signed, expiring URLs.
+//! - [`reference_file`]: writing the reference file robots download.
 //! - [`import`]: validating and importing result files (the validation file).
 //! - [`jobs`]: background work: the expiry job and the import worker.
 //! - [`api`]: the HTTP routes (robot, admin, health) and [`AppState`](api::AppState).
@@ -28,4 +29,5 @@ pub mod error;
 pub mod import;
 pub mod jobs;
 pub mod lifecycle;
+pub mod reference_file;
 pub mod server;

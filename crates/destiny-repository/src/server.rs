@@ -1,5 +1,6 @@
 //! Wiring: open the database and blob store, start the background jobs, serve HTTP.
 
+use axum::serve::ListenerExt;
 use destiny_sdk::secret::Secret;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,7 +53,7 @@ pub struct Prepared {
 pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, ServeError> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let db = Db::connect(&config.database).await?;
+    let db = Db::connect_with_timeout(&config.database, config.database_timeout).await?;
     let requeued = db
         .requeue_interrupted_imports()
         .await
@@ -93,6 +94,36 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     })
 }
 
+/// Which background jobs [`Prepared::serve_with`] runs.
+///
+/// ```
+/// use destiny_repository::server::Jobs;
+/// // The API and the import worker, with the expiry job driven by hand (tests).
+/// let jobs = Jobs { expiry: false, ..Jobs::ALL };
+/// assert!(jobs.import && !Jobs::NONE.import);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jobs {
+    /// The expiry job (leases that ran out become `expired` and are retried).
+    pub expiry: bool,
+    /// The import worker (submitted result files are validated and imported). Without
+    /// it, submitted results stay queued in the database until a server with it runs.
+    pub import: bool,
+}
+
+impl Jobs {
+    /// Every job: what `destiny serve` runs.
+    pub const ALL: Self = Self {
+        expiry: true,
+        import: true,
+    };
+    /// No job: the API only (tests drive the jobs by hand).
+    pub const NONE: Self = Self {
+        expiry: false,
+        import: false,
+    };
+}
+
 impl Prepared {
     /// Serves until `shutdown` completes, with the expiry job and import worker running.
     ///
@@ -102,25 +133,62 @@ impl Prepared {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        self.serve_with(Jobs::ALL, shutdown).await
+    }
+
+    /// Serves until `shutdown` completes, running the background `jobs` chosen; on
+    /// shutdown the jobs stop (an import in progress is rolled back and redone by the
+    /// next server) and the database pools close.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), destiny_repository::server::ServeError> {
+    /// use destiny_repository::{clock::SystemClock, config::Config, server};
+    /// let config = Config::new("sqlite://destiny.db", "destiny-blobs");
+    /// let prepared = server::prepare(config, std::sync::Arc::new(SystemClock)).await?;
+    /// // Results submitted now stay queued until a server with the import worker runs.
+    /// prepared
+    ///     .serve_with(server::Jobs::NONE, async { let _ = tokio::signal::ctrl_c().await; })
+    ///     .await
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// I/O errors of the listener.
+    pub async fn serve_with(
+        self,
+        jobs: Jobs,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let state = self.state;
-        let expiry = tokio::spawn(crate::jobs::expiry_loop(
-            state.clone(),
-            state.config.expiry_interval,
-            stop_rx.clone(),
-        ));
-        let import = tokio::spawn(crate::jobs::import_loop(
-            state.clone(),
-            state.import_wake.clone(),
-            stop_rx,
-        ));
+        let mut tasks = tokio::task::JoinSet::new();
+        if jobs.expiry {
+            tasks.spawn(crate::jobs::expiry_loop(
+                state.clone(),
+                state.config.expiry_interval,
+                stop_rx.clone(),
+            ));
+        }
+        if jobs.import {
+            tasks.spawn(crate::jobs::import_loop(
+                state.clone(),
+                state.import_wake.clone(),
+                stop_rx,
+            ));
+        }
         let db = state.db.clone();
-        let result = axum::serve(self.listener, app(state))
+        // Small responses (a 10-reference file, a renew body) would otherwise wait for
+        // the client's delayed ACK (Nagle): 40 ms each.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let result = axum::serve(listener, app(state))
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_tx.send(true);
-        let _ = expiry.await;
-        let _ = import.await;
+        while tasks.join_next().await.is_some() {}
         db.close().await;
         result.map_err(ServeError::Io)
     }

@@ -1,157 +1,26 @@
-//! The robot API over real HTTP on port 0, on a real SQLite file, driven by the Rust
-//! `RobotClient`, with the repository's clock injected so leases can run out on demand.
+//! The robot API over real HTTP on port 0, on a fresh SQLite file and a fresh
+//! PostgreSQL database, driven by the Rust `RobotClient`, with the repository's clock
+//! injected so leases can run out on demand.
 
-use destiny_repository::clock::{Clock, ManualClock};
-use destiny_repository::config::Config;
-use destiny_repository::server::{prepare, Prepared};
-use destiny_sdk::client::RobotClient;
+#[macro_use]
+mod common;
+
+use common::{annotation, start, Backend};
+use destiny_repository::clock::Clock;
 use destiny_sdk::duration::LeaseDuration;
-use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatchResult, RobotError};
+use destiny_sdk::models::{RobotEnhancementBatchResult, RobotError};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-struct Server {
-    base: String,
-    token: String,
-    clock: ManualClock,
-    state: destiny_repository::api::AppState,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+on_both_backends!(
+    poll_download_upload_submit_import,
+    expiry_retries_and_late_submit_is_refused,
+    robots_only_touch_their_own_batches,
+);
 
-async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(
-        format!("sqlite://{}", dir.path().join("destiny.db").display()),
-        dir.path().join("blobs"),
-    );
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.expiry_interval = Duration::from_secs(3600);
-    let clock = ManualClock::new(jiff::Timestamp::now());
-    let prepared: Prepared = prepare(config, Arc::new(clock.clone())).await.unwrap();
-    let base = format!("http://{}", prepared.addr);
-    let token = prepared.state.admin_token.expose().to_owned();
-    let state = prepared.state.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(prepared.serve(async move {
-        let _ = rx.await;
-    }));
-    Server {
-        base,
-        token,
-        clock,
-        state,
-        http: reqwest::Client::new(),
-        _dir: dir,
-        _stop: tx,
-    }
-}
-
-impl Server {
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<String>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.body(b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn robot(&self, name: &str) -> (ProvisionedRobot, RobotClient) {
-        let (status, body) = self
-            .admin(
-                reqwest::Method::POST,
-                "/v1/robots/",
-                Some(json!({"name": name, "description": "d", "owner": "o"}).to_string()),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let robot: ProvisionedRobot = serde_json::from_value(body).unwrap();
-        let client = RobotClient::new(&self.base, robot.client_secret.as_str(), robot.id).unwrap();
-        (robot, client)
-    }
-
-    async fn seed(&self, robot: Uuid, n: usize) -> (Vec<Uuid>, Uuid) {
-        let lines: Vec<String> = (0..n)
-            .map(|i| json!({"identifiers": [{"identifier": format!("W{}", 100 + i), "identifier_type": "open_alex"}]}).to_string())
-            .collect();
-        let (status, ids) = self
-            .admin(
-                reqwest::Method::POST,
-                "/v1/references/",
-                Some(lines.join("\n")),
-            )
-            .await;
-        assert_eq!(status, 201, "{ids}");
-        let ids: Vec<Uuid> = serde_json::from_value(ids).unwrap();
-        let (status, req) = self
-            .admin(
-                reqwest::Method::POST,
-                "/v1/enhancement-requests/",
-                Some(
-                    json!({"robot_id": robot, "reference_ids": ids, "source": "test"}).to_string(),
-                ),
-            )
-            .await;
-        assert_eq!(status, 202, "{req}");
-        assert_eq!(req["request_status"], "received");
-        (ids, req["id"].as_str().unwrap().parse().unwrap())
-    }
-
-    async fn request_status(&self, id: Uuid) -> String {
-        let (status, body) = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/v1/enhancement-requests/{id}/"),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["request_status"].as_str().unwrap().to_owned()
-    }
-
-    async fn wait_status(&self, id: Uuid, want: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let got = self.request_status(id).await;
-            if got == want {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "request stuck in {got}, wanted {want}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-fn annotation(reference: Uuid) -> String {
-    json!({"reference_id": reference, "source": "Toy Robot", "visibility": "public", "robot_version": "0.1.0",
-        "content": {"enhancement_type": "annotation", "annotations": [
-            {"annotation_type": "score", "scheme": "meta:toy", "label": "toy", "score": 0.42, "data": {"toy": "Woody"}}]}})
-    .to_string()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poll_download_upload_submit_import() {
-    let s = start().await;
+async fn poll_download_upload_submit_import(backend: Backend) {
+    let s = start(backend).await;
     let (robot, client) = s.robot("flow").await;
     let (ids, request) = s.seed(robot.id, 3).await;
 
@@ -276,9 +145,8 @@ async fn poll_download_upload_submit_import() {
     assert_eq!(again.status(), Some(422));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expiry_retries_and_late_submit_is_refused() {
-    let s = start().await;
+async fn expiry_retries_and_late_submit_is_refused(backend: Backend) {
+    let s = start(backend).await;
     let (robot, client) = s.robot("slow").await;
     let (ids, request) = s.seed(robot.id, 2).await;
     let lease: LeaseDuration = "PT1M".parse().unwrap();
@@ -362,9 +230,8 @@ async fn expiry_retries_and_late_submit_is_refused() {
     assert_eq!(s.request_status(request).await, "failed");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn robots_only_touch_their_own_batches() {
-    let s = start().await;
+async fn robots_only_touch_their_own_batches(backend: Backend) {
+    let s = start(backend).await;
     let (a, client_a) = s.robot("a").await;
     let (b, client_b) = s.robot("b").await;
     s.seed(a.id, 1).await;

@@ -189,7 +189,11 @@ impl Metrics {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.0.poll_sum_micros.fetch_add(micros, Ordering::Relaxed);
         if found.is_some() {
-            let mut samples = self.0.poll_samples.lock().unwrap_or_else(|p| p.into_inner());
+            let mut samples = self
+                .0
+                .poll_samples
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if samples.len() == POLL_SAMPLES {
                 samples.pop_front();
             }
@@ -244,7 +248,11 @@ impl Metrics {
     /// ```
     pub fn poll_latency_quantile(&self, q: f64) -> Option<Duration> {
         let mut sorted: Vec<u64> = {
-            let samples = self.0.poll_samples.lock().unwrap_or_else(|p| p.into_inner());
+            let samples = self
+                .0
+                .poll_samples
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             samples.iter().copied().collect()
         };
         if sorted.is_empty() {
@@ -252,7 +260,9 @@ impl Metrics {
         }
         sorted.sort_unstable();
         let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
-        Some(Duration::from_micros(sorted[rank.clamp(1, sorted.len()) - 1]))
+        Some(Duration::from_micros(
+            sorted[rank.clamp(1, sorted.len()) - 1],
+        ))
     }
 
     /// The batches given up for `reason`.
@@ -422,9 +432,18 @@ mod tests {
             m.poll(Some(ms % 2 == 0), Duration::from_millis(ms));
         }
         m.poll(None, Duration::from_secs(60));
-        assert_eq!(m.poll_latency_quantile(0.5), Some(Duration::from_millis(50)));
-        assert_eq!(m.poll_latency_quantile(0.95), Some(Duration::from_millis(95)));
-        assert_eq!(m.poll_latency_quantile(1.0), Some(Duration::from_millis(100)));
+        assert_eq!(
+            m.poll_latency_quantile(0.5),
+            Some(Duration::from_millis(50))
+        );
+        assert_eq!(
+            m.poll_latency_quantile(0.95),
+            Some(Duration::from_millis(95))
+        );
+        assert_eq!(
+            m.poll_latency_quantile(1.0),
+            Some(Duration::from_millis(100))
+        );
         assert_eq!(m.poll_latency_quantile(0.0), Some(Duration::from_millis(1)));
     }
 }

@@ -14,7 +14,6 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::blob::Permission;
 use crate::clock::micros;
 use crate::error::ApiError;
 
@@ -159,7 +158,18 @@ async fn create_request(
         .db
         .create_request(&req, micros(state.clock.now()))
         .await?;
-    let read = request_read(&state, id).await?;
+    // The legacy flow's reference file (see `db::legacy`).
+    let (reference_file, _, _) = crate::db::requests::request_files(id);
+    let mut conn = state.db.reader().acquire().await?;
+    crate::reference_file::write(
+        state.blobs.store(),
+        &reference_file,
+        &mut conn,
+        &req.reference_ids,
+    )
+    .await?;
+    drop(conn);
+    let read = state.request_read(id).await?;
     Ok((StatusCode::ACCEPTED, Json(read)).into_response())
 }
 
@@ -167,15 +177,5 @@ async fn get_request(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<EnhancementRequestRead>, ApiError> {
-    Ok(Json(request_read(&state, path_id(&id)?).await?))
-}
-
-async fn request_read(state: &AppState, id: Uuid) -> Result<EnhancementRequestRead, ApiError> {
-    let record = state.db.request(id).await?;
-    let mut read = record.read;
-    let sign = |k: Option<String>, p| k.map(|k| state.signed_url(&k, p)).transpose();
-    read.reference_data_url = sign(record.reference_file, Permission::Read)?;
-    read.result_storage_url = sign(record.result_file, Permission::Write)?;
-    read.validation_result_url = sign(record.validation_file, Permission::Read)?;
-    Ok(read)
+    Ok(Json(state.request_read(path_id(&id)?).await?))
 }

@@ -79,7 +79,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/system/healthcheck/", get(healthcheck))
         .merge(robot::router(state.clone()))
         .merge(admin::router(state.clone()))
-        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_body_bytes,
+        ))
         .with_state(state)
         .merge(crate::blob::router(blob_state))
 }

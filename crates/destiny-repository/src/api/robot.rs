@@ -9,7 +9,6 @@ use destiny_sdk::auth::{
     AuthError, HmacAuthLayer, MultiClientHmacAuth, SecretLookup, TimestampPolicy, VerifiedClient,
 };
 use destiny_sdk::duration::LeaseDuration;
-use destiny_sdk::jsonl;
 use destiny_sdk::models::{
     EnhancementRequestRead, RobotEnhancementBatch, RobotEnhancementBatchRead,
     RobotEnhancementBatchResult, RobotResult,
@@ -19,7 +18,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::blob::{BlobKey, Permission};
+use crate::blob::Permission;
 use crate::clock::{from_micros, micros, python_isoformat};
 use crate::db::batches::{BatchRecord, Submitted};
 use crate::error::ApiError;
@@ -137,35 +136,19 @@ async fn poll(
     let expires = now
         .saturating_add(lease.to_signed_duration())
         .map_err(|e| ApiError::query("lease", e.to_string(), lease.to_string()))?;
-    let Some(claim) = state
+    let Some(mut claim) = state
         .db
         .claim(robot_id, limit, micros(expires), micros(now))
         .await?
     else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    write_reference_file(&state, &claim.batch.reference_file, &claim.reference_ids).await?;
+    let key = claim.batch.reference_file.clone();
+    let ids = std::mem::take(&mut claim.reference_ids);
+    crate::reference_file::write(state.blobs.store(), &key, claim.connection(), &ids).await?;
     let body = batch_json(&state, &claim.batch)?;
     claim.commit().await?;
     Ok(Json(body).into_response())
-}
-
-/// Writes the reference file of a batch, streaming references from the database in
-/// chunks.
-async fn write_reference_file(state: &AppState, key: &str, ids: &[Uuid]) -> Result<(), ApiError> {
-    let key = BlobKey::new(key).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let storage = |e: crate::blob::BlobError| ApiError::Unavailable(e.to_string());
-    let mut writer = state.blobs.store().create(&key).await.map_err(storage)?;
-    let mut buf = Vec::with_capacity(256 * 1024);
-    for chunk in ids.chunks(500) {
-        for r in state.db.references_by_id(chunk).await? {
-            jsonl::append_line(&mut buf, &r).map_err(|e| ApiError::Internal(e.to_string()))?;
-        }
-        writer.write(&buf).await.map_err(storage)?;
-        buf.clear();
-    }
-    writer.commit().await.map_err(storage)?;
-    Ok(())
 }
 
 async fn get_batch(
@@ -257,20 +240,30 @@ async fn submit(
     Ok((status, Json(read)).into_response())
 }
 
+/// `POST /v1/enhancement-requests/{id}/results/`: the legacy flow (see `db::legacy`).
 async fn submit_request(
     State(state): State<AppState>,
-    _client: VerifiedClient,
+    client: VerifiedClient,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<EnhancementRequestRead>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = parse_uuid("id", "path", &id)?;
     let result: RobotResult = json_body(&body)?;
     if result.request_id != id {
         return Err(ApiError::BadRequest("Request ID mismatch".into()));
     }
-    state.db.request(id).await?;
-    Err(ApiError::NotImplemented(
-        "The legacy enhancement-request result flow is not implemented by this repository yet."
-            .into(),
-    ))
+    let error = result.error.as_ref().map(|e| e.message.as_str());
+    let outcome = state
+        .db
+        .submit_request_result(id, client.client_id(), error, micros(state.clock.now()))
+        .await?;
+    if outcome == Submitted::Importing {
+        state.import_wake.notify_one();
+    }
+    let read: EnhancementRequestRead = state.request_read(id).await?;
+    let status = match outcome {
+        Submitted::Failed => StatusCode::OK,
+        Submitted::Importing => StatusCode::ACCEPTED,
+    };
+    Ok((status, Json(read)).into_response())
 }

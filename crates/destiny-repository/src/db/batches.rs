@@ -25,6 +25,20 @@ pub struct BatchRecord {
     pub validation_file: Option<String>,
     /// The robot's batch-level error.
     pub error: Option<String>,
+    /// The enhancement request whose legacy result this batch imports (`None` for a
+    /// polled batch).
+    pub request_id: Option<Uuid>,
+}
+
+impl BatchRecord {
+    /// Blob key of the validation file the import writes: next to the request's files
+    /// for a legacy batch, next to the batch's own otherwise.
+    pub fn validation_key(&self) -> String {
+        match self.request_id {
+            Some(request) => super::requests::request_files(request).2,
+            None => batch_files(self.id).2,
+        }
+    }
 }
 
 /// Work claimed by a poll, not yet committed: the caller writes the reference file, then
@@ -39,6 +53,12 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// The claim's transaction, to read the batch's references in (so a poll never
+    /// needs a second connection while it holds one).
+    pub fn connection(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
     /// Makes the claim durable.
     ///
     /// # Errors
@@ -76,6 +96,10 @@ fn batch_of(row: &sqlx::any::AnyRow) -> Result<BatchRecord, sqlx::Error> {
         result_file: row.try_get("result_file")?,
         validation_file: row.try_get("validation_file")?,
         error: row.try_get("error")?,
+        request_id: row
+            .try_get::<Option<String>, _>("request_id")?
+            .map(|t| Uuid::parse_str(&t).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+            .transpose()?,
     })
 }
 
@@ -112,14 +136,20 @@ impl Db {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // The head of each reference's queue is its oldest pending enhancement; a
+        // correlated MIN (one probe of `pending_per_reference` per candidate) keeps the
+        // plan linear whatever the planner's statistics say (an anti-join planned on
+        // stale statistics scanned the whole queue per candidate). The CTE is
+        // materialised so the locking subquery runs exactly once.
         let sql = format!(
-            "UPDATE pending_enhancements SET status = 'processing', batch_id = $1, expires_at = $2, updated_at = $3 \
-             WHERE id IN (\
-               SELECT p.id FROM pending_enhancements p \
-               WHERE p.robot_id = $4 AND p.status = 'pending' AND NOT EXISTS (\
-                 SELECT 1 FROM pending_enhancements q WHERE q.robot_id = p.robot_id \
-                 AND q.reference_id = p.reference_id AND q.status = 'pending' AND q.seq < p.seq) \
+            "WITH picked AS MATERIALIZED (\
+               SELECT p.seq FROM pending_enhancements p \
+               WHERE p.robot_id = $4 AND p.status = 'pending' AND p.seq = (\
+                 SELECT MIN(q.seq) FROM pending_enhancements q WHERE q.robot_id = p.robot_id \
+                 AND q.reference_id = p.reference_id AND q.status = 'pending') \
                ORDER BY p.seq LIMIT $5 {lock}) \
+             UPDATE pending_enhancements SET status = 'processing', batch_id = $1, expires_at = $2, updated_at = $3 \
+             WHERE status = 'pending' AND seq IN (SELECT seq FROM picked) \
              RETURNING seq, reference_id, source"
         );
         let rows = sqlx::query(&sql)
@@ -161,6 +191,7 @@ impl Db {
                 result_file,
                 validation_file: None,
                 error: None,
+                request_id: None,
             },
             reference_ids: claimed.into_iter().map(|c| c.1).collect(),
         }))
@@ -172,8 +203,8 @@ impl Db {
     /// 404 when unknown; 403 when it belongs to another robot.
     pub async fn batch(&self, id: Uuid, robot_id: Option<Uuid>) -> Result<BatchRecord, ApiError> {
         let row = sqlx::query(
-            "SELECT id, robot_id, source, reference_file, result_file, validation_file, error \
-             FROM batches WHERE id = $1",
+            "SELECT id, robot_id, source, reference_file, result_file, validation_file, error, \
+             request_id FROM batches WHERE id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(self.reader())

@@ -155,6 +155,15 @@ impl Db {
             .bind(batch.to_string())
             .execute(&mut *tx)
             .await?;
+        // A legacy batch's validation file is its request's.
+        sqlx::query(
+            "UPDATE enhancement_requests SET validation_file = $1 \
+             WHERE id = (SELECT request_id FROM batches WHERE id = $2)",
+        )
+        .bind(validation_file)
+        .bind(batch.to_string())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok((
             completed.len() as u64,

@@ -13,10 +13,12 @@
 //! - [`batches`]: polls (claiming work), lease renewal, batch results.
 //! - [`expiry`]: the expiry job and its retry chain.
 //! - [`imports`]: the durable import queue.
+//! - [`legacy`]: the legacy single-request result flow.
 
 pub mod batches;
 pub mod expiry;
 pub mod imports;
+pub mod legacy;
 pub mod references;
 pub mod requests;
 pub mod robots;
@@ -58,16 +60,30 @@ pub struct Db {
 }
 
 /// The migrations of each backend, embedded in the binary: `(version, description, sql)`.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "legacy batches",
+        include_str!("../../migrations/sqlite/0002_legacy_batches.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "legacy batches",
+        include_str!("../../migrations/postgres/0002_legacy_batches.sql"),
+    ),
+];
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
     use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -96,6 +112,16 @@ impl Db {
     /// [`DbError`] when the URL is unsupported, the server is unreachable or a migration
     /// fails.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::connect_with_timeout(url, Duration::from_secs(5)).await
+    }
+
+    /// As [`Db::connect`], with `timeout` as the longest a query waits for a connection
+    /// (on PostgreSQL, an unreachable server is retried until then; the caller then
+    /// sees [`sqlx::Error::PoolTimedOut`], a 503).
+    ///
+    /// # Errors
+    /// As [`Db::connect`].
+    pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let db = if url.starts_with("sqlite:") {
             let url = sqlite_url(url);
@@ -131,7 +157,17 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(timeout)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // The claim's estimated cost grows with the queue (a LIMIT over a
+                        // filtered scan), crossing the JIT thresholds at about a million
+                        // pending enhancements: compiling then cost 150 ms of a 430 ms
+                        // claim. Short OLTP statements never gain from JIT.
+                        sqlx::query("SET jit = off").execute(&mut *conn).await?;
+                        Ok(())
+                    })
+                })
                 .connect(url)
                 .await?;
             Db {

@@ -2,7 +2,7 @@
 
 use destiny_sdk::models::{Enhancement, Reference, Visibility};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -151,48 +151,62 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn references_by_id(&self, ids: &[Uuid]) -> Result<Vec<Reference>, ApiError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
-            let list = placeholders(1, chunk.len());
-            let sql = format!("SELECT id, visibility, identifiers FROM refs WHERE id IN ({list})");
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id.to_string());
-            }
-            let rows = q.fetch_all(self.reader()).await?;
-            let mut refs: HashMap<Uuid, Reference> = HashMap::with_capacity(rows.len());
-            for row in &rows {
-                let identifiers: Option<String> = row.try_get("identifiers")?;
-                let id = uuid_at(row, "id")?;
-                refs.insert(
-                    id,
-                    Reference {
-                        visibility: visibility(&row.try_get::<String, _>("visibility")?),
-                        id,
-                        identifiers: identifiers.as_deref().map(decode).transpose()?,
-                        enhancements: Some(Vec::new()),
-                    },
-                );
-            }
-            let sql = format!(
-                "SELECT id, reference_id, source, visibility, robot_version, derived_from, content \
-                 FROM enhancements WHERE reference_id IN ({list}) ORDER BY created_at, id"
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id.to_string());
-            }
-            for row in q.fetch_all(self.reader()).await? {
-                let e = enhancement_of(&row)?;
-                if let Some(list) = refs
-                    .get_mut(&e.reference_id)
-                    .and_then(|r| r.enhancements.as_mut())
-                {
-                    list.push(e);
-                }
-            }
-            out.extend(chunk.iter().filter_map(|id| refs.remove(id)));
-        }
-        Ok(out)
+        let mut conn = self.reader().acquire().await?;
+        references_in(&mut conn, ids).await
     }
+}
+
+/// References with their enhancements, in the order of `ids` (unknown ids skipped), read
+/// on `conn` (a poll reads them inside its claim's transaction, so it never needs a
+/// second connection while holding one).
+///
+/// # Errors
+/// Database errors.
+pub async fn references_in(
+    conn: &mut AnyConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Reference>, ApiError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let list = placeholders(1, chunk.len());
+        let sql = format!("SELECT id, visibility, identifiers FROM refs WHERE id IN ({list})");
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id.to_string());
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        let mut refs: HashMap<Uuid, Reference> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let identifiers: Option<String> = row.try_get("identifiers")?;
+            let id = uuid_at(row, "id")?;
+            refs.insert(
+                id,
+                Reference {
+                    visibility: visibility(&row.try_get::<String, _>("visibility")?),
+                    id,
+                    identifiers: identifiers.as_deref().map(decode).transpose()?,
+                    enhancements: Some(Vec::new()),
+                },
+            );
+        }
+        let sql = format!(
+            "SELECT id, reference_id, source, visibility, robot_version, derived_from, content \
+             FROM enhancements WHERE reference_id IN ({list}) ORDER BY created_at, id"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id.to_string());
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let e = enhancement_of(&row)?;
+            if let Some(list) = refs
+                .get_mut(&e.reference_id)
+                .and_then(|r| r.enhancements.as_mut())
+            {
+                list.push(e);
+            }
+        }
+        out.extend(chunk.iter().filter_map(|id| refs.remove(id)));
+    }
+    Ok(out)
 }

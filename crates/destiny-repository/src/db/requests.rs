@@ -23,8 +23,27 @@ pub struct RequestRecord {
     pub validation_file: Option<String>,
 }
 
+/// Blob keys of a request's legacy-flow files: (reference file, result file, validation
+/// file).
+///
+/// ```
+/// let id = uuid::Uuid::nil();
+/// let (references, results, _) = destiny_repository::db::requests::request_files(id);
+/// assert_eq!(references, format!("requests/{id}/references.jsonl"));
+/// assert_eq!(results, format!("requests/{id}/results.jsonl"));
+/// ```
+pub fn request_files(id: Uuid) -> (String, String, String) {
+    (
+        format!("requests/{id}/references.jsonl"),
+        format!("requests/{id}/results.jsonl"),
+        format!("requests/{id}/validation.jsonl"),
+    )
+}
+
 impl Db {
-    /// Creates a request and one `pending` enhancement per reference.
+    /// Creates a request and one `pending` enhancement per reference; the request's
+    /// legacy-flow file keys ([`request_files`]) are recorded (the caller writes the
+    /// reference file).
     ///
     /// # Errors
     /// 404 for an unknown robot; 422 for duplicate or unknown reference ids.
@@ -75,16 +94,19 @@ impl Db {
         let id = Uuid::new_v4();
         let ids_json = serde_json::to_string(&req.reference_ids)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let (reference_file, result_file, _) = request_files(id);
         let mut tx = self.writer().begin().await?;
         sqlx::query(
-            "INSERT INTO enhancement_requests (id, robot_id, source, reference_ids, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO enhancement_requests (id, robot_id, source, reference_ids, created_at, \
+             reference_file, result_file) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
         .bind(req.robot_id.to_string())
         .bind(req.source.clone())
         .bind(ids_json)
         .bind(now_us)
+        .bind(reference_file)
+        .bind(result_file)
         .execute(&mut *tx)
         .await?;
         for chunk in req.reference_ids.chunks(200) {

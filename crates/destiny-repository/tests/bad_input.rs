@@ -1,0 +1,304 @@
+//! Bad input gets the documented answer and changes nothing: an invalid JSONL line on
+//! import (422 naming the line, nothing of that import kept), invalid `limit` and
+//! `lease` (422 in FastAPI's shape), unknown batches (404 with the real text), conflicts
+//! (409) and invalid references to other records (422), on both backends.
+
+#[macro_use]
+mod common;
+
+use common::{start, Backend, Server};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Row;
+use uuid::Uuid;
+
+on_both_backends!(
+    an_invalid_jsonl_line_is_named_and_nothing_is_kept,
+    bad_limit_and_lease_are_422,
+    unknown_batches_are_404,
+    constraint_violations_are_409_or_422,
+);
+
+/// Rows of a table.
+async fn count(s: &Server, table: &str) -> i64 {
+    let pool = s.db.pool().await;
+    let n = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&pool)
+        .await
+        .expect("count")
+        .try_get(0)
+        .expect("count");
+    pool.close().await;
+    n
+}
+
+fn reference_line(i: usize) -> String {
+    json!({"identifiers": [{"identifier": format!("W{i}"), "identifier_type": "open_alex"}]})
+        .to_string()
+}
+
+async fn an_invalid_jsonl_line_is_named_and_nothing_is_kept(backend: Backend) {
+    let s = start(backend).await;
+    let cases = [
+        (
+            format!(
+                "{}\n{}\n{{\"identifiers\": [\n",
+                reference_line(1),
+                reference_line(2)
+            ),
+            "Line 3: ",
+        ),
+        (
+            format!(
+                "{}\n\n{}\n",
+                reference_line(1),
+                json!({"identifiers": [{"identifier": "not-a-doi", "identifier_type": "doi"}]})
+            ),
+            "Line 3: ",
+        ),
+        (
+            format!(
+                "{}\n{}\n",
+                reference_line(1),
+                json!({"visibility": "secret"})
+            ),
+            "Line 2: ",
+        ),
+    ];
+    for (body, prefix) in cases {
+        let (status, answer) = s.admin(Method::POST, "/v1/references/", Some(body)).await;
+        assert_eq!(status, 422, "{answer}");
+        let detail = answer["detail"].as_str().expect("a text detail");
+        assert!(detail.starts_with(prefix), "{detail}");
+        assert_eq!(count(&s, "refs").await, 0, "nothing of that import is kept");
+    }
+
+    // A conflict in the middle of an import (the second line's id exists) keeps nothing
+    // of it either: the first line is rolled back with it.
+    let existing = s.references(1).await[0];
+    let fresh = Uuid::new_v4();
+    let body = format!(
+        "{}\n{}\n",
+        json!({"id": fresh, "identifiers": []}),
+        json!({"id": existing, "identifiers": []})
+    );
+    let (status, answer) = s.admin(Method::POST, "/v1/references/", Some(body)).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(
+        answer["detail"],
+        format!("Reference {existing} already exists.")
+    );
+    assert_eq!(count(&s, "refs").await, 1);
+    let (status, _) = s
+        .admin(Method::GET, &format!("/v1/references/{fresh}/"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, answer) = s
+        .admin(Method::POST, "/v1/references/", Some("\n\n".into()))
+        .await;
+    assert_eq!(status, 422, "{answer}");
+}
+
+/// Asserts a FastAPI-shaped 422 for the query parameter `name`.
+fn assert_query_422(status: u16, answer: &Value, name: &str, input: &str) {
+    assert_eq!(status, 422, "{name}={input}: {answer}");
+    let first = &answer["detail"][0];
+    assert_eq!(first["loc"], json!(["query", name]), "{answer}");
+    assert_eq!(first["input"], input, "{answer}");
+    assert!(first["msg"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+async fn bad_limit_and_lease_are_422(backend: Backend) {
+    let s = start(backend).await;
+    let (robot, client) = s.robot("picky").await;
+    s.seed(robot.id, 3).await;
+    let poll = |query: String| {
+        let s = &s;
+        let robot = &robot;
+        async move {
+            s.robot_request(
+                robot,
+                Method::POST,
+                &format!(
+                    "/v1/robot-enhancement-batches/?robot_id={}&{query}",
+                    robot.id
+                ),
+                b"",
+            )
+            .await
+        }
+    };
+    for limit in ["0", "-1", "abc", "1.5", ""] {
+        let (status, answer) = poll(format!("limit={limit}")).await;
+        assert_query_422(status, &answer, "limit", limit);
+    }
+    for lease in ["600", "10m", "PT10m", "PT0S", "-PT1M", "P0D", "soon"] {
+        let (status, answer) = poll(format!("lease={lease}")).await;
+        assert_query_422(status, &answer, "lease", lease);
+    }
+    let (status, answer) = poll("robot_id=nope&limit=1".into()).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        count(&s, "batches").await,
+        0,
+        "no refused poll leased anything"
+    );
+
+    // What pydantic accepts is accepted; a limit above the cap is capped.
+    let (status, answer) = poll("limit=20000&lease=1%20day,%2000:10:00".into()).await;
+    assert_eq!(status, 200, "{answer}");
+    let batch: Uuid = answer["id"].as_str().expect("id").parse().expect("uuid");
+    for lease in ["600", "PT0S"] {
+        let (status, answer) = s
+            .robot_request(
+                &robot,
+                Method::PATCH,
+                &format!("/v1/robot-enhancement-batches/{batch}/renew-lease/?lease={lease}"),
+                b"",
+            )
+            .await;
+        assert_query_422(status, &answer, "lease", lease);
+    }
+    let renewed = client
+        .renew_robot_enhancement_batch_lease(batch, Some("PT1H".parse().expect("lease")))
+        .await
+        .expect("a valid renewal");
+    assert_eq!(renewed.as_second(), s.clock_now_s() + 3600);
+}
+
+async fn unknown_batches_are_404(backend: Backend) {
+    let s = start(backend).await;
+    let (robot, _) = s.robot("lost").await;
+    let missing = Uuid::new_v4();
+    let text = format!("RobotEnhancementBatch with id {missing} does not exist.");
+    let body = json!({"request_id": missing}).to_string();
+    for (method, path, body) in [
+        (
+            Method::GET,
+            format!("/v1/robot-enhancement-batches/{missing}/"),
+            "",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/robot-enhancement-batches/{missing}/renew-lease/"),
+            "",
+        ),
+        (
+            Method::POST,
+            format!("/v1/robot-enhancement-batches/{missing}/renew-lease/"),
+            "",
+        ),
+        (
+            Method::POST,
+            format!("/v1/robot-enhancement-batches/{missing}/results/"),
+            body.as_str(),
+        ),
+    ] {
+        let (status, answer) = s
+            .robot_request(&robot, method.clone(), &path, body.as_bytes())
+            .await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+        assert_eq!(answer["detail"], text.as_str());
+    }
+    let (status, answer) = s
+        .robot_request(
+            &robot,
+            Method::GET,
+            "/v1/robot-enhancement-batches/not-a-uuid/",
+            b"",
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["detail"][0]["loc"], json!(["path", "id"]));
+    let (status, answer) = s
+        .robot_request(
+            &robot,
+            Method::POST,
+            &format!("/v1/enhancement-requests/{missing}/results/"),
+            json!({"request_id": missing}).to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(
+        answer["detail"],
+        format!("EnhancementRequest with id {missing} does not exist.")
+    );
+    // A result naming another batch than its path.
+    let (status, answer) = s
+        .robot_request(
+            &robot,
+            Method::POST,
+            &format!("/v1/robot-enhancement-batches/{missing}/results/"),
+            json!({"request_id": Uuid::new_v4()}).to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["detail"], "Request ID mismatch");
+}
+
+async fn constraint_violations_are_409_or_422(backend: Backend) {
+    let s = start(backend).await;
+    let (robot, _) = s.robot("unique").await;
+    let (status, answer) = s
+        .admin(
+            Method::POST,
+            "/v1/robots/",
+            Some(json!({"name": "unique", "description": "d", "owner": "o"}).to_string()),
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["detail"], "A robot named \"unique\" already exists.");
+    let (other, _) = s.robot("other").await;
+    let (status, answer) = s
+        .admin(
+            Method::PUT,
+            &format!("/v1/robots/{}/", other.id),
+            Some(json!({"name": "unique", "description": "d", "owner": "o"}).to_string()),
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+
+    let ids = s.references(2).await;
+    let requests_before = count(&s, "enhancement_requests").await;
+    for (what, body) in [
+        (
+            "an unknown reference",
+            json!({"robot_id": robot.id, "reference_ids": [ids[0], Uuid::new_v4()]}),
+        ),
+        (
+            "a reference twice",
+            json!({"robot_id": robot.id, "reference_ids": [ids[0], ids[1], ids[0]]}),
+        ),
+        (
+            "no reference",
+            json!({"robot_id": robot.id, "reference_ids": []}),
+        ),
+        (
+            "a malformed id",
+            json!({"robot_id": robot.id, "reference_ids": ["nope"]}),
+        ),
+    ] {
+        let (status, answer) = s
+            .admin(
+                Method::POST,
+                "/v1/enhancement-requests/",
+                Some(body.to_string()),
+            )
+            .await;
+        assert_eq!(status, 422, "{what}: {answer}");
+    }
+    let (status, answer) = s
+        .admin(
+            Method::POST,
+            "/v1/enhancement-requests/",
+            Some(json!({"robot_id": Uuid::new_v4(), "reference_ids": [ids[0]]}).to_string()),
+        )
+        .await;
+    assert_eq!(status, 404, "an unknown robot: {answer}");
+    assert_eq!(
+        count(&s, "enhancement_requests").await,
+        requests_before,
+        "no refused request was stored"
+    );
+    assert_eq!(count(&s, "pending_enhancements").await, 0);
+}

@@ -1,0 +1,252 @@
+//! Nothing committed is lost across a restart, and an unreachable database is a 503 the
+//! server recovers from.
+//!
+//! - Restart (both backends): a result submitted while no import worker runs, and an
+//!   import left `running` by a crashed worker, are imported by the next server, each
+//!   pending enhancement once; a lease taken before the restart is still held and can be
+//!   renewed; robots, secrets and signed blob URLs survive.
+//! - Outage (PostgreSQL): the server reaches its database through a TCP proxy the test
+//!   cuts: requests answer 503 with a retry hint, and work again once it is back.
+//!   (SQLite is a local file: it has no outage to simulate; its "database is locked"
+//!   maps to 503 in `error.rs`.)
+
+#[macro_use]
+mod common;
+
+use common::proxy::Proxy;
+use common::{annotation, Backend, Options, Server, TestDb};
+use destiny_repository::server::Jobs;
+use destiny_sdk::client::RobotClient;
+use destiny_sdk::models::RobotEnhancementBatchResult;
+use reqwest::Method;
+use sqlx::Row;
+use std::time::Duration;
+use uuid::Uuid;
+
+on_both_backends!(a_restart_resumes_imports_and_keeps_leases);
+
+/// API only: results stay queued.
+fn without_import() -> Options {
+    Options {
+        jobs: Jobs::NONE,
+        ..Options::default()
+    }
+}
+
+/// Leases a batch of `limit`, uploads an annotation per reference and submits it.
+async fn lease_and_submit(s: &Server, client: &RobotClient, robot: Uuid, limit: u32) -> Uuid {
+    let batch = client
+        .poll_robot_enhancement_batch(robot, limit, None)
+        .await
+        .expect("poll")
+        .expect("a batch");
+    let refs = s
+        .http
+        .get(batch.reference_storage_url.as_str())
+        .send()
+        .await
+        .expect("GET references")
+        .text()
+        .await
+        .expect("references");
+    let mut result = String::new();
+    for line in refs.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        let id: Uuid = v["id"].as_str().expect("id").parse().expect("uuid");
+        result.push_str(&annotation(id));
+        result.push('\n');
+    }
+    let put = s
+        .http
+        .put(batch.result_storage_url.as_str())
+        .header("x-ms-blob-type", "BlockBlob")
+        .body(result)
+        .send()
+        .await
+        .expect("PUT result");
+    assert_eq!(put.status(), 201);
+    client
+        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
+            request_id: batch.id,
+            error: None,
+        })
+        .await
+        .expect("submit");
+    batch.id
+}
+
+async fn import_states(pool: &sqlx::AnyPool) -> Vec<String> {
+    sqlx::query("SELECT import_state FROM batches ORDER BY created_at, id")
+        .fetch_all(pool)
+        .await
+        .expect("import states")
+        .iter()
+        .map(|r| r.try_get::<String, _>(0).expect("state"))
+        .collect()
+}
+
+async fn a_restart_resumes_imports_and_keeps_leases(backend: Backend) {
+    let s = Server::start(backend, without_import()).await;
+    let (robot, client) = s.robot("durable").await;
+    let (ids, request) = s.seed(robot.id, 7).await;
+    let queued = lease_and_submit(&s, &client, robot.id, 3).await;
+    let crashed = lease_and_submit(&s, &client, robot.id, 3).await;
+    let held = client
+        .poll_robot_enhancement_batch(robot.id, 3, None)
+        .await
+        .expect("poll")
+        .expect("the last reference");
+    let pool = s.db.pool().await;
+    // A worker that crashed mid-import leaves its batch `running` (its transaction
+    // never committed).
+    sqlx::query("UPDATE batches SET import_state = 'running' WHERE id = $1")
+        .bind(crashed.to_string())
+        .execute(&pool)
+        .await
+        .expect("simulate a crash");
+    pool.close().await;
+    assert_eq!(s.request_status(request).await, "processing");
+    let (db, dir, clock) = s.stop().await;
+
+    // The next server imports both, once each.
+    let s = Server::start_on(db, dir, clock, Options::default()).await;
+    let client = RobotClient::new(&s.base, robot.client_secret.as_str(), robot.id)
+        .expect("the robot's secret survived");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    let pool = s.db.pool().await;
+    loop {
+        let states = import_states(&pool).await;
+        if states.iter().filter(|s| *s == "done").count() == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "imports not resumed: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rows =
+        sqlx::query("SELECT reference_id, COUNT(*) AS n FROM enhancements GROUP BY reference_id")
+            .fetch_all(&pool)
+            .await
+            .expect("enhancements");
+    assert_eq!(rows.len(), 6, "six references enhanced");
+    for row in &rows {
+        assert_eq!(row.try_get::<i64, _>("n").expect("n"), 1, "none twice");
+    }
+    for batch in [queued, crashed] {
+        let statuses = sqlx::query("SELECT status FROM pending_enhancements WHERE batch_id = $1")
+            .bind(batch.to_string())
+            .fetch_all(&pool)
+            .await
+            .expect("statuses");
+        assert_eq!(statuses.len(), 3);
+        for st in statuses {
+            assert_eq!(st.try_get::<String, _>(0).expect("status"), "completed");
+        }
+    }
+
+    // The lease taken before the restart is still held, and the URL signed before the
+    // restart still works (the signing key lives with the blobs), on the new address.
+    let fresh = client
+        .get_robot_enhancement_batch(held.id)
+        .await
+        .expect("the held batch");
+    assert_eq!(fresh.id, held.id);
+    let old = held.reference_storage_url.as_str();
+    let path = &old[old.find("/blobs/").expect("a blob URL")..];
+    let text = s
+        .http
+        .get(format!("{}{path}", s.base))
+        .send()
+        .await
+        .expect("GET")
+        .error_for_status()
+        .expect("the old signature is still valid")
+        .text()
+        .await
+        .expect("body");
+    assert!(text.contains(&ids[6].to_string()), "{text}");
+    client
+        .renew_robot_enhancement_batch_lease(held.id, None)
+        .await
+        .expect("renewable after the restart");
+    assert_eq!(s.request_status(request).await, "processing");
+    pool.close().await;
+}
+
+/// The host:port of a `postgres://user@host:port/db` URL.
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority)
+        .to_owned()
+}
+
+/// `url` with its host:port replaced.
+fn with_host_port(url: &str, host_port: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@"));
+    format!(
+        "{scheme}://{}{host_port}{}",
+        user.unwrap_or_default(),
+        &rest[end..]
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_is_503_and_the_server_recovers() {
+    if common::skip_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let db = TestDb::create(Backend::Postgres, dir.path()).await;
+    let upstream = tokio::net::lookup_host(host_port(&db.url))
+        .await
+        .expect("resolve the test server")
+        .next()
+        .expect("an address");
+    let proxy = Proxy::start(upstream).await;
+    let proxied = with_host_port(&db.url, &proxy.addr.to_string());
+    let clock = destiny_repository::clock::ManualClock::new(jiff::Timestamp::now());
+    let options = Options {
+        tweak: Box::new(move |c| {
+            c.database = proxied;
+            c.database_timeout = Duration::from_secs(1);
+        }),
+        ..Options::default()
+    };
+    let s = Server::start_on(db, dir, clock, options).await;
+    let (robot, _) = s.robot("outage").await;
+    s.seed(robot.id, 2).await;
+    let poll = format!(
+        "/v1/robot-enhancement-batches/?robot_id={}&limit=1",
+        robot.id
+    );
+
+    proxy.down();
+    let (status, health) = s.admin(Method::GET, "/v1/system/healthcheck/", None).await;
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(
+        health["detail"],
+        "The database is unavailable; retry later."
+    );
+    let (status, answer) = s.robot_request(&robot, Method::POST, &poll, b"").await;
+    assert_eq!(status, 503, "a robot request during the outage: {answer}");
+    let (status, answer) = s
+        .admin(Method::GET, &format!("/v1/robots/{}/", robot.id), None)
+        .await;
+    assert_eq!(status, 503, "an admin request during the outage: {answer}");
+
+    proxy.up();
+    let (status, health) = s.admin(Method::GET, "/v1/system/healthcheck/", None).await;
+    assert_eq!(status, 200, "{health}");
+    let (status, answer) = s.robot_request(&robot, Method::POST, &poll, b"").await;
+    assert_eq!(status, 200, "the server recovered: {answer}");
+    assert!(answer["id"].is_string());
+}
