@@ -20,6 +20,8 @@
 //! - [`clock`]: injected time.
 //! - [`server`]: [`run`](server::run), which wires it together.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod blob;
 pub mod clock;

@@ -62,6 +62,8 @@
 //! - internal: `process` (the shared processing path), `lines` (line splitting),
 //!   `spool` (result files), `backoff` (jittered delays).
 
+#![warn(missing_docs)]
+
 mod backoff;
 pub mod config;
 pub mod failure;
