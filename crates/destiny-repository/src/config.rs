@@ -32,6 +32,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Allowed clock difference for HMAC timestamps, both ways.
     pub signature_window: Duration,
+    /// Which clock HMAC timestamps are checked against.
+    pub signature_clock: SignatureClock,
+    /// A request body (JSON API or blob upload) that sends nothing for this long is
+    /// refused with 408, so a stalled client cannot hold a connection forever.
+    pub body_idle_timeout: Duration,
     /// How long a request waits for a database connection before answering 503 (an
     /// unreachable PostgreSQL server is retried until then).
     pub database_timeout: Duration,
@@ -52,7 +57,28 @@ impl Config {
             max_upload_bytes: 256 * 1024 * 1024,
             max_body_bytes: 64 * 1024 * 1024,
             signature_window: Duration::from_secs(300),
+            signature_clock: SignatureClock::System,
+            body_idle_timeout: Duration::from_secs(60),
             database_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// The clock the HMAC layer checks request timestamps against.
+///
+/// ```
+/// use destiny_repository::config::{Config, SignatureClock};
+/// let config = Config::new("sqlite://destiny.db", "blobs");
+/// assert_eq!(config.signature_clock, SignatureClock::System);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignatureClock {
+    /// The system clock, what robots sign with (`time.time()`), even when the server
+    /// runs on an injected [`Clock`](crate::clock::Clock): tests that move lease time
+    /// forward keep signing with real time. The default.
+    #[default]
+    System,
+    /// The server's injected [`Clock`](crate::clock::Clock), so a test can move time
+    /// past the signature window and replay a captured request.
+    Server,
 }

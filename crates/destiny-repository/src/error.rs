@@ -21,6 +21,9 @@ pub enum ApiError {
     /// 404: no such resource.
     #[error("{0}")]
     NotFound(String),
+    /// 405: the route exists but not with this method.
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
     /// 409: conflicts with the current state (duplicate name, nothing left to renew).
     #[error("{0}")]
     Conflict(String),
@@ -40,6 +43,9 @@ pub enum ApiError {
     /// 413: the body is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// 408: the request body sent nothing for this long; nothing was done.
+    #[error("Request body stalled: no data received for {} s.", format_secs(*.0))]
+    Timeout(std::time::Duration),
     /// 503: the database (or storage) is unreachable; retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -56,9 +62,11 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable(_) | Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -80,6 +88,16 @@ impl ApiError {
             msg: msg.into(),
             input: serde_json::Value::Null,
         }
+    }
+}
+
+/// Seconds as a person writes them: `60`, `0.5`.
+fn format_secs(d: std::time::Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{}", d.as_secs())
+    } else {
+        format!("{secs}")
     }
 }
 

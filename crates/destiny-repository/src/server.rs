@@ -71,7 +71,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     let blob_config = BlobConfig {
         url_ttl: config.url_ttl,
         max_upload_bytes: config.max_upload_bytes,
-        ..BlobConfig::default()
+        body_idle_timeout: config.body_idle_timeout,
     };
     let blobs = BlobState::new(store, signer, blob_config, clock.clone());
     let (admin_token, generated_token) = match &config.admin_token {

@@ -1,7 +1,7 @@
 //! The admin routes: robots, references and enhancement requests, behind a bearer token
 //! (the real repository uses its identity provider here).
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use destiny_sdk::models::{
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::body::IdPath;
 use super::AppState;
 use crate::clock::micros;
 use crate::error::ApiError;
@@ -54,14 +55,6 @@ async fn require_admin(State(state): State<AppState>, req: Request, next: Next) 
     }
 }
 
-fn path_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|e| ApiError::Validation {
-        loc: vec!["path".into(), "id".into()],
-        msg: format!("Input should be a valid UUID, {e}"),
-        input: text.into(),
-    })
-}
-
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     destiny_sdk::models::from_json_slice(body).map_err(|e| ApiError::body(e.to_string()))
 }
@@ -84,25 +77,25 @@ async fn list_robots(State(state): State<AppState>) -> Result<Json<Vec<Robot>>, 
 
 async fn get_robot(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Robot>, ApiError> {
-    Ok(Json(state.db.robot(path_id(&id)?).await?))
+    Ok(Json(state.db.robot(id).await?))
 }
 
 async fn update_robot(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: axum::body::Bytes,
 ) -> Result<Json<Robot>, ApiError> {
     let robot: RobotIn = json_body(&body)?;
-    Ok(Json(state.db.update_robot(path_id(&id)?, &robot).await?))
+    Ok(Json(state.db.update_robot(id, &robot).await?))
 }
 
 async fn cycle_secret(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
-    let robot = state.db.cycle_robot_secret(path_id(&id)?).await?;
+    let robot = state.db.cycle_robot_secret(id).await?;
     Ok((StatusCode::CREATED, Json(robot)).into_response())
 }
 
@@ -144,9 +137,9 @@ async fn import_references(
 
 async fn get_reference(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<Reference>, ApiError> {
-    Ok(Json(state.db.reference(path_id(&id)?).await?))
+    Ok(Json(state.db.reference(id).await?))
 }
 
 async fn create_request(
@@ -175,7 +168,7 @@ async fn create_request(
 
 async fn get_request(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<EnhancementRequestRead>, ApiError> {
-    Ok(Json(state.request_read(path_id(&id)?).await?))
+    Ok(Json(state.request_read(id).await?))
 }

@@ -3,8 +3,14 @@
 //! - [`robot`]: the HMAC-signed robot routes (spec §2).
 //! - [`admin`]: robots, references and enhancement requests (bearer token).
 //! - health check and blob routes.
+//! - [`body`]: request bodies read once at the edge (size limit, idle timeout) and the
+//!   `{id}` path extractor.
+//!
+//! Every error is JSON `{"detail": ...}`, including unknown routes (404 `Not Found`) and
+//! methods a route does not have (405 `Method Not Allowed`), as FastAPI answers them.
 
 pub mod admin;
+pub mod body;
 pub mod robot;
 
 use axum::routing::get;
@@ -75,15 +81,37 @@ impl AppState {
 /// The whole application: robot, admin, health and blob routes.
 pub fn app(state: AppState) -> Router {
     let blob_state = state.blobs.clone();
+    let limits = body::BodyLimits {
+        max_bytes: state.config.max_body_bytes,
+        idle_timeout: state.config.body_idle_timeout,
+    };
     Router::new()
         .route("/v1/system/healthcheck/", get(healthcheck))
         .merge(robot::router(state.clone()))
         .merge(admin::router(state.clone()))
+        // Bodies are buffered by `body::buffer_body`; this only keeps axum's extractors
+        // from applying their own (smaller) default.
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            body::buffer_body,
+        ))
         .with_state(state)
         .merge(crate::blob::router(blob_state))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// FastAPI's answer to an unknown route.
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not Found".into())
+}
+
+/// FastAPI's answer to a method the route does not have.
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 async fn healthcheck(

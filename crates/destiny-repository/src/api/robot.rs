@@ -1,6 +1,6 @@
 //! The robot routes (spec §2), behind the HMAC layer with a secret per robot.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -17,9 +17,11 @@ use destiny_sdk::secret::Secret;
 use std::collections::HashMap;
 use uuid::Uuid;
 
+use super::body::IdPath;
 use super::AppState;
 use crate::blob::Permission;
 use crate::clock::{from_micros, micros, python_isoformat};
+use crate::config::SignatureClock;
 use crate::db::batches::{BatchRecord, Submitted};
 use crate::error::ApiError;
 
@@ -42,12 +44,16 @@ impl SecretLookup for DbSecrets {
 /// The robot routes with their HMAC layer.
 pub fn router(state: AppState) -> Router<AppState> {
     let window = state.config.signature_window;
-    let auth = HmacAuthLayer::new(MultiClientHmacAuth::new(DbSecrets(state.db.clone())))
+    let mut auth = HmacAuthLayer::new(MultiClientHmacAuth::new(DbSecrets(state.db.clone())))
         .with_body_limit(state.config.max_body_bytes)
         .with_policy(TimestampPolicy {
             max_age: window,
             max_future: window,
         });
+    if state.config.signature_clock == SignatureClock::Server {
+        let clock = state.clock.clone();
+        auth = auth.with_clock(move || clock.now().as_microsecond() as f64 / 1e6);
+    }
     Router::new()
         .route("/v1/robot-enhancement-batches/", post(poll))
         .route("/v1/robot-enhancement-batches/{id}/", get(get_batch))
@@ -154,9 +160,8 @@ async fn poll(
 async fn get_batch(
     State(state): State<AppState>,
     client: VerifiedClient,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<RobotEnhancementBatch>, ApiError> {
-    let id = parse_uuid("id", "path", &id)?;
     let batch = state.db.batch(id, Some(client.client_id())).await?;
     Ok(Json(batch_json(&state, &batch)?))
 }
@@ -164,10 +169,9 @@ async fn get_batch(
 async fn renew(
     State(state): State<AppState>,
     client: VerifiedClient,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let id = parse_uuid("id", "path", &id)?;
     let lease = lease_param(&state, &params)?;
     let now = state.clock.now();
     let expires = now
@@ -203,10 +207,9 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 async fn submit(
     State(state): State<AppState>,
     client: VerifiedClient,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let id = parse_uuid("id", "path", &id)?;
     let result: RobotEnhancementBatchResult = json_body(&body)?;
     if result.request_id != id {
         return Err(ApiError::BadRequest("Request ID mismatch".into()));
@@ -244,10 +247,9 @@ async fn submit(
 async fn submit_request(
     State(state): State<AppState>,
     client: VerifiedClient,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let id = parse_uuid("id", "path", &id)?;
     let result: RobotResult = json_body(&body)?;
     if result.request_id != id {
         return Err(ApiError::BadRequest("Request ID mismatch".into()));
