@@ -49,6 +49,10 @@ pub enum ApiError {
     /// 503: the database (or storage) is unreachable; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: blob storage could not take a file (full, or failing); retry later. The
+    /// detail says which; the I/O error itself is logged, not sent.
+    #[error("blob storage: {0}")]
+    Storage(crate::blob::BlobError),
     /// 500: a bug or an unexpected failure; details are logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,7 +71,7 @@ impl ApiError {
             Self::Unprocessable(_) | Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -115,6 +119,14 @@ impl IntoResponse for ApiError {
             Self::Unavailable(why) => {
                 tracing::warn!(error = %why, "service unavailable");
                 json!({"detail": "The database is unavailable; retry later."})
+            }
+            Self::Storage(why) => {
+                tracing::warn!(error = %why, "blob storage unavailable");
+                let detail = match why {
+                    crate::blob::BlobError::StorageFull(_) => "Blob storage is full; retry later.",
+                    _ => "Blob storage is unavailable; retry later.",
+                };
+                json!({"detail": detail})
             }
             other => json!({"detail": other.to_string()}),
         };
@@ -194,6 +206,20 @@ mod tests {
                 ApiError::Unavailable("connection refused at 10.0.0.1".into()),
                 503,
                 "The database is unavailable; retry later.",
+            ),
+            (
+                ApiError::Storage(crate::blob::BlobError::from_io(std::io::Error::from(
+                    std::io::ErrorKind::StorageFull,
+                ))),
+                503,
+                "Blob storage is full; retry later.",
+            ),
+            (
+                ApiError::Storage(crate::blob::BlobError::from_io(std::io::Error::other(
+                    "/secret/path: permission denied",
+                ))),
+                503,
+                "Blob storage is unavailable; retry later.",
             ),
         ] {
             let response = error.into_response();

@@ -81,7 +81,7 @@ pub async fn import_batch(
             }
         }
         Err(BlobError::NotFound(_)) => {}
-        Err(e) => return Err(ApiError::Unavailable(e.to_string())),
+        Err(e) => return Err(ApiError::Storage(e)),
     }
 
     let duplicates = db.existing_fingerprints(&decided).await?;
@@ -138,7 +138,7 @@ fn blob_key(key: &str) -> Result<BlobKey, ApiError> {
 }
 
 fn storage(e: BlobError) -> ApiError {
-    ApiError::Unavailable(e.to_string())
+    ApiError::Storage(e)
 }
 
 /// Decides one line of the result file and returns its validation line.

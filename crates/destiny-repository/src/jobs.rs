@@ -28,9 +28,14 @@ pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watc
 
 /// Imports queued result files one at a time until `shutdown` turns true; woken by
 /// `wake` when a result is submitted, and polls the queue every second otherwise.
+///
+/// An import that fails (storage full, database gone) goes back to the queue; when even
+/// that fails, it is retried before any other import, so no batch is left `running`
+/// until the next start-up.
 pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    let mut requeue = false;
     loop {
-        loop {
+        while !requeue {
             if *shutdown.borrow() {
                 return;
             }
@@ -45,7 +50,7 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
                         }
                         Err(e) => {
                             tracing::warn!(%batch, error = %e, "import failed; requeued");
-                            let _ = state.db.requeue_interrupted_imports().await;
+                            requeue = true;
                             break;
                         }
                     }
@@ -55,6 +60,12 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
                     tracing::warn!(error = %e, "import queue unavailable");
                     break;
                 }
+            }
+        }
+        if requeue {
+            match state.db.requeue_interrupted_imports().await {
+                Ok(_) => requeue = false,
+                Err(e) => tracing::warn!(error = %e, "cannot requeue a failed import; will retry"),
             }
         }
         tokio::select! {

@@ -18,7 +18,8 @@ const CHUNK: usize = 500;
 /// when complete.
 ///
 /// # Errors
-/// 503 when the blob store fails; database errors.
+/// [`ApiError::Storage`] (503) when the blob store fails (full disk included); database
+/// errors.
 pub async fn write(
     store: &BlobStore,
     key: &str,
@@ -40,5 +41,5 @@ pub async fn write(
 }
 
 fn storage(e: BlobError) -> ApiError {
-    ApiError::Unavailable(e.to_string())
+    ApiError::Storage(e)
 }

@@ -47,6 +47,8 @@ pub struct Prepared {
 }
 
 /// Opens everything `config` names and binds the listener; nothing is served yet.
+/// Imports a previous process left `running` go back to the queue, and the temporary
+/// files of its unfinished blob writes are removed.
 ///
 /// # Errors
 /// [`ServeError`] when the database, blob directory or address cannot be used.
@@ -62,6 +64,17 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         tracing::info!(requeued, "resuming interrupted imports");
     }
     let store = BlobStore::open_root(&config.blob_dir).await?;
+    // Writes a killed predecessor left unfinished (an upload, a validation file) leave
+    // hidden temporary files; nothing of this process writes yet.
+    let removed = store
+        .remove_stale_temporary_files(std::time::SystemTime::now())
+        .await?;
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed temporary blob files of writes a previous process left unfinished"
+        );
+    }
     let public = config
         .public_url
         .clone()

@@ -13,7 +13,7 @@ use destiny_sdk::models::{
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::body::IdPath;
+use super::body::{json_body, IdPath};
 use super::AppState;
 use crate::clock::micros;
 use crate::error::ApiError;
@@ -32,19 +32,13 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // Bytes, not text: a token with non-ASCII bytes is a wrong token, not a missing one.
     let given = req
         .headers()
         .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
     match given {
-        Some(token)
-            if bool::from(
-                token
-                    .as_bytes()
-                    .ct_eq(state.admin_token.expose().as_bytes()),
-            ) =>
-        {
+        Some(token) if bool::from(token.ct_eq(state.admin_token.expose().as_bytes())) => {
             next.run(req).await
         }
         Some(_) => ApiError::Unauthorized("Invalid admin token.".into()).into_response(),
@@ -53,10 +47,6 @@ async fn require_admin(State(state): State<AppState>, req: Request, next: Next) 
         )
         .into_response(),
     }
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    destiny_sdk::models::from_json_slice(body).map_err(|e| ApiError::body(e.to_string()))
 }
 
 async fn create_robot(

@@ -17,7 +17,7 @@ use destiny_sdk::secret::Secret;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::body::IdPath;
+use super::body::{json_body, IdPath};
 use super::AppState;
 use crate::blob::Permission;
 use crate::clock::{from_micros, micros, python_isoformat};
@@ -151,8 +151,18 @@ async fn poll(
     };
     let key = claim.batch.reference_file.clone();
     let ids = std::mem::take(&mut claim.reference_ids);
-    crate::reference_file::write(state.blobs.store(), &key, claim.connection(), &ids).await?;
-    let body = batch_json(&state, &claim.batch)?;
+    let written =
+        crate::reference_file::write(state.blobs.store(), &key, claim.connection(), &ids).await;
+    let body = match written.and_then(|()| batch_json(&state, &claim.batch)) {
+        Ok(body) => body,
+        Err(e) => {
+            // Release the claimed rows before answering: a dropped transaction is only
+            // rolled back once its connection is back in the pool, and until then a
+            // retried poll would skip the rows still locked and answer 204.
+            claim.rollback().await;
+            return Err(e);
+        }
+    };
     claim.commit().await?;
     Ok(Json(body).into_response())
 }
@@ -187,21 +197,6 @@ async fn renew(
         text,
     )
         .into_response())
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    destiny_sdk::models::from_json_slice(body).map_err(|e| ApiError::Validation {
-        loc: std::iter::once("body".to_owned())
-            .chain(
-                e.path()
-                    .split('.')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
-            )
-            .collect(),
-        msg: e.message().to_owned(),
-        input: serde_json::Value::Null,
-    })
 }
 
 async fn submit(

@@ -180,6 +180,53 @@ impl BlobStore {
             Err(e) => Err(BlobError::from_io(e)),
         }
     }
+
+    /// Removes the temporary files of writes that never finished because their process
+    /// died (a killed server leaves its open uploads and validation files behind) and
+    /// that were last modified before `before`, so writers started since keep theirs.
+    /// Answers how many were removed. Walks the whole store, on a blocking thread.
+    ///
+    /// # Errors
+    ///
+    /// [`BlobError::Io`] when a directory cannot be read.
+    pub async fn remove_stale_temporary_files(
+        &self,
+        before: std::time::SystemTime,
+    ) -> Result<u64, BlobError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            let mut dirs = vec![root];
+            while let Some(dir) = dirs.pop() {
+                for entry in std::fs::read_dir(&dir).map_err(BlobError::from_io)? {
+                    let entry = entry.map_err(BlobError::from_io)?;
+                    let Ok(kind) = entry.file_type() else {
+                        continue;
+                    };
+                    if kind.is_dir() {
+                        dirs.push(entry.path());
+                        continue;
+                    }
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    let stale = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t < before);
+                    if kind.is_file() && name.starts_with('.') && name.ends_with(".tmp") && stale {
+                        match std::fs::remove_file(entry.path()) {
+                            Ok(()) => removed += 1,
+                            Err(e) if is_not_found(&e) => {}
+                            Err(e) => return Err(BlobError::from_io(e)),
+                        }
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| BlobError::Io(io::Error::other(e)))?
+    }
 }
 
 fn is_not_found(e: &io::Error) -> bool {
@@ -400,6 +447,41 @@ mod tests {
             store.open(&key).await,
             Err(BlobError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn stale_temporary_files_are_removed_and_fresh_ones_kept() {
+        let (_dir, store) = store().await;
+        let key = BlobKey::new("batches/b1/results.jsonl").unwrap();
+        let mut blob = store.create(&key).await.unwrap();
+        blob.write(b"done").await.unwrap();
+        blob.commit().await.unwrap();
+        // A write abandoned by a dead process, and a live one.
+        let mut dead = store.create(&key).await.unwrap();
+        dead.write(&[b'x'; 100_000]).await.unwrap();
+        let dead_path = dead.temp_path.clone();
+        std::mem::forget(dead);
+        std::fs::write(store.root().join(".signing-key"), b"k").unwrap();
+        let cutoff = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+        assert_eq!(store.remove_stale_temporary_files(cutoff).await.unwrap(), 1);
+        assert!(!dead_path.exists());
+        let live = store.create(&key).await.unwrap();
+        let past = std::time::SystemTime::UNIX_EPOCH;
+        assert_eq!(store.remove_stale_temporary_files(past).await.unwrap(), 0);
+        assert!(live.temp_path.exists(), "written after the cutoff: kept");
+        assert_eq!(
+            entries(store.root()),
+            [
+                ".signing-key".to_owned(),
+                "batches".to_owned(),
+                "batches/b1".to_owned(),
+                format!(
+                    "batches/b1/{}",
+                    live.temp_path.file_name().unwrap().to_string_lossy()
+                ),
+                "batches/b1/results.jsonl".to_owned(),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -67,6 +67,15 @@ impl Claim {
         self.tx.commit().await?;
         Ok(())
     }
+
+    /// Gives the claimed work back now (dropping the claim also rolls it back, but only
+    /// once its connection returns to the pool). A failed rollback is logged: the
+    /// connection is then closed and the database rolls back on its own.
+    pub async fn rollback(self) {
+        if let Err(e) = self.tx.rollback().await {
+            tracing::warn!(error = %e, "rolling back a claim failed");
+        }
+    }
 }
 
 /// Blob keys of a batch's files.
