@@ -168,23 +168,41 @@ async fn run(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     println!();
+    println!("| figure | value |");
+    println!("|---|---|");
     println!(
-        "| robots × pollers | pending | batch size | batches | polling (s) | import drain after (s) | total (s) | batches/s | references/s | poll p50 (ms) | poll p95 (ms) | poll p99 (ms) | polls | errors |"
+        "| robots × pollers (concurrent `RobotClient`s) | {robots} × {pollers} = {} |",
+        robots * pollers
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| pending enhancements | {pending} |");
+    println!("| batch size (poll `limit`) | {limit} |");
+    println!("| batches handed out | {batches} |");
     println!(
-        "| {robots} × {pollers} | {pending} | {limit} | {batches} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {errors_text} |",
+        "| polling phase: first poll to the last poller's 204 | {:.1} s: {:.1} batches/s, {:.0} references/s |",
         polled.as_secs_f64(),
-        drain.as_secs_f64(),
+        rate(batches, polled),
+        rate(references, polled)
+    );
+    println!(
+        "| import drain after the last poll | {:.1} s |",
+        drain.as_secs_f64()
+    );
+    println!(
+        "| end to end: first poll to the last import | {:.1} s: {:.1} batches/s, {:.0} references/s |",
         total.as_secs_f64(),
-        batches as f64 / total.as_secs_f64(),
-        references as f64 / total.as_secs_f64(),
+        rate(batches, total),
+        rate(references, total)
+    );
+    println!(
+        "| poll latency p50 / p95 / p99 ({} polls, 200 and 204) | {:.1} / {:.1} / {:.1} ms |",
+        report.poll_latencies.len(),
         report.poll_ms(0.50),
         report.poll_ms(0.95),
-        report.poll_ms(0.99),
-        report.poll_latencies.len(),
+        report.poll_ms(0.99)
     );
+    println!("| errors by status | {errors_text} |");
     println!();
     println!(
         "Checked: {} pending enhancements by status {:?}; {} batches, each reference file \

@@ -527,7 +527,7 @@ async fn until(what: &str, mut ok: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load_is_503_then_recovers_without_a_server_restart() {
     const ROBOTS: usize = 4;
-    const PER_ROBOT: usize = 500;
+    const PER_ROBOT: usize = 1_000;
     let Some(cluster) = tokio::task::spawn_blocking(Cluster::create)
         .await
         .expect("cluster")

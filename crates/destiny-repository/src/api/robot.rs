@@ -210,14 +210,13 @@ async fn submit(
         return Err(ApiError::BadRequest("Request ID mismatch".into()));
     }
     let error = result.error.as_ref().map(|e| e.message.as_str());
-    let outcome = state
+    let (outcome, batch) = state
         .db
         .submit(id, client.client_id(), error, micros(state.clock.now()))
         .await?;
     if outcome == Submitted::Importing {
         state.import_wake.notify_one();
     }
-    let batch = state.db.batch(id, None).await?;
     let read = RobotEnhancementBatchRead {
         robot_id: batch.robot_id,
         source: batch.source.clone(),

@@ -264,7 +264,10 @@ impl Db {
     }
 
     /// Accepts a batch result: with an error, every processing pending enhancement
-    /// fails; otherwise they move to `importing` and the import is queued.
+    /// fails; otherwise they move to `importing` and the import is queued. Answers the
+    /// batch as it stands after the submit, without reading it again: once the submit
+    /// commits, no database failure can turn its answer into an error (which would make
+    /// the robot retry an applied submit).
     ///
     /// # Errors
     /// 404 / 403 as [`Db::batch`]; 422 when the transition is not allowed (the lease
@@ -275,8 +278,8 @@ impl Db {
         robot_id: Uuid,
         error: Option<&str>,
         now_us: i64,
-    ) -> Result<Submitted, ApiError> {
-        self.batch(id, Some(robot_id)).await?;
+    ) -> Result<(Submitted, BatchRecord), ApiError> {
+        let mut batch = self.batch(id, Some(robot_id)).await?;
         self.expire_due(now_us, Some(id)).await?;
         let (to, outcome) = match error {
             Some(_) => (PendingStatus::Failed, Submitted::Failed),
@@ -317,6 +320,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(outcome)
+        batch.error = error.map(str::to_owned);
+        Ok((outcome, batch))
     }
 }

@@ -287,7 +287,14 @@ async fn poll_loop<R: Robot>(
                 shared.metrics.poll(None, latency);
                 failures += 1;
                 let wait = failure_backoff.delay(failures);
-                tracing::warn!(%error, failures, wait_ms = wait.as_millis() as u64, "poll failed; backing off");
+                if error.status() == Some(401) {
+                    // The only retryable 401 is an expired timestamp, which the client
+                    // already retried once with a fresh one: the clocks disagree.
+                    tracing::error!(%error, failures, wait_ms = wait.as_millis() as u64,
+                        "poll refused: this machine's clock is behind the repository's by more than the signature window (5 minutes); fix the clock (NTP). Backing off");
+                } else {
+                    tracing::warn!(%error, failures, wait_ms = wait.as_millis() as u64, "poll failed; backing off");
+                }
                 wait
             }
         };

@@ -1,0 +1,909 @@
+//! Process-level faults, with the built `destiny` binary, and nothing lost:
+//!
+//! - A robot (`destiny robot run toy`) SIGKILLed while its result upload is in flight:
+//!   storage is reached through a proxy that holds the upload's body back, so the kill
+//!   lands mid-upload every time. No partial blob is left, the batch's lease runs out (the
+//!   repository's clock is moved past it) and its work is retried, and every reference
+//!   ends `completed` with one enhancement.
+//! - A server (`destiny serve`, SQLite) SIGKILLed while it imports a 10,000-reference
+//!   result, then started again on the same database and blob directory: the import
+//!   resumes, every pending enhancement ends `completed` (none `discarded`: nothing was
+//!   imported twice), each reference has one enhancement, and the validation file has one
+//!   line per reference.
+//! - A runner whose clock is 299 s behind or ahead works; 301 s behind gets 401
+//!   `Request timestamp has expired.` (the client retries once with a fresh timestamp,
+//!   then the runner reports the failure and backs off), 301 s ahead gets 401
+//!   `Request timestamp is too far in the future.` (the runner stops with the error);
+//!   either way the pending enhancements stay pending.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use destiny_repository::clock::{Clock, ManualClock};
+use destiny_repository::config::Config;
+use destiny_repository::server::prepare;
+use destiny_robot::toy::TOY_SOURCE;
+use destiny_robot::{RunError, Runner, ToyRobot};
+use destiny_sdk::client::RobotClient;
+use destiny_sdk::models::{
+    EnhancementRequestIn, EnhancementRequestStatus, ProvisionedRobot, RobotEnhancementBatchResult,
+    RobotIn,
+};
+use destiny_sdk::samples::ReferenceGenerator;
+use serde_json::{json, Value};
+use sqlx::Row;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// How long anything may take before a test fails (a deadline, not a sleep).
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Waits (polling, with a deadline) until `check` answers `Some`.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Temporary (partial) blob files anywhere under `dir`.
+fn temporary_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".tmp") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A pool on a SQLite file another process (or this one) serves.
+async fn sqlite_pool(path: &Path) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open the SQLite file")
+}
+
+async fn scalar_i64(pool: &sqlx::AnyPool, sql: &str, bind: &str) -> i64 {
+    sqlx::query(sql)
+        .bind(bind.to_owned())
+        .fetch_one(pool)
+        .await
+        .expect(sql)
+        .try_get(0)
+        .expect("an integer")
+}
+
+/// Pending enhancements of a request by status.
+async fn statuses(pool: &sqlx::AnyPool, request: Uuid) -> Vec<(String, i64)> {
+    sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM pending_enhancements WHERE request_id = $1 \
+         GROUP BY status ORDER BY status",
+    )
+    .bind(request.to_string())
+    .fetch_all(pool)
+    .await
+    .expect("statuses")
+    .iter()
+    .map(|r| {
+        (
+            r.try_get("status").expect("status"),
+            r.try_get("n").expect("n"),
+        )
+    })
+    .collect()
+}
+
+/// Enhancements from `source`, as (references enhanced, enhancements stored).
+async fn enhancement_counts(pool: &sqlx::AnyPool, source: &str) -> (i64, i64) {
+    let row = sqlx::query(
+        "SELECT COUNT(DISTINCT reference_id) AS r, COUNT(*) AS n FROM enhancements WHERE source = $1",
+    )
+    .bind(source.to_owned())
+    .fetch_one(pool)
+    .await
+    .expect("enhancement counts");
+    (row.try_get("r").expect("r"), row.try_get("n").expect("n"))
+}
+
+// ---- An in-process repository -----------------------------------------------------------
+
+/// A repository served in this process (SQLite, port 0, a manual clock).
+struct Repo {
+    base: String,
+    clock: ManualClock,
+    state: destiny_repository::api::AppState,
+    dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Repo {
+    /// Starts it; signed blob URLs name `public_url` when given (a proxy in front).
+    async fn start(public_url: Option<String>) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut config = Config::new(
+            format!("sqlite://{}", dir.path().join("destiny.db").display()),
+            dir.path().join("blobs"),
+        );
+        config.listen = "127.0.0.1:0".parse().expect("address");
+        config.expiry_interval = Duration::from_secs(3600);
+        config.public_url = public_url;
+        let clock = ManualClock::new(jiff::Timestamp::now());
+        let prepared = prepare(config, Arc::new(clock.clone()))
+            .await
+            .expect("the server starts");
+        let base = format!("http://{}", prepared.addr);
+        let state = prepared.state.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(prepared.serve(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            clock,
+            state,
+            dir,
+            _stop: tx,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().as_microsecond()
+    }
+
+    fn blobs(&self) -> PathBuf {
+        self.dir.path().join("blobs")
+    }
+
+    async fn robot(&self, name: &str) -> ProvisionedRobot {
+        let robot = RobotIn {
+            name: name.to_owned(),
+            description: "faults".to_owned(),
+            owner: "tests".to_owned(),
+        };
+        self.state
+            .db
+            .create_robot(&robot, self.now())
+            .await
+            .expect("robot")
+    }
+
+    /// `n` generated references, requested for `robot`.
+    async fn seed(&self, robot: Uuid, n: usize, seed: u64) -> (Vec<Uuid>, Uuid) {
+        let refs = ReferenceGenerator::new(seed).take(n).collect();
+        let ids = self
+            .state
+            .db
+            .insert_references(refs, self.now())
+            .await
+            .expect("references");
+        let request = EnhancementRequestIn {
+            robot_id: robot,
+            reference_ids: ids.clone(),
+            source: Some("faults".to_owned()),
+        };
+        let id = self
+            .state
+            .db
+            .create_request(&request, self.now())
+            .await
+            .expect("request");
+        (ids, id)
+    }
+
+    async fn status(&self, request: Uuid) -> EnhancementRequestStatus {
+        self.state
+            .db
+            .request(request)
+            .await
+            .expect("request")
+            .read
+            .request_status
+    }
+
+    async fn wait_status(&self, request: Uuid, want: EnhancementRequestStatus) {
+        eventually(&format!("request {request} {want:?}"), || async {
+            (self.status(request).await == want).then_some(())
+        })
+        .await;
+    }
+
+    async fn pool(&self) -> sqlx::AnyPool {
+        sqlite_pool(&self.dir.path().join("destiny.db")).await
+    }
+}
+
+// ---- A robot SIGKILLed mid-upload -------------------------------------------------------
+
+/// A TCP proxy in front of the repository's blob routes that, once armed, passes a
+/// `PUT /blobs/...` request's headers and holds its body back (the server has then
+/// opened its temporary file and waits for bytes), until the client goes away.
+struct StallProxy {
+    /// Stall the next upload.
+    armed: Arc<AtomicBool>,
+    /// How many uploads were stalled.
+    stalled: watch::Receiver<usize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The index of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// How many bytes at the end of `buf` could start `pattern`.
+fn partial_suffix(buf: &[u8], pattern: &[u8]) -> usize {
+    (1..pattern.len().min(buf.len() + 1))
+        .rev()
+        .find(|&k| buf.ends_with(&pattern[..k]))
+        .unwrap_or(0)
+}
+
+impl StallProxy {
+    /// Binds first (the server's public URL must name it before the server starts).
+    async fn bind() -> (TcpListener, std::net::SocketAddr) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        (listener, addr)
+    }
+
+    fn start(listener: TcpListener, upstream: std::net::SocketAddr) -> Self {
+        let armed = Arc::new(AtomicBool::new(true));
+        let (count_tx, stalled) = watch::channel(0usize);
+        let count_tx = Arc::new(count_tx);
+        let armed_c = armed.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (armed, count_tx) = (armed_c.clone(), count_tx.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let up = async move {
+                        const PUT: &[u8] = b"PUT /blobs/";
+                        let mut chunk = vec![0u8; 64 * 1024];
+                        let mut scan: Vec<u8> = Vec::new();
+                        let mut holding = false;
+                        loop {
+                            let n = match cr.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if holding {
+                                continue; // the body is held back: never forwarded
+                            }
+                            if !armed.load(Ordering::SeqCst) && scan.is_empty() {
+                                if sw.write_all(&chunk[..n]).await.is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                            scan.extend_from_slice(&chunk[..n]);
+                            let forward = match find(&scan, PUT) {
+                                Some(at) => match find(&scan[at..], b"\r\n\r\n") {
+                                    Some(end) if armed.swap(false, Ordering::SeqCst) => {
+                                        holding = true;
+                                        count_tx.send_modify(|c| *c += 1);
+                                        at + end + 4
+                                    }
+                                    Some(_) => scan.len(),
+                                    None => at,
+                                },
+                                None => scan.len() - partial_suffix(&scan, PUT),
+                            };
+                            if sw.write_all(&scan[..forward]).await.is_err() {
+                                return;
+                            }
+                            scan.drain(..forward);
+                            if holding {
+                                scan.clear();
+                            }
+                        }
+                        // Dropping `sw` here ends the upstream connection mid-body.
+                    };
+                    let down = async move {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    };
+                    tokio::select! {
+                        () = up => {}
+                        () = down => {}
+                    }
+                });
+            }
+        });
+        Self {
+            armed,
+            stalled,
+            task,
+        }
+    }
+}
+
+impl Drop for StallProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `destiny robot run toy` for `robot` against `base`, logging to `log`.
+fn spawn_toy(base: &str, robot: &ProvisionedRobot, env: &[(&str, &str)], log: &Path) -> Child {
+    let log_file = std::fs::File::create(log).expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args(["robot", "run", "toy"])
+        .env("DESTINY_REPOSITORY_URL", base)
+        .env("ROBOT_ID", robot.id.to_string())
+        .env("ROBOT_SECRET", &robot.client_secret)
+        .env("POLL_INTERVAL", "50ms")
+        .env("RUST_LOG", "info")
+        .env_remove("HEALTH_LISTEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .expect("run destiny robot run toy")
+}
+
+/// Waits (with a deadline) for a child to exit.
+async fn exit(child: &mut Child, log: &Path) -> std::process::ExitStatus {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!(
+                "the process did not exit in time; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retried() {
+    const N: usize = 300;
+    let (listener, proxy_addr) = StallProxy::bind().await;
+    let repo = Repo::start(Some(format!("http://{proxy_addr}"))).await;
+    let upstream: std::net::SocketAddr = repo
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("server address");
+    let proxy = StallProxy::start(listener, upstream);
+    let robot = repo.robot("killed-mid-upload").await;
+    let (ids, request) = repo.seed(robot.id, N, 11).await;
+    let settings = [
+        ("BATCH_SIZE", "300"),
+        ("CONCURRENT_BATCHES", "1"),
+        ("LEASE", "PT1M"),
+    ];
+
+    // The robot polls, downloads, enhances, and starts uploading: the proxy holds the
+    // body back and the server's temporary file is open. Then SIGKILL.
+    let first_log = repo.dir.path().join("first.log");
+    let mut first = spawn_toy(&repo.base, &robot, &settings, &first_log);
+    let mut stalled = proxy.stalled.clone();
+    tokio::time::timeout(DEADLINE, stalled.wait_for(|n| *n >= 1))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "no upload reached the proxy; robot log:\n{}",
+                std::fs::read_to_string(&first_log).unwrap_or_default()
+            )
+        })
+        .expect("proxy alive");
+    let blobs = repo.blobs();
+    let temp = eventually("the server's temporary upload file", || async {
+        temporary_files(&blobs).into_iter().next()
+    })
+    .await;
+    let batch_dir = temp.parent().expect("batch directory").to_path_buf();
+    assert!(
+        temp.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".results.jsonl.")),
+        "{temp:?}"
+    );
+    first.kill().expect("SIGKILL the robot");
+    let status = exit(&mut first, &first_log).await;
+    assert!(!status.success(), "killed: {status:?}");
+
+    // The upload broke off: its temporary file goes, no result blob appears.
+    eventually("the partial upload removed", || async {
+        temporary_files(&blobs).is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        !batch_dir.join("results.jsonl").exists(),
+        "no partial result blob"
+    );
+    let pool = repo.pool().await;
+    assert_eq!(
+        statuses(&pool, request).await,
+        vec![("processing".to_owned(), N as i64)],
+        "the killed batch is still leased, nothing was submitted"
+    );
+
+    // Its lease runs out and the work is retried: every reference completes, once.
+    repo.clock.advance(Duration::from_secs(61));
+    let report = repo
+        .state
+        .db
+        .expire_due(repo.now(), None)
+        .await
+        .expect("expiry");
+    assert_eq!((report.expired, report.retried), (N as u64, N as u64));
+    let second_log = repo.dir.path().join("second.log");
+    let mut second = spawn_toy(&repo.base, &robot, &settings, &second_log);
+    repo.wait_status(request, EnhancementRequestStatus::Completed)
+        .await;
+    let term = Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let status = exit(&mut second, &second_log).await;
+    assert!(
+        status.success(),
+        "{status:?}\n{}",
+        std::fs::read_to_string(&second_log).unwrap_or_default()
+    );
+    assert_eq!(*proxy.stalled.borrow(), 1, "only the first upload was held");
+    assert!(!proxy.armed.load(Ordering::SeqCst));
+
+    assert_eq!(
+        statuses(&pool, request).await,
+        vec![
+            ("completed".to_owned(), N as i64),
+            ("expired".to_owned(), N as i64)
+        ]
+    );
+    // The toy robot picks at random: an enhancement imported twice would show as two.
+    assert_eq!(
+        enhancement_counts(&pool, TOY_SOURCE).await,
+        (N as i64, N as i64)
+    );
+    for id in &ids {
+        let n = scalar_i64(
+            &pool,
+            "SELECT COUNT(*) FROM enhancements WHERE reference_id = $1 AND source = 'Toy Robot'",
+            &id.to_string(),
+        )
+        .await;
+        assert_eq!(n, 1, "reference {id}");
+    }
+    assert!(temporary_files(&blobs).is_empty());
+    pool.close().await;
+}
+
+// ---- A server SIGKILLed mid-import ------------------------------------------------------
+
+const ADMIN_TOKEN: &str = "faults-admin-token";
+
+/// A `destiny serve` child process.
+struct Serve {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    /// Kept open so the server's prints never meet a closed pipe.
+    _stdout: std::thread::JoinHandle<()>,
+}
+
+impl Serve {
+    /// Starts `destiny serve` on `dir/destiny.db` and `dir/blobs`, port 0; answers once
+    /// it listens.
+    async fn start(dir: &Path, log_name: &str) -> Self {
+        let log = dir.join(log_name);
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_destiny"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--database")
+            .arg(format!("sqlite://{}", dir.join("destiny.db").display()))
+            .arg("--blob-dir")
+            .arg(dir.join("blobs"))
+            .args(["--admin-token", ADMIN_TOKEN, "--expiry-interval", "PT1H"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("run destiny serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            for _ in lines {}
+        });
+        let first = tokio::task::spawn_blocking(move || rx.recv_timeout(DEADLINE))
+            .await
+            .expect("reader")
+            .unwrap_or_else(|_| {
+                panic!(
+                    "destiny serve did not start; its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+        let base = first
+            .strip_prefix("destiny serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_owned();
+        Self {
+            child,
+            base,
+            log,
+            _stdout: reader,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An admin request answering (status, JSON).
+async fn admin(http: &reqwest::Client, base: &str, path: &str, body: String) -> (u16, Value) {
+    let resp = http
+        .post(format!("{base}{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(body)
+        .send()
+        .await
+        .expect("admin request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
+    const N: usize = 10_000;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = Serve::start(dir.path(), "first.log").await;
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+
+    let (status, robot) = admin(
+        &http,
+        &base,
+        "/v1/robots/",
+        json!({"name": "importer", "description": "d", "owner": "o"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{robot}");
+    let robot: ProvisionedRobot = serde_json::from_value(robot).expect("robot");
+    let lines: String = (0..N)
+        .map(|i| {
+            json!({"identifiers": [{"identifier": format!("W{}", i + 1), "identifier_type": "open_alex"}]})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let (status, ids) = admin(&http, &base, "/v1/references/", lines).await;
+    assert_eq!(status, 201, "{ids}");
+    let ids: Vec<Uuid> = serde_json::from_value(ids).expect("ids");
+    let (status, request) = admin(
+        &http,
+        &base,
+        "/v1/enhancement-requests/",
+        json!({"robot_id": robot.id, "reference_ids": ids, "source": "faults"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 202, "{request}");
+    let request: Uuid = request["id"].as_str().expect("id").parse().expect("uuid");
+
+    // A robot leases all 10,000, uploads an enhancement for each and submits.
+    let client = RobotClient::new(&base, robot.client_secret.as_str(), robot.id).expect("client");
+    let batch = client
+        .poll_robot_enhancement_batch(robot.id, N as u32, None)
+        .await
+        .expect("poll")
+        .expect("a batch");
+    let refs = http
+        .get(batch.reference_storage_url.as_str())
+        .send()
+        .await
+        .expect("GET references")
+        .error_for_status()
+        .expect("reference file")
+        .text()
+        .await
+        .expect("body");
+    let mut result = String::with_capacity(N * 300);
+    for line in refs.lines() {
+        let id = serde_json::from_str::<Value>(line).expect("JSON")["id"].clone();
+        result.push_str(
+            &json!({"reference_id": id, "source": "Importer", "visibility": "public", "robot_version": "1",
+                "content": {"enhancement_type": "annotation", "annotations": [
+                    {"annotation_type": "score", "scheme": "meta:faults", "label": "l", "score": 0.5, "data": {}}]}})
+            .to_string(),
+        );
+        result.push('\n');
+    }
+    let put = http
+        .put(batch.result_storage_url.as_str())
+        .header("x-ms-blob-type", "BlockBlob")
+        .body(result)
+        .send()
+        .await
+        .expect("PUT result");
+    assert_eq!(put.status(), 201);
+    client
+        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
+            request_id: batch.id,
+            error: None,
+        })
+        .await
+        .expect("submit: 202");
+
+    // SIGKILL as soon as the import runs.
+    let pool = sqlite_pool(&dir.path().join("destiny.db")).await;
+    let state_sql = "SELECT import_state FROM batches WHERE id = $1";
+    let batch_id = batch.id.to_string();
+    let seen = eventually("the import to start", || async {
+        let state: String = sqlx::query(state_sql)
+            .bind(batch_id.clone())
+            .fetch_one(&pool)
+            .await
+            .expect("import state")
+            .try_get(0)
+            .expect("state");
+        (state != "queued").then_some(state)
+    })
+    .await;
+    server.child.kill().expect("SIGKILL the server");
+    let _ = server.child.wait();
+    assert_eq!(
+        seen,
+        "running",
+        "the import finished before it could be interrupted; log:\n{}",
+        server.log()
+    );
+    let state: String = sqlx::query(state_sql)
+        .bind(batch_id.clone())
+        .fetch_one(&pool)
+        .await
+        .expect("import state")
+        .try_get(0)
+        .expect("state");
+    assert_eq!(state, "running", "killed mid-import:\n{}", server.log());
+    assert_eq!(
+        enhancement_counts(&pool, "Importer").await,
+        (0, 0),
+        "nothing applied"
+    );
+    assert_eq!(
+        statuses(&pool, request).await,
+        vec![("importing".to_owned(), N as i64)]
+    );
+
+    // A write the dead server left unfinished (its upload or validation file, hidden
+    // under a temporary name) is removed when the next one starts.
+    let blobs = dir.path().join("blobs");
+    let abandoned = blobs.join(format!("batches/{}/.results.jsonl.abandoned.tmp", batch.id));
+    std::fs::write(&abandoned, b"half an upload").expect("an abandoned write");
+
+    // The next server resumes the import, and applies it once.
+    let server = Serve::start(dir.path(), "second.log").await;
+    assert!(!abandoned.exists(), "swept at start-up");
+    eventually("the resumed import", || async {
+        let state: String = sqlx::query(state_sql)
+            .bind(batch_id.clone())
+            .fetch_one(&pool)
+            .await
+            .expect("import state")
+            .try_get(0)
+            .expect("state");
+        (state == "done").then_some(())
+    })
+    .await;
+    let attempts = scalar_i64(
+        &pool,
+        "SELECT import_attempts FROM batches WHERE id = $1",
+        &batch_id,
+    )
+    .await;
+    assert_eq!(attempts, 2, "{}", server.log());
+    assert_eq!(temporary_files(&blobs), Vec::<PathBuf>::new());
+    assert_eq!(
+        statuses(&pool, request).await,
+        vec![("completed".to_owned(), N as i64)],
+        "none discarded: the first attempt applied nothing"
+    );
+    assert_eq!(
+        enhancement_counts(&pool, "Importer").await,
+        (N as i64, N as i64)
+    );
+    let validation = std::fs::read_to_string(
+        dir.path()
+            .join(format!("blobs/batches/{}/validation.jsonl", batch.id)),
+    )
+    .expect("the validation file");
+    let mut listed = std::collections::HashSet::new();
+    for line in validation.lines() {
+        let v: Value = serde_json::from_str(line).expect("JSON line");
+        assert!(v["error"].is_null(), "{line}");
+        let id: Uuid = v["reference_id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid");
+        assert!(listed.insert(id), "{id} twice in the validation file");
+    }
+    assert_eq!(validation.lines().count(), N, "one line per reference");
+    assert_eq!(listed, ids.iter().copied().collect());
+    let status = http
+        .get(format!(
+            "{}/v1/enhancement-requests/{request}/",
+            server.base
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("GET request")
+        .json::<Value>()
+        .await
+        .expect("JSON")["request_status"]
+        .clone();
+    assert_eq!(status, "completed");
+    pool.close().await;
+}
+
+// ---- Clock skew -----------------------------------------------------------------------
+
+/// A client whose signing clock is `offset` seconds off, counting its readings.
+fn skewed_client(
+    base: &str,
+    robot: &ProvisionedRobot,
+    offset: f64,
+) -> (RobotClient, Arc<AtomicUsize>) {
+    let readings = Arc::new(AtomicUsize::new(0));
+    let counter = readings.clone();
+    let client = RobotClient::builder(base, robot.client_secret.as_str(), robot.id)
+        .clock(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            destiny_sdk::auth::system_now() + offset
+        })
+        .build()
+        .expect("client");
+    (client, readings)
+}
+
+fn skewed_runner(base: &str, robot: &ProvisionedRobot, offset: f64) -> Runner<ToyRobot> {
+    Runner::builder(ToyRobot::new().with_seed(3))
+        .client(skewed_client(base, robot, offset).0)
+        .batch_size(10)
+        .poll_interval(Duration::from_millis(20))
+        .build()
+        .expect("runner")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_skew_across_the_300_s_window_both_ways() {
+    let repo = Repo::start(None).await;
+    let pool = repo.pool().await;
+
+    // 299 s behind and 299 s ahead: the runner does all the work.
+    for (name, offset, seed) in [("behind-299", -299.0, 4), ("ahead-299", 299.0, 5)] {
+        let robot = repo.robot(name).await;
+        let (_, request) = repo.seed(robot.id, 20, seed).await;
+        let runner = skewed_runner(&repo.base, &robot, offset);
+        let stop = runner.shutdown_token();
+        let run = tokio::spawn(runner.run());
+        repo.wait_status(request, EnhancementRequestStatus::Completed)
+            .await;
+        stop.cancel();
+        let report = run.await.expect("runner task").expect("runner");
+        assert_eq!(report.references_enhanced, 20, "{name}");
+        assert_eq!(report.polls_failed, 0, "{name}");
+    }
+
+    // 301 s behind: expired, retried once with a fresh (still skewed) timestamp.
+    let robot = repo.robot("behind-301").await;
+    let (_, request) = repo.seed(robot.id, 20, 6).await;
+    let (client, readings) = skewed_client(&repo.base, &robot, -301.0);
+    let err = client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .expect_err("refused");
+    assert_eq!(err.status(), Some(401), "{err}");
+    assert_eq!(err.detail(), Some("Request timestamp has expired."));
+    assert_eq!(
+        readings.load(Ordering::SeqCst),
+        2,
+        "signed twice: one retry"
+    );
+    // The runner reports each failed poll and backs off; it takes no work.
+    let runner = skewed_runner(&repo.base, &robot, -301.0);
+    let metrics = runner.metrics();
+    let stop = runner.shutdown_token();
+    let run = tokio::spawn(runner.run());
+    eventually("two failed polls reported", || async {
+        (metrics.snapshot().polls_failed >= 2).then_some(())
+    })
+    .await;
+    stop.cancel();
+    let report = run.await.expect("runner task").expect("stops when asked");
+    assert_eq!((report.polls_batch, report.references_enhanced), (0, 0));
+    assert_eq!(
+        statuses(&pool, request).await,
+        vec![("pending".to_owned(), 20)],
+        "no work lost or leased"
+    );
+    assert_eq!(
+        repo.status(request).await,
+        EnhancementRequestStatus::Received
+    );
+
+    // 301 s ahead: too far in the future, not retried; the runner stops with the error.
+    let robot = repo.robot("ahead-301").await;
+    let (_, request) = repo.seed(robot.id, 20, 7).await;
+    let (client, readings) = skewed_client(&repo.base, &robot, 301.0);
+    let err = client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .expect_err("refused");
+    assert_eq!(err.status(), Some(401), "{err}");
+    assert_eq!(
+        err.detail(),
+        Some("Request timestamp is too far in the future.")
+    );
+    assert_eq!(readings.load(Ordering::SeqCst), 1, "not retried");
+    let run = tokio::time::timeout(DEADLINE, skewed_runner(&repo.base, &robot, 301.0).run())
+        .await
+        .expect("the runner stops by itself");
+    match run {
+        Err(RunError::Poll(e)) => {
+            assert_eq!(e.status(), Some(401));
+            assert_eq!(
+                e.detail(),
+                Some("Request timestamp is too far in the future.")
+            );
+        }
+        other => panic!("expected a poll error, got {other:?}"),
+    }
+    assert_eq!(
+        statuses(&pool, request).await,
+        vec![("pending".to_owned(), 20)]
+    );
+    pool.close().await;
+}
