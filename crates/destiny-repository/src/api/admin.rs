@@ -137,11 +137,10 @@ async fn create_request(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let req: EnhancementRequestIn = json_body(&body)?;
-    let id = state
-        .db
-        .create_request(&req, micros(state.clock.now()))
-        .await?;
-    // The legacy flow's reference file (see `db::legacy`).
+    // The legacy flow's reference file (see `db::legacy`) is written first, so a full
+    // disk refuses the request before it exists (a retry cannot duplicate it); the file
+    // is removed again if the request is refused.
+    let id = Uuid::new_v4();
     let (reference_file, _, _) = crate::db::requests::request_files(id);
     let mut conn = state.db.reader().acquire().await?;
     crate::reference_file::write(
@@ -152,6 +151,16 @@ async fn create_request(
     )
     .await?;
     drop(conn);
+    if let Err(e) = state
+        .db
+        .create_request_with_id(id, &req, micros(state.clock.now()))
+        .await
+    {
+        if let Ok(key) = crate::blob::BlobKey::new(&reference_file) {
+            let _ = state.blobs.store().delete(&key).await;
+        }
+        return Err(e);
+    }
     let read = state.request_read(id).await?;
     Ok((StatusCode::ACCEPTED, Json(read)).into_response())
 }

@@ -52,6 +52,21 @@ impl Db {
         req: &EnhancementRequestIn,
         now_us: i64,
     ) -> Result<Uuid, ApiError> {
+        self.create_request_with_id(Uuid::new_v4(), req, now_us)
+            .await
+    }
+
+    /// [`Db::create_request`] with the id chosen by the caller (who may have written the
+    /// request's files under it first).
+    ///
+    /// # Errors
+    /// As [`Db::create_request`].
+    pub async fn create_request_with_id(
+        &self,
+        id: Uuid,
+        req: &EnhancementRequestIn,
+        now_us: i64,
+    ) -> Result<Uuid, ApiError> {
         self.robot(req.robot_id).await?;
         let mut seen = HashSet::with_capacity(req.reference_ids.len());
         if let Some(dup) = req.reference_ids.iter().find(|id| !seen.insert(**id)) {
@@ -91,7 +106,6 @@ impl Db {
                 if missing.len() > 5 { ", ..." } else { "" }
             )));
         }
-        let id = Uuid::new_v4();
         let ids_json = serde_json::to_string(&req.reference_ids)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let (reference_file, result_file, _) = request_files(id);
