@@ -55,6 +55,12 @@ macro_rules! identifier_newtype {
     };
 }
 
+/// Python's `str.strip()`: Unicode whitespace plus the separators U+001C to U+001F,
+/// which Python counts as whitespace and Rust does not.
+fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
 /// Removes each prefix in turn (once each, in order), then trims whitespace, as the
 /// Python SDK's `removeprefix(...).strip()` chains do.
 fn strip_prefixes<'a>(mut s: &'a str, prefixes: &[&str]) -> &'a str {
@@ -65,11 +71,10 @@ fn strip_prefixes<'a>(mut s: &'a str, prefixes: &[&str]) -> &'a str {
 }
 
 fn clean_doi(s: &str) -> &str {
-    strip_prefixes(
+    py_strip(strip_prefixes(
         s,
         &["http://", "https://", "doi.org/", "dx.doi.org/", "doi:"],
-    )
-    .trim()
+    ))
 }
 
 fn clean_eric(s: &str) -> &str {
@@ -82,11 +87,11 @@ fn clean_eric(s: &str) -> &str {
             "files.eric.ed.gov/fulltext/",
         ],
     );
-    s.strip_suffix(".pdf").unwrap_or(s).trim()
+    py_strip(s.strip_suffix(".pdf").unwrap_or(s))
 }
 
 fn clean_pro_quest(s: &str) -> &str {
-    strip_prefixes(
+    py_strip(strip_prefixes(
         s,
         &[
             "http://",
@@ -95,12 +100,11 @@ fn clean_pro_quest(s: &str) -> &str {
             "www.proquest.com/",
             "docview/",
         ],
-    )
-    .trim()
+    ))
 }
 
 fn clean_open_alex(s: &str) -> &str {
-    strip_prefixes(
+    py_strip(strip_prefixes(
         s,
         &[
             "http://",
@@ -109,8 +113,7 @@ fn clean_open_alex(s: &str) -> &str {
             "explore.openalex.org/",
             "works/",
         ],
-    )
-    .trim()
+    ))
 }
 
 /// `^10\.\d{4,9}/[-._;()/:a-zA-Z0-9%<>\[\]+&]+$`
@@ -415,6 +418,9 @@ mod tests {
             ),
             ("eric", r#""xxE|9""#, Some(r#""xxE|9""#)),
             ("eric", r#""EX12""#, None),
+            // Python's strip() also removes U+001C..U+001F.
+            ("eric", r#""\u001cEJ1""#, Some(r#""EJ1""#)),
+            ("doi", r#""10.1234/x\u001f""#, Some(r#""10.1234/x""#)),
             (
                 "pro_quest",
                 r#""https://www.proquest.com/docview/123""#,

@@ -10,6 +10,8 @@ use std::fmt;
 /// let url: HttpUrl = "https://example.org/a?b=c".parse().unwrap();
 /// assert_eq!(url.as_str(), "https://example.org/a?b=c");
 /// assert!("ftp://example.org/".parse::<HttpUrl>().is_err());
+/// assert!("http://a:99999/".parse::<HttpUrl>().is_err());
+/// assert!("http://[::1]:8000/x".parse::<HttpUrl>().is_ok());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -34,11 +36,9 @@ impl std::str::FromStr for HttpUrl {
         } else {
             return Err(format!("URL scheme should be 'http' or 'https': {s:?}"));
         };
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = host.rsplit('@').next().unwrap_or("");
-        if host.is_empty() || host.starts_with(':') {
-            return Err(format!("URL has no host: {s:?}"));
-        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority.rsplit('@').next().unwrap_or("");
+        check_host_port(host_port).map_err(|why| format!("{why}: {s:?}"))?;
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!(
                 "URL contains whitespace or control characters: {s:?}"
@@ -49,6 +49,53 @@ impl std::str::FromStr for HttpUrl {
         }
         Ok(Self(s.to_owned()))
     }
+}
+
+/// Checks `host[:port]` as pydantic's URL parser would: a bracketed IPv6 address or a
+/// host name of letters (any script), digits, `-`, `_` and `.`; a port of at most 65535.
+fn check_host_port(host_port: &str) -> Result<(), &'static str> {
+    let (host, port) = if let Some(rest) = host_port.strip_prefix('[') {
+        let (ip, after) = rest
+            .split_once(']')
+            .ok_or("URL has an unclosed IPv6 address")?;
+        ip.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| "URL has an invalid IPv6 address")?;
+        match after {
+            "" => return Ok(()),
+            _ => (
+                "",
+                after
+                    .strip_prefix(':')
+                    .ok_or("URL has text after its IPv6 address")?,
+            ),
+        }
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, port),
+            None => (host_port, ""),
+        }
+    };
+    if !port.is_empty()
+        && (!port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u32>().map_or(true, |p| p > 65535))
+    {
+        return Err("URL has an invalid port");
+    }
+    if host_port.starts_with('[') {
+        return Ok(());
+    }
+    if host.is_empty() {
+        return Err("URL has no host");
+    }
+    let valid = |c: char| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '-' | '_' | '.')
+            || (!c.is_ascii() && c.is_alphanumeric())
+    };
+    if !host.chars().all(valid) {
+        return Err("URL has an invalid host");
+    }
+    Ok(())
 }
 
 impl<'de> Deserialize<'de> for HttpUrl {
@@ -73,5 +120,39 @@ impl fmt::Display for HttpUrl {
 impl AsRef<str> for HttpUrl {
     fn as_ref(&self) -> &str {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HttpUrl;
+
+    #[test]
+    fn hosts_and_ports_as_pydantic_checks_them() {
+        for ok in [
+            "https://example.org",
+            "http://127.0.0.1:8000/blobs/a?sp=r&se=1&sig=ab",
+            "http://user:pw@example.org:443/",
+            "http://[::1]/",
+            "http://[2001:db8::1]:8080/p",
+            "https://exämple.org/ü",
+            "http://a_b.example/",
+        ] {
+            assert!(ok.parse::<HttpUrl>().is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://eopenalex:topic",
+            "http://a:99999/",
+            "http://[::1/",
+            "http://[zz]/",
+            "http://example\u{FFFD}org/p.pdf",
+            "http://a%zz.org/",
+            "http://exa<mple.org/",
+            "http://:80/",
+            "http:///x",
+            "mailto:a@b.org",
+        ] {
+            assert!(bad.parse::<HttpUrl>().is_err(), "{bad}");
+        }
     }
 }
