@@ -162,8 +162,10 @@ impl Db {
         .fetch_optional(self.reader())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("EnhancementRequest with id {id} does not exist.")))?;
+        // One row per distinct status: the projection needs which statuses occur, not
+        // every pending enhancement (a 20,000-reference request read them all before).
         let statuses: Vec<PendingStatus> =
-            sqlx::query("SELECT status FROM pending_enhancements WHERE request_id = $1")
+            sqlx::query("SELECT DISTINCT status FROM pending_enhancements WHERE request_id = $1")
                 .bind(id.to_string())
                 .fetch_all(self.reader())
                 .await?
