@@ -66,7 +66,7 @@ pub fn to_line<T: Serialize + ?Sized>(value: &T) -> Result<String, JsonlError> {
 /// [`JsonlError::Serialize`] if serde_json cannot serialise the value.
 pub fn append_line<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), JsonlError> {
     let start = buf.len();
-    crate::models::lax_exclude_none(|| serde_json::to_writer(&mut *buf, value))?;
+    crate::models::lax::exclude_none(|| serde_json::to_writer(&mut *buf, value))?;
     escape_line_separators(buf, start);
     buf.push(b'\n');
     Ok(())

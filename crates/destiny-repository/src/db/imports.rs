@@ -185,10 +185,11 @@ impl Db {
         let wanted: Vec<(Uuid, String)> = decided
             .iter()
             .filter_map(|(r, o)| match o {
-                Outcome::Enhance(e) => Some((*r, super::references::fingerprint(e))),
+                Outcome::Enhance(e) => Some(super::references::fingerprint(e).map(|f| (*r, f))),
                 Outcome::Fail => None,
             })
-            .collect();
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut found = std::collections::HashSet::new();
         for chunk in wanted.chunks(400) {
             let sql = format!(

@@ -15,17 +15,19 @@ const CHUNK: usize = 500;
 /// The identity of an enhancement's data, for discarding exact duplicates: a SHA-256 of
 /// its source, visibility, robot version, derivation and content (its id and reference
 /// excluded).
-pub fn fingerprint(e: &Enhancement) -> String {
+pub fn fingerprint(e: &Enhancement) -> Result<String, serde_json::Error> {
+    Ok(fingerprint_of(e, &serde_json::to_string(&e.content)?))
+}
+
+/// [`fingerprint`] from the content's JSON text, which the caller already has.
+fn fingerprint_of(e: &Enhancement, content_json: &str) -> String {
     use sha2::{Digest, Sha256};
-    let key = serde_json::json!([
-        e.source,
-        e.visibility,
-        e.robot_version,
-        e.derived_from,
-        e.content
-    ]);
-    let digest = Sha256::digest(key.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let head = serde_json::json!([e.source, e.visibility, e.robot_version, e.derived_from]);
+    let mut h = Sha256::new();
+    h.update(head.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(content_json.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Stores an enhancement unless an identical one is already on its reference; returns
@@ -41,6 +43,7 @@ pub async fn insert_enhancement(
     let id = e.id.unwrap_or_else(Uuid::new_v4);
     let content =
         serde_json::to_string(&e.content).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let fingerprint = fingerprint_of(e, &content);
     let derived = e
         .derived_from
         .as_ref()
@@ -60,7 +63,7 @@ pub async fn insert_enhancement(
     .bind(e.robot_version.clone())
     .bind(derived)
     .bind(content)
-    .bind(fingerprint(e))
+    .bind(fingerprint)
     .bind(now_us)
     .execute(&mut **tx)
     .await?;

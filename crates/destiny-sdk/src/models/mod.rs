@@ -16,7 +16,7 @@ pub mod enhancements;
 pub mod error;
 pub mod identifiers;
 pub mod ids;
-mod lax;
+pub(crate) mod lax;
 pub mod references;
 pub mod robots;
 pub mod url;
@@ -27,8 +27,3 @@ pub use identifiers::*;
 pub use references::*;
 pub use robots::*;
 pub use url::HttpUrl;
-
-/// Runs `f` with `None` model fields omitted from serialisation (JSONL writing).
-pub(crate) fn lax_exclude_none<R>(f: impl FnOnce() -> R) -> R {
-    lax::exclude_none(f)
-}
