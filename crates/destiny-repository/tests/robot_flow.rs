@@ -17,7 +17,112 @@ on_both_backends!(
     poll_download_upload_submit_import,
     expiry_retries_and_late_submit_is_refused,
     robots_only_touch_their_own_batches,
+    exact_duplicates_are_discarded,
 );
+
+/// Polls one batch, uploads `result` as its result file, submits it and returns the
+/// validation file's lines once the import wrote them.
+async fn enhance_once(
+    s: &common::Server,
+    client: &destiny_sdk::client::RobotClient,
+    robot: Uuid,
+    request: Uuid,
+    result: String,
+    want_status: &str,
+) -> Vec<Value> {
+    let batch = client
+        .poll_robot_enhancement_batch(robot, 10, None)
+        .await
+        .unwrap()
+        .expect("a batch");
+    let put = s
+        .http
+        .put(batch.result_storage_url.as_str())
+        .header("x-ms-blob-type", "BlockBlob")
+        .body(result)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    client
+        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
+            request_id: batch.id,
+            error: None,
+        })
+        .await
+        .unwrap();
+    s.wait_status(request, want_status).await;
+    let file = s
+        .state
+        .db
+        .batch(batch.id, None)
+        .await
+        .unwrap()
+        .validation_file
+        .unwrap();
+    let url = s
+        .state
+        .signed_url(&file, destiny_repository::blob::Permission::Read)
+        .unwrap();
+    let text = s
+        .http
+        .get(url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn exact_duplicates_are_discarded(backend: Backend) {
+    let s = start(backend).await;
+    let (robot, client) = s.robot("twice").await;
+    let (ids, first) = s.seed(robot.id, 1).await;
+    let lines = enhance_once(
+        &s,
+        &client,
+        robot.id,
+        first,
+        annotation(ids[0]),
+        "completed",
+    )
+    .await;
+    assert_eq!(lines, vec![json!({"reference_id": ids[0]})]);
+
+    // The same enhancement again, from a second request: discarded, not stored twice.
+    let second = s.request(robot.id, &ids).await;
+    let lines = enhance_once(
+        &s,
+        &client,
+        robot.id,
+        second,
+        annotation(ids[0]),
+        "partial_failed",
+    )
+    .await;
+    assert_eq!(
+        lines,
+        vec![
+            json!({"reference_id": ids[0], "error": "Exact duplicate enhancement already exists on reference."})
+        ]
+    );
+    let (_, reference) = s
+        .admin(
+            reqwest::Method::GET,
+            &format!("/v1/references/{}/", ids[0]),
+            None,
+        )
+        .await;
+    assert_eq!(
+        reference["enhancements"].as_array().unwrap().len(),
+        1,
+        "{reference}"
+    );
+}
 
 async fn poll_download_upload_submit_import(backend: Backend) {
     let s = start(backend).await;
