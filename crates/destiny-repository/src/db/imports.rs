@@ -7,7 +7,7 @@ use destiny_sdk::models::Enhancement;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::references::insert_enhancement;
+use super::references::insert_enhancements;
 use super::{placeholders, uuid_at, Db};
 use crate::error::ApiError;
 use crate::lifecycle::PendingStatus;
@@ -109,16 +109,23 @@ impl Db {
     ) -> Result<(u64, u64, u64), ApiError> {
         let mut tx = self.writer().begin().await?;
         let (mut completed, mut discarded, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-        for (pending, outcome) in outcomes {
+        let mut enhanced = Vec::new();
+        let mut enhancements = Vec::new();
+        for (pending, outcome) in &outcomes {
             match outcome {
                 Outcome::Enhance(e) => {
-                    if insert_enhancement(&mut tx, &e, now_us).await? {
-                        completed.push(pending.id);
-                    } else {
-                        discarded.push(pending.id);
-                    }
+                    enhanced.push(pending.id);
+                    enhancements.push(&**e);
                 }
                 Outcome::Fail => failed.push(pending.id),
+            }
+        }
+        let stored = insert_enhancements(&mut tx, &enhancements, now_us).await?;
+        for (id, stored) in enhanced.into_iter().zip(stored) {
+            if stored {
+                completed.push(id);
+            } else {
+                discarded.push(id);
             }
         }
         // Stored enhancements pass through `indexing` (there is no search index to wait for).
@@ -191,14 +198,20 @@ impl Db {
             .collect::<Result<_, _>>()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut found = std::collections::HashSet::new();
-        for chunk in wanted.chunks(400) {
+        for chunk in wanted.chunks(250) {
+            // One index probe per (reference, fingerprint) pair; only the (rare) matches
+            // come back. (Two separate `IN` lists made SQLite probe every combination.)
+            let pairs = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 1 + 2 * i, 2 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(", ");
             let sql = format!(
-                "SELECT reference_id, fingerprint FROM enhancements WHERE reference_id IN ({})",
-                placeholders(1, chunk.len())
+                "SELECT reference_id, fingerprint FROM enhancements \
+                 WHERE (reference_id, fingerprint) IN (VALUES {pairs})"
             );
             let mut q = sqlx::query(&sql);
-            for (r, _) in chunk {
-                q = q.bind(r.to_string());
+            for (r, f) in chunk {
+                q = q.bind(r.to_string()).bind(f.as_str());
             }
             let rows = q.fetch_all(self.reader()).await?;
             let existing: std::collections::HashSet<(String, String)> = rows

@@ -125,11 +125,14 @@ impl Db {
         sqlx::any::install_default_drivers();
         let db = if url.starts_with("sqlite:") {
             let url = sqlite_url(url);
-            let opts = |max: u32| {
+            // SQLite's default page cache is 2 MiB per connection: a working set larger
+            // than that is re-read from the OS page cache at every statement. The cache
+            // grows only as pages are used.
+            let opts = |max: u32, cache_kib: u32| {
                 AnyPoolOptions::new()
                     .max_connections(max)
                     .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _| {
+                    .after_connect(move |conn, _| {
                         Box::pin(async move {
                             sqlx::query("PRAGMA busy_timeout = 10000")
                                 .execute(&mut *conn)
@@ -140,15 +143,18 @@ impl Db {
                             sqlx::query("PRAGMA synchronous = NORMAL")
                                 .execute(&mut *conn)
                                 .await?;
+                            sqlx::query(&format!("PRAGMA cache_size = -{cache_kib}"))
+                                .execute(&mut *conn)
+                                .await?;
                             Ok(())
                         })
                     })
             };
-            let writer = opts(1).connect(&url).await?;
+            let writer = opts(1, 128 * 1024).connect(&url).await?;
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&writer)
                 .await?;
-            let reader = opts(8).connect(&url).await?;
+            let reader = opts(8, 32 * 1024).connect(&url).await?;
             Db {
                 backend: Backend::Sqlite,
                 reader,

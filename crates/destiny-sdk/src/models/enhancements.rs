@@ -6,9 +6,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::error::nested;
-use super::identifiers::{tag_of, Identifier};
+use super::identifiers::Identifier;
 use super::references::Visibility;
+use super::tagged::{self, nested_str, Tag};
 use super::{ids, lax};
 
 /// An enhancement of a reference.
@@ -94,19 +94,19 @@ impl EnhancementContent {
 impl<'de> Deserialize<'de> for EnhancementContent {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let map = Map::<String, Value>::deserialize(de)?;
-        let tag = tag_of(&map, "enhancement_type")
-            .map_err(D::Error::custom)?
-            .to_owned();
-        let v = Value::Object;
+        let raw = tagged::capture(de)?;
+        let tag = match tagged::tag(&raw, "enhancement_type").map_err(D::Error::custom)? {
+            Tag::Str(tag) => tag,
+            Tag::Missing => return Err(D::Error::missing_field("enhancement_type")),
+        };
         Ok(match tag.as_str() {
-            "bibliographic" => Self::Bibliographic(nested(v(map))?),
-            "abstract" => Self::Abstract(nested(v(map))?),
-            "annotation" => Self::Annotation(nested(v(map))?),
-            "location" => Self::Location(nested(v(map))?),
-            "reference_association" => Self::ReferenceAssociation(nested(v(map))?),
-            "raw" => Self::Raw(nested(v(map))?),
-            _ => Self::Unknown(map),
+            "bibliographic" => Self::Bibliographic(nested_str(&raw)?),
+            "abstract" => Self::Abstract(nested_str(&raw)?),
+            "annotation" => Self::Annotation(nested_str(&raw)?),
+            "location" => Self::Location(nested_str(&raw)?),
+            "reference_association" => Self::ReferenceAssociation(nested_str(&raw)?),
+            "raw" => Self::Raw(nested_str(&raw)?),
+            _ => Self::Unknown(nested_str(&raw)?),
         })
     }
 }
@@ -325,15 +325,15 @@ impl Serialize for Annotation {
 impl<'de> Deserialize<'de> for Annotation {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let map = Map::<String, Value>::deserialize(de)?;
-        let tag = tag_of(&map, "annotation_type").map_err(D::Error::custom)?;
-        match tag {
-            "boolean" => nested(Value::Object(map)).map(Self::Boolean),
-            "score" => nested(Value::Object(map)).map(Self::Score),
-            other => Err(D::Error::custom(format!(
+        let raw = tagged::capture(de)?;
+        match tagged::tag(&raw, "annotation_type").map_err(D::Error::custom)? {
+            Tag::Str(tag) if tag == "boolean" => nested_str(&raw).map(Self::Boolean),
+            Tag::Str(tag) if tag == "score" => nested_str(&raw).map(Self::Score),
+            Tag::Str(other) => Err(D::Error::custom(format!(
                 "input tag {other:?} found using 'annotation_type' does not match any of the \
                  expected tags: 'boolean', 'score'"
             ))),
+            Tag::Missing => Err(D::Error::missing_field("annotation_type")),
         }
     }
 }

@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use std::fmt;
 
-/// Prefix of a nested error message that carries its own path (see [`nested`]).
+/// Prefix of a nested error message that carries its own path (see [`nested_tracked`]).
 const NESTED: &str = "\u{1}at ";
 
 /// A JSON document that does not match a model: where, and what is wrong.
@@ -99,7 +99,7 @@ fn path_text(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-/// Joins the path a nested deserialisation recorded in its message (see [`nested`]) onto
+/// Joins the path a nested deserialisation recorded in its message (see [`nested_tracked`]) onto
 /// the outer path.
 fn split_nested(mut path: String, message: String) -> (String, String) {
     let mut message = message;
@@ -118,12 +118,15 @@ fn split_nested(mut path: String, message: String) -> (String, String) {
     (path, message)
 }
 
-/// Deserialises a buffered JSON value into `T` from inside another `Deserialize` impl,
-/// keeping the inner path: the outer [`ModelError`] joins it to its own.
-pub(crate) fn nested<T: DeserializeOwned, E: serde::de::Error>(
-    value: serde_json::Value,
-) -> Result<T, E> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
+/// Deserialises `T` with path tracking from inside another `Deserialize` impl, and turns
+/// a failure into an error whose message carries the inner path (see [`split_nested`]).
+pub(crate) fn nested_tracked<'de, T, D, E>(de: D) -> Result<T, E>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+    E: serde::de::Error,
+{
+    serde_path_to_error::deserialize(de).map_err(|err| {
         let e = ModelError::from_path_error(err);
         E::custom(format!("{NESTED}{}\u{1}{}", e.path, e.message))
     })
@@ -131,15 +134,27 @@ pub(crate) fn nested<T: DeserializeOwned, E: serde::de::Error>(
 
 /// Parses a JSON text into a model.
 ///
+/// The text is parsed without path tracking first; only a document that fails is parsed
+/// again with it, to name the path of the problem.
+///
 /// # Errors
 /// A [`ModelError`] naming the path of the first invalid value.
 pub fn from_json_str<T: DeserializeOwned>(text: &str) -> Result<T, ModelError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(ModelError::from_path_error)?;
-    de.end().map_err(|e| {
-        ModelError::new("", format!("trailing characters after the JSON value: {e}"))
-    })?;
-    Ok(value)
+    match T::deserialize(&mut de) {
+        Ok(value) => end(de).map(|()| value),
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let value =
+                serde_path_to_error::deserialize(&mut de).map_err(ModelError::from_path_error)?;
+            end(de).map(|()| value)
+        }
+    }
+}
+
+fn end(mut de: serde_json::Deserializer<serde_json::de::StrRead<'_>>) -> Result<(), ModelError> {
+    de.end()
+        .map_err(|e| ModelError::new("", format!("trailing characters after the JSON value: {e}")))
 }
 
 /// Parses JSON bytes into a model.

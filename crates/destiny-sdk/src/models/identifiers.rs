@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 use uuid::Uuid;
 
-use super::error::nested;
+use super::tagged::{self, nested_str, Tag};
 use super::{ids, lax};
 
 /// Defines a validated string newtype: `FromStr` cleans and checks, serde goes through it.
@@ -288,40 +288,28 @@ struct TaggedOther {
     other_identifier_name: String,
 }
 
-/// Reads the string tag `field` of a JSON object, or says what is wrong.
-pub(crate) fn tag_of<'a>(map: &'a Map<String, Value>, field: &str) -> Result<&'a str, String> {
-    match map.get(field) {
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(format!("`{field}` should be a string, got {other}")),
-        None => Err(format!("missing field `{field}`")),
-    }
-}
-
 impl<'de> Deserialize<'de> for ExternalIdentifier {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let map = Map::<String, Value>::deserialize(de)?;
-        let tag = tag_of(&map, "identifier_type")
-            .map_err(D::Error::custom)?
-            .to_owned();
+        let raw = tagged::capture(de)?;
+        let tag = match tagged::tag(&raw, "identifier_type").map_err(D::Error::custom)? {
+            Tag::Str(tag) => tag,
+            Tag::Missing => return Err(D::Error::missing_field("identifier_type")),
+        };
         Ok(match tag.as_str() {
-            "doi" => Self::Doi(nested::<Tagged<Doi>, _>(Value::Object(map))?.identifier),
-            "eric" => Self::Eric(nested::<Tagged<EricNumber>, _>(Value::Object(map))?.identifier),
-            "pm_id" => Self::PmId(nested::<TaggedInt, _>(Value::Object(map))?.identifier),
-            "pro_quest" => {
-                Self::ProQuest(nested::<Tagged<ProQuestId>, _>(Value::Object(map))?.identifier)
-            }
-            "open_alex" => {
-                Self::OpenAlex(nested::<Tagged<OpenAlexId>, _>(Value::Object(map))?.identifier)
-            }
+            "doi" => Self::Doi(nested_str::<Tagged<Doi>, _>(&raw)?.identifier),
+            "eric" => Self::Eric(nested_str::<Tagged<EricNumber>, _>(&raw)?.identifier),
+            "pm_id" => Self::PmId(nested_str::<TaggedInt, _>(&raw)?.identifier),
+            "pro_quest" => Self::ProQuest(nested_str::<Tagged<ProQuestId>, _>(&raw)?.identifier),
+            "open_alex" => Self::OpenAlex(nested_str::<Tagged<OpenAlexId>, _>(&raw)?.identifier),
             "other" => {
-                let o: TaggedOther = nested(Value::Object(map))?;
+                let o: TaggedOther = nested_str(&raw)?;
                 Self::Other {
                     identifier: o.identifier,
                     other_identifier_name: o.other_identifier_name,
                 }
             }
-            _ => Self::Unknown(map),
+            _ => Self::Unknown(nested_str(&raw)?),
         })
     }
 }
@@ -369,12 +357,19 @@ pub enum Identifier {
 impl<'de> Deserialize<'de> for Identifier {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        match Value::deserialize(de)? {
-            Value::String(s) => ids::parse(&s).map(Self::Id).map_err(D::Error::custom),
-            v @ Value::Object(_) => nested(v).map(Self::External),
-            other => Err(D::Error::custom(format!(
-                "expected an identifier object or a UUID string, got {other}"
-            ))),
+        let raw = tagged::capture(de)?;
+        match raw.get().as_bytes().first() {
+            Some(b'{') => nested_str(&raw).map(Self::External),
+            Some(b'"') => {
+                let text: String = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+                ids::parse(&text).map(Self::Id).map_err(D::Error::custom)
+            }
+            _ => {
+                let other: Value = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+                Err(D::Error::custom(format!(
+                    "expected an identifier object or a UUID string, got {other}"
+                )))
+            }
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`robots`]: batches, results, errors, requests and robot registration models.
 //! - [`ids`]: serde helpers for UUID fields (v4 or v7 accepted on read).
 //! - [`error`]: [`ModelError`], and [`from_json_str`] / [`from_json_slice`] that produce it.
+//! - `tagged` (private): reading the tagged unions from raw JSON text, without a
+//!   `serde_json::Value` in between.
 
 pub mod enhancements;
 pub mod error;
@@ -19,6 +21,7 @@ pub mod ids;
 pub(crate) mod lax;
 pub mod references;
 pub mod robots;
+mod tagged;
 pub mod url;
 
 pub use enhancements::*;

@@ -90,20 +90,23 @@ pub enum EnhancementResultEntry {
 
 impl<'de> Deserialize<'de> for EnhancementResultEntry {
     fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use super::tagged::{self, nested_str};
         use serde::de::Error;
-        let value = serde_json::Value::deserialize(de)?;
-        let Some(map) = value.as_object() else {
+        let raw = tagged::capture(de)?;
+        let Some([has_content, has_message]) = tagged::has_keys(&raw, ["content", "message"])
+        else {
+            let value: serde_json::Value =
+                serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
             return Err(D::Error::custom(format!(
                 "expected an Enhancement or a LinkedRobotError object, got {value}"
             )));
         };
-        let looks_like_error = !map.contains_key("content") && map.contains_key("message");
-        if looks_like_error {
-            return super::error::nested(value).map(Self::Error);
+        if !has_content && has_message {
+            return nested_str(&raw).map(Self::Error);
         }
-        match super::error::nested::<Enhancement, D::Error>(value.clone()) {
+        match nested_str::<Enhancement, D::Error>(&raw) {
             Ok(e) => Ok(Self::Enhancement(Box::new(e))),
-            Err(enh_err) => match serde_json::from_value::<LinkedRobotError>(value) {
+            Err(enh_err) => match serde_json::from_str::<LinkedRobotError>(raw.get()) {
                 Ok(e) => Ok(Self::Error(e)),
                 Err(_) => Err(enh_err),
             },
