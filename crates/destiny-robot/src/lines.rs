@@ -69,7 +69,7 @@ where
 {
     async fn next_line(&mut self) -> Option<Result<Bytes, LineError<E>>> {
         loop {
-            if let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+            if let Some(pos) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
                 let end = self.scanned + pos;
                 let mut line = self.buf.split_to(end + 1);
                 self.scanned = 0;

@@ -75,33 +75,26 @@ pub fn append_line<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Resul
 /// Replaces U+0085 (`C2 85`), U+2028 (`E2 80 A8`) and U+2029 (`E2 80 A9`) from `start`
 /// on by `\n`. They can only occur inside JSON strings, where `\n` is a valid escape.
 fn escape_line_separators(buf: &mut Vec<u8>, start: usize) {
-    let tail = &buf[start..];
-    let has = tail
-        .windows(2)
-        .any(|w| w == [0xC2, 0x85] || (w == [0xE2, 0x80]));
-    if !has {
+    let Some((first, _)) = next_separator(&buf[start..]) else {
         return;
+    };
+    let tail = buf.split_off(start + first);
+    let mut rest = &tail[..];
+    while let Some((at, len)) = next_separator(rest) {
+        buf.extend_from_slice(&rest[..at]);
+        buf.extend_from_slice(b"\\n");
+        rest = &rest[at + len..];
     }
-    let mut out = Vec::with_capacity(tail.len() + 8);
-    let mut i = 0;
-    while i < tail.len() {
-        match tail[i..] {
-            [0xC2, 0x85, ..] => {
-                out.extend_from_slice(b"\\n");
-                i += 2;
-            }
-            [0xE2, 0x80, 0xA8 | 0xA9, ..] => {
-                out.extend_from_slice(b"\\n");
-                i += 3;
-            }
-            _ => {
-                out.push(tail[i]);
-                i += 1;
-            }
-        }
-    }
-    buf.truncate(start);
-    buf.extend_from_slice(&out);
+    buf.extend_from_slice(rest);
+}
+
+/// Where the next U+0085, U+2028 or U+2029 starts in `bytes`, and its length in bytes.
+fn next_separator(bytes: &[u8]) -> Option<(usize, usize)> {
+    memchr::memchr2_iter(0xC2, 0xE2, bytes).find_map(|i| match bytes[i..] {
+        [0xC2, 0x85, ..] => Some((i, 2)),
+        [0xE2, 0x80, 0xA8 | 0xA9, ..] => Some((i, 3)),
+        _ => None,
+    })
 }
 
 /// Parses one JSONL line (a trailing `\n` or `\r\n` is ignored).
@@ -237,13 +230,16 @@ mod tests {
     #[test]
     fn line_separators_become_escaped_newlines() {
         let e = LinkedRobotError {
-            message: "a\u{2028}b\u{85}c\u{2029}d\né".to_owned(),
+            message: "a\u{2028}b\u{85}c\u{2029}d\né — \u{80}\u{2027}\u{202a}\u{2028}".to_owned(),
             reference_id: uuid::Uuid::nil(),
         };
         let line = to_line(&e).unwrap();
+        // Only the three separators change; their neighbours in UTF-8 (U+0080, U+2014,
+        // U+2027, U+202A) stay as they are.
         assert_eq!(
             line,
-            r#"{"message":"a\nb\nc\nd\né","reference_id":"00000000-0000-0000-0000-000000000000"}"#
+            "{\"message\":\"a\\nb\\nc\\nd\\né — \u{80}\u{2027}\u{202a}\\n\",\
+             \"reference_id\":\"00000000-0000-0000-0000-000000000000\"}"
         );
     }
 

@@ -6,9 +6,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::error::nested;
 use super::identifiers::Identifier;
 use super::references::Visibility;
-use super::tagged::{self, nested_str, Tag};
+use super::tagged::{self, nested_str, Leading, Tag};
 use super::{ids, lax};
 
 /// An enhancement of a reference.
@@ -91,22 +92,75 @@ impl EnhancementContent {
     }
 }
 
+// Every writer puts `enhancement_type` first: the content is then streamed straight into
+// its variant; otherwise it is buffered first.
 impl<'de> Deserialize<'de> for EnhancementContent {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_map(ContentVisitor)
+    }
+}
+
+struct ContentVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ContentVisitor {
+    type Value = EnhancementContent;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         use serde::de::Error;
-        let raw = tagged::capture(de)?;
-        let tag = match tagged::tag(&raw, "enhancement_type").map_err(D::Error::custom)? {
-            Tag::Str(tag) => tag,
-            Tag::Missing => return Err(D::Error::missing_field("enhancement_type")),
+        use EnhancementContent as C;
+        const TAG: &str = "enhancement_type";
+        let (tag, rest) = match tagged::read_leading_tag(map, TAG)? {
+            Leading::Tagged(Value::String(tag), rest) => (tag, rest),
+            Leading::Tagged(other, _) => {
+                return Err(A::Error::custom(format!(
+                    "`{TAG}` should be a string, got {other}"
+                )))
+            }
+            Leading::Buffered(object) => return C::from_object(object),
         };
+        let de = rest.into_deserializer();
         Ok(match tag.as_str() {
-            "bibliographic" => Self::Bibliographic(nested_str(&raw)?),
-            "abstract" => Self::Abstract(nested_str(&raw)?),
-            "annotation" => Self::Annotation(nested_str(&raw)?),
-            "location" => Self::Location(nested_str(&raw)?),
-            "reference_association" => Self::ReferenceAssociation(nested_str(&raw)?),
-            "raw" => Self::Raw(nested_str(&raw)?),
-            _ => Self::Unknown(nested_str(&raw)?),
+            "bibliographic" => C::Bibliographic(Deserialize::deserialize(de)?),
+            "abstract" => C::Abstract(Deserialize::deserialize(de)?),
+            "annotation" => C::Annotation(Deserialize::deserialize(de)?),
+            "location" => C::Location(Deserialize::deserialize(de)?),
+            "reference_association" => C::ReferenceAssociation(Deserialize::deserialize(de)?),
+            "raw" => C::Raw(Deserialize::deserialize(de)?),
+            _ => {
+                let mut object = Map::new();
+                object.insert(TAG.to_owned(), Value::String(tag));
+                object.extend(Map::<String, Value>::deserialize(de)?);
+                C::Unknown(object)
+            }
+        })
+    }
+}
+
+impl EnhancementContent {
+    /// The content from a buffered object whose tag may be anywhere.
+    fn from_object<E: serde::de::Error>(object: Map<String, Value>) -> Result<Self, E> {
+        let tag = match object.get("enhancement_type") {
+            Some(Value::String(tag)) => tag.clone(),
+            Some(other) => {
+                return Err(E::custom(format!(
+                    "`enhancement_type` should be a string, got {other}"
+                )))
+            }
+            None => return Err(E::missing_field("enhancement_type")),
+        };
+        let v = Value::Object;
+        Ok(match tag.as_str() {
+            "bibliographic" => Self::Bibliographic(nested(v(object))?),
+            "abstract" => Self::Abstract(nested(v(object))?),
+            "annotation" => Self::Annotation(nested(v(object))?),
+            "location" => Self::Location(nested(v(object))?),
+            "reference_association" => Self::ReferenceAssociation(nested(v(object))?),
+            "raw" => Self::Raw(nested(v(object))?),
+            _ => Self::Unknown(object),
         })
     }
 }

@@ -118,6 +118,14 @@ fn split_nested(mut path: String, message: String) -> (String, String) {
     (path, message)
 }
 
+/// Deserialises a buffered JSON value into `T` from inside another `Deserialize` impl,
+/// keeping the inner path: the outer [`ModelError`] joins it to its own.
+pub(crate) fn nested<T: DeserializeOwned, E: serde::de::Error>(
+    value: serde_json::Value,
+) -> Result<T, E> {
+    nested_tracked(value)
+}
+
 /// Deserialises `T` with path tracking from inside another `Deserialize` impl, and turns
 /// a failure into an error whose message carries the inner path (see [`split_nested`]).
 pub(crate) fn nested_tracked<'de, T, D, E>(de: D) -> Result<T, E>
