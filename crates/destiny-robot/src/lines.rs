@@ -27,10 +27,11 @@ pub(crate) enum LineError<E> {
 struct State<S> {
     /// The chunk stream.
     inner: S,
-    /// Bytes read but not yet returned as lines.
-    buf: BytesMut,
-    /// How much of `buf` is known to hold no `\n`.
-    scanned: usize,
+    /// The unread rest of the current chunk: lines wholly inside it are returned as
+    /// slices of it, without a copy.
+    chunk: Bytes,
+    /// The start of a line that spans chunks (copied here until its `\n` arrives).
+    partial: BytesMut,
     /// Lines returned so far.
     line_no: u64,
     /// The stream ended or failed.
@@ -51,8 +52,8 @@ where
 {
     let state = State {
         inner: chunks,
-        buf: BytesMut::new(),
-        scanned: 0,
+        chunk: Bytes::new(),
+        partial: BytesMut::new(),
         line_no: 0,
         done: false,
         max_line,
@@ -63,55 +64,65 @@ where
     })
 }
 
+/// `line` without a trailing `\r`.
+fn trim_cr(mut line: Bytes) -> Bytes {
+    if line.last() == Some(&b'\r') {
+        line.truncate(line.len() - 1);
+    }
+    line
+}
+
 impl<S, E> State<S>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
     async fn next_line(&mut self) -> Option<Result<Bytes, LineError<E>>> {
         loop {
-            if let Some(pos) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
-                let end = self.scanned + pos;
-                let mut line = self.buf.split_to(end + 1);
-                self.scanned = 0;
-                line.truncate(end);
-                if line.last() == Some(&b'\r') {
-                    line.truncate(end - 1);
+            if let Some(pos) = memchr::memchr(b'\n', &self.chunk) {
+                let mut line = self.chunk.split_to(pos + 1);
+                line.truncate(pos);
+                if !self.partial.is_empty() {
+                    self.partial.extend_from_slice(&line);
+                    line = self.partial.split().freeze();
+                }
+                if line.len() > self.max_line {
+                    return Some(Err(self.too_long()));
                 }
                 self.line_no += 1;
-                return Some(Ok(line.freeze()));
+                return Some(Ok(trim_cr(line)));
             }
-            self.scanned = self.buf.len();
+            self.partial.extend_from_slice(&self.chunk);
+            self.chunk.clear();
             if self.done {
-                if self.buf.is_empty() {
+                if self.partial.is_empty() {
                     return None;
                 }
                 self.line_no += 1;
-                self.scanned = 0;
-                let mut line = std::mem::take(&mut self.buf);
-                if line.last() == Some(&b'\r') {
-                    line.truncate(line.len() - 1);
-                }
-                return Some(Ok(line.freeze()));
+                return Some(Ok(trim_cr(self.partial.split().freeze())));
             }
-            if self.buf.len() > self.max_line {
-                self.done = true;
-                self.buf.clear();
-                self.scanned = 0;
-                return Some(Err(LineError::TooLong {
-                    line: self.line_no + 1,
-                    limit: self.max_line,
-                }));
+            if self.partial.len() > self.max_line {
+                return Some(Err(self.too_long()));
             }
             match self.inner.next().await {
-                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+                Some(Ok(chunk)) => self.chunk = chunk,
                 Some(Err(e)) => {
                     self.done = true;
-                    self.buf.clear();
-                    self.scanned = 0;
+                    self.partial.clear();
                     return Some(Err(LineError::Source(e)));
                 }
                 None => self.done = true,
             }
+        }
+    }
+
+    /// Ends the stream on a line over the limit.
+    fn too_long(&mut self) -> LineError<E> {
+        self.done = true;
+        self.chunk.clear();
+        self.partial.clear();
+        LineError::TooLong {
+            line: self.line_no + 1,
+            limit: self.max_line,
         }
     }
 }

@@ -6,10 +6,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::error::nested;
 use super::identifiers::Identifier;
 use super::references::Visibility;
-use super::tagged::{self, nested_str, Leading, Tag};
+use super::tagged;
 use super::{ids, lax};
 
 /// An enhancement of a reference.
@@ -92,8 +91,8 @@ impl EnhancementContent {
     }
 }
 
-// Every writer puts `enhancement_type` first: the content is then streamed straight into
-// its variant; otherwise it is buffered first.
+// Read in one pass: the map is read up to `enhancement_type` (which every writer puts
+// first), then the rest of it goes straight into the variant.
 impl<'de> Deserialize<'de> for EnhancementContent {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         de.deserialize_map(ContentVisitor)
@@ -110,57 +109,21 @@ impl<'de> serde::de::Visitor<'de> for ContentVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        use serde::de::Error;
         use EnhancementContent as C;
-        const TAG: &str = "enhancement_type";
-        let (tag, rest) = match tagged::read_leading_tag(map, TAG)? {
-            Leading::Tagged(Value::String(tag), rest) => (tag, rest),
-            Leading::Tagged(other, _) => {
-                return Err(A::Error::custom(format!(
-                    "`{TAG}` should be a string, got {other}"
-                )))
-            }
-            Leading::Buffered(object) => return C::from_object(object),
-        };
-        let de = rest.into_deserializer();
+        let (tag, rest) = tagged::read_tag(map, "enhancement_type")?;
+        fn variant<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(
+            rest: tagged::TagRest<'de, A>,
+        ) -> Result<T, A::Error> {
+            T::deserialize(rest.into_deserializer())
+        }
         Ok(match tag.as_str() {
-            "bibliographic" => C::Bibliographic(Deserialize::deserialize(de)?),
-            "abstract" => C::Abstract(Deserialize::deserialize(de)?),
-            "annotation" => C::Annotation(Deserialize::deserialize(de)?),
-            "location" => C::Location(Deserialize::deserialize(de)?),
-            "reference_association" => C::ReferenceAssociation(Deserialize::deserialize(de)?),
-            "raw" => C::Raw(Deserialize::deserialize(de)?),
-            _ => {
-                let mut object = Map::new();
-                object.insert(TAG.to_owned(), Value::String(tag));
-                object.extend(Map::<String, Value>::deserialize(de)?);
-                C::Unknown(object)
-            }
-        })
-    }
-}
-
-impl EnhancementContent {
-    /// The content from a buffered object whose tag may be anywhere.
-    fn from_object<E: serde::de::Error>(object: Map<String, Value>) -> Result<Self, E> {
-        let tag = match object.get("enhancement_type") {
-            Some(Value::String(tag)) => tag.clone(),
-            Some(other) => {
-                return Err(E::custom(format!(
-                    "`enhancement_type` should be a string, got {other}"
-                )))
-            }
-            None => return Err(E::missing_field("enhancement_type")),
-        };
-        let v = Value::Object;
-        Ok(match tag.as_str() {
-            "bibliographic" => Self::Bibliographic(nested(v(object))?),
-            "abstract" => Self::Abstract(nested(v(object))?),
-            "annotation" => Self::Annotation(nested(v(object))?),
-            "location" => Self::Location(nested(v(object))?),
-            "reference_association" => Self::ReferenceAssociation(nested(v(object))?),
-            "raw" => Self::Raw(nested(v(object))?),
-            _ => Self::Unknown(object),
+            "bibliographic" => C::Bibliographic(variant(rest)?),
+            "abstract" => C::Abstract(variant(rest)?),
+            "annotation" => C::Annotation(variant(rest)?),
+            "location" => C::Location(variant(rest)?),
+            "reference_association" => C::ReferenceAssociation(variant(rest)?),
+            "raw" => C::Raw(variant(rest)?),
+            _ => C::Unknown(rest.into_object(tag)?),
         })
     }
 }
@@ -378,16 +341,31 @@ impl Serialize for Annotation {
 
 impl<'de> Deserialize<'de> for Annotation {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_map(AnnotationVisitor)
+    }
+}
+
+struct AnnotationVisitor;
+
+impl<'de> serde::de::Visitor<'de> for AnnotationVisitor {
+    type Value = Annotation;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         use serde::de::Error;
-        let raw = tagged::capture(de)?;
-        match tagged::tag(&raw, "annotation_type").map_err(D::Error::custom)? {
-            Tag::Str(tag) if tag == "boolean" => nested_str(&raw).map(Self::Boolean),
-            Tag::Str(tag) if tag == "score" => nested_str(&raw).map(Self::Score),
-            Tag::Str(other) => Err(D::Error::custom(format!(
+        let (tag, rest) = tagged::read_tag(map, "annotation_type")?;
+        match tag.as_str() {
+            "boolean" => {
+                Deserialize::deserialize(rest.into_deserializer()).map(Annotation::Boolean)
+            }
+            "score" => Deserialize::deserialize(rest.into_deserializer()).map(Annotation::Score),
+            other => Err(A::Error::custom(format!(
                 "input tag {other:?} found using 'annotation_type' does not match any of the \
                  expected tags: 'boolean', 'score'"
             ))),
-            Tag::Missing => Err(D::Error::missing_field("annotation_type")),
         }
     }
 }

@@ -118,12 +118,29 @@ fn split_nested(mut path: String, message: String) -> (String, String) {
     (path, message)
 }
 
-/// Deserialises a buffered JSON value into `T` from inside another `Deserialize` impl,
-/// keeping the inner path: the outer [`ModelError`] joins it to its own.
-pub(crate) fn nested<T: DeserializeOwned, E: serde::de::Error>(
+/// Deserialises the buffered value of the map entry `key` with `seed` from inside
+/// another `Deserialize` impl, keeping the inner path (`key` and below) for the outer
+/// [`ModelError`].
+pub(crate) fn nested_seed<'de, S, E>(
+    key: &str,
     value: serde_json::Value,
-) -> Result<T, E> {
-    nested_tracked(value)
+    seed: S,
+) -> Result<S::Value, E>
+where
+    S: serde::de::DeserializeSeed<'de>,
+    E: serde::de::Error,
+{
+    let mut track = serde_path_to_error::Track::new();
+    seed.deserialize(serde_path_to_error::Deserializer::new(value, &mut track))
+        .map_err(|err| {
+            let e = ModelError::from_path_error(serde_path_to_error::Error::new(track.path(), err));
+            let sep = if e.path.is_empty() || e.path.starts_with('[') {
+                ""
+            } else {
+                "."
+            };
+            E::custom(format!("{NESTED}{key}{sep}{}\u{1}{}", e.path, e.message))
+        })
 }
 
 /// Deserialises `T` with path tracking from inside another `Deserialize` impl, and turns

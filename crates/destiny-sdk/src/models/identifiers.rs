@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 use uuid::Uuid;
 
-use super::tagged::{self, nested_str, Tag};
+use super::tagged::{self, nested_str};
 use super::{ids, lax};
 
 /// Defines a validated string newtype: `FromStr` cleans and checks, serde goes through it.
@@ -290,26 +290,41 @@ struct TaggedOther {
 
 impl<'de> Deserialize<'de> for ExternalIdentifier {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let raw = tagged::capture(de)?;
-        let tag = match tagged::tag(&raw, "identifier_type").map_err(D::Error::custom)? {
-            Tag::Str(tag) => tag,
-            Tag::Missing => return Err(D::Error::missing_field("identifier_type")),
-        };
+        de.deserialize_map(ExternalIdentifierVisitor)
+    }
+}
+
+struct ExternalIdentifierVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ExternalIdentifierVisitor {
+    type Value = ExternalIdentifier;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        use ExternalIdentifier as X;
+        fn variant<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(
+            rest: tagged::TagRest<'de, A>,
+        ) -> Result<T, A::Error> {
+            T::deserialize(rest.into_deserializer())
+        }
+        let (tag, rest) = tagged::read_tag(map, "identifier_type")?;
         Ok(match tag.as_str() {
-            "doi" => Self::Doi(nested_str::<Tagged<Doi>, _>(&raw)?.identifier),
-            "eric" => Self::Eric(nested_str::<Tagged<EricNumber>, _>(&raw)?.identifier),
-            "pm_id" => Self::PmId(nested_str::<TaggedInt, _>(&raw)?.identifier),
-            "pro_quest" => Self::ProQuest(nested_str::<Tagged<ProQuestId>, _>(&raw)?.identifier),
-            "open_alex" => Self::OpenAlex(nested_str::<Tagged<OpenAlexId>, _>(&raw)?.identifier),
+            "doi" => X::Doi(variant::<Tagged<Doi>, _>(rest)?.identifier),
+            "eric" => X::Eric(variant::<Tagged<EricNumber>, _>(rest)?.identifier),
+            "pm_id" => X::PmId(variant::<TaggedInt, _>(rest)?.identifier),
+            "pro_quest" => X::ProQuest(variant::<Tagged<ProQuestId>, _>(rest)?.identifier),
+            "open_alex" => X::OpenAlex(variant::<Tagged<OpenAlexId>, _>(rest)?.identifier),
             "other" => {
-                let o: TaggedOther = nested_str(&raw)?;
-                Self::Other {
+                let o: TaggedOther = variant(rest)?;
+                X::Other {
                     identifier: o.identifier,
                     other_identifier_name: o.other_identifier_name,
                 }
             }
-            _ => Self::Unknown(nested_str(&raw)?),
+            _ => X::Unknown(rest.into_object(tag)?),
         })
     }
 }

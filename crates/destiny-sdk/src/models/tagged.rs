@@ -1,13 +1,11 @@
 //! Reading internally tagged unions (`enhancement_type`, `identifier_type`,
 //! `annotation_type`) without building a `serde_json::Value` tree.
 //!
-//! A tagged object is captured as its raw JSON text ([`capture`]), its tag is read by a
-//! scan that skips every other value ([`tag`]), and the text is then parsed once, straight
-//! into the variant's type ([`nested_str`]). Errors keep the inner JSON path.
-//!
-//! When the tag is usually the first key (`enhancement_type`, as every writer puts it),
-//! [`read_leading_tag`] streams instead: it reads the tag and hands the rest of the same
-//! map to the variant, so the object is read once.
+//! [`read_tag`] reads a tagged object up to its tag, then hands the rest of the same map
+//! to the variant's `Deserialize`, so the object is read once; the few entries before the
+//! tag are buffered. Untagged shapes (a result line is an enhancement or an error) are
+//! captured as raw JSON text ([`capture`]) and parsed from it ([`nested_str`]). Errors
+//! keep the inner JSON path.
 
 use serde::de::value::{CowStrDeserializer, MapAccessDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -17,60 +15,88 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 
-/// A map read up to its tag by [`read_leading_tag`].
-pub(crate) enum Leading<A> {
-    /// The first key was the tag: its value, and the rest of the map (the tag may not
-    /// come again).
-    Tagged(Value, TagRest<A>),
-    /// The tag was not first: the whole object, buffered.
-    Buffered(Map<String, Value>),
-}
-
-/// Reads the first entry of `map`: when its key is `field`, returns the tag's value and
-/// the rest of the map to stream into the variant; otherwise buffers the whole object.
+/// Reads `map` up to its tag `field`: returns the tag and the rest of the map, for the
+/// variant's `Deserialize`. Entries before the tag are buffered (as small
+/// `serde_json::Value`s: every writer puts the tag first or after one or two short
+/// fields); everything after it is streamed.
 ///
 /// # Errors
-/// The map's own errors (an empty object is a missing tag).
-pub(crate) fn read_leading_tag<'de, A: MapAccess<'de>>(
+/// The map's own errors; a missing tag; a tag that is not a string.
+pub(crate) fn read_tag<'de, A: MapAccess<'de>>(
     mut map: A,
     field: &'static str,
-) -> Result<Leading<A>, A::Error> {
-    let Some(first) = map.next_key_seed(CowKey)? else {
-        return Err(de::Error::missing_field(field));
-    };
-    if first == field {
-        let tag = map.next_value::<Value>()?;
-        return Ok(Leading::Tagged(tag, TagRest { map, field }));
+) -> Result<(String, TagRest<'de, A>), A::Error> {
+    let mut before = Vec::new();
+    loop {
+        let Some(key) = map.next_key_seed(CowKey)? else {
+            return Err(de::Error::missing_field(field));
+        };
+        if key == field {
+            return match map.next_value::<Value>()? {
+                Value::String(tag) => Ok((
+                    tag,
+                    TagRest {
+                        before: before.into_iter(),
+                        value: None,
+                        map,
+                        field,
+                    },
+                )),
+                other => Err(de::Error::custom(format!(
+                    "`{field}` should be a string, got {other}"
+                ))),
+            };
+        }
+        let value = map.next_value::<Value>()?;
+        before.push((key, value));
     }
-    let mut object = Map::new();
-    object.insert(first.into_owned(), map.next_value()?);
-    while let Some((key, value)) = map.next_entry::<String, Value>()? {
-        object.insert(key, value);
-    }
-    Ok(Leading::Buffered(object))
 }
 
-/// The rest of a map after its leading tag; a second tag key is an error (as a repeated
-/// field is for the derived models).
-pub(crate) struct TagRest<A> {
+/// The entries of a map other than its tag: those read before it, then the rest of the
+/// map. A second tag key is an error (as a repeated field is for the derived models).
+pub(crate) struct TagRest<'de, A> {
+    /// Entries that came before the tag.
+    before: std::vec::IntoIter<(Cow<'de, str>, Value)>,
+    /// The value of the buffered key just returned.
+    value: Option<(Cow<'de, str>, Value)>,
+    /// The rest of the map.
     map: A,
+    /// The tag's key.
     field: &'static str,
 }
 
-impl<'de, A: MapAccess<'de>> TagRest<A> {
-    /// A deserializer over the remaining entries, for the variant's `Deserialize`.
+impl<'de, A: MapAccess<'de>> TagRest<'de, A> {
+    /// A deserializer over the entries, for the variant's `Deserialize`.
     pub(crate) fn into_deserializer(self) -> MapAccessDeserializer<Self> {
         MapAccessDeserializer::new(self)
     }
+
+    /// The whole object, the tag back in its place (for types kept as opaque JSON).
+    pub(crate) fn into_object(mut self, tag: String) -> Result<Map<String, Value>, A::Error> {
+        let mut object = Map::new();
+        for (key, value) in self.before.by_ref() {
+            object.insert(key.into_owned(), value);
+        }
+        object.insert(self.field.to_owned(), Value::String(tag));
+        while let Some((key, value)) = self.next_entry::<String, Value>()? {
+            object.insert(key, value);
+        }
+        Ok(object)
+    }
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for TagRest<A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for TagRest<'de, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
+        if let Some((key, value)) = self.before.next() {
+            let out = seed.deserialize(CowStrDeserializer::new(key.clone()));
+            self.value = Some((key, value));
+            return out.map(Some);
+        }
         let Some(key) = self.map.next_key_seed(CowKey)? else {
             return Ok(None);
         };
@@ -81,11 +107,14 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for TagRest<A> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
-        self.map.next_value_seed(seed)
+        match self.value.take() {
+            Some((key, value)) => super::error::nested_seed(&key, value, seed),
+            None => self.map.next_value_seed(seed),
+        }
     }
 
     fn size_hint(&self) -> Option<usize> {
-        self.map.size_hint()
+        self.map.size_hint().map(|n| n + self.before.len())
     }
 }
 
@@ -125,59 +154,6 @@ pub(crate) fn capture<'de, D: Deserializer<'de>>(de: D) -> Result<Box<RawValue>,
     Box::<RawValue>::deserialize(de)
 }
 
-/// What a JSON object holds under its tag field.
-pub(crate) enum Tag {
-    /// The field is a string.
-    Str(String),
-    /// The field is missing.
-    Missing,
-}
-
-/// Reads the string tag `field` of the JSON object `raw` (the last one wins when the key
-/// repeats, as when the object is read into a map), skipping every other value.
-///
-/// # Errors
-/// The text of a model error: the value is not an object (`invalid type: …, expected a
-/// map`) or the tag is not a string (`` `field` should be a string, got … ``).
-pub(crate) fn tag(raw: &RawValue, field: &str) -> Result<Tag, String> {
-    if let Some(tag) = leading_tag(raw.get(), field) {
-        return Ok(Tag::Str(tag.to_owned()));
-    }
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    let found = de
-        .deserialize_map(TagVisitor { field })
-        .map_err(|e| strip_position(&e))?;
-    match found {
-        None => Ok(Tag::Missing),
-        Some(Value::String(s)) => Ok(Tag::Str(s)),
-        Some(other) => Err(format!("`{field}` should be a string, got {other}")),
-    }
-}
-
-/// The tag of the common case read from the text alone: compact JSON whose first key is
-/// `field` with a plain string value (`{"field":"value"…`). `None` (read it with the full
-/// scan) unless the text cannot hold the key a second time: any other `"field"` (nested
-/// or repeated) or any `\u` escape (which could spell the key differently) sends the
-/// object to the full scan.
-fn leading_tag<'a>(text: &'a str, field: &str) -> Option<&'a str> {
-    let rest = text
-        .strip_prefix("{\"")?
-        .strip_prefix(field)?
-        .strip_prefix("\":\"")?;
-    let end = memchr::memchr2(b'"', b'\\', rest.as_bytes())?;
-    if rest.as_bytes()[end] != b'"' {
-        return None;
-    }
-    let after = &rest.as_bytes()[end..];
-    let quoted = format!("\"{field}\"");
-    if memchr::memmem::find(after, quoted.as_bytes()).is_some()
-        || memchr::memmem::find(after, b"\\u").is_some()
-    {
-        return None;
-    }
-    Some(&rest[..end])
-}
-
 /// Whether the JSON object `raw` has each of `keys` (in the order given); `None` when `raw`
 /// is not an object.
 pub(crate) fn has_keys<const N: usize>(raw: &RawValue, keys: [&str; N]) -> Option<[bool; N]> {
@@ -194,40 +170,6 @@ pub(crate) fn nested_str<T: de::DeserializeOwned, E: de::Error>(raw: &RawValue) 
     match serde_json::from_str(raw.get()) {
         Ok(value) => Ok(value),
         Err(_) => super::error::nested_tracked(&mut serde_json::Deserializer::from_str(raw.get())),
-    }
-}
-
-/// serde_json appends " at line L column C" to data errors; the model errors name a path
-/// instead.
-fn strip_position(err: &serde_json::Error) -> String {
-    let mut message = err.to_string();
-    if let Some(idx) = message.rfind(" at line ") {
-        message.truncate(idx);
-    }
-    message
-}
-
-struct TagVisitor<'f> {
-    field: &'f str,
-}
-
-impl<'de> Visitor<'de> for TagVisitor<'_> {
-    type Value = Option<Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(is_tag) = map.next_key_seed(KeyIs(self.field))? {
-            if is_tag {
-                found = Some(map.next_value::<Value>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
     }
 }
 
@@ -251,29 +193,6 @@ impl<'de, const N: usize> Visitor<'de> for KeysVisitor<'_, N> {
             map.next_value::<IgnoredAny>()?;
         }
         Ok(present)
-    }
-}
-
-/// Reads a map key and says whether it equals the field, without allocating.
-struct KeyIs<'f>(&'f str);
-
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<bool, D::Error> {
-        de.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for KeyIs<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
-        Ok(key == self.0)
     }
 }
 
@@ -308,48 +227,80 @@ mod tests {
         RawValue::from_string(text.to_owned()).unwrap()
     }
 
+    fn read<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+        crate::models::from_json_str(json).map_err(|e| e.to_string())
+    }
+
     #[test]
-    fn reads_the_tag_wherever_it_is_and_the_last_of_repeats() {
-        let t = |text: &str| match tag(&raw(text), "t") {
-            Ok(Tag::Str(s)) => s,
-            Ok(Tag::Missing) => "<missing>".to_owned(),
-            Err(e) => format!("<error {e}>"),
-        };
-        assert_eq!(t(r#"{"t": "a", "x": [1, {"t": "no"}]}"#), "a");
-        assert_eq!(t(r#"{"x": {"t": "no"}, "t": "b\u0021"}"#), "b!");
-        assert_eq!(t(r#"{"t": "a", "t": "c"}"#), "c");
-        assert_eq!(t(r#"{"x": 1}"#), "<missing>");
-        assert_eq!(t(r#"{"t": 5}"#), "<error `t` should be a string, got 5>");
+    fn the_tag_may_come_anywhere_and_errors_keep_their_path() {
+        use crate::models::{Annotation, EnhancementContent, ExternalIdentifier};
+        // Before, between and after other fields.
+        for json in [
+            r#"{"identifier_type": "doi", "identifier": "10.1234/x"}"#,
+            r#"{"identifier": "10.1234/x", "identifier_type": "doi"}"#,
+        ] {
+            assert!(matches!(
+                read::<ExternalIdentifier>(json),
+                Ok(ExternalIdentifier::Doi(_))
+            ));
+        }
+        let late = r#"{"process": "other", "abstract": "A.", "enhancement_type": "abstract"}"#;
+        assert!(matches!(
+            read::<EnhancementContent>(late),
+            Ok(EnhancementContent::Abstract(_))
+        ));
+        // A buffered value's error names its own path, as a streamed one does.
+        let want = Err("identifier: ".to_owned());
+        for json in [
+            r#"{"identifier": "nope", "identifier_type": "doi"}"#,
+            r#"{"identifier_type": "doi", "identifier": "nope"}"#,
+        ] {
+            let got = read::<ExternalIdentifier>(json);
+            assert_eq!(
+                got.as_ref().map_err(|e| &e[..12]),
+                want.as_ref().map_err(|e| &e[..])
+            );
+        }
+        let json = r#"{"scheme": "a", "label": "b", "data": {"x": 1}, "score": "high",
+            "annotation_type": "score"}"#;
         assert_eq!(
-            t(r#""text""#),
-            r#"<error invalid type: string "text", expected a map>"#
+            read::<Annotation>(json).unwrap_err(),
+            "score: invalid type: string \"high\", expected f64"
+        );
+        // Missing, mistyped and repeated tags.
+        assert_eq!(
+            read::<ExternalIdentifier>(r#"{"identifier": "10.1234/x"}"#).unwrap_err(),
+            "missing field `identifier_type`"
+        );
+        assert_eq!(
+            read::<ExternalIdentifier>(r#"{"identifier_type": 3}"#).unwrap_err(),
+            "`identifier_type` should be a string, got 3"
+        );
+        assert_eq!(
+            read::<EnhancementContent>(
+                r#"{"enhancement_type": "abstract", "enhancement_type": "raw"}"#
+            )
+            .unwrap_err(),
+            "duplicate field `enhancement_type`"
         );
     }
 
     #[test]
-    fn the_leading_tag_shortcut_only_takes_unambiguous_texts() {
-        fn lead(text: &str) -> Option<&str> {
-            leading_tag(text, "t")
-        }
-        assert_eq!(lead(r#"{"t":"a","x":1}"#), Some("a"));
-        assert_eq!(lead(r#"{"t":"a"}"#), Some("a"));
-        // Repeated (last wins), nested, escaped or not first: the full scan decides.
-        assert_eq!(lead(r#"{"t":"a","t":"b"}"#), None);
-        assert_eq!(lead(r#"{"t":"a","x":{"t":"b"}}"#), None);
-        assert_eq!(lead(r#"{"t":"a","\u0074":"b"}"#), None);
-        assert_eq!(lead(r#"{"t":"a\"b"}"#), None);
-        assert_eq!(lead(r#"{"x":1,"t":"a"}"#), None);
-        assert_eq!(lead(r#"{ "t": "a"}"#), None);
-        assert_eq!(lead(r#"{"t":5}"#), None);
-        assert_eq!(lead(r#"{"tt":"a"}"#), None);
-        // Whatever the shortcut takes, the full scan agrees with.
-        for text in [r#"{"t":"a","x":1}"#, r#"{"t":"","y":[1,"u"]}"#] {
-            let full = match tag(&raw(&text.replacen('{', "{ ", 1)), "t") {
-                Ok(Tag::Str(s)) => s,
-                _ => panic!("no tag in {text}"),
-            };
-            assert_eq!(lead(text), Some(full.as_str()));
-        }
+    fn unknown_types_keep_every_field_in_order() {
+        use crate::models::{EnhancementContent, ExternalIdentifier};
+        let json = r#"{"a": 1, "enhancement_type": "linked_data", "b": {"c": [null]}}"#;
+        let content = read::<EnhancementContent>(json).unwrap();
+        assert_eq!(content.enhancement_type(), "linked_data");
+        assert_eq!(
+            serde_json::to_string(&content).unwrap(),
+            r#"{"a":1,"enhancement_type":"linked_data","b":{"c":[null]}}"#
+        );
+        let json = r#"{"identifier": "x", "identifier_type": "isbn", "note": true}"#;
+        let id = read::<ExternalIdentifier>(json).unwrap();
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            r#"{"identifier":"x","identifier_type":"isbn","note":true}"#
+        );
     }
 
     #[test]
