@@ -12,10 +12,10 @@
 //! - [`duration`]: both lease parsers, positivity, canonical ISO 8601 round trip.
 //! - [`reference_jsonl`]: `JsonlReader<Reference>` against `parse_line`, and
 //!   `to_line` / `parse_line` round trips.
-//! - [`result_file`]: a result file checked line by line as the repository's import does,
+//! - [`result_file`]: a result file checked line by line by the SDK's `ResultFileCheck`,
+//!   which the repository's import uses,
 //!   with the round trips of every accepted entry and of the validation file.
 
-use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
@@ -36,6 +36,7 @@ use destiny_sdk::models::{
     ids, Enhancement, EnhancementContent, EnhancementResultEntry, ExternalIdentifier, Identifier,
     Reference, RobotResultValidationEntry,
 };
+use destiny_sdk::result_file::{Outcome, ResultFileCheck};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
@@ -859,79 +860,90 @@ pub const BATCH_REFS: [&str; 3] = [
     "9f6c0a4e-2b1d-4c3e-b5a6-7d8e9f0a1b2c",
 ];
 
-/// What the import decides for a reference of the batch.
-#[derive(Debug, PartialEq)]
-enum Decision {
-    Enhance(Box<Enhancement>),
-    Fail,
-}
-
 /// Input: a result file for a batch of [`BATCH_REFS`].
 ///
 /// The file is read as `destiny_repository::import::import_batch` reads it (split after
-/// each `\n`, lossy UTF-8, blank lines skipped) and each line is decided with the rules of
-/// its `check_line`, re-expressed here over the public SDK API (that function is private
-/// to the repository crate).
+/// each `\n`, lossy UTF-8) and checked with the SDK's `ResultFileCheck`, the checker the
+/// repository imports with.
 ///
 /// Properties: `parse_line::<EnhancementResultEntry>` never panics; every accepted entry
 /// has a v4/v7 reference id and round-trips through `to_line` / `parse_line` as the same
-/// variant and value; every non-blank line gets exactly one validation line (unparsable
-/// ones with no reference id and `Entry N could not be parsed`); every reference of the
-/// batch ends with exactly one terminal decision; the validation file written with
-/// `append_line` reads back line for line.
+/// variant and value; blank lines get no validation line and every other line exactly one
+/// (unparsable ones with no reference id and `Entry N could not be parsed`); every
+/// reference of the batch ends with exactly one outcome, `Enhance` only for an accepted
+/// line of its own; the validation file written with `append_line` reads back line for
+/// line.
 pub fn result_file(data: &[u8]) {
-    let batch: HashSet<Uuid> = BATCH_REFS
+    let batch: Vec<Uuid> = BATCH_REFS
         .iter()
         .filter_map(|s| Uuid::parse_str(s).ok())
         .collect();
     assert_eq!(batch.len(), BATCH_REFS.len());
-    let mut seen = HashSet::new();
-    let mut decided: HashMap<Uuid, Decision> = HashMap::new();
+    let mut check = ResultFileCheck::new(batch.iter().copied());
     let mut validation = Vec::new();
     let mut entries = 0usize;
     for raw in data.split_inclusive(|&b| b == b'\n') {
         let text = String::from_utf8_lossy(raw);
-        if text.trim().is_empty() {
-            continue;
-        }
+        let line = check.check_line(&text);
+        assert_eq!(line.is_none(), text.trim().is_empty(), "{text:?}");
+        let Some(line) = line else { continue };
         entries += 1;
-        let before = validation.len();
-        validation.push(check_result_line(
-            &text,
-            entries,
-            &batch,
-            &mut seen,
-            &mut decided,
-        ));
-        assert_eq!(validation.len(), before + 1);
-    }
-    assert_eq!(validation.len(), entries, "one validation line per entry");
-    for id in &batch {
-        if !seen.contains(id) {
-            validation.push(RobotResultValidationEntry {
-                reference_id: Some(*id),
-                error: Some("Requested reference not in enhancement result.".to_owned()),
-            });
+        assert_eq!(check.entries(), entries);
+        match jsonl::parse_line::<EnhancementResultEntry>(&text) {
+            Ok(entry) => {
+                check_entry(&entry);
+                if let Some(id) = line.reference_id {
+                    assert_eq!(id, entry.reference_id());
+                }
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                assert_eq!(line.reference_id, None);
+                let prefix = format!("Entry {entries} could not be parsed: ");
+                assert!(
+                    line.error.as_deref().unwrap_or("").starts_with(&prefix),
+                    "{line:?}"
+                );
+            }
         }
+        validation.push(line);
     }
-    // Every reference of the batch: decided exactly when seen, one line in either case.
-    for id in &batch {
-        assert_eq!(decided.contains_key(id), seen.contains(id), "{id}");
+    let accepted: Vec<Uuid> = validation
+        .iter()
+        .filter(|v| v.error.is_none())
+        .filter_map(|v| v.reference_id)
+        .collect();
+    let checked = check.finish();
+    validation.extend(checked.missing);
+    // Every reference of the batch: one outcome, in batch order, and at least one line.
+    assert_eq!(
+        checked
+            .outcomes
+            .iter()
+            .map(|(id, _)| *id)
+            .collect::<Vec<_>>(),
+        batch
+    );
+    for (id, outcome) in &checked.outcomes {
         let lines = validation
             .iter()
             .filter(|v| v.reference_id == Some(*id))
             .count();
         assert!(lines >= 1, "{id} has no validation line");
-    }
-    assert!(decided.keys().all(|id| batch.contains(id)));
-    for (id, decision) in &decided {
-        if let Decision::Enhance(e) = decision {
-            assert_eq!(e.reference_id, *id);
-            assert!(e.id.is_none());
-            assert!(!matches!(
-                e.content,
-                EnhancementContent::Raw(_) | EnhancementContent::Unknown(_)
-            ));
+        match outcome {
+            Outcome::Enhance(e) => {
+                assert!(
+                    accepted.contains(id),
+                    "{id} enhanced without an accepted line"
+                );
+                assert_eq!(e.reference_id, *id);
+                assert!(e.id.is_none());
+                assert!(!matches!(
+                    e.content,
+                    EnhancementContent::Raw(_) | EnhancementContent::Unknown(_)
+                ));
+            }
+            Outcome::Fail => assert!(!accepted.contains(id), "{id} accepted but failed"),
         }
     }
     // The validation file round-trips.
@@ -952,79 +964,6 @@ pub fn result_file(data: &[u8]) {
         reread,
         validation.iter().map(as_written).collect::<Vec<_>>()
     );
-}
-
-/// `check_line` of `destiny-repository/src/import.rs`, over the public SDK API.
-fn check_result_line(
-    text: &str,
-    entry_no: usize,
-    batch: &HashSet<Uuid>,
-    seen: &mut HashSet<Uuid>,
-    decided: &mut HashMap<Uuid, Decision>,
-) -> RobotResultValidationEntry {
-    let fail = |reference_id: Option<Uuid>, error: String| RobotResultValidationEntry {
-        reference_id,
-        error: Some(error),
-    };
-    let entry: EnhancementResultEntry = match jsonl::parse_line(text) {
-        Ok(entry) => entry,
-        Err(e) => {
-            let message = e.to_string();
-            assert!(!message.is_empty());
-            return fail(
-                None,
-                format!("Entry {entry_no} could not be parsed: {message}"),
-            );
-        }
-    };
-    check_entry(&entry);
-    if let EnhancementResultEntry::Enhancement(e) = &entry {
-        if let EnhancementContent::Unknown(_) = e.content {
-            let kind = e.content.enhancement_type().to_owned();
-            return fail(
-                None,
-                format!(
-                    "Entry {entry_no} could not be parsed: content: unknown enhancement_type {kind:?}"
-                ),
-            );
-        }
-    }
-    let reference_id = entry.reference_id();
-    if !batch.contains(&reference_id) {
-        return fail(
-            Some(reference_id),
-            "Reference not in batch enhancement request.".to_owned(),
-        );
-    }
-    if !seen.insert(reference_id) {
-        return fail(
-            Some(reference_id),
-            "Duplicate reference ID in enhancement result.".to_owned(),
-        );
-    }
-    match entry {
-        EnhancementResultEntry::Error(err) => {
-            decided.insert(reference_id, Decision::Fail);
-            fail(Some(reference_id), err.message)
-        }
-        EnhancementResultEntry::Enhancement(e)
-            if matches!(e.content, EnhancementContent::Raw(_)) =>
-        {
-            decided.insert(reference_id, Decision::Fail);
-            fail(
-                Some(reference_id),
-                "Robot returned illegal raw enhancement type".to_owned(),
-            )
-        }
-        EnhancementResultEntry::Enhancement(mut e) => {
-            e.id = None;
-            decided.insert(reference_id, Decision::Enhance(e));
-            RobotResultValidationEntry {
-                reference_id: Some(reference_id),
-                error: None,
-            }
-        }
-    }
 }
 
 /// An accepted result line: accepted id, same variant and value after a round trip.

@@ -10,6 +10,8 @@
 //!   identifiers, enhancements, robot batches and results), validated as pydantic does,
 //!   with errors that name the failing JSON path.
 //! - [`jsonl`]: reading and writing JSONL files with the Python SDK's rules.
+//! - [`result_file`]: [`ResultFileCheck`](result_file::ResultFileCheck), a batch's result
+//!   file checked line by line with the repository's rules and texts.
 //! - [`auth`]: signing (`create_signature`, Python float `repr`), header parsing and
 //!   verification, and an axum/tower layer that authenticates robot requests.
 //! - [`duration`]: [`LeaseDuration`](duration::LeaseDuration), the lease length of a batch,
@@ -45,5 +47,6 @@ pub mod client;
 pub mod duration;
 pub mod jsonl;
 pub mod models;
+pub mod result_file;
 pub mod samples;
 pub mod secret;

@@ -3,7 +3,6 @@
 //! imported enhancements, so a crash mid-import leaves it `running` and it is redone
 //! after a restart (the first transaction never committed).
 
-use destiny_sdk::models::Enhancement;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -13,13 +12,7 @@ use crate::error::ApiError;
 use crate::lifecycle::PendingStatus;
 
 /// The fate of one reference of a batch, decided from the result file.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// Store this enhancement (or discard it as an exact duplicate).
-    Enhance(Box<Enhancement>),
-    /// The reference failed.
-    Fail,
-}
+pub use destiny_sdk::result_file::Outcome;
 
 /// One pending enhancement of a batch being imported.
 #[derive(Debug, Clone)]
