@@ -25,6 +25,9 @@ mod sign;
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Command-line tools for robots of the DESTINY evidence repository.
