@@ -38,7 +38,7 @@ const INSERT_ROWS: usize = 50;
 /// Stores enhancements, each unless an identical one is already on its reference (or
 /// earlier in `items`); returns, per item, whether it was stored. An enhancement's id is
 /// assigned when absent. One multi-row `INSERT … ON CONFLICT DO NOTHING` per
-/// [`INSERT_ROWS`] items (and, only when some were duplicates, a `SELECT` of their ids).
+/// 50 items (and, only when some were duplicates, a `SELECT` of their ids).
 ///
 /// # Errors
 /// Database errors (an unknown reference is a foreign-key violation: 422).
