@@ -95,35 +95,25 @@ impl EnhancementContent {
 // first), then the rest of it goes straight into the variant.
 impl<'de> Deserialize<'de> for EnhancementContent {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        de.deserialize_map(ContentVisitor)
+        tagged::deserialize_tagged(de)
     }
 }
 
-struct ContentVisitor;
+impl tagged::TaggedUnion for EnhancementContent {
+    const TAG: &'static str = "enhancement_type";
 
-impl<'de> serde::de::Visitor<'de> for ContentVisitor {
-    type Value = EnhancementContent;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a map")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        use EnhancementContent as C;
-        let (tag, rest) = tagged::read_tag(map, "enhancement_type")?;
-        fn variant<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(
-            rest: tagged::TagRest<'de, A>,
-        ) -> Result<T, A::Error> {
-            T::deserialize(rest.into_deserializer())
-        }
+    fn from_tag<'de, A: serde::de::MapAccess<'de>>(
+        tag: String,
+        rest: tagged::TagRest<'de, A>,
+    ) -> Result<Self, A::Error> {
         Ok(match tag.as_str() {
-            "bibliographic" => C::Bibliographic(variant(rest)?),
-            "abstract" => C::Abstract(variant(rest)?),
-            "annotation" => C::Annotation(variant(rest)?),
-            "location" => C::Location(variant(rest)?),
-            "reference_association" => C::ReferenceAssociation(variant(rest)?),
-            "raw" => C::Raw(variant(rest)?),
-            _ => C::Unknown(rest.into_object(tag)?),
+            "bibliographic" => Self::Bibliographic(rest.variant()?),
+            "abstract" => Self::Abstract(rest.variant()?),
+            "annotation" => Self::Annotation(rest.variant()?),
+            "location" => Self::Location(rest.variant()?),
+            "reference_association" => Self::ReferenceAssociation(rest.variant()?),
+            "raw" => Self::Raw(rest.variant()?),
+            _ => Self::Unknown(rest.into_object(tag)?),
         })
     }
 }
@@ -341,27 +331,21 @@ impl Serialize for Annotation {
 
 impl<'de> Deserialize<'de> for Annotation {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        de.deserialize_map(AnnotationVisitor)
+        tagged::deserialize_tagged(de)
     }
 }
 
-struct AnnotationVisitor;
+impl tagged::TaggedUnion for Annotation {
+    const TAG: &'static str = "annotation_type";
 
-impl<'de> serde::de::Visitor<'de> for AnnotationVisitor {
-    type Value = Annotation;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a map")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+    fn from_tag<'de, A: serde::de::MapAccess<'de>>(
+        tag: String,
+        rest: tagged::TagRest<'de, A>,
+    ) -> Result<Self, A::Error> {
         use serde::de::Error;
-        let (tag, rest) = tagged::read_tag(map, "annotation_type")?;
         match tag.as_str() {
-            "boolean" => {
-                Deserialize::deserialize(rest.into_deserializer()).map(Annotation::Boolean)
-            }
-            "score" => Deserialize::deserialize(rest.into_deserializer()).map(Annotation::Score),
+            "boolean" => rest.variant().map(Self::Boolean),
+            "score" => rest.variant().map(Self::Score),
             other => Err(A::Error::custom(format!(
                 "input tag {other:?} found using 'annotation_type' does not match any of the \
                  expected tags: 'boolean', 'score'"

@@ -290,41 +290,31 @@ struct TaggedOther {
 
 impl<'de> Deserialize<'de> for ExternalIdentifier {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        de.deserialize_map(ExternalIdentifierVisitor)
+        tagged::deserialize_tagged(de)
     }
 }
 
-struct ExternalIdentifierVisitor;
+impl tagged::TaggedUnion for ExternalIdentifier {
+    const TAG: &'static str = "identifier_type";
 
-impl<'de> serde::de::Visitor<'de> for ExternalIdentifierVisitor {
-    type Value = ExternalIdentifier;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        use ExternalIdentifier as X;
-        fn variant<'de, T: Deserialize<'de>, A: serde::de::MapAccess<'de>>(
-            rest: tagged::TagRest<'de, A>,
-        ) -> Result<T, A::Error> {
-            T::deserialize(rest.into_deserializer())
-        }
-        let (tag, rest) = tagged::read_tag(map, "identifier_type")?;
+    fn from_tag<'de, A: serde::de::MapAccess<'de>>(
+        tag: String,
+        rest: tagged::TagRest<'de, A>,
+    ) -> Result<Self, A::Error> {
         Ok(match tag.as_str() {
-            "doi" => X::Doi(variant::<Tagged<Doi>, _>(rest)?.identifier),
-            "eric" => X::Eric(variant::<Tagged<EricNumber>, _>(rest)?.identifier),
-            "pm_id" => X::PmId(variant::<TaggedInt, _>(rest)?.identifier),
-            "pro_quest" => X::ProQuest(variant::<Tagged<ProQuestId>, _>(rest)?.identifier),
-            "open_alex" => X::OpenAlex(variant::<Tagged<OpenAlexId>, _>(rest)?.identifier),
+            "doi" => Self::Doi(rest.variant::<Tagged<Doi>>()?.identifier),
+            "eric" => Self::Eric(rest.variant::<Tagged<EricNumber>>()?.identifier),
+            "pm_id" => Self::PmId(rest.variant::<TaggedInt>()?.identifier),
+            "pro_quest" => Self::ProQuest(rest.variant::<Tagged<ProQuestId>>()?.identifier),
+            "open_alex" => Self::OpenAlex(rest.variant::<Tagged<OpenAlexId>>()?.identifier),
             "other" => {
-                let o: TaggedOther = variant(rest)?;
-                X::Other {
+                let o: TaggedOther = rest.variant()?;
+                Self::Other {
                     identifier: o.identifier,
                     other_identifier_name: o.other_identifier_name,
                 }
             }
-            _ => X::Unknown(rest.into_object(tag)?),
+            _ => Self::Unknown(rest.into_object(tag)?),
         })
     }
 }

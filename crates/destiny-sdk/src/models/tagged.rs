@@ -15,6 +15,41 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 
+/// A union read from a JSON object by its string tag: [`deserialize_tagged`] reads the map
+/// up to [`TAG`](Self::TAG) and hands the rest to [`from_tag`](Self::from_tag).
+pub(crate) trait TaggedUnion: Sized {
+    /// The tag's key, such as `enhancement_type`.
+    const TAG: &'static str;
+
+    /// The value for `tag`, read from the other entries of the object.
+    fn from_tag<'de, A: MapAccess<'de>>(
+        tag: String,
+        rest: TagRest<'de, A>,
+    ) -> Result<Self, A::Error>;
+}
+
+/// `Deserialize::deserialize` for a [`TaggedUnion`].
+pub(crate) fn deserialize_tagged<'de, T: TaggedUnion, D: Deserializer<'de>>(
+    de: D,
+) -> Result<T, D::Error> {
+    de.deserialize_map(TaggedVisitor(std::marker::PhantomData))
+}
+
+struct TaggedVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: TaggedUnion> Visitor<'de> for TaggedVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        let (tag, rest) = read_tag(map, T::TAG)?;
+        T::from_tag(tag, rest)
+    }
+}
+
 /// Reads `map` up to its tag `field`: returns the tag and the rest of the map, for the
 /// variant's `Deserialize`. Entries before the tag are buffered (as small
 /// `serde_json::Value`s: every writer puts the tag first or after one or two short
@@ -66,9 +101,9 @@ pub(crate) struct TagRest<'de, A> {
 }
 
 impl<'de, A: MapAccess<'de>> TagRest<'de, A> {
-    /// A deserializer over the entries, for the variant's `Deserialize`.
-    pub(crate) fn into_deserializer(self) -> MapAccessDeserializer<Self> {
-        MapAccessDeserializer::new(self)
+    /// The variant, read from the entries.
+    pub(crate) fn variant<T: Deserialize<'de>>(self) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(self))
     }
 
     /// The whole object, the tag back in its place (for types kept as opaque JSON).
