@@ -28,6 +28,10 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The input was read but is not acceptable, such as a result file the repository
+    /// would refuse in part (exit code 1).
+    #[error("{0}")]
+    Rejected(String),
     /// The command line or configuration is unusable (exit code 2).
     #[error("{0}")]
     Usage(String),

@@ -12,6 +12,7 @@
 //! - `demo`: `destiny demo`, the whole system end to end.
 //! - `references_cmd`: `destiny references generate`, seeded sample references.
 //! - `robot_cmd`: `destiny robot run`, run a robot (online, or offline over a file).
+//! - `results_cmd`: `destiny results check`, check a result file as the repository would.
 //! - `error`: [`CliError`](error::CliError) and its exit codes.
 
 mod client_cmd;
@@ -19,6 +20,7 @@ mod config;
 mod demo;
 mod error;
 mod references_cmd;
+mod results_cmd;
 mod robot_cmd;
 mod serve;
 mod sign;
@@ -57,6 +59,8 @@ enum Command {
     References(references_cmd::ReferencesArgs),
     /// Run a robot against the repository (until SIGINT/SIGTERM) or over a file.
     Robot(robot_cmd::RobotArgs),
+    /// Check a robot's result file against its batch, as the repository will.
+    Results(results_cmd::ResultsArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::References(args) => references_cmd::run(args),
         Command::Robot(args) => robot_cmd::run(args),
+        Command::Results(args) => results_cmd::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,6 @@
 //! `destiny robot run toy` as a process: SIGTERM drains in-flight work and exits 0, a
-//! grace period too short abandons it to its lease (still exit 0, nothing reported), and
-//! the offline mode over files.
+//! grace period too short abandons it to its lease (still exit 0, nothing reported), the
+//! offline mode over files, and `destiny results check` over what it wrote.
 
 mod robot_support;
 
@@ -155,4 +155,88 @@ fn offline_mode_turns_a_reference_file_into_a_result_file() {
             (TOY, Some(env!("CARGO_PKG_VERSION")))
         );
     }
+}
+
+fn destiny(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn results_check_takes_an_offline_run_and_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = dir.path().join("refs.jsonl");
+    let results = dir.path().join("results.jsonl");
+    let generated = destiny(&[
+        "references".as_ref(),
+        "generate".as_ref(),
+        "50".as_ref(),
+        "--seed".as_ref(),
+        "3".as_ref(),
+        "-o".as_ref(),
+        refs.as_os_str(),
+    ]);
+    assert!(generated.status.success());
+    offline(&refs, &results, "1");
+    let check = |results: &std::path::Path| {
+        destiny(&[
+            "results".as_ref(),
+            "check".as_ref(),
+            "--references".as_ref(),
+            refs.as_os_str(),
+            results.as_os_str(),
+        ])
+    };
+
+    let out = check(&results);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(
+        "50 result lines for 50 references: 50 enhanced, 0 failed (LinkedRobotError or raw), \
+         0 missing, 0 lines refused"
+    ));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 50);
+    assert!(!stdout.contains("error"), "{stdout}");
+
+    // The last line dropped and the first repeated: exit 1, and the validation lines say so.
+    let text = std::fs::read_to_string(&results).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let broken = dir.path().join("broken.jsonl");
+    let mut edited = lines[..49].to_vec();
+    edited.push(lines[0]);
+    std::fs::write(&broken, edited.join("\n")).unwrap();
+    let out = check(&broken);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "49 enhanced, 0 failed (LinkedRobotError or raw), 1 missing, 1 lines refused"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("would not take this file whole"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("Duplicate reference ID in enhancement result."));
+    assert!(stdout.contains("Requested reference not in enhancement result."));
+
+    // A reference file that is not one is named, with its line.
+    let out = destiny(&[
+        "results".as_ref(),
+        "check".as_ref(),
+        "--references".as_ref(),
+        results.as_os_str(),
+        results.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 1: not a reference with an id"),
+        "{stderr}"
+    );
 }

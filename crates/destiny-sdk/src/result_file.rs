@@ -69,6 +69,8 @@ pub struct ResultFileCheck {
     decided: HashMap<Uuid, Outcome>,
     /// Non-blank lines so far.
     entries: usize,
+    /// Lines that decided nothing (unparsable, unknown type, outside the batch, repeated).
+    refused: usize,
 }
 
 /// The end of a check: lines for references without one, and every reference's outcome.
@@ -92,6 +94,7 @@ impl ResultFileCheck {
             seen: HashSet::with_capacity(batch.len()),
             decided: HashMap::with_capacity(batch.len()),
             entries: 0,
+            refused: 0,
             batch,
         }
     }
@@ -114,36 +117,14 @@ impl ResultFileCheck {
             reference_id,
             error: Some(error),
         };
-        let entry: EnhancementResultEntry = match jsonl::parse_line(text) {
+        let entry = match self.admit(text, entry_no) {
             Ok(entry) => entry,
-            Err(e) => {
-                return Some(fail(
-                    None,
-                    format!("Entry {entry_no} could not be parsed: {e}"),
-                ))
+            Err(refused) => {
+                self.refused += 1;
+                return Some(refused);
             }
         };
-        if let EnhancementResultEntry::Enhancement(e) = &entry {
-            if let EnhancementContent::Unknown(_) = e.content {
-                let kind = e.content.enhancement_type();
-                return Some(fail(
-                    None,
-                    format!(
-                        "Entry {entry_no} could not be parsed: content: unknown enhancement_type {kind:?}"
-                    ),
-                ));
-            }
-        }
         let reference_id = entry.reference_id();
-        if !self.in_batch.contains(&reference_id) {
-            return Some(fail(Some(reference_id), texts::NOT_IN_BATCH.to_owned()));
-        }
-        if !self.seen.insert(reference_id) {
-            return Some(fail(
-                Some(reference_id),
-                texts::DUPLICATE_REFERENCE.to_owned(),
-            ));
-        }
         Some(match entry {
             EnhancementResultEntry::Error(err) => {
                 self.decided.insert(reference_id, Outcome::Fail);
@@ -166,9 +147,51 @@ impl ResultFileCheck {
         })
     }
 
+    /// Parses a line and admits it for a decision, or refuses it with its validation line.
+    fn admit(
+        &mut self,
+        text: &str,
+        entry_no: usize,
+    ) -> Result<EnhancementResultEntry, RobotResultValidationEntry> {
+        let refuse = |reference_id: Option<Uuid>, error: String| RobotResultValidationEntry {
+            reference_id,
+            error: Some(error),
+        };
+        let entry: EnhancementResultEntry = jsonl::parse_line(text)
+            .map_err(|e| refuse(None, format!("Entry {entry_no} could not be parsed: {e}")))?;
+        if let EnhancementResultEntry::Enhancement(e) = &entry {
+            if let EnhancementContent::Unknown(_) = e.content {
+                let kind = e.content.enhancement_type();
+                return Err(refuse(
+                    None,
+                    format!(
+                        "Entry {entry_no} could not be parsed: content: unknown enhancement_type {kind:?}"
+                    ),
+                ));
+            }
+        }
+        let reference_id = entry.reference_id();
+        if !self.in_batch.contains(&reference_id) {
+            return Err(refuse(Some(reference_id), texts::NOT_IN_BATCH.to_owned()));
+        }
+        if !self.seen.insert(reference_id) {
+            return Err(refuse(
+                Some(reference_id),
+                texts::DUPLICATE_REFERENCE.to_owned(),
+            ));
+        }
+        Ok(entry)
+    }
+
     /// Non-blank lines checked so far.
     pub fn entries(&self) -> usize {
         self.entries
+    }
+
+    /// Lines so far that decided nothing: unparsable, of an unknown enhancement type,
+    /// about a reference outside the batch, or a second line for a reference.
+    pub fn refused(&self) -> usize {
+        self.refused
     }
 
     /// The decisions so far, by reference (references without a line yet are absent).
@@ -252,6 +275,7 @@ mod tests {
         assert_eq!(got[6], want(Some(ids[2]), Some("gave up")));
         assert_eq!(got[7], want(Some(ids[3]), Some(texts::RAW)));
         assert_eq!(check.entries(), 7);
+        assert_eq!(check.refused(), 4);
 
         let done = check.finish();
         let missing: Vec<Option<Uuid>> = done.missing.iter().map(|m| m.reference_id).collect();
