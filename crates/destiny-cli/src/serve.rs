@@ -32,6 +32,15 @@ pub struct ServeArgs {
     /// How often leases that ran out are expired (PT10S, 10s...).
     #[arg(long, env = "DESTINY_EXPIRY_INTERVAL", default_value = "10s")]
     expiry_interval: LeaseDuration,
+    /// A request body that sends nothing for this long is refused with 408.
+    #[arg(long, env = "DESTINY_BODY_IDLE_TIMEOUT", default_value = "60s")]
+    body_idle_timeout: LeaseDuration,
+    /// A connection whose request headers take longer than this to arrive is closed.
+    #[arg(long, env = "DESTINY_HEADER_READ_TIMEOUT", default_value = "30s")]
+    header_read_timeout: LeaseDuration,
+    /// How long a request waits for a database connection before answering 503.
+    #[arg(long, env = "DESTINY_DATABASE_TIMEOUT", default_value = "5s")]
+    database_timeout: LeaseDuration,
     /// Bearer token of the admin API; generated and printed when absent.
     #[arg(long, env = "DESTINY_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -52,6 +61,9 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         config.public_url = args.public_url;
         config.lease_default = args.lease_default;
         config.expiry_interval = args.expiry_interval.as_std();
+        config.body_idle_timeout = args.body_idle_timeout.as_std();
+        config.header_read_timeout = args.header_read_timeout.as_std();
+        config.database_timeout = args.database_timeout.as_std();
         config.admin_token = args.admin_token.map(Secret::new);
         let clock = Arc::new(destiny_repository::clock::SystemClock);
         let prepared = prepare(config, clock)

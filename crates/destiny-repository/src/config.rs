@@ -40,6 +40,9 @@ pub struct Config {
     /// How long a request waits for a database connection before answering 503 (an
     /// unreachable PostgreSQL server is retried until then).
     pub database_timeout: Duration,
+    /// A connection whose request headers take longer than this to arrive is closed, so
+    /// a client stalling in its headers cannot hold a connection.
+    pub header_read_timeout: Duration,
 }
 
 impl Config {
@@ -60,6 +63,7 @@ impl Config {
             signature_clock: SignatureClock::System,
             body_idle_timeout: Duration::from_secs(60),
             database_timeout: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }

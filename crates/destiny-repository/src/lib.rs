@@ -19,6 +19,7 @@
 //! - [`error`]: [`ApiError`](error::ApiError), with each error's HTTP status decided once.
 //! - [`clock`]: injected time.
 //! - [`server`]: [`run`](server::run), which wires it together.
+//! - `http` (private): the HTTP/1.1 accept loop (header-read timeout, graceful shutdown).
 
 #![warn(missing_docs)]
 
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+mod http;
 pub mod import;
 pub mod jobs;
 pub mod lifecycle;

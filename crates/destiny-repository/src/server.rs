@@ -1,6 +1,5 @@
 //! Wiring: open the database and blob store, start the background jobs, serve HTTP.
 
-use axum::serve::ListenerExt;
 use destiny_sdk::secret::Secret;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -190,20 +189,17 @@ impl Prepared {
             ));
         }
         let db = state.db.clone();
-        // Small responses (a 10-reference file, a renew body) would otherwise wait for
-        // the client's delayed ACK (Nagle): 40 ms each.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        crate::http::serve(
+            self.listener,
+            app(state.clone()),
+            state.config.header_read_timeout,
+            shutdown,
+        )
+        .await;
         let _ = stop_tx.send(true);
         while tasks.join_next().await.is_some() {}
         db.close().await;
-        result.map_err(ServeError::Io)
+        Ok(())
     }
 }
 

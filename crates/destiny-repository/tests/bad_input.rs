@@ -1,15 +1,18 @@
 //! Bad input gets the documented answer and changes nothing: an invalid JSONL line on
 //! import (422 naming the line, nothing of that import kept), invalid `limit` and
 //! `lease` (422 in FastAPI's shape), unknown batches (404 with the real text), conflicts
-//! (409) and invalid references to other records (422), on both backends.
+//! (409) and invalid references to other records (422), on both backends; a client
+//! stalling in its request headers is disconnected.
 
 #[macro_use]
 mod common;
 
-use common::{start, Backend, Server};
+use common::{start, Backend, Options, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Row;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 on_both_backends!(
@@ -301,4 +304,37 @@ async fn constraint_violations_are_409_or_422(backend: Backend) {
         "no refused request was stored"
     );
     assert_eq!(count(&s, "pending_enhancements").await, 0);
+}
+
+/// A connection whose request headers stop arriving is closed once `header_read_timeout`
+/// has passed, while other clients are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stalling_in_its_headers_is_disconnected() {
+    let s = Server::start(
+        Backend::Sqlite,
+        Options {
+            tweak: Box::new(|c| c.header_read_timeout = Duration::from_secs(1)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"GET /v1/system/healthcheck/ HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (status, answer) = s.admin(Method::GET, "/v1/system/healthcheck/", None).await;
+    assert_eq!(status, 200, "another client is served: {answer}");
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut buf))
+        .await
+        .expect("the server closes a connection stalled in its headers");
+    match read {
+        Ok(0) | Err(_) => {}
+        Ok(n) => panic!(
+            "an answer instead of a close: {}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+    }
 }

@@ -1202,9 +1202,8 @@ Behaviour worth knowing:
   given twice: the last counts.
 - Two rows have no JSON body: hyper refuses them before any route runs (431 for a header \
   section beyond its ~400 KiB buffer, 400 for conflicting `Content-Length` headers).
-- Not timed out: a client that stalls while sending its request *headers* (`axum::serve` sets \
-  no header read timeout). Put a reverse proxy in front of a server reachable by untrusted \
-  clients.
+- A client that stalls while sending its request *headers* is disconnected without an \
+  answer after `--header-read-timeout` (30 s by default; see `tests/bad_input.rs`).
 - Robot bodies ignore unknown fields (pydantic's default); `RobotIn` refuses them \
   (`extra=\"forbid\"`). Deep nesting in an ignored field is skipped without recursion; \
   where a value is parsed (reference lines), serde_json's recursion limit (128) answers 422.
