@@ -318,6 +318,15 @@ mod tests {
             .unwrap_err(),
             "duplicate field `enhancement_type`"
         );
+        // As for any model field given twice (pydantic would keep the last value).
+        assert_eq!(
+            read::<EnhancementContent>(
+                r#"{"enhancement_type": "abstract", "process": "other", "abstract": "A.",
+                    "abstract": "B."}"#
+            )
+            .unwrap_err(),
+            "duplicate field `abstract`"
+        );
     }
 
     #[test]
