@@ -24,9 +24,11 @@ pub struct ResultsArgs {
 enum ResultsCommand {
     /// Check a result file against the reference file of its batch as the repository's
     /// import does: write the validation file it would write (JSONL, one line per result
-    /// line, then one per reference without a line) and a summary on stderr. Exits 1 when
-    /// the repository would refuse a line or find a reference missing. (Whether an
-    /// enhancement duplicates one already stored is known only to the repository.)
+    /// line, then one per reference without a line) and a summary on stderr. Exit codes:
+    /// 0 the repository would take the file whole; 1 it would refuse a line or find a
+    /// reference missing (or a file could not be read); 2 the reference file is not one.
+    /// (Whether an enhancement duplicates one already stored is known only to the
+    /// repository.)
     Check {
         /// The batch's reference file (JSONL; only each line's `id` is read).
         #[arg(long)]
@@ -42,8 +44,8 @@ enum ResultsCommand {
 /// Runs `destiny results ...`.
 ///
 /// # Errors
-/// Unreadable files, a reference line without an id, or a result file the repository
-/// would not take whole ([`CliError::Rejected`]).
+/// Unreadable files; a reference line without an id ([`CliError::Usage`]); a result file
+/// the repository would not take whole ([`CliError::Rejected`]).
 pub fn run(args: ResultsArgs) -> Result<(), CliError> {
     let ResultsCommand::Check {
         references,
@@ -145,7 +147,7 @@ fn reference_ids(path: &Path) -> Result<Vec<Uuid>, CliError> {
             continue;
         }
         let IdOnly { id } = serde_json::from_str(&line).map_err(|e| {
-            CliError::Rejected(format!(
+            CliError::Usage(format!(
                 "{} line {}: not a reference with an id: {e}",
                 path.display(),
                 i + 1

@@ -233,7 +233,7 @@ fn results_check_takes_an_offline_run_and_names_what_is_wrong() {
         results.as_os_str(),
         results.as_os_str(),
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("line 1: not a reference with an id"),

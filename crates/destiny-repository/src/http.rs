@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 /// completes; then stops accepting and waits for the connections' requests in flight.
 ///
 /// A connection whose request headers take longer than `header_read_timeout` to arrive
-/// (the first request's, or the next one's on a kept-alive connection) is closed.
+/// (the first request's, or the next one's on a kept-alive connection, so this is also
+/// the idle keep-alive limit) is closed. HTTP/1.1 only (no h2c, no upgrades).
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
@@ -34,6 +35,8 @@ pub(crate) async fn serve(
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => stream,
+                // The peer gave up before we took the connection: nothing to do.
+                Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors and the like: wait rather than spin.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -58,4 +61,14 @@ pub(crate) async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// An accept error about one connection (not about the listener).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }

@@ -85,11 +85,12 @@ where
                     self.partial.extend_from_slice(&line);
                     line = self.partial.split().freeze();
                 }
+                let line = trim_cr(line);
                 if line.len() > self.max_line {
                     return Some(Err(self.too_long()));
                 }
                 self.line_no += 1;
-                return Some(Ok(trim_cr(line)));
+                return Some(Ok(line));
             }
             self.partial.extend_from_slice(&self.chunk);
             self.chunk.clear();
@@ -171,6 +172,12 @@ mod tests {
         assert_eq!(
             got,
             vec![Ok("ok".to_owned()), Err("too long at 2".to_owned())]
+        );
+        // Within one chunk too; the limit counts the line without its `\r\n`.
+        let got = split(&[b"0123\r\n01234\n"], 4).await;
+        assert_eq!(
+            got,
+            vec![Ok("0123".to_owned()), Err("too long at 2".to_owned())]
         );
     }
 

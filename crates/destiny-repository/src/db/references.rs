@@ -40,6 +40,9 @@ const INSERT_ROWS: usize = 50;
 /// assigned when absent. One multi-row `INSERT … ON CONFLICT DO NOTHING` per
 /// 50 items (and, only when some were duplicates, a `SELECT` of their ids).
 ///
+/// The ids in `items` must be new and distinct (absent, or the caller's own fresh ids):
+/// an item is reported stored when a row with its id exists after the insert.
+///
 /// # Errors
 /// Database errors (an unknown reference is a foreign-key violation: 422).
 pub async fn insert_enhancements(

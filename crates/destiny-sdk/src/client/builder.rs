@@ -9,6 +9,8 @@ use uuid::Uuid;
 use super::{base_url, ClientError, Clock, Inner, RetryPolicy, RobotClient};
 use crate::secret::Secret;
 
+/// How long an idle pooled connection is kept: below uvicorn's default keep-alive (5 s).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// The default `User-Agent`, naming this SDK and its version (the Python SDK sends
 /// `python@X.Y.Z/destiny-sdk@V`).
 pub const DEFAULT_USER_AGENT: &str = concat!("rust/destiny-sdk-rs@", env!("CARGO_PKG_VERSION"));
@@ -142,6 +144,10 @@ impl RobotClientBuilder {
             .user_agent(user_agent)
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_timeout)
+            // Idle connections are dropped before servers close them (uvicorn, which
+            // serves the real repository, closes after 5 s idle; `destiny serve` after its
+            // header-read timeout), so a request never races the server's close.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|e| ClientError::Config(e.without_url().to_string()))?;
         Ok(RobotClient {

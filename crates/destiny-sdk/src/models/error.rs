@@ -46,10 +46,13 @@ impl ModelError {
         let mut message = inner.to_string();
         // serde_json appends " at line L column C"; the path says more, keep the line info
         // only for syntax errors where there is no path.
-        if !matches!(
-            inner.classify(),
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
-        ) {
+        // (Errors raised while reading a `serde_json::Value` carry no position: line 0.)
+        if inner.line() != 0
+            && !matches!(
+                inner.classify(),
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+            )
+        {
             if let Some(idx) = message.rfind(" at line ") {
                 message.truncate(idx);
             }

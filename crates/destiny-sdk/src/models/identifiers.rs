@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 use uuid::Uuid;
 
-use super::tagged::{self, nested_str};
+use super::tagged;
 use super::{ids, lax};
 
 /// Defines a validated string newtype: `FromStr` cleans and checks, serde goes through it.
@@ -361,21 +361,59 @@ pub enum Identifier {
 
 impl<'de> Deserialize<'de> for Identifier {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let raw = tagged::capture(de)?;
-        match raw.get().as_bytes().first() {
-            Some(b'{') => nested_str(&raw).map(Self::External),
-            Some(b'"') => {
-                let text: String = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
-                ids::parse(&text).map(Self::Id).map_err(D::Error::custom)
-            }
-            _ => {
-                let other: Value = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
-                Err(D::Error::custom(format!(
-                    "expected an identifier object or a UUID string, got {other}"
-                )))
-            }
-        }
+        de.deserialize_any(IdentifierVisitor)
+    }
+}
+
+/// A JSON string (a reference id) or object (an external identifier), read in one pass.
+struct IdentifierVisitor;
+
+impl IdentifierVisitor {
+    fn other<E: serde::de::Error>(value: Value) -> E {
+        E::custom(format!(
+            "expected an identifier object or a UUID string, got {value}"
+        ))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for IdentifierVisitor {
+    type Value = Identifier;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an identifier object or a UUID string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Identifier, E> {
+        ids::parse(text).map(Identifier::Id).map_err(E::custom)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Identifier, A::Error> {
+        tagged::from_map(map).map(Identifier::External)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Identifier, A::Error> {
+        let items = Vec::<Value>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Err(Self::other(Value::Array(items)))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Identifier, E> {
+        Err(Self::other(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Identifier, E> {
+        Err(Self::other(Value::from(v)))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Identifier, E> {
+        Err(Self::other(Value::from(v)))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Identifier, E> {
+        Err(Self::other(Value::from(v)))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Identifier, E> {
+        Err(Self::other(Value::Null))
     }
 }
 

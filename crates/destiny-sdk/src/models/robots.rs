@@ -67,7 +67,8 @@ pub struct RobotResultValidationEntry {
 ///
 /// Untagged, as in the Python SDK: a line is tried as an [`Enhancement`] first, then as a
 /// [`LinkedRobotError`]. When neither fits, the error is the one of the model the line
-/// looks like (it has `content`: an enhancement; `message`: an error).
+/// looks like (it has `content`: an enhancement; `message`: an error). It is read from
+/// JSON text or a `serde_json::Value` (the line is captured as raw JSON first).
 ///
 /// ```
 /// use destiny_sdk::models::{from_json_str, EnhancementResultEntry};

@@ -3,8 +3,9 @@
 //!
 //! [`read_tag`] reads a tagged object up to its tag, then hands the rest of the same map
 //! to the variant's `Deserialize`, so the object is read once; the few entries before the
-//! tag are buffered. Untagged shapes (a result line is an enhancement or an error) are
-//! captured as raw JSON text ([`capture`]) and parsed from it ([`nested_str`]). Errors
+//! tag are buffered. A result line (an enhancement or an error, untagged) is captured as
+//! raw JSON text ([`capture`]) and parsed from it ([`nested_str`]), so it can be read
+//! only from `serde_json` (text or a `Value`). Errors
 //! keep the inner JSON path.
 
 use serde::de::value::{CowStrDeserializer, MapAccessDeserializer};
@@ -35,6 +36,12 @@ pub(crate) fn deserialize_tagged<'de, T: TaggedUnion, D: Deserializer<'de>>(
     de.deserialize_map(TaggedVisitor(std::marker::PhantomData))
 }
 
+/// A [`TaggedUnion`] read from a map a visitor was handed.
+pub(crate) fn from_map<'de, T: TaggedUnion, A: MapAccess<'de>>(map: A) -> Result<T, A::Error> {
+    let (tag, rest) = read_tag(map, T::TAG)?;
+    T::from_tag(tag, rest)
+}
+
 struct TaggedVisitor<T>(std::marker::PhantomData<T>);
 
 impl<'de, T: TaggedUnion> Visitor<'de> for TaggedVisitor<T> {
@@ -45,8 +52,7 @@ impl<'de, T: TaggedUnion> Visitor<'de> for TaggedVisitor<T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        let (tag, rest) = read_tag(map, T::TAG)?;
-        T::from_tag(tag, rest)
+        from_map(map)
     }
 }
 
@@ -327,6 +333,52 @@ mod tests {
             .unwrap_err(),
             "duplicate field `abstract`"
         );
+    }
+
+    #[test]
+    fn messages_do_not_depend_on_where_the_tag_is() {
+        use crate::models::ExternalIdentifier;
+        // A buffered value's error has no line/column; text that looks like one stays.
+        let late = r#"{"identifier": "x at line 2", "identifier_type": "pm_id"}"#;
+        let early = r#"{"identifier_type": "pm_id", "identifier": "x at line 2"}"#;
+        let (late, early) = (
+            read::<ExternalIdentifier>(late).unwrap_err(),
+            read::<ExternalIdentifier>(early).unwrap_err(),
+        );
+        assert_eq!(late, early);
+        assert!(late.contains("x at line 2"), "{late}");
+    }
+
+    #[test]
+    fn an_identifier_is_an_object_or_a_uuid_string() {
+        use crate::models::Identifier;
+        let id = "3a533776-c9ad-4aac-a089-d654d509490c";
+        assert!(matches!(
+            read::<Identifier>(&format!("\"{id}\"")),
+            Ok(Identifier::Id(_))
+        ));
+        let object = r#"{"identifier": "10.1234/x", "identifier_type": "doi"}"#;
+        assert!(matches!(
+            read::<Identifier>(object),
+            Ok(Identifier::External(_))
+        ));
+        for (json, shown) in [
+            ("5", "5"),
+            ("[1, \"a\"]", "[1,\"a\"]"),
+            ("null", "null"),
+            ("true", "true"),
+        ] {
+            assert_eq!(
+                read::<Identifier>(json).unwrap_err(),
+                format!("expected an identifier object or a UUID string, got {shown}")
+            );
+        }
+        // From a `serde_json::Value` too (no raw text to capture).
+        let value: serde_json::Value = serde_json::from_str(object).unwrap();
+        assert!(matches!(
+            crate::models::from_json_value::<Identifier>(value),
+            Ok(Identifier::External(_))
+        ));
     }
 
     #[test]
