@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// How long a request waits for a database connection before answering 503.
     #[arg(long, env = "DESTINY_DATABASE_TIMEOUT", default_value = "5s")]
     database_timeout: LeaseDuration,
+    /// Result files imported at once (default: 1 on SQLite, 4 on PostgreSQL).
+    #[arg(long, env = "DESTINY_IMPORT_WORKERS", value_parser = clap::value_parser!(u16).range(1..=64))]
+    import_workers: Option<u16>,
     /// Bearer token of the admin API; generated and printed when absent.
     #[arg(long, env = "DESTINY_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -64,6 +67,7 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         config.body_idle_timeout = args.body_idle_timeout.as_std();
         config.header_read_timeout = args.header_read_timeout.as_std();
         config.database_timeout = args.database_timeout.as_std();
+        config.import_workers = args.import_workers.map(usize::from);
         config.admin_token = args.admin_token.map(Secret::new);
         let clock = Arc::new(destiny_repository::clock::SystemClock);
         let prepared = prepare(config, clock)

@@ -43,6 +43,8 @@ pub struct Config {
     /// A connection whose request headers take longer than this to arrive is closed, so
     /// a client stalling in its headers cannot hold a connection.
     pub header_read_timeout: Duration,
+    /// Import workers running at once; `None`: 1 on SQLite (one writer), 4 on PostgreSQL.
+    pub import_workers: Option<usize>,
 }
 
 impl Config {
@@ -64,6 +66,7 @@ impl Config {
             body_idle_timeout: Duration::from_secs(60),
             database_timeout: Duration::from_secs(5),
             header_read_timeout: Duration::from_secs(30),
+            import_workers: None,
         }
     }
 }

@@ -26,16 +26,17 @@ pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watc
     }
 }
 
-/// Imports queued result files one at a time until `shutdown` turns true; woken by
-/// `wake` when a result is submitted, and polls the queue every second otherwise.
+/// Imports queued result files, one at a time per worker, until `shutdown` turns true;
+/// woken by `wake` when a result is submitted, and polls the queue every second
+/// otherwise. Several workers may run at once: each takes a different queued import.
 ///
 /// An import that fails (storage full, database gone) goes back to the queue; when even
 /// that fails, it is retried before any other import, so no batch is left `running`
 /// until the next start-up.
 pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
-    let mut requeue = false;
+    let mut failed: Option<uuid::Uuid> = None;
     loop {
-        while !requeue {
+        while failed.is_none() {
             if *shutdown.borrow() {
                 return;
             }
@@ -50,8 +51,7 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
                         }
                         Err(e) => {
                             tracing::warn!(%batch, error = %e, "import failed; requeued");
-                            requeue = true;
-                            break;
+                            failed = Some(batch);
                         }
                     }
                 }
@@ -62,10 +62,12 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
                 }
             }
         }
-        if requeue {
-            match state.db.requeue_interrupted_imports().await {
-                Ok(_) => requeue = false,
-                Err(e) => tracing::warn!(error = %e, "cannot requeue a failed import; will retry"),
+        if let Some(batch) = failed {
+            match state.db.requeue_import(batch).await {
+                Ok(()) => failed = None,
+                Err(e) => {
+                    tracing::warn!(%batch, error = %e, "cannot requeue a failed import; will retry")
+                }
             }
         }
         tokio::select! {

@@ -182,11 +182,20 @@ impl Prepared {
             ));
         }
         if jobs.import {
-            tasks.spawn(crate::jobs::import_loop(
-                state.clone(),
-                state.import_wake.clone(),
-                stop_rx,
-            ));
+            let workers = state
+                .config
+                .import_workers
+                .unwrap_or(match state.db.backend() {
+                    crate::db::Backend::Sqlite => 1,
+                    crate::db::Backend::Postgres => 4,
+                });
+            for _ in 0..workers.max(1) {
+                tasks.spawn(crate::jobs::import_loop(
+                    state.clone(),
+                    state.import_wake.clone(),
+                    stop_rx.clone(),
+                ));
+            }
         }
         let db = state.db.clone();
         crate::http::serve(

@@ -5,6 +5,8 @@
 //!   import left `running` by a crashed worker, are imported by the next server, each
 //!   pending enhancement once; a lease taken before the restart is still held and can be
 //!   renewed; robots, secrets and signed blob URLs survive.
+//! - Import queue (both backends): workers take different queued imports, and a failed
+//!   import goes back to the queue without disturbing another worker's.
 //! - Outage (PostgreSQL): the server reaches its database through a TCP proxy the test
 //!   cuts: requests answer 503 with a retry hint, and work again once it is back.
 //!   (SQLite is a local file: it has no outage to simulate; its "database is locked"
@@ -23,7 +25,10 @@ use sqlx::Row;
 use std::time::Duration;
 use uuid::Uuid;
 
-on_both_backends!(a_restart_resumes_imports_and_keeps_leases);
+on_both_backends!(
+    a_restart_resumes_imports_and_keeps_leases,
+    import_workers_take_different_imports_and_requeue_only_their_own,
+);
 
 /// API only: results stay queued.
 fn without_import() -> Options {
@@ -249,4 +254,75 @@ async fn postgres_outage_is_503_and_the_server_recovers() {
     let (status, answer) = s.robot_request(&robot, Method::POST, &poll, b"").await;
     assert_eq!(status, 200, "the server recovered: {answer}");
     assert!(answer["id"].is_string());
+}
+
+async fn import_workers_take_different_imports_and_requeue_only_their_own(backend: Backend) {
+    let s = Server::start(backend, without_import()).await;
+    let (robot, client) = s.robot("queue").await;
+    s.seed(robot.id, 6).await;
+    let mut submitted = Vec::new();
+    for _ in 0..3 {
+        submitted.push(lease_and_submit(&s, &client, robot.id, 2).await);
+    }
+    submitted.sort();
+    let pool = s.db.pool().await;
+    let state_of = |batch: Uuid| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT import_state FROM batches WHERE id = $1")
+                .bind(batch.to_string())
+                .fetch_one(&pool)
+                .await
+                .expect("a batch")
+                .try_get::<String, _>(0)
+                .expect("state")
+        }
+    };
+    // Two workers take an import each, never the same one.
+    let a = s
+        .state
+        .db
+        .next_import()
+        .await
+        .expect("queue")
+        .expect("an import");
+    let b = s
+        .state
+        .db
+        .next_import()
+        .await
+        .expect("queue")
+        .expect("an import");
+    assert_ne!(a, b);
+    assert_eq!(
+        (state_of(a).await, state_of(b).await),
+        ("running".into(), "running".into())
+    );
+    // The first fails and is requeued; the second's stays `running`.
+    s.state.db.requeue_import(a).await.expect("requeue");
+    assert_eq!(
+        (state_of(a).await, state_of(b).await),
+        ("queued".into(), "running".into())
+    );
+    // The queue still holds the requeued import and the untouched one, and nothing else.
+    let c = s
+        .state
+        .db
+        .next_import()
+        .await
+        .expect("queue")
+        .expect("an import");
+    let d = s
+        .state
+        .db
+        .next_import()
+        .await
+        .expect("queue")
+        .expect("an import");
+    assert_eq!(s.state.db.next_import().await.expect("queue"), None);
+    let mut taken = vec![b, c, d];
+    taken.sort();
+    assert_eq!(taken, submitted);
+    assert!([c, d].contains(&a));
+    pool.close().await;
 }

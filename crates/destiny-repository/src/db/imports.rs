@@ -24,15 +24,22 @@ pub struct PendingRef {
 }
 
 impl Db {
-    /// Takes the next queued import (oldest first), marking it `running`.
+    /// Takes the next queued import (oldest first) that no other worker is taking, marking
+    /// it `running`.
     ///
     /// # Errors
     /// Database errors.
     pub async fn next_import(&self) -> Result<Option<Uuid>, ApiError> {
         let mut tx = self.writer().begin().await?;
-        let row = sqlx::query(
-            "SELECT id FROM batches WHERE import_state = 'queued' ORDER BY created_at LIMIT 1",
-        )
+        // Concurrent workers on PostgreSQL skip the rows another one is taking; SQLite's
+        // single writer connection keeps them apart by itself.
+        let lock = match self.backend() {
+            super::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT id FROM batches WHERE import_state = 'queued' ORDER BY created_at LIMIT 1{lock}"
+        ))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -63,6 +70,21 @@ impl Db {
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Puts one import left `running` by a failed attempt back in the queue (other
+    /// workers' imports are left alone).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn requeue_import(&self, batch: Uuid) -> Result<(), ApiError> {
+        sqlx::query(
+            "UPDATE batches SET import_state = 'queued' WHERE id = $1 AND import_state = 'running'",
+        )
+        .bind(batch.to_string())
+        .execute(self.writer())
+        .await?;
+        Ok(())
     }
 
     /// The pending enhancements of a batch that await import.
