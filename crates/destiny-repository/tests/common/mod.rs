@@ -14,6 +14,10 @@
 #![allow(dead_code)] // Each test file uses its own part of the harness.
 
 pub mod proxy;
+#[path = "../../../destiny-sdk/tests/common/python_peer.rs"]
+mod python_peer;
+#[allow(unused_imports)] // Each test file uses its own part of the harness.
+pub use python_peer::{python, workspace_root};
 
 use destiny_repository::api::AppState;
 use destiny_repository::clock::{Clock, ManualClock};
@@ -23,7 +27,7 @@ use destiny_sdk::client::RobotClient;
 use destiny_sdk::models::ProvisionedRobot;
 use serde_json::{json, Value};
 use sqlx::Connection;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -506,42 +510,6 @@ pub fn annotation(reference: Uuid) -> String {
     .to_string()
 }
 
-/// The workspace root (`crates/destiny-repository/../..`).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The Python interpreter of the peer: `DESTINY_PYTHON`, else the workspace's `.venv`.
-///
-/// # Panics
-/// If neither exists, saying how to set it up.
-pub fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("DESTINY_PYTHON").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        assert!(
-            path.exists(),
-            "DESTINY_PYTHON={} does not exist: run scripts/test to set up the Python peer",
-            path.display()
-        );
-        return path;
-    }
-    let venv = workspace_root().join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python peer: DESTINY_PYTHON is unset and {} does not exist; \
-         run scripts/test to set up the Python peer",
-        venv.display()
-    );
-    venv
-}
-
-/// A script of `tests/python/`.
-pub fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
-        .join(name)
-}
-
 /// Runs `tests/python/<script_name>` with `args`, feeding `jobs` as JSON lines on stdin
 /// (from a blocking thread, so the in-process server keeps serving), and answers one
 /// parsed JSON value per stdout line.
@@ -549,44 +517,10 @@ pub fn script(name: &str) -> PathBuf {
 /// # Panics
 /// If the script cannot start, fails, or prints something that is not JSON.
 pub async fn run_python(script_name: &str, args: Vec<String>, jobs: Vec<Value>) -> Vec<Value> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     let name = script_name.to_owned();
     let run = tokio::task::spawn_blocking(move || {
-        let mut input = String::new();
-        for job in &jobs {
-            input.push_str(&job.to_string());
-            input.push('\n');
-        }
-        let mut child = Command::new(python())
-            .arg(script(&name))
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let output = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("{name} failed to run: {e}"));
-        let _ = feeder.join();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "{name} exited with {}\nstderr:\n{}\nstdout:\n{stdout}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("{name} printed a non-JSON line ({e}): {l}"))
-            })
-            .collect::<Vec<Value>>()
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        python_peer::run_script(&name, &args, &jobs)
     });
     tokio::time::timeout(DEADLINE, run)
         .await
