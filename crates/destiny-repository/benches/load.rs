@@ -18,15 +18,15 @@
 
 #[path = "../tests/load/mod.rs"]
 mod load;
+#[path = "../tests/scratch_db/mod.rs"]
+mod scratch_db;
 
 use destiny_repository::clock::SystemClock;
 use destiny_repository::config::Config;
 use destiny_repository::server::{prepare, Jobs};
 use load::BoxError;
-use sqlx::Connection;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 fn setting(name: &str, default: usize) -> Result<usize, BoxError> {
     match std::env::var(name) {
@@ -58,33 +58,6 @@ fn main() -> Result<(), BoxError> {
     rt.block_on(bench(&pg, robots, pollers, pending, limit))
 }
 
-/// The database of the run: `CREATE DATABASE load_<uuid>` on the server of `admin`.
-async fn create_database(admin: &str) -> Result<(String, String), BoxError> {
-    let name = format!("load_{}", Uuid::new_v4().simple());
-    let mut conn = sqlx::postgres::PgConnection::connect(admin).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
-    let (base, query) = admin.split_once('?').unwrap_or((admin, ""));
-    let root = base.rsplit_once('/').map(|(r, _)| r).unwrap_or(base);
-    let url = if query.is_empty() {
-        format!("{root}/{name}")
-    } else {
-        format!("{root}/{name}?{query}")
-    };
-    Ok((url, name))
-}
-
-async fn drop_database(admin: &str, name: &str) -> Result<(), BoxError> {
-    let mut conn = sqlx::postgres::PgConnection::connect(admin).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
-    Ok(())
-}
-
 async fn bench(
     admin: &str,
     robots: usize,
@@ -92,9 +65,9 @@ async fn bench(
     pending: usize,
     limit: u32,
 ) -> Result<(), BoxError> {
-    let (url, db_name) = create_database(admin).await?;
+    let (url, db_name) = scratch_db::create_database(admin, "load").await?;
     let result = run(&url, robots, pollers, pending, limit).await;
-    drop_database(admin, &db_name).await?;
+    scratch_db::drop_database(admin, &db_name).await?;
     result
 }
 

@@ -17,6 +17,9 @@
 //!
 //! Results print as Markdown tables.
 
+#[path = "../tests/scratch_db/mod.rs"]
+mod scratch_db;
+
 use destiny_repository::clock::SystemClock;
 use destiny_repository::config::Config;
 use destiny_repository::db::Backend;
@@ -24,7 +27,6 @@ use destiny_repository::server::{prepare, Jobs};
 use destiny_sdk::client::RobotClient;
 use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatchResult};
 use serde_json::json;
-use sqlx::Connection;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -122,19 +124,7 @@ async fn database(
         Backend::Sqlite => Ok((format!("sqlite://{}", dir.join("bench.db").display()), None)),
         Backend::Postgres => {
             let admin = pg.ok_or("no PostgreSQL URL")?;
-            let db = format!("bench_{}", Uuid::new_v4().simple());
-            let mut conn = sqlx::postgres::PgConnection::connect(admin).await?;
-            sqlx::query(&format!("CREATE DATABASE {db}"))
-                .execute(&mut conn)
-                .await?;
-            conn.close().await?;
-            let (base, query) = admin.split_once('?').unwrap_or((admin, ""));
-            let root = base.rsplit_once('/').map(|(r, _)| r).unwrap_or(base);
-            let url = if query.is_empty() {
-                format!("{root}/{db}")
-            } else {
-                format!("{root}/{db}?{query}")
-            };
+            let (url, db) = scratch_db::create_database(admin, "bench").await?;
             Ok((url, Some(db)))
         }
     }
@@ -142,11 +132,7 @@ async fn database(
 
 async fn drop_database(pg: Option<&str>, name: Option<String>) -> Result<(), BoxError> {
     if let (Some(admin), Some(db)) = (pg, name) {
-        let mut conn = sqlx::postgres::PgConnection::connect(admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
+        scratch_db::drop_database(admin, &db).await?;
     }
     Ok(())
 }

@@ -16,6 +16,8 @@
 pub mod proxy;
 #[path = "../../../destiny-sdk/tests/common/python_peer.rs"]
 mod python_peer;
+#[path = "../scratch_db/mod.rs"]
+pub mod scratch_db;
 #[allow(unused_imports)] // Each test file uses its own part of the harness.
 pub use python_peer::{python, workspace_root};
 
@@ -26,7 +28,6 @@ use destiny_repository::server::{prepare, Jobs};
 use destiny_sdk::client::RobotClient;
 use destiny_sdk::models::ProvisionedRobot;
 use serde_json::{json, Value};
-use sqlx::Connection;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,26 +100,6 @@ pub fn postgres_admin_url() -> String {
     }
 }
 
-/// `url` with its database name replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let rest = base
-        .split_once("://")
-        .map(|(_, r)| r)
-        .expect("a postgres:// URL");
-    let prefix_len = base.len() - rest.len();
-    let host_part = rest.split('/').next().unwrap_or(rest);
-    let mut out = format!("{}{host_part}/{name}", &base[..prefix_len]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
 /// A database of the test's own, dropped (on PostgreSQL) when the guard goes.
 pub struct TestDb {
     /// What to give `--database`.
@@ -140,17 +121,11 @@ impl TestDb {
             },
             Backend::Postgres => {
                 let admin = postgres_admin_url();
-                let name = format!("test_{}", Uuid::new_v4().simple());
-                let mut conn = sqlx::postgres::PgConnection::connect(&admin)
+                let (url, name) = scratch_db::create_database(&admin, "test")
                     .await
-                    .unwrap_or_else(|e| panic!("cannot reach DESTINY_TEST_POSTGRES={admin}: {e}"));
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-                let _ = conn.close().await;
+                    .unwrap_or_else(|e| panic!("cannot create a database on {admin}: {e}"));
                 Self {
-                    url: with_database(&admin, &name),
+                    url,
                     backend,
                     pg_name: Some(name),
                 }
@@ -182,14 +157,8 @@ impl Drop for TestDb {
                 .enable_all()
                 .build()
                 .ok()?;
-            rt.block_on(async {
-                let mut conn = sqlx::postgres::PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {dropping} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()?;
-                conn.close().await.ok()
-            })
+            rt.block_on(scratch_db::drop_database(&admin, &dropping))
+                .ok()
         })
         .join();
         if !matches!(dropped, Ok(Some(()))) {
