@@ -52,7 +52,7 @@ pub fn run(args: SignArgs) -> Result<(), CliError> {
             source,
         })?,
     };
-    let timestamp = args.timestamp.unwrap_or_else(now);
+    let timestamp = args.timestamp.unwrap_or_else(destiny_sdk::auth::system_now);
     let signature = create_signature(args.secret.expose(), &body, &args.client_id, timestamp);
     println!("Authorization: Signature {signature}");
     println!("X-Client-Id: {}", args.client_id.hyphenated());
@@ -63,12 +63,4 @@ pub fn run(args: SignArgs) -> Result<(), CliError> {
 /// Python's `float(text)`.
 fn parse_timestamp(text: &str) -> Result<f64, String> {
     pyfloat::parse(text).map_err(|e| e.to_string())
-}
-
-/// Seconds since the Unix epoch, as Python's `time.time()`.
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }

@@ -60,34 +60,20 @@ pub fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
 }
 
-/// The inverse of [`micros`].
-pub fn from_micros(us: i64) -> Timestamp {
-    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-/// Python's `datetime.isoformat()` of an aware UTC time: `2025-12-05T04:26:55.123456+00:00`,
-/// with the fraction left out when it is zero (the renew-lease body).
-pub fn python_isoformat(t: Timestamp) -> String {
-    let base = t.strftime("%Y-%m-%dT%H:%M:%S").to_string();
-    let micros = t.subsec_microsecond();
-    if micros == 0 {
-        format!("{base}+00:00")
-    } else {
-        format!("{base}.{micros:06}+00:00")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use destiny_sdk::client::python_isoformat;
+
+    /// The renew-lease body's time, as the server writes it (the SDK's function).
     #[test]
     fn isoformat_like_python() {
         let t: Timestamp = "2025-12-05T04:26:55.123456Z".parse().unwrap();
-        assert_eq!(python_isoformat(t), "2025-12-05T04:26:55.123456+00:00");
+        assert_eq!(python_isoformat(&t), "2025-12-05T04:26:55.123456+00:00");
         let t: Timestamp = "2025-12-05T04:26:55Z".parse().unwrap();
-        assert_eq!(python_isoformat(t), "2025-12-05T04:26:55+00:00");
+        assert_eq!(python_isoformat(&t), "2025-12-05T04:26:55+00:00");
         let t: Timestamp = "2025-12-05T04:26:55.1Z".parse().unwrap();
-        assert_eq!(python_isoformat(t), "2025-12-05T04:26:55.100000+00:00");
+        assert_eq!(python_isoformat(&t), "2025-12-05T04:26:55.100000+00:00");
     }
 }

@@ -78,7 +78,7 @@ struct Inner {
     /// Batch-level errors reported and accepted.
     batches_failed: AtomicU64,
     /// Batches given up without a report, one counter per [`AbandonReason`].
-    batches_abandoned: [AtomicU64; 5],
+    batches_abandoned: [AtomicU64; AbandonReason::ALL.len()],
     /// Enhancement lines in accepted results.
     references_enhanced: AtomicU64,
     /// `LinkedRobotError` lines in accepted results.
@@ -98,9 +98,7 @@ struct Inner {
     /// Batches being processed (a gauge: signed so a stray decrement shows).
     in_flight: AtomicI64,
     /// Cumulative poll latency histogram, one counter per bound of [`POLL_BUCKETS`].
-    poll_buckets: [AtomicU64; 12],
-    /// Polls measured.
-    poll_count: AtomicU64,
+    poll_buckets: [AtomicU64; POLL_BUCKETS.len()],
     /// The latest poll latencies (microseconds), at most [`POLL_SAMPLES`], for quantiles.
     poll_samples: std::sync::Mutex<std::collections::VecDeque<u64>>,
     /// Their total latency.
@@ -185,7 +183,6 @@ impl Metrics {
                 bucket.fetch_add(1, Ordering::Relaxed);
             }
         }
-        self.0.poll_count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.0.poll_sum_micros.fetch_add(micros, Ordering::Relaxed);
         if found.is_some() {
@@ -354,7 +351,11 @@ impl Metrics {
                 bucket.load(Ordering::Relaxed)
             );
         }
-        let count = i.poll_count.load(Ordering::Relaxed);
+        // Every poll is counted once by its outcome.
+        let count = [&i.polls_batch, &i.polls_empty, &i.polls_failed]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum::<u64>();
         let sum = i.poll_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = write!(
             out,

@@ -178,7 +178,7 @@ impl Enhanced {
         };
         if matches!(enhancement.content, EnhancementContent::Raw(_)) {
             return EnhancementResultEntry::Error(destiny_sdk::models::LinkedRobotError {
-                message: "Robot returned illegal raw enhancement type".to_owned(),
+                message: destiny_sdk::result_file::texts::RAW.to_owned(),
                 reference_id,
             });
         }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::body::{json_body, IdPath};
 use super::AppState;
 use crate::blob::Permission;
-use crate::clock::{from_micros, micros, python_isoformat};
+use crate::clock::micros;
 use crate::config::SignatureClock;
 use crate::db::batches::{BatchRecord, Submitted};
 use crate::error::ApiError;
@@ -191,7 +191,7 @@ async fn renew(
         .db
         .renew(id, client.client_id(), micros(expires), micros(now))
         .await?;
-    let text = python_isoformat(from_micros(micros(expires)));
+    let text = destiny_sdk::client::python_isoformat(&expires);
     Ok((
         [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         text,

@@ -353,7 +353,8 @@ fn write_private(path: &Path, key: &[u8]) -> io::Result<()> {
     file.sync_all()
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
     bytes
         .iter()

@@ -27,7 +27,7 @@ fn fingerprint_of(e: &Enhancement, content_json: &str) -> String {
     h.update(head.to_string().as_bytes());
     h.update(b"\n");
     h.update(content_json.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::blob::signing::hex(&h.finalize())
 }
 
 /// Enhancement rows per `INSERT` (9 parameters each). Not more: binding a parameter costs

@@ -18,7 +18,7 @@ pub fn new_secret() -> String {
     for _ in 0..3 {
         h.update(Uuid::new_v4().as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::blob::signing::hex(&h.finalize())
 }
 
 fn not_found(id: Uuid) -> ApiError {
