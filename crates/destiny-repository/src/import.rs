@@ -3,11 +3,13 @@
 
 use destiny_sdk::jsonl;
 use destiny_sdk::models::RobotResultValidationEntry;
-use destiny_sdk::result_file::ResultFileCheck;
+use destiny_sdk::result_file::{Outcome, ResultFileCheck};
+use std::collections::HashMap;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
 use crate::blob::{BlobError, BlobKey, BlobStore};
+use crate::db::references::StoredForm;
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -63,7 +65,17 @@ pub async fn import_batch(
         Err(e) => return Err(ApiError::Storage(e)),
     }
 
-    let duplicates = db.existing_fingerprints(check.decided()).await?;
+    // Each accepted enhancement's stored form, computed once for the duplicate check and
+    // the insert.
+    let forms = check
+        .decided()
+        .iter()
+        .filter_map(|(reference, outcome)| match outcome {
+            Outcome::Enhance(e) => Some(StoredForm::of(e).map(|form| (*reference, form))),
+            Outcome::Fail => None,
+        })
+        .collect::<Result<HashMap<Uuid, StoredForm>, ApiError>>()?;
+    let duplicates = db.existing_fingerprints(&forms).await?;
     for line in &mut lines {
         if let Some(r) = line.reference_id {
             if line.error.is_none() && duplicates.contains(&r) {
@@ -98,7 +110,7 @@ pub async fn import_batch(
         })
         .collect();
     let (completed, discarded, failed) = db
-        .finish_import(batch, outcomes, &validation_file, now_us)
+        .finish_import(batch, outcomes, &forms, &validation_file, now_us)
         .await?;
     Ok(ImportReport {
         completed,

@@ -6,7 +6,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::references::insert_enhancements;
+use super::references::{insert_enhancements, StoredForm};
 use super::{placeholders, uuid_at, Db};
 use crate::error::ApiError;
 use crate::lifecycle::PendingStatus;
@@ -119,6 +119,7 @@ impl Db {
         &self,
         batch: Uuid,
         outcomes: Vec<(PendingRef, Outcome)>,
+        forms: &std::collections::HashMap<Uuid, StoredForm>,
         validation_file: &str,
         now_us: i64,
     ) -> Result<(u64, u64, u64), ApiError> {
@@ -129,8 +130,14 @@ impl Db {
         for (pending, outcome) in &outcomes {
             match outcome {
                 Outcome::Enhance(e) => {
+                    let form = forms.get(&pending.reference_id).ok_or_else(|| {
+                        ApiError::Internal(format!(
+                            "no stored form for the enhancement of {}",
+                            pending.reference_id
+                        ))
+                    })?;
                     enhanced.push(pending.id);
-                    enhancements.push(&**e);
+                    enhancements.push((&**e, form));
                 }
                 Outcome::Fail => failed.push(pending.id),
             }
@@ -196,22 +203,19 @@ impl Db {
 }
 
 impl Db {
-    /// Which of the decided enhancements already exist, identically, on their reference.
+    /// Which references already have, identically, the enhancement whose stored form
+    /// `forms` gives for them.
     ///
     /// # Errors
     /// Database errors.
     pub async fn existing_fingerprints(
         &self,
-        decided: &std::collections::HashMap<Uuid, Outcome>,
+        forms: &std::collections::HashMap<Uuid, StoredForm>,
     ) -> Result<std::collections::HashSet<Uuid>, ApiError> {
-        let wanted: Vec<(Uuid, String)> = decided
+        let wanted: Vec<(Uuid, &str)> = forms
             .iter()
-            .filter_map(|(r, o)| match o {
-                Outcome::Enhance(e) => Some(super::references::fingerprint(e).map(|f| (*r, f))),
-                Outcome::Fail => None,
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map(|(r, form)| (*r, form.fingerprint.as_str()))
+            .collect();
         let mut found = std::collections::HashSet::new();
         for chunk in wanted.chunks(250) {
             // One index probe per (reference, fingerprint) pair; only the (rare) matches
@@ -226,7 +230,7 @@ impl Db {
             );
             let mut q = sqlx::query(&sql);
             for (r, f) in chunk {
-                q = q.bind(r.to_string()).bind(f.as_str());
+                q = q.bind(r.to_string()).bind(*f);
             }
             let rows = q.fetch_all(self.reader()).await?;
             let existing: std::collections::HashSet<(String, String)> = rows
@@ -234,7 +238,7 @@ impl Db {
                 .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
                 .collect::<Result<_, sqlx::Error>>()?;
             for (r, f) in chunk {
-                if existing.contains(&(r.to_string(), f.clone())) {
+                if existing.contains(&(r.to_string(), (*f).to_owned())) {
                     found.insert(*r);
                 }
             }

@@ -12,22 +12,47 @@ use crate::error::ApiError;
 /// How many ids go in one `IN (...)` list.
 const CHUNK: usize = 500;
 
-/// The identity of an enhancement's data, for discarding exact duplicates: a SHA-256 of
-/// its source, visibility, robot version, derivation and content (its id and reference
-/// excluded).
-pub fn fingerprint(e: &Enhancement) -> Result<String, serde_json::Error> {
-    Ok(fingerprint_of(e, &serde_json::to_string(&e.content)?))
+/// An enhancement as it is stored: the JSON text of its content and of its derivation,
+/// and its fingerprint, the identity of its data for discarding exact duplicates (a
+/// SHA-256 of its source, visibility, robot version, derivation and content; its id and
+/// reference excluded). Computed once per enhancement, for the duplicate check and the
+/// insert alike.
+#[derive(Debug, Clone)]
+pub struct StoredForm {
+    /// The content's JSON text.
+    pub content: String,
+    /// `derived_from` as JSON text.
+    pub derived: Option<String>,
+    /// The fingerprint (hex).
+    pub fingerprint: String,
 }
 
-/// [`fingerprint`] from the content's JSON text, which the caller already has.
-fn fingerprint_of(e: &Enhancement, content_json: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let head = serde_json::json!([e.source, e.visibility, e.robot_version, e.derived_from]);
-    let mut h = Sha256::new();
-    h.update(head.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(content_json.as_bytes());
-    crate::blob::signing::hex(&h.finalize())
+impl StoredForm {
+    /// The stored form of `e`.
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] if it cannot be serialised (it always can).
+    pub fn of(e: &Enhancement) -> Result<Self, ApiError> {
+        use sha2::{Digest, Sha256};
+        let internal = |err: serde_json::Error| ApiError::Internal(err.to_string());
+        let content = serde_json::to_string(&e.content).map_err(internal)?;
+        let derived = e
+            .derived_from
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(internal)?;
+        let head = serde_json::json!([e.source, e.visibility, e.robot_version, e.derived_from]);
+        let mut h = Sha256::new();
+        h.update(head.to_string().as_bytes());
+        h.update(b"\n");
+        h.update(content.as_bytes());
+        Ok(Self {
+            content,
+            derived,
+            fingerprint: crate::blob::signing::hex(&h.finalize()),
+        })
+    }
 }
 
 /// Enhancement rows per `INSERT` (9 parameters each). Not more: binding a parameter costs
@@ -47,26 +72,15 @@ const INSERT_ROWS: usize = 50;
 /// Database errors (an unknown reference is a foreign-key violation: 422).
 pub async fn insert_enhancements(
     tx: &mut Transaction<'static, Any>,
-    items: &[&Enhancement],
+    items: &[(&Enhancement, &StoredForm)],
     now_us: i64,
 ) -> Result<Vec<bool>, ApiError> {
     let mut stored = Vec::with_capacity(items.len());
     for chunk in items.chunks(INSERT_ROWS) {
-        let rows = chunk
+        let ids: Vec<Uuid> = chunk
             .iter()
-            .map(|e| {
-                let id = e.id.unwrap_or_else(Uuid::new_v4);
-                let content = serde_json::to_string(&e.content)?;
-                let fingerprint = fingerprint_of(e, &content);
-                let derived = e
-                    .derived_from
-                    .as_ref()
-                    .map(serde_json::to_string)
-                    .transpose()?;
-                Ok((id, content, fingerprint, derived))
-            })
-            .collect::<Result<Vec<_>, serde_json::Error>>()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map(|(e, _)| e.id.unwrap_or_else(Uuid::new_v4))
+            .collect();
         let values = (0..chunk.len())
             .map(|i| format!("({})", placeholders(1 + 9 * i, 9)))
             .collect::<Vec<_>>()
@@ -77,16 +91,16 @@ pub async fn insert_enhancements(
              ON CONFLICT (reference_id, fingerprint) DO NOTHING"
         );
         let mut q = sqlx::query(&sql);
-        for (e, (id, content, fingerprint, derived)) in chunk.iter().zip(&rows) {
+        for ((e, form), id) in chunk.iter().zip(&ids) {
             q = q
                 .bind(id.to_string())
                 .bind(e.reference_id.to_string())
                 .bind(&e.source)
                 .bind(e.visibility.as_str())
                 .bind(e.robot_version.clone())
-                .bind(derived.clone())
-                .bind(content.as_str())
-                .bind(fingerprint.as_str())
+                .bind(form.derived.clone())
+                .bind(form.content.as_str())
+                .bind(form.fingerprint.as_str())
                 .bind(now_us);
         }
         let done = q.execute(&mut **tx).await?;
@@ -101,7 +115,7 @@ pub async fn insert_enhancements(
             placeholders(1, chunk.len())
         );
         let mut q = sqlx::query(&sql);
-        for (id, ..) in &rows {
+        for id in &ids {
             q = q.bind(id.to_string());
         }
         let inserted = q
@@ -110,7 +124,7 @@ pub async fn insert_enhancements(
             .iter()
             .map(|row| uuid_at(row, "id"))
             .collect::<Result<std::collections::HashSet<Uuid>, sqlx::Error>>()?;
-        stored.extend(rows.iter().map(|(id, ..)| inserted.contains(id)));
+        stored.extend(ids.iter().map(|id| inserted.contains(id)));
     }
     Ok(stored)
 }
@@ -180,7 +194,11 @@ impl Db {
             }
             ids.push(r.id);
         }
-        let all: Vec<&Enhancement> = enhancements.iter().collect();
+        let forms = enhancements
+            .iter()
+            .map(StoredForm::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let all: Vec<(&Enhancement, &StoredForm)> = enhancements.iter().zip(&forms).collect();
         insert_enhancements(&mut tx, &all, now_us).await?;
         tx.commit().await?;
         Ok(ids)
