@@ -10,6 +10,7 @@ use destiny_repository::clock::Clock;
 use destiny_sdk::duration::LeaseDuration;
 use destiny_sdk::models::{RobotEnhancementBatchResult, RobotError};
 use serde_json::{json, Value};
+use sqlx::Row;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -18,6 +19,7 @@ on_both_backends!(
     expiry_retries_and_late_submit_is_refused,
     robots_only_touch_their_own_batches,
     exact_duplicates_are_discarded,
+    a_lease_is_retried_three_times_then_no_more,
 );
 
 /// Polls one batch, uploads `result` as its result file, submits it and returns the
@@ -392,4 +394,46 @@ async fn robots_only_touch_their_own_batches(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(anon.status(), 401);
+}
+
+/// README: "retries a pending enhancement up to 3 times": the original and its three
+/// retries each expire, and the fourth expiry creates no retry.
+async fn a_lease_is_retried_three_times_then_no_more(backend: Backend) {
+    let s = start(backend).await;
+    let (robot, client) = s.robot("forgetful").await;
+    let (ids, _request) = s.seed(robot.id, 1).await;
+    let lease: LeaseDuration = "PT1M".parse().unwrap();
+    for round in 0..4 {
+        let batch = client
+            .poll_robot_enhancement_batch(robot.id, 10, Some(lease))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("round {round}: no work to lease"));
+        assert!(!batch.id.is_nil());
+        s.clock.advance(Duration::from_secs(61));
+        let report = s.state.db.expire_due(s.now_us(), None).await.unwrap();
+        let want_retry = u64::from(round < 3);
+        assert_eq!(
+            (report.expired, report.retried),
+            (1, want_retry),
+            "round {round}"
+        );
+    }
+    assert!(client
+        .poll_robot_enhancement_batch(robot.id, 10, Some(lease))
+        .await
+        .unwrap()
+        .is_none());
+    let pool = s.db.pool().await;
+    let statuses: Vec<String> =
+        sqlx::query("SELECT status FROM pending_enhancements WHERE reference_id = $1 ORDER BY seq")
+            .bind(ids[0].to_string())
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String, _>(0).unwrap())
+            .collect();
+    assert_eq!(statuses, ["expired"; 4]);
+    pool.close().await;
 }
