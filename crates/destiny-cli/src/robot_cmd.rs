@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use destiny_robot::config::parse_duration;
+use destiny_robot::config::{parse_duration, parse_positive};
 use destiny_robot::offline::Endpoint;
 use destiny_robot::{
     run_offline_files, OfflineError, OfflineOptions, Robot, RunError, Runner, RunnerSettings,
@@ -68,16 +68,16 @@ struct RunArgs {
     #[command(flatten)]
     credentials: Credentials,
     /// References per poll [default: 100].
-    #[arg(long, env = "BATCH_SIZE", value_parser = positive::<u32>)]
+    #[arg(long, env = "BATCH_SIZE", value_parser = parse_positive::<u32>)]
     batch_size: Option<u32>,
     /// Lease per poll and renewal, e.g. PT10M or 10m [default: PT10M].
     #[arg(long, env = "LEASE")]
     lease: Option<LeaseDuration>,
     /// Batches processed at once [default: 2].
-    #[arg(long, env = "CONCURRENT_BATCHES", value_parser = positive::<usize>)]
+    #[arg(long, env = "CONCURRENT_BATCHES", value_parser = parse_positive::<usize>)]
     concurrent_batches: Option<usize>,
     /// References in the robot's hands at once, per batch [default: 16].
-    #[arg(long, env = "REFERENCE_CONCURRENCY", value_parser = positive::<usize>)]
+    #[arg(long, env = "REFERENCE_CONCURRENCY", value_parser = parse_positive::<usize>)]
     reference_concurrency: Option<usize>,
     /// Wait after an empty poll (jittered), e.g. 5s [default: 5s].
     #[arg(long, env = "POLL_INTERVAL", value_parser = parse_duration)]
@@ -158,10 +158,10 @@ async fn online<R: Robot>(robot: R, args: &RunArgs) -> Result<(), CliError> {
 }
 
 async fn offline<R: Robot>(robot: R, args: &RunArgs, input: &Path) -> Result<(), CliError> {
-    let options = OfflineOptions {
-        reference_concurrency: args.reference_concurrency.unwrap_or(16),
-        ..OfflineOptions::default()
-    };
+    let mut options = OfflineOptions::default();
+    if let Some(n) = args.reference_concurrency {
+        options.reference_concurrency = n;
+    }
     let output = args
         .output
         .as_deref()
@@ -186,12 +186,4 @@ async fn offline<R: Robot>(robot: R, args: &RunArgs, input: &Path) -> Result<(),
         "offline run finished"
     );
     Ok(())
-}
-
-/// A whole number above zero.
-fn positive<T: std::str::FromStr + PartialOrd + Default>(text: &str) -> Result<T, String> {
-    match text.trim().parse::<T>() {
-        Ok(n) if n > T::default() => Ok(n),
-        _ => Err(format!("{text:?} is not a whole number above zero")),
-    }
 }

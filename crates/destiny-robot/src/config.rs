@@ -248,12 +248,26 @@ fn parse_count<T: std::str::FromStr + PartialOrd + Default>(
     name: &'static str,
     text: &str,
 ) -> Result<T, ConfigError> {
+    parse_positive(text).map_err(|message| invalid(name, message))
+}
+
+/// A whole number above zero, as the count settings (`BATCH_SIZE`, `CONCURRENT_BATCHES`,
+/// `REFERENCE_CONCURRENCY`) take it.
+///
+/// ```
+/// use destiny_robot::config::parse_positive;
+/// assert_eq!(parse_positive::<u32>(" 100 "), Ok(100));
+/// assert!(parse_positive::<u32>("0").is_err());
+/// ```
+///
+/// # Errors
+/// The text, quoted, and what it should be.
+pub fn parse_positive<T: std::str::FromStr + PartialOrd + Default>(
+    text: &str,
+) -> Result<T, String> {
     match text.trim().parse::<T>() {
         Ok(n) if n > T::default() => Ok(n),
-        _ => Err(invalid(
-            name,
-            format!("{text:?} is not a whole number above zero"),
-        )),
+        _ => Err(format!("{text:?} is not a whole number above zero")),
     }
 }
 
