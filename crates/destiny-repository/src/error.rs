@@ -52,7 +52,7 @@ pub enum ApiError {
     /// 503: blob storage could not take a file (full, or failing); retry later. The
     /// detail says which; the I/O error itself is logged, not sent.
     #[error("blob storage: {0}")]
-    Storage(crate::blob::BlobError),
+    Storage(#[from] crate::blob::BlobError),
     /// 500: a bug or an unexpected failure; details are logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -131,6 +131,13 @@ impl IntoResponse for ApiError {
             other => json!({"detail": other.to_string()}),
         };
         (status, Json(body)).into_response()
+    }
+}
+
+/// A blob key the server built itself failed validation: a bug (500).
+impl From<crate::blob::BlobKeyError> for ApiError {
+    fn from(e: crate::blob::BlobKeyError) -> Self {
+        Self::Internal(e.to_string())
     }
 }
 

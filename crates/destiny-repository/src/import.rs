@@ -44,7 +44,7 @@ pub async fn import_batch(
     let mut check = ResultFileCheck::new(pending.iter().map(|p| p.reference_id));
     let mut lines: Vec<RobotResultValidationEntry> = Vec::with_capacity(pending.len() + 1);
 
-    let key = blob_key(&result_file)?;
+    let key = BlobKey::new(result_file.as_str())?;
     match blobs.open(&key).await {
         Ok(file) => {
             let mut reader = BufReader::new(file);
@@ -87,19 +87,18 @@ pub async fn import_batch(
     lines.extend(checked.missing);
 
     let mut writer = blobs
-        .create(&blob_key(&validation_file)?)
-        .await
-        .map_err(storage)?;
+        .create(&BlobKey::new(validation_file.as_str())?)
+        .await?;
     let mut buf = Vec::with_capacity(64 * 1024);
     for line in &lines {
         jsonl::append_line(&mut buf, line).map_err(|e| ApiError::Internal(e.to_string()))?;
         if buf.len() >= 60 * 1024 {
-            writer.write(&buf).await.map_err(storage)?;
+            writer.write(&buf).await?;
             buf.clear();
         }
     }
-    writer.write(&buf).await.map_err(storage)?;
-    writer.commit().await.map_err(storage)?;
+    writer.write(&buf).await?;
+    writer.commit().await?;
 
     let outcomes = pending
         .into_iter()
@@ -117,12 +116,4 @@ pub async fn import_batch(
         discarded,
         failed,
     })
-}
-
-fn blob_key(key: &str) -> Result<BlobKey, ApiError> {
-    BlobKey::new(key).map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-fn storage(e: BlobError) -> ApiError {
-    ApiError::Storage(e)
 }

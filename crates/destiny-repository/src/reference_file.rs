@@ -5,7 +5,7 @@ use destiny_sdk::jsonl;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
-use crate::blob::{BlobError, BlobKey, BlobStore};
+use crate::blob::{BlobKey, BlobStore};
 use crate::db::references::references_in;
 use crate::error::ApiError;
 
@@ -26,20 +26,16 @@ pub async fn write(
     conn: &mut AnyConnection,
     ids: &[Uuid],
 ) -> Result<(), ApiError> {
-    let key = BlobKey::new(key).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut writer = store.create(&key).await.map_err(storage)?;
+    let key = BlobKey::new(key)?;
+    let mut writer = store.create(&key).await?;
     let mut buf = Vec::with_capacity(256 * 1024);
     for chunk in ids.chunks(CHUNK) {
         for r in references_in(conn, chunk).await? {
             jsonl::append_line(&mut buf, &r).map_err(|e| ApiError::Internal(e.to_string()))?;
         }
-        writer.write(&buf).await.map_err(storage)?;
+        writer.write(&buf).await?;
         buf.clear();
     }
-    writer.commit().await.map_err(storage)?;
+    writer.commit().await?;
     Ok(())
-}
-
-fn storage(e: BlobError) -> ApiError {
-    ApiError::Storage(e)
 }

@@ -52,7 +52,7 @@ impl AppState {
         key: &str,
         permission: Permission,
     ) -> Result<destiny_sdk::models::HttpUrl, ApiError> {
-        let key = BlobKey::new(key).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let key = BlobKey::new(key)?;
         self.blobs
             .signed_url(&key, permission)
             .parse()
