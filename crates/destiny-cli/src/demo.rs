@@ -101,10 +101,7 @@ impl Admin {
 }
 
 fn failure(message: String) -> CliError {
-    CliError::Io {
-        what: "demo".into(),
-        source: std::io::Error::other(message),
-    }
+    CliError::failed("demo", message)
 }
 
 /// Runs the demo.
@@ -112,10 +109,7 @@ fn failure(message: String) -> CliError {
 /// # Errors
 /// Start-up failures, or a request that did not complete.
 pub fn run(args: DemoArgs) -> Result<(), CliError> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
-        what: "starting the async runtime".into(),
-        source,
-    })?;
+    let runtime = crate::error::runtime()?;
     runtime.block_on(demo(args))
 }
 

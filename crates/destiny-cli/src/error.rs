@@ -28,6 +28,15 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// Something other than I/O failed while doing `what` (a JSONL line could not be
+    /// written, the robot runner stopped...).
+    #[error("{what}: {message}")]
+    Failed {
+        /// What was being done.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The input was read but is not acceptable, such as a result file the repository
     /// would refuse in part (exit code 1).
     #[error("{0}")]
@@ -60,4 +69,26 @@ impl From<ClientError> for CliError {
             _ => Self::Client(err),
         }
     }
+}
+
+impl CliError {
+    /// A [`CliError::Failed`] while doing `what`.
+    pub fn failed(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Self::Failed {
+            what: what.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The multi-threaded async runtime the long-running subcommands (`serve`, `demo`,
+/// `robot run`) run on.
+///
+/// # Errors
+/// [`CliError::Io`] when the runtime cannot start.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
+        what: "starting the async runtime".into(),
+        source,
+    })
 }

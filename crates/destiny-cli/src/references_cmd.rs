@@ -55,14 +55,10 @@ pub fn run(args: ReferencesArgs) -> Result<(), CliError> {
     };
     let mut out = JsonlWriter::new(std::io::BufWriter::new(sink));
     for reference in ReferenceGenerator::new(seed).take(count as usize) {
-        out.write(&reference).map_err(|e| CliError::Io {
-            what: "writing references".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        out.write(&reference)
+            .map_err(|e| CliError::failed("writing references", e))?;
     }
-    out.finish().map_err(|e| CliError::Io {
-        what: "writing references".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    out.finish()
+        .map_err(|e| CliError::failed("writing references", e))?;
     Ok(())
 }

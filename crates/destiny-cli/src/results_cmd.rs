@@ -87,10 +87,8 @@ fn check(
     let references = batch.len();
     let mut check = ResultFileCheck::new(batch);
     let mut out = JsonlWriter::new(std::io::BufWriter::new(sink));
-    let write_error = |e: destiny_sdk::jsonl::JsonlError| CliError::Io {
-        what: "writing the validation lines".into(),
-        source: std::io::Error::other(e.to_string()),
-    };
+    let write_error =
+        |e: destiny_sdk::jsonl::JsonlError| CliError::failed("writing the validation lines", e);
     let mut results = results;
     let mut line = Vec::new();
     loop {

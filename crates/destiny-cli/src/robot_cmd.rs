@@ -98,10 +98,7 @@ struct RunArgs {
 /// failed offline runs.
 pub fn run(args: RobotArgs) -> Result<(), CliError> {
     let RobotCommand::Run(args) = args.command;
-    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
-        what: "starting the async runtime".into(),
-        source,
-    })?;
+    let runtime = crate::error::runtime()?;
     match args.robot {
         RobotName::Toy => {
             let mut toy = ToyRobot::new().with_delay(args.delay.unwrap_or_default());
@@ -150,10 +147,7 @@ async fn online<R: Robot>(robot: R, args: &RunArgs) -> Result<(), CliError> {
     match runner.run_until_signal().await {
         Ok(_) => Ok(()),
         Err(RunError::Poll(error)) => Err(error.into()),
-        Err(error) => Err(CliError::Io {
-            what: "running the robot".into(),
-            source: std::io::Error::other(error.to_string()),
-        }),
+        Err(error) => Err(CliError::failed("running the robot", error)),
     }
 }
 
@@ -174,10 +168,7 @@ async fn offline<R: Robot>(robot: R, args: &RunArgs, input: &Path) -> Result<(),
                 OfflineError::Output(_) => "writing results",
                 _ => "the robot stopped",
             };
-            CliError::Io {
-                what: what.into(),
-                source: std::io::Error::other(e.to_string()),
-            }
+            CliError::failed(what, e)
         })?;
     tracing::info!(
         enhanced = report.enhanced,

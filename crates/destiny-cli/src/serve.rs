@@ -54,10 +54,7 @@ pub struct ServeArgs {
 /// # Errors
 /// Start-up failures (database, blob directory, address in use).
 pub fn run(args: ServeArgs) -> Result<(), CliError> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|source| CliError::Io {
-        what: "starting the async runtime".into(),
-        source,
-    })?;
+    let runtime = crate::error::runtime()?;
     runtime.block_on(async move {
         let mut config = Config::new(args.database, args.blob_dir);
         config.listen = args.listen;
