@@ -1285,7 +1285,7 @@ fn capture() -> Arc<Mutex<Vec<u8>>> {
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || LogWriter(sink.clone()))
+            .with_writer(move || common::LogSink(sink.clone()))
             .finish();
         let _ = tracing::subscriber::set_global_default(subscriber);
         let previous = std::panic::take_hook();
@@ -1296,21 +1296,6 @@ fn capture() -> Arc<Mutex<Vec<u8>>> {
         logs
     })
     .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 // ---------------------------------------------------------------------------------------

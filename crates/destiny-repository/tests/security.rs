@@ -585,28 +585,13 @@ fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || LogSink(sink.clone()))
+            .with_writer(move || common::LogSink(sink.clone()))
             .finish();
         tracing::subscriber::set_global_default(subscriber)
             .expect("no other global subscriber in this test binary");
         logs
     })
     .clone()
-}
-
-struct LogSink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 async fn secrets_are_never_logged(backend: Backend) {

@@ -496,3 +496,19 @@ pub async fn run_python(script_name: &str, args: Vec<String>, jobs: Vec<Value>) 
         .expect("the Python peer finishes in time")
         .expect("the Python peer thread")
 }
+
+/// A `tracing` writer that appends to a shared buffer, for tests that read the logs.
+pub struct LogSink(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
