@@ -138,24 +138,10 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Temporary (partial) blob files anywhere under `dir`.
+/// Temporary (partial) blob files anywhere under `dir`, as the store names them (none
+/// when `dir` does not exist yet).
 fn temporary_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.to_string_lossy().ends_with(".tmp") {
-                found.push(path);
-            }
-        }
-    }
-    found
+    destiny_repository::blob::store::temporary_files(dir).unwrap_or_default()
 }
 
 /// A batch and the references its file lists.

@@ -196,29 +196,15 @@ impl BlobStore {
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || {
             let mut removed = 0;
-            let mut dirs = vec![root];
-            while let Some(dir) = dirs.pop() {
-                for entry in std::fs::read_dir(&dir).map_err(BlobError::from_io)? {
-                    let entry = entry.map_err(BlobError::from_io)?;
-                    let Ok(kind) = entry.file_type() else {
-                        continue;
-                    };
-                    if kind.is_dir() {
-                        dirs.push(entry.path());
-                        continue;
-                    }
-                    let name = entry.file_name();
-                    let name = name.to_string_lossy();
-                    let stale = entry
-                        .metadata()
-                        .and_then(|m| m.modified())
-                        .is_ok_and(|t| t < before);
-                    if kind.is_file() && name.starts_with('.') && name.ends_with(".tmp") && stale {
-                        match std::fs::remove_file(entry.path()) {
-                            Ok(()) => removed += 1,
-                            Err(e) if is_not_found(&e) => {}
-                            Err(e) => return Err(BlobError::from_io(e)),
-                        }
+            for path in temporary_files(&root).map_err(BlobError::from_io)? {
+                let stale = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < before);
+                if stale {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => removed += 1,
+                        Err(e) if is_not_found(&e) => {}
+                        Err(e) => return Err(BlobError::from_io(e)),
                     }
                 }
             }
@@ -227,6 +213,35 @@ impl BlobStore {
         .await
         .map_err(|e| BlobError::Io(io::Error::other(e)))?
     }
+}
+
+/// The temporary files of unfinished writes (hidden `.<name>.<id>.tmp` files, see
+/// [`BlobStore::create`]) anywhere under `root`: what a killed writer leaves behind.
+/// Blocking.
+///
+/// # Errors
+/// A directory cannot be read.
+pub fn temporary_files(root: &std::path::Path) -> io::Result<Vec<std::path::PathBuf>> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                dirs.push(entry.path());
+                continue;
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if kind.is_file() && name.starts_with('.') && name.ends_with(".tmp") {
+                found.push(entry.path());
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn is_not_found(e: &io::Error) -> bool {
