@@ -23,17 +23,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use destiny_repository::clock::{Clock, ManualClock};
-use destiny_repository::config::Config;
-use destiny_repository::server::prepare;
 use destiny_robot::toy::TOY_SOURCE;
 use destiny_robot::{RunError, Runner, ToyRobot};
 use destiny_sdk::client::RobotClient;
 use destiny_sdk::models::{
-    EnhancementRequestIn, EnhancementRequestStatus, ProvisionedRobot, RobotEnhancementBatchResult,
-    RobotIn,
+    EnhancementRequestStatus, ProvisionedRobot, RobotEnhancementBatchResult,
 };
-use destiny_sdk::samples::ReferenceGenerator;
 use serde_json::{json, Value};
 use sqlx::Row;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,6 +37,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 /// How long anything may take before a test fails (a deadline, not a sleep).
+mod robot_support;
+
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Waits (polling, with a deadline) until `check` answers `Some`.
@@ -119,111 +116,6 @@ async fn enhancement_counts(pool: &sqlx::AnyPool, source: &str) -> (i64, i64) {
 }
 
 // ---- An in-process repository -----------------------------------------------------------
-
-/// A repository served in this process (SQLite, port 0, a manual clock).
-struct Repo {
-    base: String,
-    clock: ManualClock,
-    state: destiny_repository::api::AppState,
-    dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Repo {
-    /// Starts it; signed blob URLs name `public_url` when given (a proxy in front).
-    async fn start(public_url: Option<String>) -> Self {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut config = Config::new(
-            format!("sqlite://{}", dir.path().join("destiny.db").display()),
-            dir.path().join("blobs"),
-        );
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.expiry_interval = Duration::from_secs(3600);
-        config.public_url = public_url;
-        let clock = ManualClock::new(jiff::Timestamp::now());
-        let prepared = prepare(config, Arc::new(clock.clone()))
-            .await
-            .expect("the server starts");
-        let base = format!("http://{}", prepared.addr);
-        let state = prepared.state.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(prepared.serve(async move {
-            let _ = rx.await;
-        }));
-        Self {
-            base,
-            clock,
-            state,
-            dir,
-            _stop: tx,
-        }
-    }
-
-    fn now(&self) -> i64 {
-        self.clock.now().as_microsecond()
-    }
-
-    fn blobs(&self) -> PathBuf {
-        self.dir.path().join("blobs")
-    }
-
-    async fn robot(&self, name: &str) -> ProvisionedRobot {
-        let robot = RobotIn {
-            name: name.to_owned(),
-            description: "faults".to_owned(),
-            owner: "tests".to_owned(),
-        };
-        self.state
-            .db
-            .create_robot(&robot, self.now())
-            .await
-            .expect("robot")
-    }
-
-    /// `n` generated references, requested for `robot`.
-    async fn seed(&self, robot: Uuid, n: usize, seed: u64) -> (Vec<Uuid>, Uuid) {
-        let refs = ReferenceGenerator::new(seed).take(n).collect();
-        let ids = self
-            .state
-            .db
-            .insert_references(refs, self.now())
-            .await
-            .expect("references");
-        let request = EnhancementRequestIn {
-            robot_id: robot,
-            reference_ids: ids.clone(),
-            source: Some("faults".to_owned()),
-        };
-        let id = self
-            .state
-            .db
-            .create_request(&request, self.now())
-            .await
-            .expect("request");
-        (ids, id)
-    }
-
-    async fn status(&self, request: Uuid) -> EnhancementRequestStatus {
-        self.state
-            .db
-            .request(request)
-            .await
-            .expect("request")
-            .read
-            .request_status
-    }
-
-    async fn wait_status(&self, request: Uuid, want: EnhancementRequestStatus) {
-        eventually(&format!("request {request} {want:?}"), || async {
-            (self.status(request).await == want).then_some(())
-        })
-        .await;
-    }
-
-    async fn pool(&self) -> sqlx::AnyPool {
-        sqlite_pool(&self.dir.path().join("destiny.db")).await
-    }
-}
 
 // ---- A robot SIGKILLed mid-upload -------------------------------------------------------
 
@@ -380,7 +272,8 @@ async fn exit(child: &mut Child, log: &Path) -> std::process::ExitStatus {
 async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retried() {
     const N: usize = 300;
     let (listener, proxy_addr) = StallProxy::bind().await;
-    let repo = Repo::start(Some(format!("http://{proxy_addr}"))).await;
+    let repo =
+        robot_support::start_with(|c| c.public_url = Some(format!("http://{proxy_addr}"))).await;
     let upstream: std::net::SocketAddr = repo
         .base
         .trim_start_matches("http://")
@@ -388,7 +281,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
         .expect("server address");
     let proxy = StallProxy::start(listener, upstream);
     let robot = repo.robot("killed-mid-upload").await;
-    let (ids, request) = repo.seed(robot.id, N, 11).await;
+    let (ids, request) = repo.seed_from(robot.id, N, 11).await;
     let settings = [
         ("BATCH_SIZE", "300"),
         ("CONCURRENT_BATCHES", "1"),
@@ -433,7 +326,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
         !batch_dir.join("results.jsonl").exists(),
         "no partial result blob"
     );
-    let pool = repo.pool().await;
+    let pool = sqlite_pool(&repo.dir.path().join("destiny.db")).await;
     assert_eq!(
         statuses(&pool, request).await,
         vec![("processing".to_owned(), N as i64)],
@@ -451,7 +344,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
     assert_eq!((report.expired, report.retried), (N as u64, N as u64));
     let second_log = repo.dir.path().join("second.log");
     let mut second = spawn_toy(&repo.base, &robot, &settings, &second_log);
-    repo.wait_status(request, EnhancementRequestStatus::Completed)
+    repo.wait_status(request, EnhancementRequestStatus::Completed, DEADLINE)
         .await;
     let term = Command::new("kill")
         .args(["-TERM", &second.id().to_string()])
@@ -805,17 +698,17 @@ fn skewed_runner(base: &str, robot: &ProvisionedRobot, offset: f64) -> Runner<To
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_skew_across_the_300_s_window_both_ways() {
-    let repo = Repo::start(None).await;
-    let pool = repo.pool().await;
+    let repo = robot_support::start().await;
+    let pool = sqlite_pool(&repo.dir.path().join("destiny.db")).await;
 
     // 299 s behind and 299 s ahead: the runner does all the work.
     for (name, offset, seed) in [("behind-299", -299.0, 4), ("ahead-299", 299.0, 5)] {
         let robot = repo.robot(name).await;
-        let (_, request) = repo.seed(robot.id, 20, seed).await;
+        let (_, request) = repo.seed_from(robot.id, 20, seed).await;
         let runner = skewed_runner(&repo.base, &robot, offset);
         let stop = runner.shutdown_token();
         let run = tokio::spawn(runner.run());
-        repo.wait_status(request, EnhancementRequestStatus::Completed)
+        repo.wait_status(request, EnhancementRequestStatus::Completed, DEADLINE)
             .await;
         stop.cancel();
         let report = run.await.expect("runner task").expect("runner");
@@ -825,7 +718,7 @@ async fn clock_skew_across_the_300_s_window_both_ways() {
 
     // 301 s behind: expired, retried once with a fresh (still skewed) timestamp.
     let robot = repo.robot("behind-301").await;
-    let (_, request) = repo.seed(robot.id, 20, 6).await;
+    let (_, request) = repo.seed_from(robot.id, 20, 6).await;
     let (client, readings) = skewed_client(&repo.base, &robot, -301.0);
     let err = client
         .poll_robot_enhancement_batch(robot.id, 10, None)
@@ -862,7 +755,7 @@ async fn clock_skew_across_the_300_s_window_both_ways() {
 
     // 301 s ahead: too far in the future, not retried; the runner stops with the error.
     let robot = repo.robot("ahead-301").await;
-    let (_, request) = repo.seed(robot.id, 20, 7).await;
+    let (_, request) = repo.seed_from(robot.id, 20, 7).await;
     let (client, readings) = skewed_client(&repo.base, &robot, 301.0);
     let err = client
         .poll_robot_enhancement_batch(robot.id, 10, None)

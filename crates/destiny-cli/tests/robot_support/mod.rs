@@ -32,6 +32,11 @@ pub struct Server {
 
 /// A repository whose expiry job only runs when a test calls [`Server::expire`].
 pub async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+/// [`start`], with the configuration adjusted first (say, `public_url` naming a proxy).
+pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(
         format!("sqlite://{}", dir.path().join("destiny.db").display()),
@@ -39,6 +44,7 @@ pub async fn start() -> Server {
     );
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.expiry_interval = Duration::from_secs(3600);
+    adjust(&mut config);
     let clock = ManualClock::new(jiff::Timestamp::now());
     let prepared = prepare(config, Arc::new(clock.clone())).await.unwrap();
     let base = format!("http://{}", prepared.addr);
@@ -57,8 +63,14 @@ pub async fn start() -> Server {
 }
 
 impl Server {
-    fn now(&self) -> i64 {
+    /// The server's clock, in microseconds.
+    pub fn now(&self) -> i64 {
         self.clock.now().as_microsecond()
+    }
+
+    /// The blob directory.
+    pub fn blobs(&self) -> PathBuf {
+        self.dir.path().join("blobs")
     }
 
     /// Registers a robot.
@@ -77,7 +89,12 @@ impl Server {
 
     /// Loads `n` generated references and requests their enhancement by `robot`.
     pub async fn seed(&self, robot: Uuid, n: usize) -> (Vec<Uuid>, Uuid) {
-        let refs: Vec<Reference> = ReferenceGenerator::new(n as u64 + 1).take(n).collect();
+        self.seed_from(robot, n, n as u64 + 1).await
+    }
+
+    /// [`seed`](Self::seed) with the references of generator seed `seed`.
+    pub async fn seed_from(&self, robot: Uuid, n: usize, seed: u64) -> (Vec<Uuid>, Uuid) {
+        let refs: Vec<Reference> = ReferenceGenerator::new(seed).take(n).collect();
         let ids = self
             .state
             .db
