@@ -11,6 +11,10 @@ use crate::error::ApiError;
 /// Retries per original pending enhancement (the real repository's `max_retry_count`).
 pub const MAX_RETRIES: i64 = 3;
 
+/// Retries per `INSERT` (few enough that SQLite's parameter binding stays cheap; see
+/// `references::insert_enhancements`).
+const RETRY_ROWS: usize = 50;
+
 /// What one expiry pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExpiryReport {
@@ -58,27 +62,50 @@ impl Db {
                 q = q.bind(r.try_get::<String, _>("id")?);
             }
             report.expired += q.execute(&mut *tx).await?.rows_affected();
+            let mut retries = Vec::new();
             for r in chunk {
                 let retry_count: i64 = r.try_get::<i64, _>("retry_count")?;
-                if retry_count >= MAX_RETRIES {
-                    continue;
+                if retry_count < MAX_RETRIES {
+                    retries.push((r, retry_count + 1));
                 }
-                sqlx::query(
+            }
+            // One multi-row INSERT per RETRY_ROWS retries (8 parameters each).
+            for rows in retries.chunks(RETRY_ROWS) {
+                let values = (0..rows.len())
+                    .map(|i| {
+                        let p = 1 + 8 * i;
+                        format!(
+                            "(${}, ${}, ${}, ${}, 'pending', ${}, ${}, ${}, ${}, ${})",
+                            p,
+                            p + 1,
+                            p + 2,
+                            p + 3,
+                            p + 4,
+                            p + 5,
+                            p + 6,
+                            p + 7,
+                            p + 7
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
                     "INSERT INTO pending_enhancements (id, reference_id, robot_id, request_id, status, \
-                     retry_of, retry_count, source, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $8)",
-                )
-                .bind(Uuid::new_v4().to_string())
-                .bind(r.try_get::<String, _>("reference_id")?)
-                .bind(r.try_get::<String, _>("robot_id")?)
-                .bind(r.try_get::<String, _>("request_id")?)
-                .bind(r.try_get::<String, _>("id")?)
-                .bind(retry_count + 1)
-                .bind(r.try_get::<Option<String>, _>("source")?)
-                .bind(now_us)
-                .execute(&mut *tx)
-                .await?;
-                report.retried += 1;
+                     retry_of, retry_count, source, created_at, updated_at) VALUES {values}"
+                );
+                let mut q = sqlx::query(&sql);
+                for (r, retry_count) in rows {
+                    q = q
+                        .bind(Uuid::new_v4().to_string())
+                        .bind(r.try_get::<String, _>("reference_id")?)
+                        .bind(r.try_get::<String, _>("robot_id")?)
+                        .bind(r.try_get::<String, _>("request_id")?)
+                        .bind(r.try_get::<String, _>("id")?)
+                        .bind(*retry_count)
+                        .bind(r.try_get::<Option<String>, _>("source")?)
+                        .bind(now_us);
+                }
+                report.retried += q.execute(&mut *tx).await?.rows_affected();
             }
         }
         tx.commit().await?;
