@@ -44,6 +44,16 @@ pub struct ServeArgs {
     /// Result files imported at once (default: 1 on SQLite, 4 on PostgreSQL).
     #[arg(long, env = "DESTINY_IMPORT_WORKERS", value_parser = clap::value_parser!(u16).range(1..=64))]
     import_workers: Option<u16>,
+    /// Polls claiming work at once; others wait their turn (default: 4 on SQLite, 8 on
+    /// PostgreSQL).
+    #[arg(long, env = "DESTINY_POLL_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=256))]
+    poll_concurrency: Option<u16>,
+    /// The longest a poll waits for its turn before answering 503 with Retry-After.
+    #[arg(long, env = "DESTINY_POLL_WAIT", default_value = "30s")]
+    poll_wait: LeaseDuration,
+    /// Polls that may wait at once; one more answers 503 with Retry-After.
+    #[arg(long, env = "DESTINY_POLL_QUEUE", default_value_t = 1024)]
+    poll_queue: usize,
     /// Bearer token of the admin API; generated and printed when absent.
     #[arg(long, env = "DESTINY_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -65,6 +75,9 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         config.header_read_timeout = args.header_read_timeout.as_std();
         config.database_timeout = args.database_timeout.as_std();
         config.import_workers = args.import_workers.map(usize::from);
+        config.poll_concurrency = args.poll_concurrency.map(usize::from);
+        config.poll_wait = args.poll_wait.as_std();
+        config.poll_queue = args.poll_queue;
         config.admin_token = args.admin_token.map(Secret::new);
         let clock = Arc::new(destiny_repository::clock::SystemClock);
         let prepared = prepare(config, clock)

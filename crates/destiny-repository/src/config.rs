@@ -45,6 +45,16 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Import workers running at once; `None`: 1 on SQLite (one writer), 4 on PostgreSQL.
     pub import_workers: Option<usize>,
+    /// Polls claiming work and writing their reference files at once; the others wait
+    /// their turn (see [`crate::admission`]). `None`: 4 on SQLite (claims take the one
+    /// writer in turn; reference files are read on the 8 readers), 8 on PostgreSQL
+    /// (half its 16 connections, leaving the rest to imports and other routes).
+    pub poll_concurrency: Option<usize>,
+    /// The longest a poll waits for its turn before answering 503 with `Retry-After`;
+    /// half the Python SDK's 60 s poll timeout.
+    pub poll_wait: Duration,
+    /// Polls that may wait at once; one more answers 503 with `Retry-After` at once.
+    pub poll_queue: usize,
 }
 
 impl Config {
@@ -67,6 +77,9 @@ impl Config {
             database_timeout: Duration::from_secs(5),
             header_read_timeout: Duration::from_secs(30),
             import_workers: None,
+            poll_concurrency: None,
+            poll_wait: Duration::from_secs(30),
+            poll_queue: 1024,
         }
     }
 }

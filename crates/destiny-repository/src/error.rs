@@ -49,6 +49,10 @@ pub enum ApiError {
     /// 503: the database (or storage) is unreachable; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: too many polls are waiting for their turn (see [`crate::admission`]);
+    /// nothing was claimed.
+    #[error("busy: {0}")]
+    Busy(String),
     /// 503: blob storage could not take a file (full, or failing); retry later. The
     /// detail says which; the I/O error itself is logged, not sent.
     #[error("blob storage: {0}")]
@@ -71,7 +75,9 @@ impl ApiError {
             Self::Unprocessable(_) | Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable(_) | Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy(_) | Self::Storage(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -120,6 +126,10 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %why, "service unavailable");
                 json!({"detail": "The database is unavailable; retry later."})
             }
+            Self::Busy(why) => {
+                tracing::warn!(reason = %why, "poll refused: busy");
+                json!({"detail": "The repository is busy; retry later."})
+            }
             Self::Storage(why) => {
                 tracing::warn!(error = %why, "blob storage unavailable");
                 let detail = match why {
@@ -130,6 +140,13 @@ impl IntoResponse for ApiError {
             }
             other => json!({"detail": other.to_string()}),
         };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is a passing condition: say when to come back. A poll that
+            // answers it has claimed nothing (or given its claim back), so clients may
+            // repeat it.
+            let secs = crate::admission::RETRY_AFTER.as_secs().to_string();
+            return (status, [(http::header::RETRY_AFTER, secs)], Json(body)).into_response();
+        }
         (status, Json(body)).into_response()
     }
 }
@@ -215,6 +232,11 @@ mod tests {
                 "The database is unavailable; retry later.",
             ),
             (
+                ApiError::Busy("40 polls waiting".into()),
+                503,
+                "The repository is busy; retry later.",
+            ),
+            (
                 ApiError::Storage(crate::blob::BlobError::from_io(std::io::Error::from(
                     std::io::ErrorKind::StorageFull,
                 ))),
@@ -231,6 +253,12 @@ mod tests {
         ] {
             let response = error.into_response();
             assert_eq!(response.status().as_u16(), status);
+            let retry_after = response.headers().get(http::header::RETRY_AFTER);
+            if status == 503 {
+                assert_eq!(retry_after.expect("Retry-After on a 503"), "1");
+            } else {
+                assert!(retry_after.is_none(), "{retry_after:?}");
+            }
             let body = axum::body::to_bytes(response.into_body(), usize::MAX)
                 .await
                 .expect("body");

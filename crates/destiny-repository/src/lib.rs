@@ -13,6 +13,8 @@
 //! - [`lifecycle`]: the pending-enhancement state machine and request status projection.
 //! - [`blob`]: the local blob store behind signed, expiring URLs.
 //! - [`reference_file`]: writing the reference file robots download.
+//! - [`admission`]: the bounded queue polls wait in for their turn (backpressure
+//!   instead of pool timeouts).
 //! - [`import`]: validating and importing result files (the validation file).
 //! - [`jobs`]: background work: the expiry job and the import worker.
 //! - [`api`]: the HTTP routes (robot, admin, health) and [`AppState`](api::AppState).
@@ -23,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod api;
 pub mod blob;
 pub mod clock;

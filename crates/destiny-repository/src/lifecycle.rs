@@ -65,7 +65,9 @@ impl PendingStatus {
     pub fn successors(self) -> &'static [Self] {
         match self {
             Self::Pending => &[Self::Processing],
-            Self::Processing => &[Self::Importing, Self::Expired, Self::Failed],
+            // Back to `Pending` when the poll that claimed it could not answer (its
+            // reference file could not be written): `Db::release_claim`.
+            Self::Processing => &[Self::Pending, Self::Importing, Self::Expired, Self::Failed],
             Self::Importing => &[Self::Indexing, Self::Discarded, Self::Failed],
             Self::Indexing => &[Self::Completed, Self::IndexingFailed],
             _ => &[],
@@ -137,6 +139,7 @@ mod tests {
     fn only_the_spec_transitions_are_allowed() {
         let allowed = [
             (P::Pending, P::Processing),
+            (P::Processing, P::Pending),
             (P::Processing, P::Importing),
             (P::Processing, P::Expired),
             (P::Processing, P::Failed),

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
+use crate::admission::{Admission, AdmissionLimits};
 use crate::api::{app, AppState};
 use crate::blob::{BlobConfig, BlobState, BlobStore, UrlSigner};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 
 /// Failures starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +91,16 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         Some(t) => (t.clone(), false),
         None => (Secret::new(crate::db::robots::new_secret()), true),
     };
+    let admission = Admission::new(AdmissionLimits {
+        concurrency: config.poll_concurrency.unwrap_or(match db.backend() {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 8,
+        }),
+        max_queue: config.poll_queue,
+        max_wait: config.poll_wait,
+    });
     let state = AppState {
+        admission,
         db,
         blobs,
         clock,

@@ -2,12 +2,18 @@
 //! enhancements of one reference in one batch: 32 robots' clients polling at once over
 //! 5,000 pending enhancements, checked in the database and in the reference files, on
 //! SQLite and PostgreSQL.
+//!
+//! Backpressure: a poll that finds every turn taken waits for one instead of failing; a
+//! poll refused (queue full) answers 503 with `Retry-After`, claims nothing, and the
+//! Rust client polls again; a poll whose reference file cannot be written gives exactly
+//! its claim back (fenced: rows the expiry job moved on stay as they are).
 
 #[macro_use]
 mod common;
 
-use common::{start, Backend, Server, DEADLINE};
-use destiny_sdk::client::RobotClient;
+use common::{start, Backend, Options, Server, DEADLINE};
+use destiny_repository::config::Config;
+use destiny_sdk::client::{RetryPolicy, RobotClient};
 use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatch};
 use serde_json::Value;
 use sqlx::Row;
@@ -17,6 +23,10 @@ use uuid::Uuid;
 on_both_backends!(
     thirty_two_pollers_lease_each_pending_enhancement_once,
     two_pending_enhancements_of_a_reference_never_share_a_batch,
+    a_poll_waits_for_its_turn_instead_of_failing,
+    a_refused_poll_claims_nothing_and_the_client_polls_again,
+    a_poll_that_cannot_write_its_file_gives_its_claim_back,
+    giving_a_claim_back_leaves_rows_the_expiry_moved_on,
 );
 
 /// Concurrent clients of one robot.
@@ -176,4 +186,212 @@ async fn two_pending_enhancements_of_a_reference_never_share_a_batch(backend: Ba
         batches.push(batch);
     }
     check_leased_once(&s, &batches, 1_200).await;
+}
+
+/// A server whose polls take turns one at a time, with `tweak` applied too.
+async fn one_turn(backend: Backend, tweak: impl FnOnce(&mut Config) + Send + 'static) -> Server {
+    Server::start(
+        backend,
+        Options {
+            tweak: Box::new(move |c: &mut Config| {
+                c.poll_concurrency = Some(1);
+                tweak(c);
+            }),
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+/// Pending enhancements by status.
+async fn by_status(s: &Server) -> HashMap<String, i64> {
+    let pool = s.db.pool().await;
+    let rows =
+        sqlx::query("SELECT status, COUNT(*) AS n FROM pending_enhancements GROUP BY status")
+            .fetch_all(&pool)
+            .await
+            .expect("statuses");
+    pool.close().await;
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get("status").expect("status"),
+                r.try_get("n").expect("n"),
+            )
+        })
+        .collect()
+}
+
+/// Yields until `done` holds (each check is cheap; the condition is an event of the
+/// server's, not a duration).
+async fn until(mut done: impl FnMut() -> bool) {
+    tokio::time::timeout(DEADLINE, async {
+        while !done() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the condition holds in time");
+}
+
+async fn a_poll_waits_for_its_turn_instead_of_failing(backend: Backend) {
+    let s = one_turn(backend, |_| {}).await;
+    let (robot, _) = s.robot("patient").await;
+    s.seed(robot.id, 20).await;
+    let held = s.state.admission.enter().await.expect("the only turn");
+    let client = RobotClient::builder(&s.base, robot.client_secret.as_str(), robot.id)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .expect("a client");
+    let poll = tokio::spawn(async move {
+        client
+            .poll_robot_enhancement_batch(robot.id, 10, None)
+            .await
+    });
+    until(|| s.state.admission.waiting() == 1).await;
+    assert!(!poll.is_finished(), "the poll waits while the turn is held");
+    drop(held);
+    let batch = poll.await.expect("poll task").expect("the poll succeeds");
+    assert!(batch.is_some(), "and leases work");
+    assert_eq!(s.state.admission.refused(), 0);
+    assert_eq!(by_status(&s).await.get("processing"), Some(&10));
+}
+
+async fn a_refused_poll_claims_nothing_and_the_client_polls_again(backend: Backend) {
+    let s = one_turn(backend, |c| c.poll_queue = 0).await;
+    let (robot, _) = s.robot("refused").await;
+    s.seed(robot.id, 20).await;
+    let held = s.state.admission.enter().await.expect("the only turn");
+    let path = format!(
+        "/v1/robot-enhancement-batches/?robot_id={}&limit=10",
+        robot.id
+    );
+    let headers = common::signed_headers(
+        robot.client_secret.as_str(),
+        &robot.id.to_string(),
+        destiny_sdk::auth::system_now(),
+        b"",
+    );
+    let mut req = s.http.post(format!("{}{path}", s.base));
+    for (name, value) in headers {
+        req = req.header(name, value);
+    }
+    let resp = req.send().await.expect("a refused poll");
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().expect("text")),
+        Some("1")
+    );
+    let body: Value = resp.json().await.expect("JSON");
+    assert_eq!(body["detail"], "The repository is busy; retry later.");
+    assert_eq!(s.state.admission.refused(), 1);
+    assert_eq!(
+        by_status(&s).await,
+        HashMap::from([("pending".to_owned(), 20)]),
+        "nothing claimed"
+    );
+
+    // The Rust client (default policy) polls again after Retry-After; the turn is free
+    // by then.
+    let client = RobotClient::new(&s.base, robot.client_secret.as_str(), robot.id).expect("client");
+    let poll = tokio::spawn(async move {
+        client
+            .poll_robot_enhancement_batch(robot.id, 10, None)
+            .await
+    });
+    until(|| s.state.admission.refused() == 2).await;
+    drop(held);
+    let batch = poll
+        .await
+        .expect("poll task")
+        .expect("the retried poll succeeds");
+    assert!(batch.is_some());
+    assert_eq!(by_status(&s).await.get("processing"), Some(&10));
+}
+
+async fn a_poll_that_cannot_write_its_file_gives_its_claim_back(backend: Backend) {
+    let s = start(backend).await;
+    let (robot, client) = s.robot("unwritable").await;
+    s.seed(robot.id, 30).await;
+    // A plain file where the batches' directory goes: every reference file write fails.
+    let batches_dir = s.dir.path().join("blobs").join("batches");
+    std::fs::write(&batches_dir, b"in the way").expect("block the directory");
+    let refused = client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .expect_err("the poll cannot answer");
+    assert_eq!(refused.status(), Some(503), "{refused}");
+    let pool = s.db.pool().await;
+    let counts = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM pending_enhancements WHERE status = 'pending' \
+           AND batch_id IS NULL AND expires_at IS NULL) AS pending, \
+         (SELECT COUNT(*) FROM batches) AS batches",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("counts");
+    assert_eq!(
+        counts.try_get::<i64, _>("pending").expect("pending"),
+        30,
+        "all given back"
+    );
+    assert_eq!(
+        counts.try_get::<i64, _>("batches").expect("batches"),
+        0,
+        "no batch without its file"
+    );
+    // Unblocked, a poll gets the same work, at its old place in the queue.
+    std::fs::remove_file(&batches_dir).expect("unblock");
+    let first = client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .expect("poll")
+        .expect("a batch");
+    let oldest: Vec<String> =
+        sqlx::query("SELECT reference_id FROM pending_enhancements ORDER BY seq LIMIT 10")
+            .fetch_all(&pool)
+            .await
+            .expect("oldest")
+            .iter()
+            .map(|r| r.try_get(0).expect("id"))
+            .collect();
+    let leased: Vec<String> = reference_file(&s, &first)
+        .await
+        .iter()
+        .map(Uuid::to_string)
+        .collect();
+    assert_eq!(leased, oldest);
+    pool.close().await;
+}
+
+async fn giving_a_claim_back_leaves_rows_the_expiry_moved_on(backend: Backend) {
+    let s = start(backend).await;
+    let (robot, _) = s.robot("fenced").await;
+    s.seed(robot.id, 10).await;
+    let db = &s.state.db;
+    let now = s.now_us();
+    let claimed = db
+        .claim(robot.id, 10, now + 1_000_000, now)
+        .await
+        .expect("claim")
+        .expect("work");
+    // The lease runs out before the claim is given back.
+    db.expire_due(now + 2_000_000, None).await.expect("expiry");
+    let before = by_status(&s).await;
+    assert_eq!(before.get("expired"), Some(&10), "{before:?}");
+    let released = db
+        .release_claim(claimed.batch.id, now + 3_000_000)
+        .await
+        .expect("release");
+    assert_eq!(released, 0, "nothing of the claim is still processing");
+    assert_eq!(
+        by_status(&s).await,
+        before,
+        "the expired rows and their retries are untouched"
+    );
+    db.batch(claimed.batch.id, None)
+        .await
+        .expect("the batch stays: rows refer to it");
 }

@@ -1,6 +1,7 @@
 //! Retries of the RobotClient: an expired timestamp is retried once; idempotent calls
 //! are retried on 5xx, timeouts and transport errors; polls and submits only when the
-//! request never left (connection refused). Also the storage helpers.
+//! request never left (connection refused), and polls also on 503 with `Retry-After`.
+//! Also the storage helpers.
 
 mod client_support;
 
@@ -146,6 +147,90 @@ async fn poll_and_submits_are_not_retried_on_5xx() {
     };
     client.send_robot_result(&legacy).await.unwrap_err();
     assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_poll_refused_with_retry_after_is_retried() {
+    let server = TestServer::start([
+        Reply::Busy("0"),
+        Reply::Busy("0"),
+        Reply::json(200, batch_json(BATCH_ID)),
+    ])
+    .await;
+    let client = server
+        .builder()
+        .retry_policy(fast_retries(3))
+        .build()
+        .unwrap();
+    let batch = client
+        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(batch.map(|b| b.id), Some(BATCH_ID));
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs {
+        r.assert_signed(SECRET, ROBOT_ID);
+    }
+}
+
+#[tokio::test]
+async fn a_poll_waits_at_least_what_retry_after_says() {
+    let server =
+        TestServer::start([Reply::Busy("1"), Reply::json(200, batch_json(BATCH_ID))]).await;
+    let client = server
+        .builder()
+        .retry_policy(fast_retries(2))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    client
+        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn retry_after_retries_polls_only_and_within_the_attempts() {
+    let server = TestServer::start([
+        Reply::detail(503, "no Retry-After"),
+        Reply::Busy("0"),
+        Reply::Busy("0"),
+        Reply::Busy("0"),
+    ])
+    .await;
+    let client = server
+        .builder()
+        .retry_policy(fast_retries(2))
+        .build()
+        .unwrap();
+    let err = client
+        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(server.requests().len(), 1, "a 503 without Retry-After");
+    let err = client
+        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
+        .await
+        .unwrap_err();
+    assert_eq!((err.status(), err.detail()), (Some(503), Some("busy")));
+    assert_eq!(server.requests().len(), 3, "two attempts in all");
+    let result = RobotEnhancementBatchResult {
+        request_id: BATCH_ID,
+        error: None,
+    };
+    client
+        .send_robot_enhancement_batch_result(&result)
+        .await
+        .unwrap_err();
+    assert_eq!(server.requests().len(), 4, "a submit is never repeated");
 }
 
 #[tokio::test]

@@ -142,15 +142,13 @@ async fn create_request(
     // is removed again if the request is refused.
     let id = Uuid::new_v4();
     let (reference_file, _, _) = crate::db::requests::request_files(id);
-    let mut conn = state.db.reader().acquire().await?;
     crate::reference_file::write(
         state.blobs.store(),
         &reference_file,
-        &mut conn,
+        &state.db,
         &req.reference_ids,
     )
     .await?;
-    drop(conn);
     if let Err(e) = state
         .db
         .create_request_with_id(id, &req, micros(state.clock.now()))

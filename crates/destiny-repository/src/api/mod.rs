@@ -40,6 +40,8 @@ pub struct AppState {
     pub admin_token: Secret,
     /// Wakes the import worker when a result is submitted.
     pub import_wake: Arc<Notify>,
+    /// The queue polls wait in for their turn.
+    pub admission: crate::admission::Admission,
 }
 
 impl AppState {

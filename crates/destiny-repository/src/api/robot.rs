@@ -138,33 +138,53 @@ async fn poll(
             "robot_id does not match the authenticated robot.".into(),
         ));
     }
+    // Wait for this poll's turn (backpressure) before touching the database; the
+    // turn is held until the reference file is written.
+    let _turn = state.admission.enter().await?;
     let now = state.clock.now();
     let expires = now
         .saturating_add(lease.to_signed_duration())
         .map_err(|e| ApiError::query("lease", e.to_string(), lease.to_string()))?;
-    let Some(mut claim) = state
+    let Some(claim) = state
         .db
         .claim(robot_id, limit, micros(expires), micros(now))
         .await?
     else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let key = claim.batch.reference_file.clone();
-    let ids = std::mem::take(&mut claim.reference_ids);
-    let written =
-        crate::reference_file::write(state.blobs.store(), &key, claim.connection(), &ids).await;
-    let body = match written.and_then(|()| batch_json(&state, &claim.batch)) {
-        Ok(body) => body,
-        Err(e) => {
-            // Release the claimed rows before answering: a dropped transaction is only
-            // rolled back once its connection is back in the pool, and until then a
-            // retried poll would skip the rows still locked and answer 204.
-            claim.rollback().await;
-            return Err(e);
-        }
+    // The claim is committed and its connection released: the file is written holding
+    // none. If the poll cannot answer the batch, the claim is given back before the
+    // error is, so a retried poll finds the same work.
+    let store = state.blobs.store();
+    let key = &claim.batch.reference_file;
+    let answered = crate::reference_file::write(store, key, &state.db, &claim.reference_ids)
+        .await
+        .and_then(|()| batch_json(&state, &claim.batch));
+    let error = match answered {
+        Ok(body) => return Ok(Json(body).into_response()),
+        Err(e) => e,
     };
-    claim.commit().await?;
-    Ok(Json(body).into_response())
+    // No file without its claim: a file written before the failure goes too.
+    if let Ok(key) = crate::blob::BlobKey::new(key) {
+        if let Err(e) = store.delete(&key).await {
+            tracing::warn!(%key, error = %e, "removing the reference file of a failed poll");
+        }
+    }
+    let batch = claim.batch.id;
+    match state
+        .db
+        .release_claim(batch, micros(state.clock.now()))
+        .await
+    {
+        Ok(released) => {
+            tracing::warn!(%batch, released, %error, "poll failed; its claim was given back")
+        }
+        Err(e) => tracing::error!(
+            %batch, %error, release_error = %e,
+            "poll failed and its claim could not be given back; its lease will lapse"
+        ),
+    }
+    Err(error)
 }
 
 async fn get_batch(

@@ -1,7 +1,7 @@
 //! Robot enhancement batches: claiming pending work (a poll), renewing its lease, reading
 //! a batch and accepting its result.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 use uuid::Uuid;
 
 use super::{Backend, Db};
@@ -41,41 +41,15 @@ impl BatchRecord {
     }
 }
 
-/// Work claimed by a poll, not yet committed: the caller writes the reference file, then
-/// commits (or drops, which rolls the claim back).
+/// Work claimed by a poll, committed: the caller writes the batch's reference file next
+/// (holding no connection), and gives the claim back with [`Db::release_claim`] if that
+/// fails, so no claim outlives a poll that did not answer it.
 #[derive(Debug)]
-pub struct Claim {
-    tx: Transaction<'static, Any>,
+pub struct Claimed {
     /// The new batch.
     pub batch: BatchRecord,
     /// The references leased, oldest pending enhancement first.
     pub reference_ids: Vec<Uuid>,
-}
-
-impl Claim {
-    /// The claim's transaction, to read the batch's references in (so a poll never
-    /// needs a second connection while it holds one).
-    pub fn connection(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
-    }
-
-    /// Makes the claim durable.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn commit(self) -> Result<(), ApiError> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-
-    /// Gives the claimed work back now (dropping the claim also rolls it back, but only
-    /// once its connection returns to the pool). A failed rollback is logged: the
-    /// connection is then closed and the database rolls back on its own.
-    pub async fn rollback(self) {
-        if let Err(e) = self.tx.rollback().await {
-            tracing::warn!(error = %e, "rolling back a claim failed");
-        }
-    }
 }
 
 /// Blob keys of a batch's files.
@@ -116,7 +90,9 @@ impl Db {
     /// Leases up to `limit` pending enhancements of `robot_id` (at most one per
     /// reference, the oldest, oldest first) in a new batch, in one statement: on
     /// PostgreSQL `FOR UPDATE SKIP LOCKED` keeps concurrent polls apart; on SQLite the
-    /// single writer connection does. `None` when nothing is pending.
+    /// single writer connection does. The claim is committed before this returns, so its
+    /// connection is back in the pool before any file is written. `None` when nothing
+    /// is pending.
     ///
     /// # Errors
     /// Database errors.
@@ -126,7 +102,7 @@ impl Db {
         limit: i64,
         expires_us: i64,
         now_us: i64,
-    ) -> Result<Option<Claim>, ApiError> {
+    ) -> Result<Option<Claimed>, ApiError> {
         let id = Uuid::new_v4();
         let (reference_file, result_file, _) = batch_files(id);
         let mut tx = self.writer().begin().await?;
@@ -190,8 +166,8 @@ impl Db {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        Ok(Some(Claim {
-            tx,
+        tx.commit().await?;
+        Ok(Some(Claimed {
             batch: BatchRecord {
                 id,
                 robot_id,
@@ -204,6 +180,40 @@ impl Db {
             },
             reference_ids: claimed.into_iter().map(|c| c.1).collect(),
         }))
+    }
+
+    /// Gives back the claim of a poll that could not answer it (its reference file could
+    /// not be written): the batch's pending enhancements still `processing` return to
+    /// `pending`, at their old place in the queue, and the batch is deleted once nothing
+    /// refers to it. Fenced by the batch id and the `processing` status, so it touches
+    /// exactly that claim's rows and nothing the expiry job already moved on. Answers
+    /// how many rows went back.
+    ///
+    /// # Errors
+    /// Database errors (the rows then stay leased until their lease runs out, and the
+    /// expiry job retries them).
+    pub async fn release_claim(&self, batch: Uuid, now_us: i64) -> Result<u64, ApiError> {
+        let mut tx = self.writer().begin().await?;
+        let released = sqlx::query(
+            "UPDATE pending_enhancements SET status = $3, batch_id = NULL, expires_at = NULL, \
+             updated_at = $2 WHERE batch_id = $1 AND status = $4",
+        )
+        .bind(batch.to_string())
+        .bind(now_us)
+        .bind(PendingStatus::Pending.as_str())
+        .bind(PendingStatus::Processing.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM batches WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM pending_enhancements WHERE batch_id = $1)",
+        )
+        .bind(batch.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(released)
     }
 
     /// A batch, checked to belong to `robot_id` when given.

@@ -226,15 +226,11 @@ impl Db {
 }
 
 /// References with their enhancements, in the order of `ids` (unknown ids skipped), read
-/// on `conn` (a poll reads them inside its claim's transaction, so it never needs a
-/// second connection while holding one).
+/// on `conn`.
 ///
 /// # Errors
 /// Database errors.
-pub async fn references_in(
-    conn: &mut AnyConnection,
-    ids: &[Uuid],
-) -> Result<Vec<Reference>, ApiError> {
+async fn references_in(conn: &mut AnyConnection, ids: &[Uuid]) -> Result<Vec<Reference>, ApiError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let list = placeholders(1, chunk.len());

@@ -13,7 +13,8 @@
 //! | call | retried on |
 //! |---|---|
 //! | [`get_robot_enhancement_batch`](RobotClient::get_robot_enhancement_batch), [`renew_robot_enhancement_batch_lease`](RobotClient::renew_robot_enhancement_batch_lease), [`download_stream`](RobotClient::download_stream) | connection errors, other transport errors, timeouts, 5xx |
-//! | [`poll_robot_enhancement_batch`](RobotClient::poll_robot_enhancement_batch), [`send_robot_enhancement_batch_result`](RobotClient::send_robot_enhancement_batch_result), [`send_robot_result`](RobotClient::send_robot_result) | connection errors only (the request was never sent) |
+//! | [`poll_robot_enhancement_batch`](RobotClient::poll_robot_enhancement_batch) | connection errors, and 503 with `Retry-After` (the repository refused the poll before claiming anything), waiting at least what `Retry-After` says (up to 30 s) |
+//! | [`send_robot_enhancement_batch_result`](RobotClient::send_robot_enhancement_batch_result), [`send_robot_result`](RobotClient::send_robot_result) | connection errors only (the request was never sent) |
 //! | [`upload_file`](RobotClient::upload_file), [`upload_stream`](RobotClient::upload_stream) | never |
 //!
 //! ## Layout
@@ -146,9 +147,11 @@ impl RobotClient {
     /// (no body). `None` when nothing is pending (204). Without `lease` the repository's
     /// default (10 minutes) applies.
     ///
-    /// Uses the poll timeout (default 60 s). Retried only when the request could not be
-    /// sent (connection errors): a poll that reached the server may have leased work, so
-    /// it is never repeated after a timeout or a 5xx.
+    /// Uses the poll timeout (default 60 s). Retried when the request could not be sent
+    /// (connection errors) and when the repository answers 503 with `Retry-After` (it
+    /// refused the poll before claiming anything, or gave its claim back): a poll that
+    /// reached the server otherwise may have leased work, so it is never repeated after
+    /// a timeout or another 5xx.
     ///
     /// # Errors
     /// [`ClientError::Api`] for a non-2xx status (401 bad signature, 403, 422...),
@@ -171,7 +174,7 @@ impl RobotClient {
             path: "/robot-enhancement-batches/".to_owned(),
             query,
             body: None,
-            retry: Retry::UnsentOnly,
+            retry: Retry::UnsentOrRefused,
             timeout: self.inner.poll_timeout,
         };
         let (method, path) = (call.method.clone(), call.path.clone());

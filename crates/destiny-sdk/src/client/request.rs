@@ -27,6 +27,9 @@ pub(super) struct ApiCall {
     pub(super) timeout: Duration,
 }
 
+/// The longest `Retry-After` honoured; a longer one is waited only this long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
 /// A 2xx answer.
 pub(super) struct Answer {
     /// The status (200, 202, 204...).
@@ -43,6 +46,8 @@ enum Outcome {
         error: ClientError,
         retryable: bool,
         expired: bool,
+        /// The server's `Retry-After`, in seconds, on a 503.
+        retry_after: Option<Duration>,
     },
 }
 
@@ -63,13 +68,18 @@ impl RobotClient {
                     refreshed_timestamp = true;
                 }
                 Outcome::Failed {
-                    error, retryable, ..
+                    error,
+                    retryable,
+                    retry_after,
+                    ..
                 } => {
                     if !retryable || attempt >= policy.max_attempts {
                         return Err(error);
                     }
                     attempt += 1;
-                    let delay = policy.delay_before(attempt);
+                    let delay = policy
+                        .delay_before(attempt)
+                        .max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER));
                     tracing::warn!(%path, attempt, ?delay, error = %error, "retrying");
                     tokio::time::sleep(delay).await;
                 }
@@ -102,6 +112,12 @@ impl RobotClient {
             Err(err) => return transport_failure(call, path, err),
         };
         let status = sent.status();
+        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE)
+            .then(|| sent.headers().get(header::RETRY_AFTER))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = match sent.bytes().await {
             Ok(body) => body,
             Err(err) => return transport_failure(call, path, err),
@@ -111,9 +127,15 @@ impl RobotClient {
         }
         let detail = detail_of(status, &body);
         let expired = status == StatusCode::UNAUTHORIZED && detail == TIMESTAMP_EXPIRED;
+        let retryable = match call.retry {
+            Retry::Idempotent => status.is_server_error(),
+            Retry::UnsentOrRefused => retry_after.is_some(),
+            Retry::UnsentOnly => false,
+        };
         Outcome::Failed {
-            retryable: call.retry == Retry::Idempotent && status.is_server_error(),
+            retryable,
             expired,
+            retry_after,
             error: ClientError::Api {
                 status,
                 detail,
@@ -132,5 +154,6 @@ fn transport_failure(call: &ApiCall, path: &str, err: reqwest::Error) -> Outcome
         error: ClientError::from_reqwest(&call.method, path, err),
         retryable,
         expired: false,
+        retry_after: None,
     }
 }

@@ -80,9 +80,13 @@ pub(crate) enum Retry {
     /// Idempotent calls (GET batch, renew lease, download): transport errors, timeouts
     /// and 5xx.
     Idempotent,
-    /// Calls with effects (poll, submit): only when the request was never sent
-    /// (connection failed).
+    /// Calls with effects (submit): only when the request was never sent (connection
+    /// failed).
     UnsentOnly,
+    /// A poll: when the request was never sent, or when the repository refused it with
+    /// 503 and `Retry-After` (it answers that before claiming anything, or after giving
+    /// its claim back); never after a timeout or another 5xx, which may have leased work.
+    UnsentOrRefused,
 }
 
 /// A random number from the standard library's per-process random hash keys (no extra

@@ -73,6 +73,8 @@ pub enum Reply {
         content_type: &'static str,
         body: String,
     },
+    /// 503 `{"detail": "busy"}` with this `Retry-After`.
+    Busy(&'static str),
     /// Never answer (the client must time out).
     Hang,
 }
@@ -201,6 +203,12 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             }
             response
         }
+        Some(Reply::Busy(retry_after)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", retry_after)],
+            axum::Json(serde_json::json!({"detail": "busy"})),
+        )
+            .into_response(),
         Some(Reply::Hang) => std::future::pending().await,
         None => (StatusCode::INTERNAL_SERVER_ERROR, "no reply scripted").into_response(),
     }

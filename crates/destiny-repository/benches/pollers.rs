@@ -1,0 +1,208 @@
+//! Concurrent-poller benchmark of the local repository (not run by `scripts/test`):
+//!
+//! ```sh
+//! DESTINY_BENCH_POSTGRES=$(scripts/pg start) cargo bench -p destiny-repository --bench pollers
+//! ```
+//!
+//! For each backend (SQLite; PostgreSQL when `DESTINY_BENCH_POSTGRES` or
+//! `DESTINY_TEST_POSTGRES` names a server whose user may `CREATE DATABASE`), each number
+//! of pollers (`DESTINY_POLLERS`, default `32,64`) and each load (an idle machine, then
+//! one busy-looping process per CPU competing with the server), a server runs in this
+//! process on a fresh database with `pollers × 50 × 8` pending enhancements of one robot,
+//! and every poller (its own `RobotClient`, no client retries) loops poll (50
+//! references) → download → upload a result → submit until its poll answers 204 (the
+//! driver of `tests/load`). The import worker runs meanwhile. Every answer is counted by
+//! status; the poll latencies (200 and 204) give p50 / p99 / max; afterwards the
+//! database is checked: no double lease, nothing lost.
+//!
+//! Results print as one Markdown table.
+
+#[path = "../tests/load/mod.rs"]
+mod load;
+#[path = "../tests/scratch_db/mod.rs"]
+mod scratch_db;
+
+use destiny_repository::clock::SystemClock;
+use destiny_repository::config::Config;
+use destiny_repository::db::Backend;
+use destiny_repository::server::{prepare, Jobs};
+use load::{BoxError, Call};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// References per poll.
+const LIMIT: u32 = 50;
+/// Batches per poller the queue holds.
+const BATCHES_PER_POLLER: usize = 8;
+
+fn main() -> Result<(), BoxError> {
+    let pollers: Vec<usize> = std::env::var("DESTINY_POLLERS")
+        .unwrap_or_else(|_| "32,64".into())
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()?;
+    let pg = std::env::var("DESTINY_BENCH_POSTGRES")
+        .or_else(|_| std::env::var("DESTINY_TEST_POSTGRES"))
+        .ok()
+        .filter(|u| !u.is_empty());
+    let mut backends = vec![Backend::Sqlite];
+    match &pg {
+        Some(_) => backends.push(Backend::Postgres),
+        None => eprintln!("no DESTINY_BENCH_POSTGRES / DESTINY_TEST_POSTGRES: SQLite only"),
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut rows = Vec::new();
+    for backend in backends {
+        for &n in &pollers {
+            for busy in [false, true] {
+                let _load = busy.then(CpuLoad::start).transpose()?;
+                let row = rt.block_on(stage(backend, n, busy, pg.as_deref()))?;
+                eprintln!("{row}");
+                rows.push(row);
+            }
+        }
+    }
+    println!(
+        "\n| backend | pollers | CPU load | polls | p50 (ms) | p99 (ms) | max (ms) | poll 503s | other errors | references/s |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+fn name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    }
+}
+
+/// One busy-looping shell per CPU, killed on drop.
+struct CpuLoad(Vec<Child>);
+
+impl CpuLoad {
+    fn start() -> Result<Self, BoxError> {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let children = (0..cpus)
+            .map(|_| {
+                Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .stdout(Stdio::null())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self(children))
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One run; answers its Markdown row.
+async fn stage(
+    backend: Backend,
+    pollers: usize,
+    busy: bool,
+    pg: Option<&str>,
+) -> Result<String, BoxError> {
+    let dir = tempfile::tempdir()?;
+    let (url, pg_name) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("b.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let admin = pg.ok_or("no PostgreSQL URL")?;
+            let (url, db) = scratch_db::create_database(admin, "pollers").await?;
+            (url, Some(db))
+        }
+    };
+    let result = run(&url, dir.path(), pollers, backend, busy).await;
+    if let (Some(admin), Some(db)) = (pg, pg_name) {
+        scratch_db::drop_database(admin, &db).await?;
+    }
+    result
+}
+
+async fn run(
+    url: &str,
+    dir: &std::path::Path,
+    pollers: usize,
+    backend: Backend,
+    busy: bool,
+) -> Result<String, BoxError> {
+    let mut config = Config::new(url, dir.join("blobs"));
+    config.listen = "127.0.0.1:0".parse()?;
+    config.expiry_interval = Duration::from_secs(3600);
+    let token = "pollers-admin-token".to_owned();
+    config.admin_token = Some(destiny_sdk::secret::Secret::new(token.clone()));
+    let prepared = prepare(config, Arc::new(SystemClock)).await?;
+    let base = format!("http://{}", prepared.addr);
+    let db = prepared.state.db.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(prepared.serve_with(
+        Jobs {
+            expiry: false,
+            import: true,
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let http = reqwest::Client::new();
+    let robots = load::robots(&http, &base, &token, "pollers", 1).await?;
+    let pending = pollers * LIMIT as usize * BATCHES_PER_POLLER;
+    load::seed(&http, &base, &token, robots[0].id, pending).await?;
+    let plan = load::Plan {
+        pollers_per_robot: pollers,
+        limit: LIMIT,
+        deadline: Duration::from_secs(600),
+    };
+    let report = load::run(&base, &robots, plan, Arc::default()).await?;
+    load::wait_for_imports(db.reader(), Duration::from_secs(600)).await?;
+    load::verify(db.reader(), &report, pending, false).await?;
+    let _ = stop_tx.send(());
+    served.await??;
+    let errors = report.errors();
+    let poll_503 = errors.get(&(Call::Poll, 503)).copied().unwrap_or(0);
+    let other: Vec<String> = errors
+        .iter()
+        .filter(|(k, _)| **k != (Call::Poll, 503))
+        .map(|((call, status), n)| format!("{call} {status}: {n}"))
+        .collect();
+    let max = report
+        .poll_latencies
+        .iter()
+        .max()
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    Ok(format!(
+        "| {} | {pollers} | {} | {} | {:.1} | {:.1} | {:.1} | {poll_503} | {} | {:.0} |",
+        name(backend),
+        if busy {
+            "one busy process per CPU"
+        } else {
+            "none"
+        },
+        report.poll_latencies.len(),
+        report.poll_ms(0.50),
+        report.poll_ms(0.99),
+        max,
+        if other.is_empty() {
+            "none".to_owned()
+        } else {
+            other.join(", ")
+        },
+        report.references() as f64 / report.elapsed.as_secs_f64(),
+    ))
+}
