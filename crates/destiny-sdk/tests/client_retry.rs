@@ -12,12 +12,21 @@ use destiny_sdk::client::{ClientError, RobotClient};
 use destiny_sdk::models::{HttpUrl, RobotEnhancementBatchResult};
 use futures_util::StreamExt;
 
+/// The expiry text of 2025's repository (SDK 0.7.4).
 const EXPIRED: &str = "Request timestamp has expired.";
+/// Today's (SDK 0.17.6, the live repository).
+const TOKEN_EXPIRED: &str = "Token is expired.";
 
 #[tokio::test]
 async fn expired_timestamp_is_retried_once_with_a_fresh_one() {
+    for text in [TOKEN_EXPIRED, EXPIRED] {
+        expired_is_retried_once(text).await;
+    }
+}
+
+async fn expired_is_retried_once(text: &'static str) {
     let server = TestServer::start([
-        Reply::detail(401, EXPIRED),
+        Reply::detail(401, text),
         Reply::json(200, batch_json(BATCH_ID)),
     ])
     .await;

@@ -911,6 +911,22 @@ fn deviations() -> Vec<(&'static str, &'static str, Value)> {
             "Reference",
             reference_with(json!({"identifier_type": "url", "identifier": "https://x.org/"})),
         ),
+        // SDK 0.17.6's DOI rule: any non-space suffix, prefixes in any case.
+        (
+            "DOI with non-ASCII letters",
+            "ExternalIdentifier",
+            doi(json!("10.1000/édition")),
+        ),
+        (
+            "DOI with a dollar sign",
+            "ExternalIdentifier",
+            doi(json!("10.18730/9wq$d")),
+        ),
+        (
+            "DOI with an upper-case DOI: prefix",
+            "ExternalIdentifier",
+            doi(json!("DOI:10.1234/x")),
+        ),
     ]
 }
 

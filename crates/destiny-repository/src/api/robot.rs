@@ -155,36 +155,93 @@ async fn poll(
     // The claim is committed and its connection released: the file is written holding
     // none. If the poll cannot answer the batch, the claim is given back before the
     // error is, so a retried poll finds the same work.
-    let store = state.blobs.store();
-    let key = &claim.batch.reference_file;
-    let answered = crate::reference_file::write(store, key, &state.db, &claim.reference_ids)
-        .await
-        .and_then(|()| batch_json(&state, &claim.batch));
-    let error = match answered {
-        Ok(body) => return Ok(Json(body).into_response()),
-        Err(e) => e,
+    // Until the poll answers, dropping it (the client went away mid-write) gives the
+    // claim back too, as a dropped transaction would have.
+    let guard = ClaimGuard {
+        state: state.clone(),
+        batch: Some(claim.batch.id),
+        reference_file: claim.batch.reference_file.clone(),
     };
-    // No file without its claim: a file written before the failure goes too.
-    if let Ok(key) = crate::blob::BlobKey::new(key) {
-        if let Err(e) = store.delete(&key).await {
+    let answered = crate::reference_file::write(
+        state.blobs.store(),
+        &claim.batch.reference_file,
+        &state.db,
+        &claim.reference_ids,
+    )
+    .await
+    .and_then(|()| batch_json(&state, &claim.batch));
+    match answered {
+        Ok(body) => {
+            guard.disarm();
+            Ok(Json(body).into_response())
+        }
+        Err(error) => {
+            guard.give_back(&error.to_string()).await;
+            Err(error)
+        }
+    }
+}
+
+/// A committed claim whose poll has not answered yet. [`ClaimGuard::disarm`] once the
+/// batch is answered; otherwise the claim is given back (its rows to `pending`, its
+/// batch and file removed), awaited on an error and in a task of its own when the poll
+/// is dropped.
+struct ClaimGuard {
+    state: AppState,
+    batch: Option<Uuid>,
+    reference_file: String,
+}
+
+impl ClaimGuard {
+    fn disarm(mut self) {
+        self.batch = None;
+    }
+
+    async fn give_back(mut self, why: &str) {
+        if let Some(batch) = self.batch.take() {
+            give_back(&self.state, batch, &self.reference_file, why).await;
+        }
+    }
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if let Some(batch) = self.batch.take() {
+            let (state, key) = (self.state.clone(), std::mem::take(&mut self.reference_file));
+            tokio::spawn(async move {
+                give_back(
+                    &state,
+                    batch,
+                    &key,
+                    "the poll was dropped before it answered",
+                )
+                .await
+            });
+        }
+    }
+}
+
+/// Removes a failed poll's reference file (no file without its claim) and releases its
+/// claim (fenced to the batch's rows still `processing`).
+async fn give_back(state: &AppState, batch: Uuid, reference_file: &str, why: &str) {
+    if let Ok(key) = crate::blob::BlobKey::new(reference_file) {
+        if let Err(e) = state.blobs.store().delete(&key).await {
             tracing::warn!(%key, error = %e, "removing the reference file of a failed poll");
         }
     }
-    let batch = claim.batch.id;
     match state
         .db
         .release_claim(batch, micros(state.clock.now()))
         .await
     {
         Ok(released) => {
-            tracing::warn!(%batch, released, %error, "poll failed; its claim was given back")
+            tracing::warn!(%batch, released, why, "poll failed; its claim was given back")
         }
         Err(e) => tracing::error!(
-            %batch, %error, release_error = %e,
+            %batch, why, release_error = %e,
             "poll failed and its claim could not be given back; its lease will lapse"
         ),
     }
-    Err(error)
 }
 
 async fn get_batch(

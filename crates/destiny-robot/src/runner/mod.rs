@@ -250,15 +250,17 @@ async fn poll_loop<R: Robot>(
             },
         };
         let started = Instant::now();
-        let polled = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return Ok(()),
-            polled = shared.client.poll_robot_enhancement_batch(
+        // A poll once sent is not cancelled by shutdown: the repository may already have
+        // leased a batch for it, which would then sit leased until its lease ran out. Its
+        // batch, if any, is in flight like the others and drained with them.
+        let polled = shared
+            .client
+            .poll_robot_enhancement_batch(
                 shared.robot_id,
                 shared.settings.batch_size,
                 Some(shared.settings.lease),
-            ) => polled,
-        };
+            )
+            .await;
         let latency = started.elapsed();
         let wait = match polled {
             Ok(Some(batch)) => {

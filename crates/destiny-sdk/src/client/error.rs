@@ -4,9 +4,16 @@ use http::{Method, StatusCode};
 
 use crate::models::ModelError;
 
-/// The detail of the repository's 401 for a stale `X-Request-Timestamp`; the client
-/// retries once with a fresh timestamp when it sees it.
-pub(crate) const TIMESTAMP_EXPIRED: &str = "Request timestamp has expired.";
+/// The details of the repository's 401 for a stale `X-Request-Timestamp`: today's
+/// (SDK 0.17.6 and the live repository) and 2025's (SDK 0.7.4). The client retries once
+/// with a fresh timestamp when it sees either.
+pub(crate) const TIMESTAMP_EXPIRED: [&str; 2] =
+    ["Token is expired.", "Request timestamp has expired."];
+
+/// Whether an answer says the request's timestamp was too old (either text).
+pub(crate) fn is_expired_timestamp(status: StatusCode, detail: &str) -> bool {
+    status == StatusCode::UNAUTHORIZED && TIMESTAMP_EXPIRED.contains(&detail)
+}
 
 /// How much of a non-JSON error body is kept as the detail.
 const MAX_RAW_DETAIL: usize = 2000;
@@ -127,7 +134,7 @@ impl ClientError {
             Self::Api { status, detail, .. } => {
                 status.is_server_error()
                     || *status == StatusCode::TOO_MANY_REQUESTS
-                    || (*status == StatusCode::UNAUTHORIZED && detail == TIMESTAMP_EXPIRED)
+                    || is_expired_timestamp(*status, detail)
             }
             Self::Decode { .. } | Self::InvalidBaseUrl { .. } | Self::Config(_) => false,
         }
@@ -225,7 +232,9 @@ mod tests {
     fn retryable() {
         assert!(ClientError::api(503, "down").is_retryable());
         assert!(ClientError::api(429, "slow down").is_retryable());
-        assert!(ClientError::api(401, TIMESTAMP_EXPIRED).is_retryable());
+        for text in TIMESTAMP_EXPIRED {
+            assert!(ClientError::api(401, text).is_retryable(), "{text}");
+        }
         assert!(!ClientError::api(401, "Signature is invalid.").is_retryable());
         assert!(!ClientError::api(422, "x").is_retryable());
         assert_eq!(ClientError::api(1, "x").status(), Some(500));

@@ -6,7 +6,8 @@
 //!
 //! ## Retries
 //!
-//! A 401 `Request timestamp has expired.` is retried once with a fresh timestamp. Other
+//! A 401 saying the timestamp expired (`Token is expired.` today, `Request timestamp has
+//! expired.` in 2025) is retried once with a fresh timestamp. Other
 //! failures are retried per the [`RetryPolicy`] (capped exponential backoff with
 //! jitter) only where a retry cannot double an effect:
 //!

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, Method, StatusCode};
 
-use super::error::{detail_of, TIMESTAMP_EXPIRED};
+use super::error::{detail_of, is_expired_timestamp};
 use super::retry::Retry;
 use super::{ClientError, RobotClient};
 use crate::auth::{create_signature, pyfloat};
@@ -126,7 +126,7 @@ impl RobotClient {
             return Outcome::Done(Answer { status, body });
         }
         let detail = detail_of(status, &body);
-        let expired = status == StatusCode::UNAUTHORIZED && detail == TIMESTAMP_EXPIRED;
+        let expired = is_expired_timestamp(status, &detail);
         let retryable = match call.retry {
             Retry::Idempotent => status.is_server_error(),
             Retry::UnsentOrRefused => retry_after.is_some(),

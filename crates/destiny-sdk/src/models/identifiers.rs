@@ -29,8 +29,8 @@ macro_rules! identifier_newtype {
             type Err = String;
 
             fn from_str(s: &str) -> Result<Self, String> {
-                let cleaned = $clean(s);
-                $check(cleaned).map(|()| Self(cleaned.to_owned()))
+                let cleaned: std::borrow::Cow<'_, str> = $clean(s).into();
+                $check(&cleaned).map(|()| Self(cleaned.into_owned()))
             }
         }
 
@@ -55,10 +55,45 @@ macro_rules! identifier_newtype {
     };
 }
 
-/// Python's `str.strip()`: Unicode whitespace plus the separators U+001C to U+001F,
-/// which Python counts as whitespace and Rust does not.
+/// Python's `str.isspace()` (also `\s` in its `re`): Unicode whitespace plus the
+/// separators U+001C to U+001F, which Python counts as whitespace and Rust does not.
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `str.strip()`.
 fn py_strip(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+    s.trim_matches(py_space)
+}
+
+/// Removes `prefix` (ASCII, lowercase) from the start of `s`, ignoring case as Python's
+/// `re.IGNORECASE` does for these letters (`ſ` matches `s`; `ı` and `İ` match `i`).
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let mut chars = s.chars();
+    for p in prefix.chars() {
+        let c = chars.next()?;
+        let same = c.to_ascii_lowercase() == p
+            || (p == 's' && c == '\u{17f}')
+            || (p == 'i' && matches!(c, '\u{130}' | '\u{131}'));
+        if !same {
+            return None;
+        }
+    }
+    Some(chars.as_str())
+}
+
+/// `^(?:https?://)?(?:dx\.)?doi\.org/`, case-insensitive, removed once.
+fn strip_doi_url(s: &str) -> &str {
+    for scheme in ["https://", "http://", ""] {
+        let Some(rest) = strip_prefix_ignore_case(s, scheme) else {
+            continue;
+        };
+        let rest = strip_prefix_ignore_case(rest, "dx.").unwrap_or(rest);
+        if let Some(doi) = strip_prefix_ignore_case(rest, "doi.org/") {
+            return doi;
+        }
+    }
+    s
 }
 
 /// Removes each prefix in turn (once each, in order), then trims whitespace, as the
@@ -70,11 +105,29 @@ fn strip_prefixes<'a>(mut s: &'a str, prefixes: &[&str]) -> &'a str {
     s
 }
 
-fn clean_doi(s: &str) -> &str {
-    py_strip(strip_prefixes(
-        s,
-        &["http://", "https://", "doi.org/", "dx.doi.org/", "doi:"],
-    ))
+/// SDK 0.17.6's `canonicalize_doi`: Unicode NFC; no-break space to space and U+2010 to
+/// `-`; strip; one case-insensitive `https?://(dx.)?doi.org/` prefix and then `doi:` with
+/// the spaces after it removed; strip; lowercase (DOIs are stored lowercase).
+fn clean_doi(s: &str) -> String {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    let nfc: String = if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        s.to_owned()
+    } else {
+        s.nfc().collect()
+    };
+    let mapped: String = nfc
+        .chars()
+        .map(|c| match c {
+            '\u{a0}' => ' ',
+            '\u{2010}' => '-',
+            c => c,
+        })
+        .collect();
+    let mut doi = strip_doi_url(py_strip(&mapped));
+    if let Some(rest) = strip_prefix_ignore_case(doi, "doi:") {
+        doi = rest.trim_start_matches(py_space);
+    }
+    py_strip(doi).to_lowercase()
 }
 
 fn clean_eric(s: &str) -> &str {
@@ -116,7 +169,9 @@ fn clean_open_alex(s: &str) -> &str {
     ))
 }
 
-/// `^10\.\d{4,9}/[-._;()/:a-zA-Z0-9%<>\[\]+&]+$`
+/// `^10\.\d{4,9}/\S+$` (SDK 0.17.6; pydantic's regex engine reads `\S` as any character
+/// that is not Unicode whitespace, which is Rust's `char::is_whitespace`). The registrant
+/// digits are ASCII here; Python's `\d` would also take other scripts' digits.
 fn check_doi(s: &str) -> Result<(), String> {
     let fail = || {
         Err(format!(
@@ -133,11 +188,7 @@ fn check_doi(s: &str) -> Result<(), String> {
     let Some(suffix) = rest[digits..].strip_prefix('/') else {
         return fail();
     };
-    let ok = !suffix.is_empty()
-        && suffix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._;()/:%<>[]+&".contains(&b));
-    if ok {
+    if !suffix.is_empty() && !suffix.chars().any(char::is_whitespace) {
         Ok(())
     } else {
         fail()
@@ -180,13 +231,18 @@ fn check_open_alex(s: &str) -> Result<(), String> {
 }
 
 identifier_newtype!(
-    /// A DOI such as `10.1234/abc`; `https://doi.org/`, `doi:` and similar prefixes are
-    /// removed first.
+    /// A DOI such as `10.1234/abc`, canonicalised as SDK 0.17.6 does: `https://doi.org/`
+    /// and `doi:` prefixes removed (any case), Unicode NFC, lowercase; the suffix is any
+    /// text without whitespace.
     ///
     /// ```
-    /// let doi: destiny_sdk::models::Doi = "https://doi.org/10.1234/ABC".parse().unwrap();
-    /// assert_eq!(doi.as_str(), "10.1234/ABC");
-    /// assert!("10.12/x".parse::<destiny_sdk::models::Doi>().is_err());
+    /// use destiny_sdk::models::Doi;
+    /// let doi: Doi = "https://doi.org/10.1234/ABC".parse().unwrap();
+    /// assert_eq!(doi.as_str(), "10.1234/abc");
+    /// assert_eq!("DOI: 10.18730/9WQ$D".parse::<Doi>().unwrap().as_str(), "10.18730/9wq$d");
+    /// assert!("10.1000/édition".parse::<Doi>().is_ok());
+    /// assert!("10.12/x".parse::<Doi>().is_err());
+    /// assert!("10.1234/a b".parse::<Doi>().is_err());
     /// ```
     Doi, clean_doi, check_doi
 );
@@ -444,6 +500,48 @@ mod tests {
             ("doi", r#""10.123/abc""#, None),
             ("doi", r#""10.1234/a b""#, None),
             ("doi", r#""10.1234/""#, None),
+            // SDK 0.17.6: any non-space suffix, canonicalised and stored lowercase.
+            ("doi", r#""10.1000/édition""#, Some(r#""10.1000/édition""#)),
+            ("doi", r#""10.18730/9WQ$D""#, Some(r#""10.18730/9wq$d""#)),
+            (
+                "doi",
+                r#""10.123456789/ünïcödé-dash""#,
+                Some(r#""10.123456789/ünïcödé-dash""#),
+            ),
+            (
+                "doi",
+                r#""HTTPS://DX.DOI.ORG/10.1234/X""#,
+                Some(r#""10.1234/x""#),
+            ),
+            ("doi", r#""DOI:  10.1234/x""#, Some(r#""10.1234/x""#)),
+            (
+                "doi",
+                r#""  https://doi.org/10.1234/x#frag""#,
+                Some(r#""10.1234/x#frag""#),
+            ),
+            (
+                "doi",
+                r#"" \u00a010.1234/x\u2010y ""#,
+                Some(r#""10.1234/x-y""#),
+            ),
+            ("doi", r#""10.1234/e\u0301""#, Some(r#""10.1234/é""#)),
+            ("doi", r#""10.1234/ΑΣ""#, Some(r#""10.1234/ας""#)),
+            (
+                "doi",
+                r#""httpſ://doı.org/10.1234/x""#,
+                Some(r#""10.1234/x""#),
+            ),
+            (
+                "doi",
+                r#""10.1234/a\u200bb""#,
+                Some("\"10.1234/a\u{200b}b\""),
+            ),
+            ("doi", r#""10.1234/a\u00a0b""#, None),
+            ("doi", r#""10.1234/a\u0085b""#, None),
+            // 0.7.4 took these; 0.17.6 (and so this SDK) refuses them.
+            ("doi", r#""http://10.1234/x""#, None),
+            ("doi", r#""https://doi:10.1234/x""#, None),
+            ("doi", r#""www.doi.org/10.1234/x""#, None),
             (
                 "eric",
                 r#""https://eric.ed.gov/?id=EJ1234""#,
