@@ -21,6 +21,8 @@ async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
         ("CONCURRENT_BATCHES", "2"),
         ("REFERENCE_CONCURRENCY", "1"),
         ("LEASE", "PT1M"),
+        // The runner logs each batch it leased at debug level.
+        ("RUST_LOG", "info,destiny_robot=debug"),
     ];
     let mut first = s.spawn_toy(
         &robot,
@@ -28,12 +30,11 @@ async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
         &["--delay", "200ms", "--seed", "1"],
         "first.log",
     );
-    s.wait_status(
-        request,
-        EnhancementRequestStatus::Processing,
-        Duration::from_secs(20),
-    )
-    .await;
+    // Killed once it holds a batch: a kill while its poll is in flight may find the
+    // repository giving the claim back (the poll never answered), leaving nothing leased.
+    first
+        .wait_log("leased a batch", Duration::from_secs(20))
+        .await;
     first.signal("KILL");
     let status = first.exit(Duration::from_secs(10)).await;
     assert!(!status.success(), "killed: {status:?}");

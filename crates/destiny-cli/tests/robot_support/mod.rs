@@ -233,6 +233,20 @@ impl Robot {
         }
     }
 
+    /// Waits (with a deadline) until the process has logged `needle`: an event of the
+    /// robot's own, where the repository's state would only say the server got so far.
+    pub async fn wait_log(&self, needle: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.log().contains(needle) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the robot did not log {needle:?} in time; its log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// What the process logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
