@@ -49,7 +49,10 @@ fn sdk_0_17_references_parse_and_keep_newer_shapes() {
     let last = refs.last().unwrap();
     assert_eq!(last.id.get_version_num(), 7);
     let ids = last.identifiers.as_ref().unwrap();
-    assert!(matches!(ids[1], ExternalIdentifier::Unknown(_)));
+    match &ids[1] {
+        ExternalIdentifier::Url(url) => assert_eq!(url.as_str(), "https://example.org/paper"),
+        other => panic!("a url identifier, got {other:?}"),
+    }
     assert_eq!(ids[1].identifier_type(), "url");
     let enh = last.enhancements.as_ref().unwrap();
     assert_eq!(enh[0].content.enhancement_type(), "linked_data");

@@ -907,7 +907,7 @@ fn deviations() -> Vec<(&'static str, &'static str, Value)> {
             enhancement_with(json!({"enhancement_type": "linked_data", "data": {}})),
         ),
         (
-            "unknown identifier type",
+            "url identifier (SDK 0.17.6)",
             "Reference",
             reference_with(json!({"identifier_type": "url", "identifier": "https://x.org/"})),
         ),

@@ -1,9 +1,11 @@
-//! External identifiers of a reference (DOI, ERIC, PubMed, ProQuest, OpenAlex, other),
-//! tagged by `identifier_type`, with the Python SDK's clean-up and patterns.
+//! External identifiers of a reference (DOI, ERIC, PubMed, ProQuest, OpenAlex, URL,
+//! other), tagged by `identifier_type`, with the Python SDK's clean-up and patterns
+//! (SDK 0.17.6's where it changed them).
 
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 use uuid::Uuid;
 
@@ -61,6 +63,15 @@ fn py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
+/// `\d` as pydantic's patterns read it: any Unicode decimal digit (general category Nd),
+/// not only ASCII. pydantic matches patterns with the `regex` crate; the same crate
+/// decides here, asked only for non-ASCII characters.
+fn is_pattern_digit(c: char) -> bool {
+    static UNICODE_DIGIT: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^\d$").expect("a valid pattern"));
+    c.is_ascii_digit() || (!c.is_ascii() && UNICODE_DIGIT.is_match(c.encode_utf8(&mut [0; 4])))
+}
+
 /// Python's `str.strip()`.
 fn py_strip(s: &str) -> &str {
     s.trim_matches(py_space)
@@ -110,24 +121,28 @@ fn strip_prefixes<'a>(mut s: &'a str, prefixes: &[&str]) -> &'a str {
 /// the spaces after it removed; strip; lowercase (DOIs are stored lowercase).
 fn clean_doi(s: &str) -> String {
     use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
-    let nfc: String = if is_nfc_quick(s.chars()) == IsNormalized::Yes {
-        s.to_owned()
+    // Each step borrows when it changes nothing (most DOIs are canonical already), so
+    // the usual cost is the one copy the identifier is kept in.
+    let nfc: Cow<'_, str> = if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(s)
     } else {
-        s.nfc().collect()
+        Cow::Owned(s.nfc().collect())
     };
-    let mapped: String = nfc
-        .chars()
-        .map(|c| match c {
-            '\u{a0}' => ' ',
-            '\u{2010}' => '-',
-            c => c,
-        })
-        .collect();
+    let mapped: Cow<'_, str> = if nfc.contains(['\u{a0}', '\u{2010}']) {
+        Cow::Owned(nfc.replace('\u{a0}', " ").replace('\u{2010}', "-"))
+    } else {
+        nfc
+    };
     let mut doi = strip_doi_url(py_strip(&mapped));
     if let Some(rest) = strip_prefix_ignore_case(doi, "doi:") {
         doi = rest.trim_start_matches(py_space);
     }
-    py_strip(doi).to_lowercase()
+    let doi = py_strip(doi);
+    if doi.chars().flat_map(char::to_lowercase).eq(doi.chars()) {
+        doi.to_owned()
+    } else {
+        doi.to_lowercase()
+    }
 }
 
 fn clean_eric(s: &str) -> &str {
@@ -170,8 +185,8 @@ fn clean_open_alex(s: &str) -> &str {
 }
 
 /// `^10\.\d{4,9}/\S+$` (SDK 0.17.6; pydantic's regex engine reads `\S` as any character
-/// that is not Unicode whitespace, which is Rust's `char::is_whitespace`). The registrant
-/// digits are ASCII here; Python's `\d` would also take other scripts' digits.
+/// that is not Unicode whitespace, which is Rust's `char::is_whitespace`, and `\d` as any
+/// Unicode decimal digit).
 fn check_doi(s: &str) -> Result<(), String> {
     let fail = || {
         Err(format!(
@@ -181,11 +196,12 @@ fn check_doi(s: &str) -> Result<(), String> {
     let Some(rest) = s.strip_prefix("10.") else {
         return fail();
     };
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let digits = rest.chars().take_while(|&c| is_pattern_digit(c)).count();
     if !(4..=9).contains(&digits) {
         return fail();
     }
-    let Some(suffix) = rest[digits..].strip_prefix('/') else {
+    let digits_len: usize = rest.chars().take(digits).map(char::len_utf8).sum();
+    let Some(suffix) = rest[digits_len..].strip_prefix('/') else {
         return fail();
     };
     if !suffix.is_empty() && !suffix.chars().any(char::is_whitespace) {
@@ -223,7 +239,7 @@ fn check_pro_quest(s: &str) -> Result<(), String> {
 /// `^W\d+$`
 fn check_open_alex(s: &str) -> Result<(), String> {
     match s.strip_prefix('W') {
-        Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        Some(d) if !d.is_empty() && d.chars().all(is_pattern_digit) => Ok(()),
         _ => Err(format!(
             "string should match the OpenAlex pattern ^W\\d+$, got {s:?}"
         )),
@@ -259,7 +275,75 @@ identifier_newtype!(
     OpenAlexId, clean_open_alex, check_open_alex
 );
 
-/// The identifier kinds of SDK 0.7.4 (`identifier_type`).
+/// The web address of a document (`identifier_type: "url"`, SDK 0.17.6), canonicalised
+/// as far as pydantic's `HttpUrl` goes and no further: surrounding whitespace removed,
+/// then WHATWG URL parsing and serialisation (the `url` crate, which pydantic itself
+/// uses: lowercase scheme and host, punycode, percent-encoding, `/` for an empty path);
+/// `http` or `https` only; at most 2083 characters.
+///
+/// ```
+/// use destiny_sdk::models::DocumentUrl;
+/// let url: DocumentUrl = " https://Example.COM/a b?x=1".parse().unwrap();
+/// assert_eq!(url.as_str(), "https://example.com/a%20b?x=1");
+/// assert_eq!("http://a.org".parse::<DocumentUrl>().unwrap().as_str(), "http://a.org/");
+/// assert!("ftp://a.org/x".parse::<DocumentUrl>().is_err());
+/// assert!("example.com/x".parse::<DocumentUrl>().is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct DocumentUrl(String);
+
+/// pydantic's `HttpUrl` length limit.
+const MAX_URL_CHARS: usize = 2083;
+
+impl DocumentUrl {
+    /// The canonical URL text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DocumentUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = py_strip(s);
+        if s.is_empty() {
+            return Err("Input should be a valid URL, input is empty".to_owned());
+        }
+        if s.chars().count() > MAX_URL_CHARS {
+            return Err(format!(
+                "URL should have at most {MAX_URL_CHARS} characters"
+            ));
+        }
+        let url = url::Url::parse(s).map_err(|e| format!("Input should be a valid URL, {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("URL scheme should be 'http' or 'https'".to_owned());
+        }
+        Ok(Self(url.into()))
+    }
+}
+
+impl<'de> Deserialize<'de> for DocumentUrl {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(de)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Debug for DocumentUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for DocumentUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The identifier kinds (`identifier_type`) of SDK 0.17.6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExternalIdentifierType {
@@ -273,6 +357,8 @@ pub enum ExternalIdentifierType {
     ProQuest,
     /// OpenAlex work id.
     OpenAlex,
+    /// The web address of the document (SDK 0.17.6).
+    Url,
     /// Anything else, named by `other_identifier_name`.
     Other,
 }
@@ -298,6 +384,8 @@ pub enum ExternalIdentifier {
     ProQuest(ProQuestId),
     /// `open_alex`
     OpenAlex(OpenAlexId),
+    /// `url` (SDK 0.17.6)
+    Url(DocumentUrl),
     /// `other`
     Other {
         /// The identifier.
@@ -318,6 +406,7 @@ impl ExternalIdentifier {
             Self::PmId(_) => "pm_id",
             Self::ProQuest(_) => "pro_quest",
             Self::OpenAlex(_) => "open_alex",
+            Self::Url(_) => "url",
             Self::Other { .. } => "other",
             Self::Unknown(map) => map
                 .get("identifier_type")
@@ -334,8 +423,18 @@ struct Tagged<T> {
 
 #[derive(Deserialize)]
 struct TaggedInt {
-    #[serde(deserialize_with = "lax::int")]
+    #[serde(deserialize_with = "positive_int")]
     identifier: i64,
+}
+
+/// pydantic's lax `PositiveInt` (a PubMed id since SDK 0.17.6).
+fn positive_int<'de, D: Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
+    let n = lax::int(de)?;
+    if n > 0 {
+        Ok(n)
+    } else {
+        Err(serde::de::Error::custom("Input should be greater than 0"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -363,6 +462,7 @@ impl tagged::TaggedUnion for ExternalIdentifier {
             "pm_id" => Self::PmId(rest.variant::<TaggedInt>()?.identifier),
             "pro_quest" => Self::ProQuest(rest.variant::<Tagged<ProQuestId>>()?.identifier),
             "open_alex" => Self::OpenAlex(rest.variant::<Tagged<OpenAlexId>>()?.identifier),
+            "url" => Self::Url(rest.variant::<Tagged<DocumentUrl>>()?.identifier),
             "other" => {
                 let o: TaggedOther = rest.variant()?;
                 Self::Other {
@@ -389,6 +489,7 @@ impl Serialize for ExternalIdentifier {
             Self::PmId(v) => pair(ser, v, "pm_id"),
             Self::ProQuest(v) => pair(ser, v, "pro_quest"),
             Self::OpenAlex(v) => pair(ser, v, "open_alex"),
+            Self::Url(v) => pair(ser, v, "url"),
             Self::Other {
                 identifier,
                 other_identifier_name,
@@ -599,10 +700,21 @@ mod tests {
         );
         let e = parse(r#"{"identifier":"x","identifier_type":"other"}"#).unwrap_err();
         assert!(e.contains("other_identifier_name"), "{e}");
-        let url = r#"{"identifier":"https://e.org/p","identifier_type":"url","extra":1}"#;
-        let id = parse(url).unwrap();
-        assert_eq!(id.identifier_type(), "url");
-        assert_eq!(serde_json::to_string(&id).unwrap(), url);
+        // A type newer than the SDK is kept whole, unknown fields included.
+        let newer = r#"{"identifier":"978-3","identifier_type":"isbn","extra":1}"#;
+        let id = parse(newer).unwrap();
+        assert_eq!(id.identifier_type(), "isbn");
+        assert_eq!(serde_json::to_string(&id).unwrap(), newer);
+        // `url` is typed since SDK 0.17.6 (extra fields dropped, as pydantic drops them).
+        let url =
+            parse(r#"{"identifier":"https://E.org/p","identifier_type":"url","extra":1}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&url).unwrap(),
+            r#"{"identifier":"https://e.org/p","identifier_type":"url"}"#
+        );
+        assert!(parse(r#"{"identifier":0,"identifier_type":"pm_id"}"#)
+            .unwrap_err()
+            .contains("greater than 0"));
         assert!(parse(r#"{"identifier":"x"}"#)
             .unwrap_err()
             .contains("identifier_type"));

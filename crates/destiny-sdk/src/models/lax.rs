@@ -31,7 +31,7 @@ pub(crate) fn exclude_none<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// An integer as pydantic accepts it in lax mode: a JSON integer, a float with no
-/// fractional part, or a string holding an integer.
+/// fractional part, a string holding an integer, or a boolean (`true` is 1).
 pub(crate) fn int<'de, D: Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
     de.deserialize_any(IntVisitor)
 }
@@ -73,6 +73,10 @@ impl Visitor<'_> for IntVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a valid integer")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<i64, E> {
+        Ok(i64::from(v))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {

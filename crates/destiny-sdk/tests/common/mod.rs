@@ -13,7 +13,8 @@
 #![allow(dead_code)] // Each test file uses its own part of the harness.
 
 mod python_peer;
-pub use python_peer::{python, run_script, script, workspace_root};
+#[allow(unused_imports)] // Each test file uses its own part of the harness.
+pub use python_peer::{python, python_of, run_script, run_script_on, script, workspace_root, Peer};
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

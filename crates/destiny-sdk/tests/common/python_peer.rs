@@ -1,6 +1,7 @@
-//! Locating and running the Python peer (destiny-sdk 0.7.4 in `<workspace>/.venv`, set up
-//! by `scripts/test`): shared by the test harnesses of destiny-sdk and destiny-repository,
-//! which include this file (`#[path]`), so `CARGO_MANIFEST_DIR` is the including crate's.
+//! Locating and running the Python peers, set up by `scripts/test`: destiny-sdk 0.7.4 in
+//! `<workspace>/.venv` (the 2025 peer) and destiny-sdk 0.17.6 in `<workspace>/.venv-0.17`
+//! (today's). Shared by the test harnesses of destiny-sdk and destiny-repository, which
+//! include this file (`#[path]`), so `CARGO_MANIFEST_DIR` is the including crate's.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,25 +14,47 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The Python interpreter of the peer: `DESTINY_PYTHON`, else the workspace's `.venv`.
+/// A Python peer: which destiny-sdk it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// destiny-sdk 0.7.4 (December 2025): `DESTINY_PYTHON`, else `.venv`.
+    Sdk074,
+    /// destiny-sdk 0.17.6 (today's): `DESTINY_PYTHON_017`, else `.venv-0.17`.
+    Sdk0176,
+}
+
+/// The Python interpreter of the 0.7.4 peer.
+///
+/// # Panics
+/// As [`python_of`].
+pub fn python() -> PathBuf {
+    python_of(Peer::Sdk074)
+}
+
+/// The Python interpreter of `peer`: its environment variable, else its virtualenv in
+/// the workspace.
 ///
 /// # Panics
 /// If neither exists, saying how to set it up.
-pub fn python() -> PathBuf {
-    if let Some(path) = std::env::var_os("DESTINY_PYTHON").filter(|p| !p.is_empty()) {
+pub fn python_of(peer: Peer) -> PathBuf {
+    let (var, venv) = match peer {
+        Peer::Sdk074 => ("DESTINY_PYTHON", ".venv"),
+        Peer::Sdk0176 => ("DESTINY_PYTHON_017", ".venv-0.17"),
+    };
+    if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         assert!(
             path.exists(),
-            "DESTINY_PYTHON={} does not exist: run scripts/test to set up the Python peer",
+            "{var}={} does not exist: run scripts/test to set up the Python peers",
             path.display()
         );
         return path;
     }
-    let venv = workspace_root().join(".venv/bin/python");
+    let venv = workspace_root().join(venv).join("bin/python");
     assert!(
         venv.exists(),
-        "no Python peer: DESTINY_PYTHON is unset and {} does not exist; \
-         run scripts/test to set up the Python peer",
+        "no Python peer {peer:?}: {var} is unset and {} does not exist; \
+         run scripts/test to set up the Python peers",
         venv.display()
     );
     venv
@@ -50,12 +73,20 @@ pub fn script(name: &str) -> PathBuf {
 /// # Panics
 /// If the script cannot start, exits with an error, or prints something that is not JSON.
 pub fn run_script(script_name: &str, args: &[&str], jobs: &[Value]) -> Vec<Value> {
+    run_script_on(Peer::Sdk074, script_name, args, jobs)
+}
+
+/// [`run_script`] with the interpreter of `peer`.
+///
+/// # Panics
+/// As [`run_script`].
+pub fn run_script_on(peer: Peer, script_name: &str, args: &[&str], jobs: &[Value]) -> Vec<Value> {
     let mut input = String::new();
     for job in jobs {
         input.push_str(&job.to_string());
         input.push('\n');
     }
-    let mut child = Command::new(python())
+    let mut child = Command::new(python_of(peer))
         .arg(script(script_name))
         .args(args)
         .stdin(Stdio::piped())
