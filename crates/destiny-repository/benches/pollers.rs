@@ -15,7 +15,8 @@
 //! status; the poll latencies (200 and 204) give p50 / p99 / max; afterwards the
 //! database is checked: no double lease, nothing lost.
 //!
-//! Results print as one Markdown table.
+//! `DESTINY_BENCH_BACKEND` (`sqlite` or `postgresql`) and `DESTINY_BENCH_LOAD` (`none` or
+//! `busy`) run one part of the table. Results print as one Markdown table.
 
 #[path = "../tests/load/mod.rs"]
 mod load;
@@ -51,13 +52,21 @@ fn main() -> Result<(), BoxError> {
         Some(_) => backends.push(Backend::Postgres),
         None => eprintln!("no DESTINY_BENCH_POSTGRES / DESTINY_TEST_POSTGRES: SQLite only"),
     }
+    if let Ok(only) = std::env::var("DESTINY_BENCH_BACKEND") {
+        backends.retain(|b| name(*b).eq_ignore_ascii_case(&only));
+    }
+    let loads: Vec<bool> = match std::env::var("DESTINY_BENCH_LOAD").as_deref() {
+        Ok("none") => vec![false],
+        Ok("busy") => vec![true],
+        _ => vec![false, true],
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let mut rows = Vec::new();
     for backend in backends {
         for &n in &pollers {
-            for busy in [false, true] {
+            for &busy in &loads {
                 let _load = busy.then(CpuLoad::start).transpose()?;
                 let row = rt.block_on(stage(backend, n, busy, pg.as_deref()))?;
                 eprintln!("{row}");
