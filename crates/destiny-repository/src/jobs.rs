@@ -47,7 +47,8 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
                         .await
                     {
                         Ok(r) => {
-                            tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result")
+                            tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result");
+                            state.db.note_changes(r.completed + r.discarded + r.failed);
                         }
                         Err(e) => {
                             tracing::warn!(%batch, error = %e, "import failed; requeued");

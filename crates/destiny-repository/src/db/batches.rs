@@ -167,6 +167,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.note_changes(claimed.len() as u64);
         Ok(Some(Claimed {
             batch: BatchRecord {
                 id,

@@ -14,6 +14,7 @@
 //! - [`expiry`]: the expiry job and its retry chain.
 //! - [`imports`]: the durable import queue.
 //! - [`legacy`]: the legacy single-request result flow.
+//! - [`statistics`]: PostgreSQL's planner statistics kept current as the queue changes.
 
 pub mod batches;
 pub mod expiry;
@@ -22,6 +23,7 @@ pub mod legacy;
 pub mod references;
 pub mod requests;
 pub mod robots;
+pub mod statistics;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -57,6 +59,8 @@ pub struct Db {
     backend: Backend,
     reader: AnyPool,
     writer: AnyPool,
+    /// Changes counted towards the next analysis (shared by the clones).
+    statistics: std::sync::Arc<statistics::Statistics>,
 }
 
 /// The migrations of each backend, embedded in the binary: `(version, description, sql)`.
@@ -159,6 +163,7 @@ impl Db {
                 backend: Backend::Sqlite,
                 reader,
                 writer,
+                statistics: Default::default(),
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -180,6 +185,7 @@ impl Db {
                 backend: Backend::Postgres,
                 reader: pool.clone(),
                 writer: pool,
+                statistics: Default::default(),
             }
         } else {
             return Err(DbError::UnsupportedUrl(url.to_owned()));

@@ -6,11 +6,7 @@ use sqlx::Row;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-use super::{placeholders, Backend, Db};
-
-/// Pending enhancements one request must add for the queue's statistics to be refreshed
-/// at once (PostgreSQL; see `Db::refresh_queue_statistics`).
-const ANALYZE_AFTER: usize = 500;
+use super::{placeholders, Db};
 use crate::error::ApiError;
 use crate::lifecycle::{project_request_status, PendingStatus};
 
@@ -150,28 +146,8 @@ impl Db {
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        if req.reference_ids.len() >= ANALYZE_AFTER {
-            self.refresh_queue_statistics().await;
-        }
+        self.note_changes(req.reference_ids.len() as u64);
         Ok(id)
-    }
-
-    /// Brings PostgreSQL's statistics of the queue up to date (SQLite plans without
-    /// them). Planned on a queue it still believes empty, the claim's "oldest pending
-    /// enhancement of this reference" probe walks the robot's whole queue for every
-    /// candidate (seen: 25 s for one claim over 25,600 pending enhancements, while other
-    /// polls and submits waited on its row locks); autovacuum would analyze the table
-    /// only up to a minute later. A failure is logged: the request is already stored.
-    async fn refresh_queue_statistics(&self) {
-        if self.backend() != Backend::Postgres {
-            return;
-        }
-        if let Err(e) = sqlx::query("ANALYZE pending_enhancements")
-            .execute(self.writer())
-            .await
-        {
-            tracing::warn!(error = %e, "analyzing the queue after a large request failed");
-        }
     }
 
     /// A request, with its status projected from its pending enhancements.
