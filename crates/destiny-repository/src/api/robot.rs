@@ -154,9 +154,8 @@ async fn poll(
     };
     // The claim is committed and its connection released: the file is written holding
     // none. If the poll cannot answer the batch, the claim is given back before the
-    // error is, so a retried poll finds the same work.
-    // Until the poll answers, dropping it (the client went away mid-write) gives the
-    // claim back too, as a dropped transaction would have.
+    // error is, so a retried poll finds the same work; if the poll is dropped first
+    // (the client went away mid-write), the guard gives it back all the same.
     let guard = ClaimGuard {
         state: state.clone(),
         batch: Some(claim.batch.id),
