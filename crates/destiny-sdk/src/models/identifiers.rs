@@ -123,12 +123,13 @@ fn clean_doi(s: &str) -> String {
     use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
     // Each step borrows when it changes nothing (most DOIs are canonical already), so
     // the usual cost is the one copy the identifier is kept in.
-    let nfc: Cow<'_, str> = if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+    // ASCII text is NFC and holds neither character the mapping replaces.
+    let nfc: Cow<'_, str> = if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(s.nfc().collect())
     };
-    let mapped: Cow<'_, str> = if nfc.contains(['\u{a0}', '\u{2010}']) {
+    let mapped: Cow<'_, str> = if !nfc.is_ascii() && nfc.contains(['\u{a0}', '\u{2010}']) {
         Cow::Owned(nfc.replace('\u{a0}', " ").replace('\u{2010}', "-"))
     } else {
         nfc
@@ -138,7 +139,12 @@ fn clean_doi(s: &str) -> String {
         doi = rest.trim_start_matches(py_space);
     }
     let doi = py_strip(doi);
-    if doi.chars().flat_map(char::to_lowercase).eq(doi.chars()) {
+    let lowercase = if doi.is_ascii() {
+        !doi.bytes().any(|b| b.is_ascii_uppercase())
+    } else {
+        doi.chars().flat_map(char::to_lowercase).eq(doi.chars())
+    };
+    if lowercase {
         doi.to_owned()
     } else {
         doi.to_lowercase()
