@@ -21,9 +21,6 @@ mod load;
 #[path = "../tests/scratch_db/mod.rs"]
 mod scratch_db;
 
-use destiny_repository::clock::SystemClock;
-use destiny_repository::config::Config;
-use destiny_repository::server::{prepare, Jobs};
 use load::BoxError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,29 +76,13 @@ async fn run(
     limit: u32,
 ) -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
-    let mut config = Config::new(url, dir.path().join("blobs"));
-    config.listen = "127.0.0.1:0".parse()?;
-    config.expiry_interval = Duration::from_secs(3600);
-    let token = "load-admin-token".to_owned();
-    config.admin_token = Some(destiny_sdk::secret::Secret::new(token.clone()));
-    let prepared = prepare(config, Arc::new(SystemClock)).await?;
-    let base = format!("http://{}", prepared.addr);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(prepared.serve_with(
-        Jobs {
-            expiry: false,
-            import: true,
-        },
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-
+    let served = load::Served::start(url, dir.path()).await?;
+    let (base, token) = (&served.base, &served.token);
     let http = reqwest::Client::new();
     let seeding = Instant::now();
-    let provisioned = load::robots(&http, &base, &token, "load", robots).await?;
+    let provisioned = load::robots(&http, base, token, "load", robots).await?;
     for robot in &provisioned {
-        load::seed(&http, &base, &token, robot.id, pending / robots).await?;
+        load::seed(&http, base, token, robot.id, pending / robots).await?;
     }
     eprintln!(
         "seeded {pending} pending enhancements for {robots} robots in {:.1} s",
@@ -114,7 +95,7 @@ async fn run(
         deadline: Duration::from_secs(3600),
     };
     let started = Instant::now();
-    let report = load::run(&base, &provisioned, plan, Arc::default()).await?;
+    let report = load::run(base, &provisioned, plan, Arc::default()).await?;
     let polled = report.elapsed;
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
@@ -125,8 +106,7 @@ async fn run(
     let total = started.elapsed();
     let verified = load::verify(&pool, &report, pending, false).await;
     pool.close().await;
-    let _ = stop_tx.send(());
-    served.await??;
+    served.stop().await?;
     let verified = verified?;
 
     let batches = report.batches.len();

@@ -23,10 +23,7 @@ mod load;
 #[path = "../tests/scratch_db/mod.rs"]
 mod scratch_db;
 
-use destiny_repository::clock::SystemClock;
-use destiny_repository::config::Config;
 use destiny_repository::db::Backend;
-use destiny_repository::server::{prepare, Jobs};
 use load::{BoxError, Call};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -151,38 +148,21 @@ async fn run(
     backend: Backend,
     busy: bool,
 ) -> Result<String, BoxError> {
-    let mut config = Config::new(url, dir.join("blobs"));
-    config.listen = "127.0.0.1:0".parse()?;
-    config.expiry_interval = Duration::from_secs(3600);
-    let token = "pollers-admin-token".to_owned();
-    config.admin_token = Some(destiny_sdk::secret::Secret::new(token.clone()));
-    let prepared = prepare(config, Arc::new(SystemClock)).await?;
-    let base = format!("http://{}", prepared.addr);
-    let db = prepared.state.db.clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(prepared.serve_with(
-        Jobs {
-            expiry: false,
-            import: true,
-        },
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let served = load::Served::start(url, dir).await?;
+    let (base, token, db) = (&served.base, &served.token, &served.db);
     let http = reqwest::Client::new();
-    let robots = load::robots(&http, &base, &token, "pollers", 1).await?;
+    let robots = load::robots(&http, base, token, "pollers", 1).await?;
     let pending = pollers * LIMIT as usize * BATCHES_PER_POLLER;
-    load::seed(&http, &base, &token, robots[0].id, pending).await?;
+    load::seed(&http, base, token, robots[0].id, pending).await?;
     let plan = load::Plan {
         pollers_per_robot: pollers,
         limit: LIMIT,
         deadline: Duration::from_secs(600),
     };
-    let report = load::run(&base, &robots, plan, Arc::default()).await?;
+    let report = load::run(base, &robots, plan, Arc::default()).await?;
     load::wait_for_imports(db.reader(), Duration::from_secs(600)).await?;
     load::verify(db.reader(), &report, pending, false).await?;
-    let _ = stop_tx.send(());
-    served.await??;
+    served.stop().await?;
     let errors = report.errors();
     let poll_503 = errors.get(&(Call::Poll, 503)).copied().unwrap_or(0);
     let other: Vec<String> = errors

@@ -56,11 +56,6 @@ impl Admission {
         }
     }
 
-    /// The limits in force.
-    pub fn limits(&self) -> AdmissionLimits {
-        self.limits
-    }
-
     /// Waits for this poll's turn.
     ///
     /// # Errors

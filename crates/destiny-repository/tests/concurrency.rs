@@ -293,9 +293,16 @@ async fn a_refused_poll_claims_nothing_and_the_client_polls_again(backend: Backe
         "nothing claimed"
     );
 
-    // The Rust client (default policy) polls again after Retry-After; the turn is free
-    // by then.
-    let client = RobotClient::new(&s.base, robot.client_secret.as_str(), robot.id).expect("client");
+    // The Rust client polls again after Retry-After (at least 1 s); the turn is freed
+    // once the server has refused its first attempt. Attempts to spare, so a test task
+    // starved for a second on a busy machine cannot use them all up.
+    let client = RobotClient::builder(&s.base, robot.client_secret.as_str(), robot.id)
+        .retry_policy(RetryPolicy {
+            max_attempts: 10,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .expect("client");
     let poll = tokio::spawn(async move {
         client
             .poll_robot_enhancement_batch(robot.id, 10, None)

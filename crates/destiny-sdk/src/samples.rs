@@ -22,12 +22,26 @@ use crate::models::{
     EnhancementContent, ExternalIdentifier, Location, LocationContent, Reference, Visibility,
 };
 
-/// SplitMix64: a tiny, well-mixed PRNG; enough for sample data, not for secrets.
+/// SplitMix64: a tiny, well-mixed PRNG; enough for sample data and seeded test
+/// documents, not for secrets. The same seed gives the same stream.
+///
+/// ```
+/// let mut a = destiny_sdk::samples::Rng::new(7);
+/// let mut b = destiny_sdk::samples::Rng::new(7);
+/// assert_eq!(a.below(1000), b.below(1000));
+/// assert!(a.below(10) < 10);
+/// ```
 #[derive(Debug, Clone)]
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// A stream seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -35,25 +49,28 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    /// One of `items`, which must not be empty.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// A version-4 UUID from the stream.
     fn uuid(&mut self) -> Uuid {
-        let bytes = (u128::from(self.next()) << 64 | u128::from(self.next())).to_be_bytes();
+        let bytes = (u128::from(self.next_u64()) << 64 | u128::from(self.next_u64())).to_be_bytes();
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 }

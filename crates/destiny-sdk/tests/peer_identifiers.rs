@@ -15,33 +15,8 @@ mod common;
 
 use common::{run_script_on, Peer};
 use destiny_sdk::models::{from_json_str, ExternalIdentifier};
+use destiny_sdk::samples::Rng;
 use serde_json::{json, Value};
-
-/// A small deterministic generator (SplitMix64): no dependency, the same documents for
-/// the same seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T: ?Sized>(&mut self, items: &[&'a T]) -> &'a T {
-        items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// Text pieces a suffix is made of: ASCII, 0.7.4's punctuation, what only 0.17.6
 /// accepts, Unicode letters (composed and not), and whitespace of several kinds.
@@ -129,16 +104,16 @@ const REGISTRANTS: &[&str] = &[
 ];
 
 fn doi(rng: &mut Rng) -> Value {
-    let mut s = String::from(rng.pick(DOI_PREFIXES));
-    s.push_str(rng.pick(REGISTRANTS));
+    let mut s = String::from(*rng.pick(DOI_PREFIXES));
+    s.push_str(rng.pick::<&str>(REGISTRANTS));
     if !rng.chance(3) {
         s.push('/');
     }
     for _ in 0..rng.below(5) {
-        s.push_str(rng.pick(SUFFIX_PIECES));
+        s.push_str(rng.pick::<&str>(SUFFIX_PIECES));
     }
     if rng.chance(10) {
-        s.push_str(rng.pick(&[" ", "\u{a0}", "\n", "\u{1c}"]));
+        s.push_str(rng.pick::<&str>(&[" ", "\u{a0}", "\n", "\u{1c}"]));
     }
     json!(s)
 }
@@ -197,15 +172,15 @@ const PATHS: &[&str] = &[
 fn url(rng: &mut Rng) -> Value {
     let mut s = String::new();
     if rng.chance(10) {
-        s.push_str(rng.pick(&[" ", "\u{a0}", "\t"]));
+        s.push_str(rng.pick::<&str>(&[" ", "\u{a0}", "\t"]));
     }
-    s.push_str(rng.pick(SCHEMES));
-    s.push_str(rng.pick(HOSTS));
+    s.push_str(rng.pick::<&str>(SCHEMES));
+    s.push_str(rng.pick::<&str>(HOSTS));
     for _ in 0..rng.below(3) {
-        s.push_str(rng.pick(PATHS));
+        s.push_str(rng.pick::<&str>(PATHS));
     }
     if rng.chance(10) {
-        s.push_str(rng.pick(&[" ", "\n"]));
+        s.push_str(rng.pick::<&str>(&[" ", "\n"]));
     }
     json!(s)
 }
@@ -228,7 +203,7 @@ fn pm_id(rng: &mut Rng) -> Value {
 }
 
 fn open_alex(rng: &mut Rng) -> Value {
-    let prefix = rng.pick(&[
+    let prefix = *rng.pick(&[
         "",
         "",
         "https://openalex.org/",
@@ -239,7 +214,7 @@ fn open_alex(rng: &mut Rng) -> Value {
         " ",
         "OPENALEX.ORG/",
     ]);
-    let id = rng.pick(&[
+    let id = *rng.pick(&[
         "W2741809807",
         "W1",
         "w123",
@@ -253,14 +228,14 @@ fn open_alex(rng: &mut Rng) -> Value {
 }
 
 fn eric(rng: &mut Rng) -> Value {
-    let prefix = rng.pick(&[
+    let prefix = *rng.pick(&[
         "",
         "",
         "https://eric.ed.gov/?id=",
         "http://files.eric.ed.gov/fulltext/",
         " ",
     ]);
-    let id = rng.pick(&[
+    let id = *rng.pick(&[
         "EJ1234",
         "ED5",
         "E|9",
@@ -274,20 +249,20 @@ fn eric(rng: &mut Rng) -> Value {
 }
 
 fn pro_quest(rng: &mut Rng) -> Value {
-    let prefix = rng.pick(&[
+    let prefix = *rng.pick(&[
         "",
         "",
         "https://www.proquest.com/docview/",
         "http://search.proquest.com/",
         " ",
     ]);
-    let id = rng.pick(&["123", "abc", "12a", "9", "", "٣"]);
+    let id = *rng.pick(&["123", "abc", "12a", "9", "", "٣"]);
     json!(format!("{prefix}{id}"))
 }
 
 /// One identifier document, valid or not.
 fn document(rng: &mut Rng) -> Value {
-    let ty = rng.pick(&[
+    let ty = *rng.pick(&[
         "doi",
         "doi",
         "doi",
@@ -306,21 +281,21 @@ fn document(rng: &mut Rng) -> Value {
         "open_alex" => open_alex(rng),
         "eric" => eric(rng),
         "pro_quest" => pro_quest(rng),
-        _ => json!(rng.pick(&["isbn:123", "", "x y", "Ü"])),
+        _ => json!(*rng.pick(&["isbn:123", "", "x y", "Ü"])),
     };
     let mut doc = json!({"identifier": identifier, "identifier_type": ty});
     if ty == "other" && !rng.chance(10) {
-        doc["other_identifier_name"] = json!(rng.pick(&["isbn", "", "Handle"]));
+        doc["other_identifier_name"] = json!(*rng.pick(&["isbn", "", "Handle"]));
     }
     // Mutations of the shape: a field removed or retyped, another type's tag.
     match rng.below(40) {
         0 => {
             doc.as_object_mut().expect("object").remove("identifier");
         }
-        1 => doc["identifier"] = json!(rng.pick(&["null", "list", "number", "object"])),
+        1 => doc["identifier"] = json!(*rng.pick(&["null", "list", "number", "object"])),
         2 => doc["identifier"] = json!(42),
         3 => doc["identifier"] = json!([1]),
-        4 => doc["identifier_type"] = json!(rng.pick(&["DOI", "isbn", "", "Url"])),
+        4 => doc["identifier_type"] = json!(*rng.pick(&["DOI", "isbn", "", "Url"])),
         5 => doc["extra"] = json!("ignored"),
         _ => {}
     }
@@ -349,7 +324,7 @@ fn setting(name: &str, default: u64) -> u64 {
 fn rust_and_python_0_17_6_agree_on_every_generated_identifier() {
     let count = setting("DESTINY_PEER_DOCUMENTS", 12_000) as usize;
     let seed = setting("DESTINY_PEER_SEED", 0x0017_0006);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let documents: Vec<String> = (0..count).map(|_| document(&mut rng).to_string()).collect();
     let jobs: Vec<Value> = documents
         .iter()

@@ -2,6 +2,8 @@
 //! enhancements, on both backends, and the PostgreSQL-restart fault) and
 //! `benches/load.rs` (64 pollers over 100,000 on PostgreSQL).
 //!
+//! - [`Served`]: a repository served in this process for a bench (real HTTP on
+//!   127.0.0.1:0, the import worker running, expiry off).
 //! - [`robots`] / [`seed`]: register robots and give each an enhancement request, through
 //!   the admin API.
 //! - [`run`]: every robot gets `pollers_per_robot` pollers (each its own [`RobotClient`]),
@@ -135,6 +137,62 @@ impl Report {
         v.sort_by(f64::total_cmp);
         let idx = ((v.len() - 1) as f64 * q).round() as usize;
         v[idx.min(v.len() - 1)]
+    }
+}
+
+/// A repository served in this process for a bench, with the import worker and no
+/// expiry job; [`Served::stop`] shuts it down.
+pub struct Served {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The admin bearer token.
+    pub token: String,
+    /// The server's database.
+    pub db: destiny_repository::db::Db,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<(), destiny_repository::server::ServeError>>,
+}
+
+impl Served {
+    /// Serves a repository on `database` with its blobs under `dir`.
+    ///
+    /// # Errors
+    /// The database or the blob directory cannot be opened.
+    pub async fn start(database: &str, dir: &std::path::Path) -> Result<Self, BoxError> {
+        use destiny_repository::server::{prepare, Jobs};
+        let mut config = destiny_repository::config::Config::new(database, dir.join("blobs"));
+        config.listen = "127.0.0.1:0".parse()?;
+        config.expiry_interval = Duration::from_secs(3600);
+        let token = "bench-admin-token".to_owned();
+        config.admin_token = Some(destiny_sdk::secret::Secret::new(token.clone()));
+        let prepared = prepare(config, Arc::new(destiny_repository::clock::SystemClock)).await?;
+        let base = format!("http://{}", prepared.addr);
+        let db = prepared.state.db.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let jobs = Jobs {
+            expiry: false,
+            import: true,
+        };
+        let served = tokio::spawn(prepared.serve_with(jobs, async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            base,
+            token,
+            db,
+            stop,
+            served,
+        })
+    }
+
+    /// Stops the server and waits for it.
+    ///
+    /// # Errors
+    /// Serving failed.
+    pub async fn stop(self) -> Result<(), BoxError> {
+        let _ = self.stop.send(());
+        self.served.await??;
+        Ok(())
     }
 }
 

@@ -12,9 +12,16 @@ use uuid::Uuid;
 use super::tagged;
 use super::{ids, lax};
 
-/// Defines a validated string newtype: `FromStr` cleans and checks, serde goes through it.
+/// Defines a validated string newtype: `FromStr` cleans and checks (or parses, for a
+/// type whose canonical form comes out of parsing), serde goes through it.
 macro_rules! identifier_newtype {
     ($(#[$doc:meta])* $name:ident, $clean:path, $check:path) => {
+        identifier_newtype!($(#[$doc])* $name, parse = |s: &str| {
+            let cleaned: Cow<'_, str> = $clean(s).into();
+            $check(&cleaned).map(|()| cleaned.into_owned())
+        });
+    };
+    ($(#[$doc:meta])* $name:ident, parse = $parse:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, Serialize)]
         #[serde(transparent)]
@@ -31,8 +38,8 @@ macro_rules! identifier_newtype {
             type Err = String;
 
             fn from_str(s: &str) -> Result<Self, String> {
-                let cleaned: std::borrow::Cow<'_, str> = $clean(s).into();
-                $check(&cleaned).map(|()| Self(cleaned.into_owned()))
+                let parse: fn(&str) -> Result<String, String> = $parse;
+                parse(s).map(Self)
             }
         }
 
@@ -281,73 +288,44 @@ identifier_newtype!(
     OpenAlexId, clean_open_alex, check_open_alex
 );
 
-/// The web address of a document (`identifier_type: "url"`, SDK 0.17.6), canonicalised
-/// as far as pydantic's `HttpUrl` goes and no further: surrounding whitespace removed,
-/// then WHATWG URL parsing and serialisation (the `url` crate, which pydantic itself
-/// uses: lowercase scheme and host, punycode, percent-encoding, `/` for an empty path);
-/// `http` or `https` only; at most 2083 characters.
-///
-/// ```
-/// use destiny_sdk::models::DocumentUrl;
-/// let url: DocumentUrl = " https://Example.COM/a b?x=1".parse().unwrap();
-/// assert_eq!(url.as_str(), "https://example.com/a%20b?x=1");
-/// assert_eq!("http://a.org".parse::<DocumentUrl>().unwrap().as_str(), "http://a.org/");
-/// assert!("ftp://a.org/x".parse::<DocumentUrl>().is_err());
-/// assert!("example.com/x".parse::<DocumentUrl>().is_err());
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct DocumentUrl(String);
-
 /// pydantic's `HttpUrl` length limit.
 const MAX_URL_CHARS: usize = 2083;
 
-impl DocumentUrl {
-    /// The canonical URL text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+/// SDK 0.17.6's `canonicalize_url`: stripped, then what pydantic's `HttpUrl` makes of it.
+fn parse_document_url(s: &str) -> Result<String, String> {
+    let s = py_strip(s);
+    if s.is_empty() {
+        return Err("Input should be a valid URL, input is empty".to_owned());
     }
+    if s.chars().count() > MAX_URL_CHARS {
+        return Err(format!(
+            "URL should have at most {MAX_URL_CHARS} characters"
+        ));
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("Input should be a valid URL, {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("URL scheme should be 'http' or 'https'".to_owned());
+    }
+    Ok(url.into())
 }
 
-impl std::str::FromStr for DocumentUrl {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = py_strip(s);
-        if s.is_empty() {
-            return Err("Input should be a valid URL, input is empty".to_owned());
-        }
-        if s.chars().count() > MAX_URL_CHARS {
-            return Err(format!(
-                "URL should have at most {MAX_URL_CHARS} characters"
-            ));
-        }
-        let url = url::Url::parse(s).map_err(|e| format!("Input should be a valid URL, {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err("URL scheme should be 'http' or 'https'".to_owned());
-        }
-        Ok(Self(url.into()))
-    }
-}
-
-impl<'de> Deserialize<'de> for DocumentUrl {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(de)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Debug for DocumentUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for DocumentUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+identifier_newtype!(
+    /// The web address of a document (`identifier_type: "url"`, SDK 0.17.6), canonicalised
+    /// as far as pydantic's `HttpUrl` goes and no further: surrounding whitespace removed,
+    /// then WHATWG URL parsing and serialisation (the `url` crate, which pydantic itself
+    /// uses: lowercase scheme and host, punycode, percent-encoding, `/` for an empty path);
+    /// `http` or `https` only; at most 2083 characters.
+    ///
+    /// ```
+    /// use destiny_sdk::models::DocumentUrl;
+    /// let url: DocumentUrl = " https://Example.COM/a b?x=1".parse().unwrap();
+    /// assert_eq!(url.as_str(), "https://example.com/a%20b?x=1");
+    /// assert_eq!("http://a.org".parse::<DocumentUrl>().unwrap().as_str(), "http://a.org/");
+    /// assert!("ftp://a.org/x".parse::<DocumentUrl>().is_err());
+    /// assert!("example.com/x".parse::<DocumentUrl>().is_err());
+    /// ```
+    DocumentUrl, parse = parse_document_url
+);
 
 /// The identifier kinds (`identifier_type`) of SDK 0.17.6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
