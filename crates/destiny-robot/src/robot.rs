@@ -172,7 +172,9 @@ impl Enhanced {
                 visibility: info.visibility,
                 robot_version: Some(info.version.clone()),
                 derived_from: None,
+                supersedes: None,
                 content,
+                created_at: None,
             },
             Self::Enhancement(e) => *e,
         };

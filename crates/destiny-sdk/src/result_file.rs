@@ -40,6 +40,12 @@ pub mod texts {
     pub const DUPLICATE_REFERENCE: &str = "Duplicate reference ID in enhancement result.";
     /// A `raw` enhancement, which robots may not create.
     pub const RAW: &str = "Robot returned illegal raw enhancement type";
+    /// An enhancement with `supersedes`, which only robots holding the
+    /// `enhancement_supersession_writer` entitlement may set. (The repository's own text
+    /// is not in a published source; this one is the toolkit's.)
+    pub const SUPERSEDES: &str = "Robot is not entitled to supersede enhancements.";
+    /// A `tombstone` that supersedes nothing: it must head a chain.
+    pub const LONE_TOMBSTONE: &str = "A tombstone enhancement must supersede an enhancement.";
     /// An enhancement identical to one the reference has (decided by the repository,
     /// which knows the stored enhancements).
     pub const EXACT_DUPLICATE: &str = "Exact duplicate enhancement already exists on reference.";
@@ -135,6 +141,16 @@ impl ResultFileCheck {
             {
                 self.decided.insert(reference_id, Outcome::Fail);
                 fail(Some(reference_id), texts::RAW.to_owned())
+            }
+            EnhancementResultEntry::Enhancement(e) if e.supersedes.is_some() => {
+                self.decided.insert(reference_id, Outcome::Fail);
+                fail(Some(reference_id), texts::SUPERSEDES.to_owned())
+            }
+            EnhancementResultEntry::Enhancement(e)
+                if matches!(e.content, EnhancementContent::Tombstone(_)) =>
+            {
+                self.decided.insert(reference_id, Outcome::Fail);
+                fail(Some(reference_id), texts::LONE_TOMBSTONE.to_owned())
             }
             EnhancementResultEntry::Enhancement(mut e) => {
                 e.id = None;
@@ -232,14 +248,14 @@ mod tests {
 
     #[test]
     fn every_rule_in_order_with_the_repository_texts() {
-        let ids: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
+        let ids: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
         let stranger = Uuid::new_v4();
         let abstract_ = r#"{"enhancement_type": "abstract", "process": "other", "abstract": "A."}"#;
         let mut check = ResultFileCheck::new(ids.iter().copied());
         let lines = [
             "not json\n".to_owned(),
             "\r\n".to_owned(),
-            enhancement(ids[0], r#"{"enhancement_type": "linked_data"}"#),
+            enhancement(ids[0], r#"{"enhancement_type": "graph_data"}"#),
             enhancement(stranger, abstract_),
             enhancement(ids[1], abstract_),
             enhancement(ids[1], abstract_),
@@ -247,6 +263,11 @@ mod tests {
             enhancement(
                 ids[3],
                 r#"{"enhancement_type": "raw", "source_export_date": "2024-01-01T00:00:00Z", "description": "d", "metadata": {}, "data": {"x": 1}}"#,
+            ),
+            enhancement(ids[6], r#"{"enhancement_type": "tombstone"}"#),
+            enhancement(ids[7], abstract_).replace(
+                r#""source""#,
+                &format!(r#""supersedes": "{}", "source""#, Uuid::new_v4()),
             ),
         ];
         let got: Vec<Option<RobotResultValidationEntry>> =
@@ -267,14 +288,21 @@ mod tests {
         assert_eq!(got[1], None, "a blank line is skipped and not counted");
         assert_eq!(
             got[2],
-            want(None, Some("Entry 2 could not be parsed: content: unknown enhancement_type \"linked_data\""))
+            want(
+                None,
+                Some(
+                    "Entry 2 could not be parsed: content: unknown enhancement_type \"graph_data\""
+                )
+            )
         );
         assert_eq!(got[3], want(Some(stranger), Some(texts::NOT_IN_BATCH)));
         assert_eq!(got[4], want(Some(ids[1]), None));
         assert_eq!(got[5], want(Some(ids[1]), Some(texts::DUPLICATE_REFERENCE)));
         assert_eq!(got[6], want(Some(ids[2]), Some("gave up")));
         assert_eq!(got[7], want(Some(ids[3]), Some(texts::RAW)));
-        assert_eq!(check.entries(), 7);
+        assert_eq!(got[8], want(Some(ids[6]), Some(texts::LONE_TOMBSTONE)));
+        assert_eq!(got[9], want(Some(ids[7]), Some(texts::SUPERSEDES)));
+        assert_eq!(check.entries(), 9);
         assert_eq!(check.refused(), 4);
 
         let done = check.finish();

@@ -243,7 +243,9 @@ impl ReferenceGenerator {
             visibility: Visibility::Public,
             robot_version: Some("generated".to_owned()),
             derived_from: None,
+            supersedes: None,
             content,
+            created_at: None,
         };
         let mut enhancements = vec![enhancement(
             EnhancementContent::Bibliographic(BibliographicMetadata {
@@ -255,6 +257,8 @@ impl ReferenceGenerator {
                 publication_year: Some(year),
                 publisher: Some((*rng.pick(PUBLISHERS)).to_owned()),
                 title: Some(title.clone()),
+                pagination: None,
+                publication_venue: None,
             }),
             "openalex",
         )];

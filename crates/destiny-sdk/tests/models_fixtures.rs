@@ -4,7 +4,7 @@
 //! when it is absent.
 
 use destiny_sdk::jsonl;
-use destiny_sdk::models::{EnhancementContent, ExternalIdentifier, Reference};
+use destiny_sdk::models::{DateTime, EnhancementContent, ExternalIdentifier, Reference};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> String {
@@ -56,12 +56,20 @@ fn sdk_0_17_references_parse_and_keep_newer_shapes() {
     assert_eq!(ids[1].identifier_type(), "url");
     let enh = last.enhancements.as_ref().unwrap();
     assert_eq!(enh[0].content.enhancement_type(), "linked_data");
-    assert!(matches!(enh[0].content, EnhancementContent::Unknown(_)));
-    // Unknown content is written back unchanged; unknown fields (`created_at`) are
-    // dropped, as pydantic drops them.
-    let written: serde_json::Value =
-        serde_json::from_str(&jsonl::to_line(&enh[0]).unwrap()).unwrap();
-    let original: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(written["content"], original["enhancements"][0]["content"]);
-    assert!(written.get("created_at").is_none());
+    match &enh[0].content {
+        EnhancementContent::LinkedData(ld) => {
+            assert_eq!(
+                ld.vocabulary_uri.as_str(),
+                "https://vocab.example.org/esea/"
+            );
+            assert_eq!(ld.data["label"], "Outcome");
+        }
+        other => panic!("linked_data content, got {other:?}"),
+    }
+    assert_eq!(
+        enh[0].created_at.as_ref().map(DateTime::as_str),
+        Some("2026-05-01T12:00:00Z")
+    );
+    // Today's shapes are kept whole: the line is written back byte for byte.
+    assert_eq!(jsonl::to_line(last).unwrap(), text.lines().last().unwrap());
 }

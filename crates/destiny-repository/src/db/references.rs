@@ -151,7 +151,9 @@ fn enhancement_of(row: &AnyRow) -> Result<Enhancement, sqlx::Error> {
         visibility: visibility(&row.try_get::<String, _>("visibility")?),
         robot_version: row.try_get("robot_version")?,
         derived_from: derived.as_deref().map(decode).transpose()?,
+        supersedes: None,
         content: decode(&content)?,
+        created_at: None,
     })
 }
 

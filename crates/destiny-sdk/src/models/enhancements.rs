@@ -1,11 +1,12 @@
 //! Enhancements: data attached to a reference, whose `content` is tagged by
 //! `enhancement_type` (bibliographic, abstract, annotation, location,
-//! reference_association, raw).
+//! reference_association, linked_data, full_text, raw, tombstone).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::datetime::DateTime;
 use super::identifiers::Identifier;
 use super::references::Visibility;
 use super::tagged;
@@ -47,8 +48,19 @@ pub struct Enhancement {
         deserialize_with = "ids::opt_vec_v4_or_v7"
     )]
     pub derived_from: Option<Vec<Uuid>>,
+    /// The enhancement this one replaces (SDK 0.17): the newest of its chain, on the same
+    /// reference. Only robots entitled to supersede may set it.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "ids::opt_v4_or_v7"
+    )]
+    pub supersedes: Option<Uuid>,
     /// The data.
     pub content: EnhancementContent,
+    /// When the repository stored it (SDK 0.17); ignored by the repository on the way in.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub created_at: Option<DateTime>,
 }
 
 /// The content of an enhancement, by `enhancement_type`.
@@ -65,10 +77,16 @@ pub enum EnhancementContent {
     Location(LocationContent),
     /// `reference_association`
     ReferenceAssociation(ReferenceAssociation),
-    /// `raw` (robots may not return it).
+    /// `linked_data` (SDK 0.17).
+    LinkedData(LinkedDataContent),
+    /// `full_text` (SDK 0.17).
+    FullText(FullTextContent),
+    /// `raw` (robots may not return it unless entitled).
     Raw(RawContent),
-    /// A type newer than SDK 0.7.4 (such as `linked_data`), kept as the JSON object it came
-    /// as, `enhancement_type` included.
+    /// `tombstone` (SDK 0.17): withdraws the supersession chain it heads.
+    Tombstone(TombstoneContent),
+    /// A type newer than SDK 0.17.6, kept as the JSON object it came as,
+    /// `enhancement_type` included.
     #[serde(untagged)]
     Unknown(Map<String, Value>),
 }
@@ -82,7 +100,10 @@ impl EnhancementContent {
             Self::Annotation(_) => "annotation",
             Self::Location(_) => "location",
             Self::ReferenceAssociation(_) => "reference_association",
+            Self::LinkedData(_) => "linked_data",
+            Self::FullText(_) => "full_text",
             Self::Raw(_) => "raw",
+            Self::Tombstone(_) => "tombstone",
             Self::Unknown(map) => map
                 .get("enhancement_type")
                 .and_then(Value::as_str)
@@ -112,7 +133,10 @@ impl tagged::TaggedUnion for EnhancementContent {
             "annotation" => Self::Annotation(rest.variant()?),
             "location" => Self::Location(rest.variant()?),
             "reference_association" => Self::ReferenceAssociation(rest.variant()?),
+            "linked_data" => Self::LinkedData(rest.variant()?),
+            "full_text" => Self::FullText(rest.variant()?),
             "raw" => Self::Raw(rest.variant()?),
+            "tombstone" => Self::Tombstone(rest.variant()?),
             _ => Self::Unknown(rest.into_object(tag)?),
         })
     }
@@ -177,6 +201,94 @@ pub struct BibliographicMetadata {
     /// Title.
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub title: Option<String>,
+    /// Volume, issue and pages (SDK 0.17).
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub pagination: Option<Pagination>,
+    /// Where it was published (SDK 0.17).
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub publication_venue: Option<PublicationVenue>,
+}
+
+/// Volume, issue and pages of a journal article, as text (OpenAlex's `biblio`: values
+/// such as `Spring` or `A1` occur). Each is read as pydantic's validator does: a
+/// no-break space becomes a space, the text is stripped, and an empty text is `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Pagination {
+    /// Volume.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "pagination_text"
+    )]
+    pub volume: Option<String>,
+    /// Issue.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "pagination_text"
+    )]
+    pub issue: Option<String>,
+    /// First page.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "pagination_text"
+    )]
+    pub first_page: Option<String>,
+    /// Last page.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "pagination_text"
+    )]
+    pub last_page: Option<String>,
+}
+
+fn pagination_text<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    let text = Option::<String>::deserialize(de)?;
+    Ok(text.and_then(|t| {
+        let t = t.replace('\u{a0}', " ");
+        let t = super::identifiers::py_strip(&t);
+        (!t.is_empty()).then(|| t.to_owned())
+    }))
+}
+
+/// Kind of publication venue (OpenAlex's source types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicationVenueType {
+    /// A journal.
+    Journal,
+    /// A repository or preprint server.
+    Repository,
+    /// Conference proceedings.
+    Conference,
+    /// An ebook platform.
+    EbookPlatform,
+    /// A book series.
+    BookSeries,
+    /// Anything else.
+    Other,
+}
+
+/// Where a reference was published (SDK 0.17); every field is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PublicationVenue {
+    /// Name of the journal, repository...
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub display_name: Option<String>,
+    /// Kind of venue.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub venue_type: Option<PublicationVenueType>,
+    /// ISSNs (print and electronic).
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub issn: Option<Vec<String>>,
+    /// The linking ISSN.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub issn_l: Option<String>,
+    /// The host organisation (publisher).
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub host_organization_name: Option<String>,
 }
 
 /// How an abstract was obtained.
@@ -428,11 +540,100 @@ pub struct ReferenceAssociation {
     pub association_type: ReferenceAssociationType,
 }
 
+/// Structured data as JSON-LD (`linked_data`, SDK 0.17), produced against a vocabulary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkedDataContent {
+    /// The vocabulary the data was produced against.
+    pub vocabulary_uri: super::HttpUrl,
+    /// The JSON-LD document; its `@context` is an http(s) URL.
+    pub data: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for LinkedDataContent {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct Raw {
+            vocabulary_uri: super::HttpUrl,
+            data: Map<String, Value>,
+        }
+        let raw = Raw::deserialize(de)?;
+        match raw.data.get("@context") {
+            None => return Err(D::Error::custom("data must contain a '@context' key.")),
+            Some(Value::String(context)) => {
+                context
+                    .parse::<super::HttpUrl>()
+                    .map_err(|e| D::Error::custom(format!("data.@context: {e}")))?;
+            }
+            Some(_) => return Err(D::Error::custom("@context must be a string URI.")),
+        }
+        Ok(Self {
+            vocabulary_uri: raw.vocabulary_uri,
+            data: raw.data,
+        })
+    }
+}
+
+/// A link to the full text of a reference and what is known of the file (`full_text`,
+/// SDK 0.17).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FullTextContent {
+    /// Where the file is.
+    pub file_url: super::HttpUrl,
+    /// Its size in bytes (always set on full texts from the repository).
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "lax::opt_int"
+    )]
+    pub byte_size: Option<i64>,
+    /// Its SHA-256 (always set on full texts from the repository).
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub sha256_checksum: Option<String>,
+    /// Its media type (default `application/pdf`).
+    #[serde(default = "pdf")]
+    pub mime_type: String,
+    /// Which version of the work it is.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub version: Option<DriverVersion>,
+    /// Whether it is open access.
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "lax::opt_bool"
+    )]
+    pub is_oa: Option<bool>,
+    /// Its licence, such as `cc-by`.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub license: Option<String>,
+    /// Where it was obtained.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub source: Option<String>,
+    /// The URL it was obtained from.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub source_url: Option<super::HttpUrl>,
+    /// When it was retrieved.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub retrieved_at: Option<DateTime>,
+}
+
+fn pdf() -> String {
+    "application/pdf".to_owned()
+}
+
+/// Withdraws the supersession chain it heads (`tombstone`, SDK 0.17).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TombstoneContent {
+    /// Why the chain was withdrawn.
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    pub reason: Option<String>,
+}
+
 /// Unstructured data (`raw`); robots may not return it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RawContent {
-    /// When the data was exported, as the ISO 8601 text it came as.
-    pub source_export_date: String,
+    /// When the data was exported.
+    pub source_export_date: DateTime,
     /// What the data is.
     pub description: String,
     /// Metadata to help structure it later.
@@ -446,21 +647,13 @@ impl<'de> Deserialize<'de> for RawContent {
         use serde::de::Error;
         #[derive(Deserialize)]
         struct Raw {
-            source_export_date: String,
+            source_export_date: DateTime,
             description: String,
             #[serde(default)]
             metadata: Map<String, Value>,
             data: Value,
         }
         let raw = Raw::deserialize(de)?;
-        let date = &raw.source_export_date;
-        if date.parse::<jiff::Timestamp>().is_err()
-            && date.parse::<jiff::civil::DateTime>().is_err()
-        {
-            return Err(D::Error::custom(format!(
-                "source_export_date: input should be a valid datetime, got {date:?}"
-            )));
-        }
         let empty = match &raw.data {
             Value::Null => true,
             Value::Bool(b) => !b,
@@ -566,9 +759,61 @@ mod tests {
 
     #[test]
     fn unknown_content_types_pass_through() {
-        let json = r#"{"enhancement_type":"linked_data","vocabulary_uri":"https://v.example/","data":{"@id":"x"}}"#;
+        let json = r#"{"enhancement_type":"graph_data","vocabulary_uri":"https://v.example/","data":{"@id":"x"}}"#;
         let c: EnhancementContent = from_json_str(json).unwrap();
-        assert_eq!(c.enhancement_type(), "linked_data");
+        assert_eq!(c.enhancement_type(), "graph_data");
         assert_eq!(serde_json::to_string(&c).unwrap(), json);
+    }
+
+    #[test]
+    fn linked_data_needs_a_context_url() {
+        let ld = |data: &str| {
+            enhancement(&format!(
+                r#"{{"enhancement_type":"linked_data","vocabulary_uri":"https://v.example/","data":{data}}}"#
+            ))
+        };
+        assert!(ld(r#"{"@context":"https://v.example/c.jsonld","@id":"x"}"#).is_ok());
+        for (data, says) in [
+            (r#"{"@id":"x"}"#, "'@context'"),
+            (r#"{"@context":["https://v.example/"]}"#, "string URI"),
+            (r#"{"@context":"urn:x"}"#, "scheme"),
+        ] {
+            let e = ld(data).unwrap_err();
+            assert!(e.to_string().contains(says), "{data}: {e}");
+            assert!(e.path().starts_with("content"), "{e}");
+        }
+    }
+
+    #[test]
+    fn full_text_defaults_and_pagination_cleaning() {
+        let e = enhancement(
+            r#"{"enhancement_type":"full_text","file_url":"https://f.example/a.pdf","byte_size":"12","retrieved_at":1700000000}"#,
+        )
+        .unwrap();
+        let EnhancementContent::FullText(ft) = &e.content else {
+            panic!("full_text, got {:?}", e.content)
+        };
+        assert_eq!(ft.mime_type, "application/pdf");
+        assert_eq!(ft.byte_size, Some(12));
+        assert_eq!(
+            ft.retrieved_at.as_ref().map(DateTime::as_str),
+            Some("2023-11-14T22:13:20Z")
+        );
+        let e = enhancement(
+            r#"{"enhancement_type":"bibliographic","pagination":{"volume":"\u00a0 12 ","issue":"  ","first_page":"A1"},"publication_venue":{"venue_type":"book_series","issn":["1234-5678"]}}"#,
+        )
+        .unwrap();
+        let EnhancementContent::Bibliographic(b) = &e.content else {
+            panic!("bibliographic")
+        };
+        let p = b.pagination.as_ref().unwrap();
+        assert_eq!(p.volume.as_deref(), Some("12"));
+        assert_eq!(p.issue, None, "blank text is None");
+        assert_eq!(p.first_page.as_deref(), Some("A1"));
+        let v = b.publication_venue.as_ref().unwrap();
+        assert_eq!(v.venue_type, Some(PublicationVenueType::BookSeries));
+        let e = enhancement(r#"{"enhancement_type":"bibliographic","pagination":{"volume":12}}"#)
+            .unwrap_err();
+        assert_eq!(e.path(), "content.pagination.volume", "{e}");
     }
 }

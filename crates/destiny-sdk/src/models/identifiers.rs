@@ -80,7 +80,7 @@ fn is_pattern_digit(c: char) -> bool {
 }
 
 /// Python's `str.strip()`.
-fn py_strip(s: &str) -> &str {
+pub(crate) fn py_strip(s: &str) -> &str {
     s.trim_matches(py_space)
 }
 

@@ -9,11 +9,13 @@
 //! - [`identifiers`]: [`ExternalIdentifier`] and the validated identifier newtypes.
 //! - [`enhancements`]: [`Enhancement`] and its [`EnhancementContent`] variants.
 //! - [`robots`]: batches, results, errors, requests and robot registration models.
+//! - [`datetime`]: [`DateTime`], read and written as pydantic's `datetime` fields.
 //! - [`ids`]: serde helpers for UUID fields (v4 or v7 accepted on read).
 //! - [`error`]: [`ModelError`], and [`from_json_str`] / [`from_json_slice`] that produce it.
 //! - `tagged` (private): reading the tagged unions from raw JSON text, without a
 //!   `serde_json::Value` in between.
 
+pub mod datetime;
 pub mod enhancements;
 pub mod error;
 pub mod identifiers;
@@ -24,6 +26,7 @@ pub mod robots;
 mod tagged;
 pub mod url;
 
+pub use datetime::DateTime;
 pub use enhancements::*;
 pub use error::{from_json_slice, from_json_str, from_json_value, ModelError};
 pub use identifiers::*;

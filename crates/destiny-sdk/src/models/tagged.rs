@@ -384,12 +384,12 @@ mod tests {
     #[test]
     fn unknown_types_keep_every_field_in_order() {
         use crate::models::{EnhancementContent, ExternalIdentifier};
-        let json = r#"{"a": 1, "enhancement_type": "linked_data", "b": {"c": [null]}}"#;
+        let json = r#"{"a": 1, "enhancement_type": "graph_data", "b": {"c": [null]}}"#;
         let content = read::<EnhancementContent>(json).unwrap();
-        assert_eq!(content.enhancement_type(), "linked_data");
+        assert_eq!(content.enhancement_type(), "graph_data");
         assert_eq!(
             serde_json::to_string(&content).unwrap(),
-            r#"{"a":1,"enhancement_type":"linked_data","b":{"c":[null]}}"#
+            r#"{"a":1,"enhancement_type":"graph_data","b":{"c":[null]}}"#
         );
         let json = r#"{"identifier": "x", "identifier_type": "isbn", "note": true}"#;
         let id = read::<ExternalIdentifier>(json).unwrap();
