@@ -79,6 +79,7 @@ impl Server {
             name: name.to_owned(),
             description: "process test".to_owned(),
             owner: "tests".to_owned(),
+            entitlements: Default::default(),
         };
         self.state
             .db

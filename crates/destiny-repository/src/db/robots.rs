@@ -34,12 +34,31 @@ fn duplicate_name(e: sqlx::Error, name: &str) -> ApiError {
     }
 }
 
+/// The refusal of a robot body that grants entitlements: they are not stored yet, and
+/// dropping them silently would register a robot with fewer rights than asked for.
+fn entitlements_not_granted(robot: &RobotIn) -> Result<(), ApiError> {
+    if robot.entitlements.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Validation {
+        loc: vec!["body".into(), "entitlements".into()],
+        msg: "this repository does not grant entitlements yet".into(),
+        input: robot
+            .entitlements
+            .iter()
+            .map(|e| serde_json::Value::from(e.as_str()))
+            .collect(),
+    })
+}
+
 fn robot_of(row: &sqlx::any::AnyRow) -> Result<Robot, sqlx::Error> {
     Ok(Robot {
         id: uuid_at(row, "id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
         owner: row.try_get("owner")?,
+        // Entitlements are not stored yet; the admin routes refuse to grant any.
+        entitlements: Default::default(),
     })
 }
 
@@ -47,12 +66,14 @@ impl Db {
     /// Registers a robot with a fresh secret.
     ///
     /// # Errors
-    /// 409 when the name is taken; database errors.
+    /// 422 when it asks for entitlements (not granted yet); 409 when the name is taken;
+    /// database errors.
     pub async fn create_robot(
         &self,
         robot: &RobotIn,
         now_us: i64,
     ) -> Result<ProvisionedRobot, ApiError> {
+        entitlements_not_granted(robot)?;
         let id = Uuid::new_v4();
         let secret = new_secret();
         sqlx::query(
@@ -72,6 +93,7 @@ impl Db {
             name: robot.name.clone(),
             description: robot.description.clone(),
             owner: robot.owner.clone(),
+            entitlements: Default::default(),
             id,
             client_secret: secret,
         })
@@ -104,8 +126,10 @@ impl Db {
     /// Replaces a robot's name, description and owner.
     ///
     /// # Errors
-    /// 404 when unknown; 409 when the new name is taken.
+    /// 422 when it asks for entitlements (not granted yet); 404 when unknown; 409 when the
+    /// new name is taken.
     pub async fn update_robot(&self, id: Uuid, robot: &RobotIn) -> Result<Robot, ApiError> {
+        entitlements_not_granted(robot)?;
         let done =
             sqlx::query("UPDATE robots SET name = $1, description = $2, owner = $3 WHERE id = $4")
                 .bind(&robot.name)
@@ -140,6 +164,7 @@ impl Db {
             name: robot.name,
             description: robot.description,
             owner: robot.owner,
+            entitlements: robot.entitlements,
             id,
             client_secret: secret,
         })

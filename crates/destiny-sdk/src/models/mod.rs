@@ -8,7 +8,9 @@
 //! - [`references`]: [`Reference`] and [`Visibility`].
 //! - [`identifiers`]: [`ExternalIdentifier`] and the validated identifier newtypes.
 //! - [`enhancements`]: [`Enhancement`] and its [`EnhancementContent`] variants.
-//! - [`robots`]: batches, results, errors, requests and robot registration models.
+//! - [`robots`]: batches, results, errors, enhancement requests, robot registration
+//!   (with [`RobotEntitlement`]s) and robot automations.
+//! - [`search`]: search-based enhancement requests and [`SearchResultTotal`] (SDK 0.17.6).
 //! - [`datetime`]: [`DateTime`], read and written as pydantic's `datetime` fields.
 //! - [`ids`]: serde helpers for UUID fields (v4 or v7 accepted on read).
 //! - [`error`]: [`ModelError`], and [`from_json_str`] / [`from_json_slice`] that produce it.
@@ -23,6 +25,7 @@ pub mod ids;
 pub(crate) mod lax;
 pub mod references;
 pub mod robots;
+pub mod search;
 mod tagged;
 pub mod url;
 
@@ -32,4 +35,5 @@ pub use error::{from_json_slice, from_json_str, from_json_value, ModelError};
 pub use identifiers::*;
 pub use references::*;
 pub use robots::*;
+pub use search::*;
 pub use url::HttpUrl;

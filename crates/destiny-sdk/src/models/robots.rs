@@ -1,7 +1,11 @@
 //! Robot-side models: batches handed to robots, results they report, errors, enhancement
-//! requests and robot registration.
+//! requests, robot registration (with entitlements) and robot automations.
+//!
+//! Search-based enhancement requests are in [`super::search`].
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use super::enhancements::Enhancement;
@@ -225,18 +229,48 @@ impl EnhancementRequestStatus {
     }
 }
 
-/// A request to enhance references with a robot (admin side).
+/// A request to enhance references with a robot (admin side, or a robot since SDK 0.17).
+///
+/// Reading refuses a `reference_ids` list that names a reference twice, as SDK 0.17.6
+/// does (UUIDs are compared as values, so two spellings of one id are a duplicate):
+///
+/// ```
+/// use destiny_sdk::models::{from_json_str, EnhancementRequestIn};
+/// let id = "3a533776-c9ad-4aac-a089-d654d509490c";
+/// let twice = format!(
+///     r#"{{"robot_id": "{id}", "reference_ids": ["{id}", "{}"]}}"#,
+///     id.to_uppercase()
+/// );
+/// let err = from_json_str::<EnhancementRequestIn>(&twice).unwrap_err();
+/// assert_eq!(err.path(), "reference_ids");
+/// assert_eq!(err.message(), "reference_ids must not contain duplicate ids.");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnhancementRequestIn {
     /// The robot to use.
     #[serde(deserialize_with = "ids::v4_or_v7")]
     pub robot_id: Uuid,
-    /// The references to enhance.
-    #[serde(deserialize_with = "ids::vec_v4_or_v7")]
+    /// The references to enhance, each once.
+    #[serde(deserialize_with = "distinct_reference_ids")]
     pub reference_ids: Vec<Uuid>,
     /// Where the request comes from.
     #[serde(default, skip_serializing_if = "super::lax::omit_none")]
     pub source: Option<String>,
+}
+
+/// The text SDK 0.17.6 refuses a repeated reference id with.
+pub const DUPLICATE_REFERENCE_IDS: &str = "reference_ids must not contain duplicate ids.";
+
+/// `deserialize_with` for [`EnhancementRequestIn::reference_ids`]: checked UUIDs, none
+/// repeated.
+fn distinct_reference_ids<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<Uuid>, D::Error> {
+    let ids = ids::vec_v4_or_v7(de)?;
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    if ids.iter().all(|id| seen.insert(*id)) {
+        Ok(ids)
+    } else {
+        Err(serde::de::Error::custom(DUPLICATE_REFERENCE_IDS))
+    }
 }
 
 /// The repository's view of an enhancement request.
@@ -270,8 +304,54 @@ pub struct EnhancementRequestRead {
     pub error: Option<String>,
 }
 
+/// A right a robot may be granted (SDK 0.17.6 `RobotEntitlement`).
+///
+/// Ordered as declared, which is the order a set of them is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RobotEntitlement {
+    /// May read full texts to derive its enhancements (they are redacted otherwise).
+    FullText,
+    /// May return `raw` enhancements.
+    RawEnhancementWriter,
+    /// May supersede existing enhancements.
+    EnhancementSupersessionWriter,
+}
+
+impl RobotEntitlement {
+    /// The wire spelling, such as `full_text`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FullText => "full_text",
+            Self::RawEnhancementWriter => "raw_enhancement_writer",
+            Self::EnhancementSupersessionWriter => "enhancement_supersession_writer",
+        }
+    }
+}
+
 /// Registration of a new robot (`extra="forbid"` in the Python SDK: unknown fields are
 /// rejected).
+///
+/// `entitlements` is written only when it is not empty: SDK 0.7.4 refuses the field
+/// (it forbids unknown fields), and SDK 0.17.6 reads a missing one as the empty set.
+/// Python writes a set in its hashing order, which changes from run to run; the set is
+/// written here in [`RobotEntitlement`]'s declared order.
+///
+/// ```
+/// use destiny_sdk::models::{from_json_str, RobotEntitlement, RobotIn};
+/// let mut robot: RobotIn =
+///     from_json_str(r#"{"name": "n", "description": "d", "owner": "o", "entitlements": []}"#)
+///         .unwrap();
+/// assert_eq!(
+///     serde_json::to_string(&robot).unwrap(),
+///     r#"{"name":"n","description":"d","owner":"o"}"#
+/// );
+/// robot.entitlements.insert(RobotEntitlement::FullText);
+/// assert_eq!(
+///     serde_json::to_string(&robot).unwrap(),
+///     r#"{"name":"n","description":"d","owner":"o","entitlements":["full_text"]}"#
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RobotIn {
@@ -281,6 +361,9 @@ pub struct RobotIn {
     pub description: String,
     /// Who runs it.
     pub owner: String,
+    /// Rights granted to the robot (only a suitably privileged user may set them).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub entitlements: BTreeSet<RobotEntitlement>,
 }
 
 /// A registered robot.
@@ -293,6 +376,9 @@ pub struct Robot {
     pub description: String,
     /// Who runs it.
     pub owner: String,
+    /// Rights granted to the robot; written only when not empty (see [`RobotIn`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub entitlements: BTreeSet<RobotEntitlement>,
     /// The robot id, also its HMAC client id.
     #[serde(deserialize_with = "ids::v4_or_v7")]
     pub id: Uuid,
@@ -309,6 +395,9 @@ pub struct ProvisionedRobot {
     pub description: String,
     /// Who runs it.
     pub owner: String,
+    /// Rights granted to the robot; written only when not empty (see [`RobotIn`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub entitlements: BTreeSet<RobotEntitlement>,
     /// The robot id, also its HMAC client id.
     #[serde(deserialize_with = "ids::v4_or_v7")]
     pub id: Uuid,
@@ -322,8 +411,154 @@ impl std::fmt::Debug for ProvisionedRobot {
             .field("name", &self.name)
             .field("description", &self.description)
             .field("owner", &self.owner)
+            .field("entitlements", &self.entitlements)
             .field("id", &self.id)
             .field("client_secret", &"***")
             .finish()
+    }
+}
+
+/// A robot's standing query (SDK 0.17.6 `RobotAutomationIn`): whenever a reference or an
+/// enhancement the repository receives matches `query`, it asks the robot to enhance
+/// that reference (`POST /v1/enhancement-requests/automations/`).
+///
+/// `query` is an Elasticsearch percolator query over two documents, `reference` (the
+/// whole reference) and `changeset` (what just changed); it is kept as the JSON given.
+///
+/// ```
+/// use destiny_sdk::models::{from_json_str, RobotAutomationIn};
+/// let text = r#"{"robot_id":"3a533776-c9ad-4aac-a089-d654d509490c","query":{"exists":{"field":"reference.identifiers"}}}"#;
+/// let automation: RobotAutomationIn = from_json_str(text).unwrap();
+/// assert_eq!(serde_json::to_string(&automation).unwrap(), text);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RobotAutomationIn {
+    /// The robot asked to enhance matching references.
+    #[serde(deserialize_with = "ids::v4_or_v7")]
+    pub robot_id: Uuid,
+    /// The percolator query references and enhancements are matched against.
+    pub query: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A registered robot automation (SDK 0.17.6 `RobotAutomation`): a
+/// [`RobotAutomationIn`] with the id the repository gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RobotAutomation {
+    /// The robot asked to enhance matching references.
+    #[serde(deserialize_with = "ids::v4_or_v7")]
+    pub robot_id: Uuid,
+    /// The percolator query references and enhancements are matched against.
+    pub query: serde_json::Map<String, serde_json::Value>,
+    /// The automation id (for `PUT /v1/enhancement-requests/automations/{id}/`).
+    #[serde(deserialize_with = "ids::v4_or_v7")]
+    pub id: Uuid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::from_json_str;
+
+    const ID: &str = "019384a2-7c1e-7b3a-9f00-1a2b3c4d5e6f";
+    const REF: &str = "3a533776-c9ad-4aac-a089-d654d509490c";
+
+    #[test]
+    fn entitlements_are_written_in_python_field_order_only_when_granted() {
+        // Python 0.17.6 writes `"entitlements":[]` between `owner` and `id`; the empty
+        // set is left out here so that 0.7.4 (extra="forbid") still reads the JSON.
+        let text = format!(
+            r#"{{"name":"n","description":"d","owner":"o","entitlements":["enhancement_supersession_writer","full_text","full_text"],"id":"{ID}","client_secret":"s"}}"#
+        );
+        let robot: ProvisionedRobot = from_json_str(&text).unwrap();
+        assert_eq!(
+            robot
+                .entitlements
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>(),
+            ["full_text", "enhancement_supersession_writer"]
+        );
+        assert_eq!(
+            serde_json::to_string(&robot).unwrap(),
+            format!(
+                r#"{{"name":"n","description":"d","owner":"o","entitlements":["full_text","enhancement_supersession_writer"],"id":"{ID}","client_secret":"s"}}"#
+            )
+        );
+        assert!(format!("{robot:?}").contains("FullText"));
+        let bare: Robot = from_json_str(&format!(
+            r#"{{"name":"n","description":"d","owner":"o","id":"{ID}"}}"#
+        ))
+        .unwrap();
+        assert!(bare.entitlements.is_empty());
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            format!(r#"{{"name":"n","description":"d","owner":"o","id":"{ID}"}}"#)
+        );
+    }
+
+    #[test]
+    fn entitlements_must_be_a_list_of_known_names() {
+        let with = |value: &str| {
+            from_json_str::<RobotIn>(&format!(
+                r#"{{"name":"n","description":"d","owner":"o","entitlements":{value}}}"#
+            ))
+        };
+        for value in ["null", r#""full_text""#, r#"["nope"]"#, r#"["FULL_TEXT"]"#] {
+            let err = with(value).unwrap_err();
+            assert!(err.path().starts_with("entitlements"), "{value}: {err}");
+        }
+        let robot = with(r#"["raw_enhancement_writer"]"#).unwrap();
+        assert!(robot
+            .entitlements
+            .contains(&RobotEntitlement::RawEnhancementWriter));
+        let extra = from_json_str::<Robot>(&format!(
+            r#"{{"name":"n","description":"d","owner":"o","id":"{ID}","x":1}}"#
+        ))
+        .unwrap_err();
+        assert!(extra.message().contains("unknown field `x`"), "{extra}");
+    }
+
+    #[test]
+    fn duplicate_reference_ids_are_refused_at_their_path() {
+        let request = |ids: &str| {
+            from_json_str::<EnhancementRequestIn>(&format!(
+                r#"{{"robot_id":"{ID}","reference_ids":{ids},"source":null}}"#
+            ))
+        };
+        let err = request(&format!(r#"["{REF}","{ID}","{REF}"]"#)).unwrap_err();
+        assert_eq!(
+            (err.path(), err.message()),
+            ("reference_ids", DUPLICATE_REFERENCE_IDS)
+        );
+        assert_eq!(
+            err.to_string(),
+            "reference_ids: reference_ids must not contain duplicate ids."
+        );
+        // A bad id is reported at its index, before any duplicate check.
+        let err = request(&format!(r#"["{REF}","nope","{REF}"]"#)).unwrap_err();
+        assert_eq!(err.path(), "reference_ids[1]");
+        let ok = request(&format!(r#"["{REF}","{ID}"]"#)).unwrap();
+        assert_eq!(ok.reference_ids.len(), 2);
+        assert!(request("[]").unwrap().reference_ids.is_empty());
+    }
+
+    #[test]
+    fn automations_keep_their_query_and_python_field_order() {
+        let text = format!(
+            r#"{{"id":"{ID}","query":{{"bool":{{"must":[{{"term":{{"changeset.enhancements.content.annotations.value":true}}}}]}},"z":null,"a":1}},"robot_id":"{REF}"}}"#
+        );
+        let automation: RobotAutomation = from_json_str(&text).unwrap();
+        assert_eq!(
+            serde_json::to_string(&automation).unwrap(),
+            format!(
+                r#"{{"robot_id":"{REF}","query":{{"bool":{{"must":[{{"term":{{"changeset.enhancements.content.annotations.value":true}}}}]}},"z":null,"a":1}},"id":"{ID}"}}"#
+            )
+        );
+        let not_object = format!(r#"{{"robot_id":"{REF}","query":[1]}}"#);
+        let err = from_json_str::<RobotAutomationIn>(&not_object).unwrap_err();
+        assert_eq!(err.path(), "query");
+        let no_query = format!(r#"{{"robot_id":"{REF}"}}"#);
+        let err = from_json_str::<RobotAutomationIn>(&no_query).unwrap_err();
+        assert!(err.message().contains("query"), "{err}");
     }
 }
