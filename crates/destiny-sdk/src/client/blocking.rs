@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::{ClientError, RobotClientBuilder};
 use crate::duration::LeaseDuration;
 use crate::models::{
-    EnhancementRequestRead, HttpUrl, RobotEnhancementBatch, RobotEnhancementBatchRead,
-    RobotEnhancementBatchResult, RobotResult,
+    EnhancementRequestIn, EnhancementRequestRead, HttpUrl, RobotAutomation, RobotAutomationIn,
+    RobotEnhancementBatch, RobotEnhancementBatchRead, RobotEnhancementBatchResult, RobotResult,
+    SearchEnhancementRequestIn, SearchEnhancementRequestRead, SearchResultTotal,
 };
 use crate::secret::Secret;
 
@@ -135,6 +136,101 @@ impl RobotClient {
         result: &RobotResult,
     ) -> Result<EnhancementRequestRead, ClientError> {
         self.runtime.block_on(self.inner.send_robot_result(result))
+    }
+
+    /// See [`super::RobotClient::create_enhancement_request`].
+    ///
+    /// # Errors
+    /// As the async method.
+    pub fn create_enhancement_request(
+        &self,
+        request: &EnhancementRequestIn,
+    ) -> Result<EnhancementRequestRead, ClientError> {
+        self.runtime
+            .block_on(self.inner.create_enhancement_request(request))
+    }
+
+    /// See [`super::RobotClient::get_enhancement_request`].
+    ///
+    /// # Errors
+    /// As the async method.
+    pub fn get_enhancement_request(
+        &self,
+        request_id: Uuid,
+    ) -> Result<EnhancementRequestRead, ClientError> {
+        self.runtime
+            .block_on(self.inner.get_enhancement_request(request_id))
+    }
+
+    /// See [`super::RobotClient::create_robot_automation`].
+    ///
+    /// # Errors
+    /// As the async method.
+    pub fn create_robot_automation(
+        &self,
+        automation: &RobotAutomationIn,
+    ) -> Result<RobotAutomation, ClientError> {
+        self.runtime
+            .block_on(self.inner.create_robot_automation(automation))
+    }
+
+    /// See [`super::RobotClient::update_robot_automation`].
+    ///
+    /// # Errors
+    /// As the async method.
+    pub fn update_robot_automation(
+        &self,
+        automation_id: Uuid,
+        automation: &RobotAutomationIn,
+    ) -> Result<RobotAutomation, ClientError> {
+        self.runtime.block_on(
+            self.inner
+                .update_robot_automation(automation_id, automation),
+        )
+    }
+
+    /// See [`super::RobotClient::list_robot_automations`].
+    ///
+    /// # Errors
+    /// As the async method.
+    pub fn list_robot_automations(&self) -> Result<Vec<RobotAutomation>, ClientError> {
+        self.runtime.block_on(self.inner.list_robot_automations())
+    }
+
+    /// See [`super::RobotClient::request_search_enhancement`].
+    ///
+    /// # Errors
+    /// As the async method.
+    pub fn request_search_enhancement(
+        &self,
+        request: &SearchEnhancementRequestIn,
+    ) -> Result<SearchEnhancementRequestRead, ClientError> {
+        self.runtime
+            .block_on(self.inner.request_search_enhancement(request))
+    }
+
+    /// See [`super::RobotClient::request_search_enhancement_dry_run`].
+    ///
+    /// # Errors
+    /// As the async method.
+    pub fn request_search_enhancement_dry_run(
+        &self,
+        request: &SearchEnhancementRequestIn,
+    ) -> Result<SearchResultTotal, ClientError> {
+        self.runtime
+            .block_on(self.inner.request_search_enhancement_dry_run(request))
+    }
+
+    /// See [`super::RobotClient::get_search_enhancement_request`].
+    ///
+    /// # Errors
+    /// As the async method.
+    pub fn get_search_enhancement_request(
+        &self,
+        request_id: Uuid,
+    ) -> Result<SearchEnhancementRequestRead, ClientError> {
+        self.runtime
+            .block_on(self.inner.get_search_enhancement_request(request_id))
     }
 
     /// Downloads a signed storage URL into memory (see

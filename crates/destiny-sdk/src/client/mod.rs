@@ -1,5 +1,7 @@
 //! [`RobotClient`]: the async client of the repository's robot API, the Rust counterpart
-//! of the Python SDK's `RobotClient` (0.7.4), plus a [`blocking`] wrapper.
+//! of the Python SDK's `RobotClient` (0.7.4), with the HMAC routes today's repository
+//! also opens to robots (SDK 0.17.6: enhancement requests, automations, search-based
+//! requests), plus a [`blocking`] wrapper.
 //!
 //! Every API request is HMAC-signed (spec §1) over exactly the bytes sent; every non-2xx
 //! answer becomes [`ClientError::Api`] with the status and the server's `detail`.
@@ -13,14 +15,16 @@
 //!
 //! | call | retried on |
 //! |---|---|
-//! | [`get_robot_enhancement_batch`](RobotClient::get_robot_enhancement_batch), [`renew_robot_enhancement_batch_lease`](RobotClient::renew_robot_enhancement_batch_lease), [`download_stream`](RobotClient::download_stream) | connection errors, other transport errors, timeouts, 5xx |
+//! | [`get_robot_enhancement_batch`](RobotClient::get_robot_enhancement_batch), [`renew_robot_enhancement_batch_lease`](RobotClient::renew_robot_enhancement_batch_lease), [`download_stream`](RobotClient::download_stream), [`get_enhancement_request`](RobotClient::get_enhancement_request), [`list_robot_automations`](RobotClient::list_robot_automations), [`update_robot_automation`](RobotClient::update_robot_automation), [`request_search_enhancement_dry_run`](RobotClient::request_search_enhancement_dry_run), [`get_search_enhancement_request`](RobotClient::get_search_enhancement_request) | connection errors, other transport errors, timeouts, 5xx |
 //! | [`poll_robot_enhancement_batch`](RobotClient::poll_robot_enhancement_batch) | connection errors, and 503 with `Retry-After` (the repository refused the poll before claiming anything), waiting at least what `Retry-After` says (up to 30 s) |
-//! | [`send_robot_enhancement_batch_result`](RobotClient::send_robot_enhancement_batch_result), [`send_robot_result`](RobotClient::send_robot_result) | connection errors only (the request was never sent) |
+//! | [`send_robot_enhancement_batch_result`](RobotClient::send_robot_enhancement_batch_result), [`send_robot_result`](RobotClient::send_robot_result), [`create_enhancement_request`](RobotClient::create_enhancement_request), [`create_robot_automation`](RobotClient::create_robot_automation), [`request_search_enhancement`](RobotClient::request_search_enhancement) | connection errors only (the request was never sent) |
 //! | [`upload_file`](RobotClient::upload_file), [`upload_stream`](RobotClient::upload_stream) | never |
 //!
 //! ## Layout
 //! - `builder`: [`RobotClientBuilder`] (timeouts, retries, user agent, clock).
 //! - `request`: signing and sending one call, with its retries.
+//! - `enhancement_requests`: enhancement requests, robot automations and search-based
+//!   enhancement requests (the robot routes of today's repository, SDK 0.17.6).
 //! - `storage`: downloads and uploads through signed storage URLs.
 //! - `error`, `retry`, `base_url`, `expiry`: [`ClientError`], [`RetryPolicy`], the
 //!   Python SDK's base URL rule, the renewal's expiry text.
@@ -28,6 +32,7 @@
 mod base_url;
 pub mod blocking;
 mod builder;
+mod enhancement_requests;
 mod error;
 mod expiry;
 mod request;

@@ -272,3 +272,50 @@ pub fn batch_json(id: Uuid) -> serde_json::Value {
         "extra_fields": null,
     })
 }
+
+/// An enhancement request id.
+pub const REQUEST_ID: Uuid = Uuid::from_u128(0x0193_84a2_7c1e_7b3a_9f00_1a2b_3c4d_5e6f);
+/// An automation id.
+pub const AUTOMATION_ID: Uuid = Uuid::from_u128(0x6f1e_3d2c_1b0a_4f9e_8d7c_6b5a_4938_2716);
+/// Reference ids.
+pub const REFERENCE_IDS: [Uuid; 2] = [
+    Uuid::from_u128(0x3a53_3776_c9ad_4aac_a089_d654_d509_490c),
+    Uuid::from_u128(0x7d1f_0c2e_9b8a_4c3d_8e7f_6a5b_4c3d_2e1f),
+];
+
+/// An `EnhancementRequestRead` as the repository sends it (written as Python dumps it).
+pub fn enhancement_request_json() -> serde_json::Value {
+    serde_json::json!({
+        "robot_id": ROBOT_ID, "reference_ids": REFERENCE_IDS, "source": "cli",
+        "id": REQUEST_ID, "request_status": "received",
+        "reference_data_url": null, "result_storage_url": null,
+        "validation_result_url": null, "error": null,
+    })
+}
+
+/// A `RobotAutomation` as the repository sends it.
+pub fn automation_json(query: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"robot_id": ROBOT_ID, "query": query, "id": AUTOMATION_ID})
+}
+
+/// A percolator query with nesting, booleans, a float and non-ASCII text.
+pub fn automation_query() -> serde_json::Value {
+    serde_json::json!({"bool": {
+        "must": [
+            {"term": {"changeset.enhancements.content.annotations.scheme": "classifier:flag"}},
+            {"term": {"changeset.enhancements.content.annotations.value": true}},
+            {"match": {"changeset.enhancements.content.text": {"query": "paludisme à Dakar", "boost": 1.5}}},
+        ],
+        "must_not": [{"exists": {"field": "reference.identifiers"}}],
+    }})
+}
+
+/// A `SearchEnhancementRequestRead` as the repository sends it.
+pub fn search_request_json() -> serde_json::Value {
+    serde_json::json!({
+        "id": REQUEST_ID, "robot_id": ROBOT_ID, "source": null,
+        "search_status": "searching", "request_status": "processing",
+        "n_matched": 40, "n_enhancements_requested": 25,
+        "enhancement_status_counts": {"pending": 20, "completed": 5}, "error": null,
+    })
+}
