@@ -769,7 +769,14 @@ fn rows(c: &Ctx) -> Vec<Row> {
                 .body(json!({"request_id": c.batch}).to_string()).signed(c), 400, text("Request ID mismatch")),
         row("RobotIn: unknown field", Body, "`{\"name\", \"description\", \"owner\", \"extra\": 1}`",
             req("POST", "/v1/robots/").body(r#"{"name":"n","description":"d","owner":"o","extra":1}"#).admin(c), 422,
-            list("body.extra", "unknown field `extra`, expected one of `name`, `description`, `owner`")),
+            list("body.extra", "unknown field `extra`, expected one of `name`, `description`, `owner`, `entitlements`")),
+        row("RobotIn: entitlements granted", Body, "`\"entitlements\": [\"full_text\"]` (not stored yet: refused, never dropped)",
+            req("POST", "/v1/robots/").body(r#"{"name":"n","description":"d","owner":"o","entitlements":["full_text"]}"#).admin(c), 422,
+            list("body.entitlements", "this repository does not grant entitlements yet")),
+        row("RobotIn update: entitlements granted", Body, "`\"entitlements\": [\"raw_enhancement_writer\"]` (not stored yet)",
+            req("PUT", format!("/v1/robots/{}/", c.other.id))
+                .body(r#"{"name":"n","description":"d","owner":"o","entitlements":["raw_enhancement_writer"]}"#).admin(c), 422,
+            list("body.entitlements", "this repository does not grant entitlements yet")),
         row("RobotIn: field missing", Body, "no `owner`",
             req("POST", "/v1/robots/").body(r#"{"name":"n","description":"d"}"#).admin(c), 422,
             list_prefix("body", "missing field `owner`")),
@@ -788,7 +795,7 @@ fn rows(c: &Ctx) -> Vec<Row> {
         row("request: duplicate reference", Body, "`reference_ids` holding `{ref-1}` twice",
             req("POST", "/v1/enhancement-requests/")
                 .body(json!({"robot_id": c.robot.id, "reference_ids": [c.references[0], c.references[0]]}).to_string()).admin(c), 422,
-            text("Duplicate reference id {ref-1} in request.")),
+            list("body.reference_ids", "reference_ids must not contain duplicate ids.")),
         row("request: no reference", Body, "`reference_ids: []`",
             req("POST", "/v1/enhancement-requests/")
                 .body(json!({"robot_id": c.robot.id, "reference_ids": []}).to_string()).admin(c), 422,
