@@ -153,6 +153,27 @@ impl Visitor<'_> for DateTimeVisitor {
     }
 }
 
+/// `deserialize_with` for pydantic's optional `date` fields: whatever [`DateTime`] reads,
+/// provided its time is midnight exactly (`2025-01-01`, `2025-01-01T00:00:00Z`, `86400`).
+pub(crate) fn opt_date<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Option<jiff::civil::Date>, D::Error> {
+    let Some(at) = Option::<DateTime>::deserialize(de)? else {
+        return Ok(None);
+    };
+    let text = at.as_str();
+    let midnight = text
+        .get(10..)
+        .and_then(|t| t.strip_prefix("T00:00:00"))
+        .is_some_and(|rest| !rest.starts_with('.'));
+    if !midnight {
+        return Err(de::Error::custom(format!(
+            "datetimes provided to dates should have zero time - e.g. be exact dates, got {text}"
+        )));
+    }
+    text[..10].parse().map(Some).map_err(de::Error::custom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::DateTime;

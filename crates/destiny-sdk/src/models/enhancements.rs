@@ -180,13 +180,25 @@ pub struct BibliographicMetadata {
     )]
     pub cited_by_count: Option<i64>,
     /// When the record was created.
-    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "super::datetime::opt_date"
+    )]
     pub created_date: Option<jiff::civil::Date>,
     /// When the record was last updated.
-    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "super::datetime::opt_date"
+    )]
     pub updated_date: Option<jiff::civil::Date>,
     /// Publication date of the version of record.
-    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "super::datetime::opt_date"
+    )]
     pub publication_date: Option<jiff::civil::Date>,
     /// Publication year of the version of record.
     #[serde(
@@ -386,7 +398,7 @@ pub struct BooleanAnnotation {
     #[serde(deserialize_with = "lax::bool")]
     pub value: bool,
     /// Confidence.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::opt_float")]
     pub score: Option<f64>,
     /// Free-form details.
     #[serde(default)]
@@ -401,6 +413,7 @@ pub struct ScoreAnnotation {
     /// The label.
     pub label: String,
     /// The score.
+    #[serde(deserialize_with = "lax::float")]
     pub score: f64,
     /// Free-form details.
     #[serde(default)]

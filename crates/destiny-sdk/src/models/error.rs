@@ -1,6 +1,8 @@
 //! Model validation errors that name the JSON path of the problem.
 
 use serde::de::DeserializeOwned;
+
+use super::strict::Strict;
 use std::fmt;
 
 /// Prefix of a nested error message that carries its own path (see [`nested_tracked`]).
@@ -134,16 +136,19 @@ where
     E: serde::de::Error,
 {
     let mut track = serde_path_to_error::Track::new();
-    seed.deserialize(serde_path_to_error::Deserializer::new(value, &mut track))
-        .map_err(|err| {
-            let e = ModelError::from_path_error(serde_path_to_error::Error::new(track.path(), err));
-            let sep = if e.path.is_empty() || e.path.starts_with('[') {
-                ""
-            } else {
-                "."
-            };
-            E::custom(format!("{NESTED}{key}{sep}{}\u{1}{}", e.path, e.message))
-        })
+    seed.deserialize(serde_path_to_error::Deserializer::new(
+        Strict(value),
+        &mut track,
+    ))
+    .map_err(|err| {
+        let e = ModelError::from_path_error(serde_path_to_error::Error::new(track.path(), err));
+        let sep = if e.path.is_empty() || e.path.starts_with('[') {
+            ""
+        } else {
+            "."
+        };
+        E::custom(format!("{NESTED}{key}{sep}{}\u{1}{}", e.path, e.message))
+    })
 }
 
 /// Deserialises `T` with path tracking from inside another `Deserialize` impl, and turns
@@ -169,12 +174,12 @@ where
 /// A [`ModelError`] naming the path of the first invalid value.
 pub fn from_json_str<T: DeserializeOwned>(text: &str) -> Result<T, ModelError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    match T::deserialize(&mut de) {
+    match T::deserialize(Strict(&mut de)) {
         Ok(value) => end(de).map(|()| value),
         Err(_) => {
             let mut de = serde_json::Deserializer::from_str(text);
-            let value =
-                serde_path_to_error::deserialize(&mut de).map_err(ModelError::from_path_error)?;
+            let value = serde_path_to_error::deserialize(Strict(&mut de))
+                .map_err(ModelError::from_path_error)?;
             end(de).map(|()| value)
         }
     }
@@ -201,5 +206,5 @@ pub fn from_json_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ModelErro
 /// # Errors
 /// A [`ModelError`] naming the path of the first invalid value.
 pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ModelError> {
-    serde_path_to_error::deserialize(value).map_err(ModelError::from_path_error)
+    serde_path_to_error::deserialize(Strict(value)).map_err(ModelError::from_path_error)
 }

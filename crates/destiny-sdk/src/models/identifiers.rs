@@ -288,25 +288,9 @@ identifier_newtype!(
     OpenAlexId, clean_open_alex, check_open_alex
 );
 
-/// pydantic's `HttpUrl` length limit.
-const MAX_URL_CHARS: usize = 2083;
-
 /// SDK 0.17.6's `canonicalize_url`: stripped, then what pydantic's `HttpUrl` makes of it.
 fn parse_document_url(s: &str) -> Result<String, String> {
-    let s = py_strip(s);
-    if s.is_empty() {
-        return Err("Input should be a valid URL, input is empty".to_owned());
-    }
-    if s.chars().count() > MAX_URL_CHARS {
-        return Err(format!(
-            "URL should have at most {MAX_URL_CHARS} characters"
-        ));
-    }
-    let url = url::Url::parse(s).map_err(|e| format!("Input should be a valid URL, {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("URL scheme should be 'http' or 'https'".to_owned());
-    }
-    Ok(url.into())
+    super::url::normalise(py_strip(s))
 }
 
 identifier_newtype!(

@@ -52,6 +52,59 @@ pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(de: D) -> Result<Option<bool>,
     Option::<LaxBool>::deserialize(de).map(|o| o.map(|v| v.0))
 }
 
+/// A float as pydantic accepts it in lax mode: a JSON number, a boolean (`true` is 1.0),
+/// or a string holding a finite number (surrounding whitespace allowed).
+pub(crate) fn float<'de, D: Deserializer<'de>>(de: D) -> Result<f64, D::Error> {
+    de.deserialize_any(FloatVisitor)
+}
+
+/// [`float`] for an optional field (pair with `#[serde(default)]`).
+pub(crate) fn opt_float<'de, D: Deserializer<'de>>(de: D) -> Result<Option<f64>, D::Error> {
+    Option::<LaxFloat>::deserialize(de).map(|o| o.map(|v| v.0))
+}
+
+struct LaxFloat(f64);
+impl<'de> Deserialize<'de> for LaxFloat {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        float(de).map(LaxFloat)
+    }
+}
+
+struct FloatVisitor;
+
+impl Visitor<'_> for FloatVisitor {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a valid number")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<f64, E> {
+        Ok(if v { 1.0 } else { 0.0 })
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+        match v.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(n),
+            _ => Err(E::custom(format!(
+                "input should be a valid number, unable to parse string {v:?} as a finite number"
+            ))),
+        }
+    }
+}
+
 struct LaxInt(i64);
 impl<'de> Deserialize<'de> for LaxInt {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {

@@ -14,6 +14,7 @@
 //! - [`datetime`]: [`DateTime`], read and written as pydantic's `datetime` fields.
 //! - [`ids`]: serde helpers for UUID fields (v4 or v7 accepted on read).
 //! - [`error`]: [`ModelError`], and [`from_json_str`] / [`from_json_slice`] that produce it.
+//! - `strict` (private): every model is read from JSON objects only, never arrays.
 //! - `tagged` (private): reading the tagged unions from raw JSON text, without a
 //!   `serde_json::Value` in between.
 
@@ -26,6 +27,7 @@ pub(crate) mod lax;
 pub mod references;
 pub mod robots;
 pub mod search;
+mod strict;
 mod tagged;
 pub mod url;
 

@@ -16,6 +16,8 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 
+use super::strict::Strict;
+
 /// A union read from a JSON object by its string tag: [`deserialize_tagged`] reads the map
 /// up to [`TAG`](Self::TAG) and hands the rest to [`from_tag`](Self::from_tag).
 pub(crate) trait TaggedUnion: Sized {
@@ -208,9 +210,12 @@ pub(crate) fn has_keys<const N: usize>(raw: &RawValue, keys: [&str; N]) -> Optio
 /// The text is parsed without path tracking first; only a failure is parsed again with it,
 /// to name the path.
 pub(crate) fn nested_str<T: de::DeserializeOwned, E: de::Error>(raw: &RawValue) -> Result<T, E> {
-    match serde_json::from_str(raw.get()) {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    match T::deserialize(Strict(&mut de)) {
         Ok(value) => Ok(value),
-        Err(_) => super::error::nested_tracked(&mut serde_json::Deserializer::from_str(raw.get())),
+        Err(_) => {
+            super::error::nested_tracked(Strict(&mut serde_json::Deserializer::from_str(raw.get())))
+        }
     }
 }
 
@@ -306,7 +311,7 @@ mod tests {
             "annotation_type": "score"}"#;
         assert_eq!(
             read::<Annotation>(json).unwrap_err(),
-            "score: invalid type: string \"high\", expected f64"
+            "score: input should be a valid number, unable to parse string \"high\" as a finite number"
         );
         // Missing, mistyped and repeated tags.
         assert_eq!(

@@ -1,4 +1,5 @@
-"""Validates and writes JSON with the REAL Python destiny_sdk 0.7.4 models.
+"""Validates and writes JSON with the REAL Python destiny_sdk models (0.7.4, or 0.17.6 when
+run by that peer's interpreter).
 
 Two modes:
 
@@ -17,7 +18,7 @@ covering every model, every enhancement content type, annotation type and identi
 "jsonl": <to_jsonl() or null>}``.
 
 NAME is any model or type alias of ``destiny_sdk.robots``, ``references``,
-``enhancements`` or ``identifiers`` (``Reference``, ``Enhancement``,
+``enhancements``, ``identifiers`` or (0.17.6) ``search`` (``Reference``, ``Enhancement``,
 ``EnhancementContent``, ``ExternalIdentifier``, ``Identifier``, ``RobotResult``, ...).
 """
 
@@ -68,7 +69,12 @@ from destiny_sdk.robots import (
 )
 from pydantic import TypeAdapter, ValidationError
 
-MODULES = (robots, references, enhancements, identifiers)
+try:  # SDK 0.17: search models (SearchResultTotal); 0.7.4 has no such module.
+    from destiny_sdk import search
+except ImportError:
+    search = None
+
+MODULES = tuple(m for m in (robots, references, enhancements, identifiers, search) if m)
 _adapters: dict[str, TypeAdapter] = {}
 
 
