@@ -361,7 +361,7 @@ pub enum ExternalIdentifier {
         /// What kind of identifier it is.
         other_identifier_name: String,
     },
-    /// A type newer than SDK 0.7.4 (such as `url`), kept as the JSON object it came as.
+    /// A type newer than SDK 0.17.6, kept as the JSON object it came as.
     Unknown(Map<String, Value>),
 }
 
