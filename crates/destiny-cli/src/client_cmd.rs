@@ -1,13 +1,23 @@
 //! `destiny client ...`: one robot API call per invocation, its answer on stdout as
 //! compact JSON on one line (the renewal prints the new expiry as Python `isoformat()`
 //! text; an empty poll prints nothing).
+//!
+//! Besides the batch calls, the robot routes of today's repository (SDK 0.17.6):
+//! enhancement requests, automations and search-based enhancement requests. Their file
+//! inputs are read by `client_input`.
+
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use destiny_sdk::client::{python_isoformat, RobotClient};
 use destiny_sdk::duration::LeaseDuration;
-use destiny_sdk::models::{RobotEnhancementBatchResult, RobotError, RobotResult};
+use destiny_sdk::models::{
+    EnhancementRequestIn, RobotAutomationIn, RobotEnhancementBatchResult, RobotError, RobotResult,
+    SearchEnhancementRequestIn,
+};
 use uuid::Uuid;
 
+use crate::client_input;
 use crate::config::Credentials;
 use crate::error::CliError;
 
@@ -67,6 +77,79 @@ enum ClientCall {
         #[arg(long)]
         error: Option<String>,
     },
+    /// Ask for references to be enhanced by a robot; prints the enhancement request.
+    Request {
+        /// The robot to enhance them (default: the client id).
+        #[arg(long)]
+        robot_id: Option<Uuid>,
+        /// A reference to enhance (repeat for more).
+        #[arg(long = "reference-id", value_name = "ID")]
+        reference_ids: Vec<Uuid>,
+        /// A file of reference ids, one per line (`-`: stdin); blank and `#` lines skipped.
+        #[arg(long, value_name = "FILE")]
+        references_file: Option<PathBuf>,
+        /// Where the request comes from.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Fetch an enhancement request and its status; prints it.
+    RequestStatus {
+        /// The enhancement request id.
+        request_id: Uuid,
+    },
+    /// Robot automations: standing queries that request enhancements when references
+    /// or enhancements matching them arrive.
+    #[command(subcommand)]
+    Automation(AutomationCall),
+    /// Ask for every reference a search matches to be enhanced (or, with --dry-run,
+    /// count them); prints the search request (or the count).
+    SearchRequest {
+        /// The Lucene query selecting the references (without a field: titles and
+        /// abstracts).
+        #[arg(long)]
+        search_query: String,
+        /// The robot to enhance them (default: the client id).
+        #[arg(long)]
+        robot_id: Option<Uuid>,
+        /// Where the request comes from.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only count the matching references; request nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Fetch a search enhancement request and its progress; prints it.
+    SearchRequestStatus {
+        /// The search enhancement request id.
+        request_id: Uuid,
+    },
+}
+
+/// `destiny client automation ...`.
+#[derive(Debug, Subcommand)]
+enum AutomationCall {
+    /// Register an automation; prints it with its id.
+    Add {
+        /// The robot to enhance matching references (default: the client id).
+        #[arg(long)]
+        robot_id: Option<Uuid>,
+        /// A file holding the percolator query, a JSON object (`-`: stdin).
+        #[arg(long, value_name = "FILE")]
+        query_file: PathBuf,
+    },
+    /// Replace an automation's robot and query; prints it.
+    Update {
+        /// The automation id.
+        automation_id: Uuid,
+        /// The robot to enhance matching references (default: the client id).
+        #[arg(long)]
+        robot_id: Option<Uuid>,
+        /// A file holding the percolator query, a JSON object (`-`: stdin).
+        #[arg(long, value_name = "FILE")]
+        query_file: PathBuf,
+    },
+    /// List the automations; prints a JSON array.
+    List,
 }
 
 /// Makes the call and prints its answer.
@@ -128,8 +211,80 @@ async fn call(client: &RobotClient, call: ClientCall) -> Result<Option<String>, 
             };
             json(&client.send_robot_result(&result).await?)?
         }
+        ClientCall::Request {
+            robot_id,
+            reference_ids,
+            references_file,
+            source,
+        } => {
+            let request = EnhancementRequestIn {
+                robot_id: robot_id.unwrap_or(client.client_id()),
+                reference_ids: client_input::reference_ids(
+                    reference_ids,
+                    references_file.as_deref(),
+                )?,
+                source,
+            };
+            json(&client.create_enhancement_request(&request).await?)?
+        }
+        ClientCall::RequestStatus { request_id } => {
+            json(&client.get_enhancement_request(request_id).await?)?
+        }
+        ClientCall::Automation(call) => automation(client, call).await?,
+        ClientCall::SearchRequest {
+            search_query,
+            robot_id,
+            source,
+            dry_run,
+        } => {
+            let request = SearchEnhancementRequestIn {
+                robot_id: robot_id.unwrap_or(client.client_id()),
+                search_query,
+                source,
+            };
+            if dry_run {
+                json(&client.request_search_enhancement_dry_run(&request).await?)?
+            } else {
+                json(&client.request_search_enhancement(&request).await?)?
+            }
+        }
+        ClientCall::SearchRequestStatus { request_id } => {
+            json(&client.get_search_enhancement_request(request_id).await?)?
+        }
     };
     Ok(Some(text))
+}
+
+/// An automation call's answer as the text to print.
+async fn automation(client: &RobotClient, call: AutomationCall) -> Result<String, CliError> {
+    let automation_in = |robot_id: Option<Uuid>, file: &std::path::Path| {
+        Ok::<_, CliError>(RobotAutomationIn {
+            robot_id: robot_id.unwrap_or(client.client_id()),
+            query: client_input::query(file)?,
+        })
+    };
+    match call {
+        AutomationCall::Add {
+            robot_id,
+            query_file,
+        } => {
+            let automation = automation_in(robot_id, &query_file)?;
+            json(&client.create_robot_automation(&automation).await?)
+        }
+        AutomationCall::Update {
+            automation_id,
+            robot_id,
+            query_file,
+        } => {
+            let automation = automation_in(robot_id, &query_file)?;
+            json(
+                &client
+                    .update_robot_automation(automation_id, &automation)
+                    .await?,
+            )
+        }
+        AutomationCall::List => json(&client.list_robot_automations().await?),
+    }
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String, CliError> {

@@ -7,7 +7,8 @@
 //! ## Layout
 //! - `config`: the robot credentials shared by subcommands (flags or environment).
 //! - `sign`: `destiny sign`, print the HMAC headers of a request.
-//! - `client_cmd`: `destiny client ...`, call the robot API.
+//! - `client_cmd`: `destiny client ...`, call the robot API; `client_input` reads its
+//!   file inputs (reference ids, automation queries).
 //! - `serve`: `destiny serve`, run the local repository.
 //! - `demo`: `destiny demo`, the whole system end to end.
 //! - `references_cmd`: `destiny references generate`, seeded sample references.
@@ -16,6 +17,7 @@
 //! - `error`: [`CliError`](error::CliError) and its exit codes.
 
 mod client_cmd;
+mod client_input;
 mod config;
 mod demo;
 mod error;

@@ -1,5 +1,6 @@
 //! The `destiny` binary as a user runs it: `sign` against the shared signature vectors,
-//! usage errors, and `client` calls against a small in-process server.
+//! usage errors, and `client` calls (batches; enhancement requests, automations and
+//! search requests, with their file inputs) against a small in-process server.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -231,10 +232,16 @@ async fn server(replies: Vec<(u16, String)>) -> (String, Arc<Mutex<Vec<Seen>>>) 
 
 /// Runs `destiny client <args>` against `url` with credentials in the environment.
 async fn client(url: &str, args: &[&str]) -> Output {
+    client_stdin(url, args, b"").await
+}
+
+/// [`client`] with `stdin` fed to the command.
+async fn client_stdin(url: &str, args: &[&str], stdin: &[u8]) -> Output {
     let mut all = vec!["client"];
     all.extend_from_slice(args);
     let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
     let url = url.to_owned();
+    let stdin = stdin.to_vec();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = all.iter().map(String::as_str).collect();
         destiny(
@@ -244,7 +251,7 @@ async fn client(url: &str, args: &[&str]) -> Output {
                 ("ROBOT_ID", ROBOT_ID),
                 ("ROBOT_SECRET", SECRET),
             ],
-            b"",
+            &stdin,
         )
     })
     .await
@@ -421,4 +428,270 @@ async fn client_needs_credentials_and_never_prints_the_secret() {
         let t = text(output);
         assert!(!t.contains(SECRET) && !t.contains("another-secret"), "{t}");
     }
+}
+
+const REQUEST_ID: &str = "019384a2-7c1e-7b3a-9f00-1a2b3c4d5e6f";
+const AUTOMATION_ID: &str = "6f1e3d2c-1b0a-4f9e-8d7c-6b5a49382716";
+const REFERENCE_IDS: [&str; 2] = [
+    "3a533776-c9ad-4aac-a089-d654d509490c",
+    "7d1f0c2e-9b8a-4c3d-8e7f-6a5b4c3d2e1f",
+];
+
+/// A file in a fresh temporary directory (kept alive by the returned handle).
+fn temp_file(name: &str, contents: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).unwrap();
+    (dir, path.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn client_requests_automations_and_search_requests() {
+    let request = json!({
+        "robot_id": ROBOT_ID, "reference_ids": REFERENCE_IDS, "source": "cli", "id": REQUEST_ID,
+        "request_status": "received", "reference_data_url": null, "result_storage_url": null,
+        "validation_result_url": null, "error": null,
+    });
+    let query = json!({"bool": {"must": [{"term": {"changeset.enhancements.content.annotations.label": "include"}}]}});
+    let automation = json!({"robot_id": ROBOT_ID, "query": query, "id": AUTOMATION_ID});
+    let search = json!({
+        "id": REQUEST_ID, "robot_id": ROBOT_ID, "source": null, "search_status": "completed",
+        "request_status": "completed", "n_matched": 2, "n_enhancements_requested": 2,
+        "enhancement_status_counts": {"completed": 2}, "error": null,
+    });
+    let (url, seen) = server(vec![
+        (202, request.to_string()),
+        (200, request.to_string()),
+        (201, automation.to_string()),
+        (201, automation.to_string()),
+        (200, json!([automation]).to_string()),
+        (
+            200,
+            json!({"count": 2, "is_lower_bound": false}).to_string(),
+        ),
+        (202, search.to_string()),
+        (200, search.to_string()),
+        (
+            422,
+            json!({"detail": "Robot with id x does not exist."}).to_string(),
+        ),
+    ])
+    .await;
+    let (_ids_dir, ids_file) = temp_file("ids.txt", &format!("# second\n{}\n\n", REFERENCE_IDS[1]));
+    let (_query_dir, query_file) = temp_file("query.json", &query.to_string());
+    let printed = |out: &Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout).lines().count(),
+            1,
+            "compact JSON on one line"
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+
+    let out = client(
+        &url,
+        &[
+            "request",
+            "--reference-id",
+            REFERENCE_IDS[0],
+            "--references-file",
+            &ids_file,
+            "--source",
+            "cli",
+        ],
+    )
+    .await;
+    assert_eq!(printed(&out), request);
+    assert_eq!(
+        printed(&client(&url, &["request-status", REQUEST_ID]).await),
+        request
+    );
+    let out = client(&url, &["automation", "add", "--query-file", &query_file]).await;
+    assert_eq!(printed(&out), automation);
+    let query_text = query.to_string();
+    let out = client_stdin(
+        &url,
+        &[
+            "automation",
+            "update",
+            AUTOMATION_ID,
+            "--query-file",
+            "-",
+            "--robot-id",
+            ROBOT_ID,
+        ],
+        query_text.as_bytes(),
+    )
+    .await;
+    assert_eq!(printed(&out), automation);
+    assert_eq!(
+        printed(&client(&url, &["automation", "list"]).await),
+        json!([automation])
+    );
+    let out = client(
+        &url,
+        &["search-request", "--search-query", "malaria", "--dry-run"],
+    )
+    .await;
+    assert_eq!(printed(&out), json!({"count": 2, "is_lower_bound": false}));
+    let out = client(&url, &["search-request", "--search-query", "malaria"]).await;
+    assert_eq!(printed(&out), search);
+    assert_eq!(
+        printed(&client(&url, &["search-request-status", REQUEST_ID]).await),
+        search
+    );
+    let out = client(&url, &["request", "--reference-id", REFERENCE_IDS[0]]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: 422 Robot with id x does not exist.\n"
+    );
+
+    let seen = seen.lock().unwrap().clone();
+    let calls: Vec<_> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.path.clone(), s.query.clone()))
+        .collect();
+    let search_path = "/v1/enhancement-requests/search/".to_owned();
+    assert_eq!(
+        calls,
+        [
+            ("POST", "/v1/enhancement-requests/".to_owned(), None),
+            (
+                "GET",
+                format!("/v1/enhancement-requests/{REQUEST_ID}/"),
+                None
+            ),
+            (
+                "POST",
+                "/v1/enhancement-requests/automations/".to_owned(),
+                None
+            ),
+            (
+                "PUT",
+                format!("/v1/enhancement-requests/automations/{AUTOMATION_ID}/"),
+                None
+            ),
+            (
+                "GET",
+                "/v1/enhancement-requests/automations/".to_owned(),
+                None
+            ),
+            ("POST", search_path.clone(), Some("dry_run=true".to_owned())),
+            ("POST", search_path, Some("dry_run=false".to_owned())),
+            (
+                "GET",
+                format!("/v1/enhancement-requests/search/{REQUEST_ID}/"),
+                None
+            ),
+            ("POST", "/v1/enhancement-requests/".to_owned(), None),
+        ]
+    );
+    assert!(seen.iter().all(|s| s.signed));
+    assert_eq!(
+        text(&seen[0].body),
+        format!(
+            r#"{{"robot_id":"{ROBOT_ID}","reference_ids":["{}","{}"],"source":"cli"}}"#,
+            REFERENCE_IDS[0], REFERENCE_IDS[1]
+        )
+    );
+    let automation_body = format!(r#"{{"robot_id":"{ROBOT_ID}","query":{query}}}"#);
+    assert_eq!(text(&seen[2].body), automation_body);
+    assert_eq!(
+        text(&seen[3].body),
+        automation_body,
+        "the query read from stdin"
+    );
+    assert_eq!(
+        text(&seen[5].body),
+        format!(r#"{{"robot_id":"{ROBOT_ID}","search_query":"malaria","source":null}}"#)
+    );
+}
+
+#[tokio::test]
+async fn client_request_inputs_are_checked_before_anything_is_sent() {
+    let (url, seen) = server(vec![]).await;
+    let (_dir, bad_ids) = temp_file("ids.txt", &format!("{}\nnot-an-id\n", REFERENCE_IDS[0]));
+    let (_dir2, twice) = temp_file("twice.txt", &format!("{0}\n{0}\n", REFERENCE_IDS[0]));
+    let (_dir3, not_json) = temp_file("query.json", "{\"term\": ");
+    let (_dir4, array) = temp_file("array.json", "[{\"term\": {}}]");
+    let cases: Vec<(Vec<&str>, &'static [u8], i32, String)> = vec![
+        (
+            vec!["request", "--references-file", "/nonexistent/ids.txt"],
+            b"",
+            1,
+            "error: cannot read /nonexistent/ids.txt: No such file or directory (os error 2)"
+                .to_owned(),
+        ),
+        (
+            vec!["request", "--references-file", &bad_ids],
+            b"",
+            1,
+            format!("error: {bad_ids} line 2: \"not-an-id\" is not a reference id"),
+        ),
+        (
+            vec!["request", "--references-file", &twice],
+            b"",
+            1,
+            format!("error: reference id {} is given twice", REFERENCE_IDS[0]),
+        ),
+        (
+            vec!["request"],
+            b"",
+            1,
+            "error: no reference ids: give --reference-id or --references-file".to_owned(),
+        ),
+        (
+            vec!["request", "--reference-id", "nope"],
+            b"",
+            2,
+            "error: invalid value 'nope' for '--reference-id <ID>'".to_owned(),
+        ),
+        (
+            vec!["automation", "add", "--query-file", &not_json],
+            b"",
+            1,
+            format!("error: the query in {not_json} is not valid JSON: EOF while parsing"),
+        ),
+        (
+            vec!["automation", "add", "--query-file", &array],
+            b"",
+            1,
+            format!("error: the query in {array} must be a JSON object, not an array"),
+        ),
+        (
+            vec!["automation", "update", AUTOMATION_ID, "--query-file", "-"],
+            b"\"just text\"",
+            1,
+            "error: the query in stdin must be a JSON object, not a string".to_owned(),
+        ),
+        (
+            vec!["automation", "update", AUTOMATION_ID, "--query-file", "-"],
+            b"",
+            1,
+            "error: the query in stdin is not valid JSON: EOF while parsing".to_owned(),
+        ),
+        (
+            vec!["automation", "add"],
+            b"",
+            2,
+            "error: the following required arguments were not provided".to_owned(),
+        ),
+        (
+            vec!["search-request", "--dry-run"],
+            b"",
+            2,
+            "error: the following required arguments were not provided".to_owned(),
+        ),
+    ];
+    for (args, stdin, code, start) in cases {
+        let out = client_stdin(&url, &args, stdin).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(&start), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert!(seen.lock().unwrap().is_empty(), "no request was sent");
 }
