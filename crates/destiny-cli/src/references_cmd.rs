@@ -16,6 +16,16 @@ pub struct ReferencesArgs {
     command: ReferencesCommand,
 }
 
+/// Which repository's reference shapes to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Shapes {
+    /// 2025's (SDK 0.7.4).
+    #[value(name = "2025")]
+    Y2025,
+    /// Today's (SDK 0.17.6).
+    Today,
+}
+
 #[derive(Debug, Subcommand)]
 enum ReferencesCommand {
     /// Write N generated references (every identifier type; bibliographic, abstract,
@@ -30,6 +40,11 @@ enum ReferencesCommand {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Which repository's shapes: `2025` (what SDK 0.7.4 reads) or `today` (adds
+        /// `url` identifiers, non-ASCII DOIs, pagination, publication venues, linked_data,
+        /// full_text and tombstone enhancements, ids and created_at; SDK 0.17.6).
+        #[arg(long, value_enum, default_value_t = Shapes::Y2025)]
+        shapes: Shapes,
     },
 }
 
@@ -42,6 +57,7 @@ pub fn run(args: ReferencesArgs) -> Result<(), CliError> {
         count,
         seed,
         output,
+        shapes,
     } = args.command;
     let io = |what: &str| {
         let what = what.to_owned();
@@ -54,7 +70,11 @@ pub fn run(args: ReferencesArgs) -> Result<(), CliError> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = JsonlWriter::new(std::io::BufWriter::new(sink));
-    for reference in ReferenceGenerator::new(seed).take(count as usize) {
+    let generator = match shapes {
+        Shapes::Y2025 => ReferenceGenerator::new(seed),
+        Shapes::Today => ReferenceGenerator::new(seed).today(),
+    };
+    for reference in generator.take(count as usize) {
         out.write(&reference)
             .map_err(|e| CliError::failed("writing references", e))?;
     }

@@ -32,6 +32,18 @@ fn same_seed_same_references_and_every_line_is_a_reference() {
     assert!(out.stdout.is_empty());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 
+    // Today's shapes: read by the SDK, different from 2025's, refused by name when unknown.
+    let today = generate(&["40", "--seed", "9", "--shapes", "today"]);
+    assert!(today.status.success());
+    let today = String::from_utf8(today.stdout).unwrap();
+    assert_ne!(today, text);
+    for line in today.lines() {
+        destiny_sdk::jsonl::parse_line::<destiny_sdk::models::Reference>(line).unwrap();
+    }
+    let bad = generate(&["4", "--shapes", "2030"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value '2030'"));
+
     let bad = generate(&["many"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value 'many'"));

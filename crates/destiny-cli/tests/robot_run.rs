@@ -165,6 +165,52 @@ fn destiny(args: &[&std::ffi::OsStr]) -> std::process::Output {
 }
 
 #[test]
+fn the_toy_robot_enhances_every_shape_of_todays_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = dir.path().join("today.jsonl");
+    let results = dir.path().join("results.jsonl");
+    let generated = destiny(&[
+        "references".as_ref(),
+        "generate".as_ref(),
+        "300".as_ref(),
+        "--shapes".as_ref(),
+        "today".as_ref(),
+        "-o".as_ref(),
+        refs.as_os_str(),
+    ]);
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let text = std::fs::read_to_string(&refs).unwrap();
+    for shape in [
+        r#""identifier_type":"url""#,
+        "linked_data",
+        "full_text",
+        "tombstone",
+        "created_at",
+        "pagination",
+    ] {
+        assert!(text.contains(shape), "generated references hold no {shape}");
+    }
+    offline(&refs, &results, "1");
+    let out = destiny(&[
+        "results".as_ref(),
+        "check".as_ref(),
+        "--references".as_ref(),
+        refs.as_os_str(),
+        results.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("300 result lines for 300 references: 300 enhanced, 0 failed"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn results_check_takes_an_offline_run_and_names_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let refs = dir.path().join("refs.jsonl");

@@ -18,8 +18,10 @@ use uuid::Uuid;
 
 use crate::models::{
     AbstractContent, AbstractProcessType, Annotation, AnnotationContent, AuthorPosition,
-    Authorship, BibliographicMetadata, BooleanAnnotation, DriverVersion, Enhancement,
-    EnhancementContent, ExternalIdentifier, Location, LocationContent, Reference, Visibility,
+    Authorship, BibliographicMetadata, BooleanAnnotation, DateTime, DriverVersion, Enhancement,
+    EnhancementContent, ExternalIdentifier, FullTextContent, LinkedDataContent, Location,
+    LocationContent, Pagination, PublicationVenue, PublicationVenueType, Reference,
+    TombstoneContent, Visibility,
 };
 
 /// SplitMix64: a tiny, well-mixed PRNG; enough for sample data and seeded test
@@ -152,6 +154,7 @@ const LICENSES: &[&str] = &["cc-by", "cc-by-nc", "cc0", "publisher-specific-oa"]
 pub struct ReferenceGenerator {
     rng: Rng,
     index: u64,
+    today: bool,
 }
 
 impl ReferenceGenerator {
@@ -160,7 +163,18 @@ impl ReferenceGenerator {
         Self {
             rng: Rng(seed ^ 0x5EED_D357_1A7F_u64),
             index: 0,
+            today: false,
         }
+    }
+
+    /// Also today's shapes (SDK 0.17.6), as today's repository hands references to robots:
+    /// `url` identifiers, DOIs with non-ASCII letters and punctuation, bibliographic
+    /// `pagination` and `publication_venue`, `linked_data`, `full_text` and (superseding
+    /// the location) `tombstone` enhancements, and every enhancement with an `id` and a
+    /// `created_at`. SDK 0.7.4 cannot read these; the default output stays 2025's.
+    pub fn today(mut self) -> Self {
+        self.today = true;
+        self
     }
 
     /// The next reference.
@@ -330,11 +344,138 @@ impl ReferenceGenerator {
                 "openalex",
             ));
         }
+        if self.today {
+            self.add_today_shapes(id, i, &mut identifiers, &mut enhancements);
+        }
         Reference {
             visibility: Visibility::Public,
             id,
             identifiers: Some(identifiers),
             enhancements: Some(enhancements),
+        }
+    }
+
+    fn add_today_shapes(
+        &mut self,
+        id: Uuid,
+        i: u64,
+        identifiers: &mut Vec<ExternalIdentifier>,
+        enhancements: &mut Vec<Enhancement>,
+    ) {
+        let rng = &mut self.rng;
+        identifiers.push(ExternalIdentifier::Url(
+            format!("https://Example.org/works/{id}?v=1")
+                .parse()
+                .expect("valid URL"),
+        ));
+        let doi = *rng.pick(&[
+            "https://doi.org/10.18730/9WQ$D",
+            "10.1000/édition",
+            "DOI: 10.123456789/ünïcödé\u{2010}dash",
+            "10.5555/a<b>#c",
+        ]);
+        identifiers.push(ExternalIdentifier::Doi(
+            format!("{doi}.{i}").parse().expect("valid DOI"),
+        ));
+        let day = 1 + rng.below(28);
+        let created_at: DateTime = format!("2026-0{}-{day:02}T12:00:00Z", 1 + rng.below(9))
+            .parse()
+            .expect("valid datetime");
+        for e in enhancements.iter_mut() {
+            e.id = Some(rng.uuid());
+            e.created_at = Some(created_at.clone());
+            if let EnhancementContent::Bibliographic(b) = &mut e.content {
+                let first = 1 + rng.below(300);
+                b.pagination = Some(Box::new(Pagination {
+                    volume: Some(format!("{}", 1 + rng.below(60))),
+                    issue: rng
+                        .chance(70)
+                        .then(|| (*rng.pick(&["1", "2", "Spring", "S1"])).to_owned()),
+                    first_page: Some(first.to_string()),
+                    last_page: Some((first + rng.below(30)).to_string()),
+                }));
+                b.publication_venue = Some(Box::new(PublicationVenue {
+                    display_name: b.publisher.clone(),
+                    venue_type: Some(*rng.pick(&[
+                        PublicationVenueType::Journal,
+                        PublicationVenueType::Repository,
+                        PublicationVenueType::Conference,
+                    ])),
+                    issn: Some(vec![format!(
+                        "{:04}-{:04}",
+                        rng.below(10_000),
+                        rng.below(10_000)
+                    )]),
+                    issn_l: None,
+                    host_organization_name: b.publisher.clone(),
+                }));
+            }
+        }
+        let location = enhancements
+            .iter()
+            .find(|e| matches!(e.content, EnhancementContent::Location(_)))
+            .and_then(|e| e.id);
+        let template = enhancements[0].clone();
+        let mut add = |content: EnhancementContent, supersedes: Option<Uuid>, rng: &mut Rng| {
+            enhancements.push(Enhancement {
+                id: Some(rng.uuid()),
+                supersedes,
+                content,
+                ..template.clone()
+            });
+        };
+        if rng.chance(50) {
+            let concept = rng.below(40);
+            let mut data = Map::new();
+            data.insert(
+                "@context".into(),
+                json!("https://vocab.example.org/esea/context.jsonld"),
+            );
+            data.insert(
+                "@id".into(),
+                json!(format!("https://vocab.example.org/esea/c{concept}")),
+            );
+            data.insert("label".into(), json!(format!("Concept {concept}")));
+            add(
+                EnhancementContent::LinkedData(LinkedDataContent {
+                    vocabulary_uri: "https://vocab.example.org/esea/"
+                        .parse()
+                        .expect("valid URL"),
+                    data,
+                }),
+                None,
+                rng,
+            );
+        }
+        if rng.chance(30) {
+            let checksum: String = (0..4).map(|_| format!("{:016x}", rng.next_u64())).collect();
+            add(
+                EnhancementContent::FullText(FullTextContent {
+                    file_url: format!("https://example.org/works/{id}.pdf")
+                        .parse()
+                        .expect("valid URL"),
+                    byte_size: Some(10_000 + rng.below(5_000_000) as i64),
+                    sha256_checksum: Some(checksum),
+                    mime_type: "application/pdf".to_owned(),
+                    version: Some(DriverVersion::Accepted),
+                    is_oa: Some(rng.chance(50)),
+                    license: Some((*rng.pick(LICENSES)).to_owned()),
+                    source: Some("unpaywall".to_owned()),
+                    source_url: None,
+                    retrieved_at: Some(created_at.clone()),
+                }),
+                None,
+                rng,
+            );
+        }
+        if let Some(location) = location.filter(|_| rng.chance(10)) {
+            add(
+                EnhancementContent::Tombstone(TombstoneContent {
+                    reason: Some("Location withdrawn by the publisher.".to_owned()),
+                }),
+                Some(location),
+                rng,
+            );
         }
     }
 }
@@ -389,5 +530,30 @@ mod tests {
         assert_eq!(again, refs);
         let other: Vec<Reference> = ReferenceGenerator::new(43).take(60).collect();
         assert_ne!(other, refs);
+    }
+
+    #[test]
+    fn today_adds_every_new_shape_and_reads_back() {
+        let mut contents = std::collections::BTreeSet::new();
+        let mut kinds = std::collections::BTreeSet::new();
+        for r in ReferenceGenerator::new(7).today().take(200) {
+            let line = jsonl::to_line(&r).unwrap();
+            let back: Reference = jsonl::parse_line(&line).unwrap();
+            assert_eq!(back, r);
+            kinds.extend(
+                r.identifiers()
+                    .iter()
+                    .map(|i| i.identifier_type().to_owned()),
+            );
+            for e in r.enhancements() {
+                contents.insert(e.content.enhancement_type().to_owned());
+                assert!(e.id.is_some() && e.created_at.is_some());
+            }
+            assert!(r.doi().is_some());
+        }
+        assert!(kinds.contains("url"), "{kinds:?}");
+        for kind in ["linked_data", "full_text", "tombstone"] {
+            assert!(contents.contains(kind), "{kind} in {contents:?}");
+        }
     }
 }

@@ -25,7 +25,7 @@ mod common;
 use common::{run_script_on, Peer};
 use destiny_sdk::jsonl;
 use destiny_sdk::models::*;
-use destiny_sdk::samples::Rng;
+use destiny_sdk::samples::{ReferenceGenerator, Rng};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -60,6 +60,11 @@ fn models() -> Vec<Model> {
     }
     vec![
         model!(Reference, reference),
+        // What `destiny references generate --shapes today` writes, then mutated.
+        model!(Reference, |r| serde_json::to_value(
+            ReferenceGenerator::new(r.next_u64()).today().generate()
+        )
+        .expect("a reference serialises")),
         model!(Enhancement, enhancement),
         model!(EnhancementContent, content),
         model!(ExternalIdentifier, identifier),

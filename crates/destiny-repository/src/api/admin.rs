@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use destiny_sdk::models::{
-    EnhancementRequestIn, EnhancementRequestRead, Reference, Robot, RobotIn,
+    EnhancementContent, EnhancementRequestIn, EnhancementRequestRead, Reference, Robot, RobotIn,
 };
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -111,6 +111,17 @@ async fn import_references(
         }
         let r: Reference =
             destiny_sdk::models::from_json_value(value).map_err(|e| invalid(e.to_string()))?;
+        // As the repository's import files: a tombstone withdraws a chain of stored
+        // enhancements, which an import has none of.
+        if let Some(k) = r
+            .enhancements()
+            .iter()
+            .position(|e| matches!(e.content, EnhancementContent::Tombstone(_)))
+        {
+            return Err(invalid(format!(
+                "enhancements[{k}]: an import cannot carry a tombstone enhancement"
+            )));
+        }
         refs.push(r);
     }
     if refs.is_empty() {

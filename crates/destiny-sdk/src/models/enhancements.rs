@@ -213,12 +213,12 @@ pub struct BibliographicMetadata {
     /// Title.
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub title: Option<String>,
-    /// Volume, issue and pages (SDK 0.17).
+    /// Volume, issue and pages (SDK 0.17; boxed, as most references lack it).
     #[serde(default, skip_serializing_if = "lax::omit_none")]
-    pub pagination: Option<Pagination>,
-    /// Where it was published (SDK 0.17).
+    pub pagination: Option<Box<Pagination>>,
+    /// Where it was published (SDK 0.17; boxed, as most references lack it).
     #[serde(default, skip_serializing_if = "lax::omit_none")]
-    pub publication_venue: Option<PublicationVenue>,
+    pub publication_venue: Option<Box<PublicationVenue>>,
 }
 
 /// Volume, issue and pages of a journal article, as text (OpenAlex's `biblio`: values
