@@ -6,12 +6,17 @@
 use std::future::Future;
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+
+use crate::error::ApiError;
 
 /// Accepts connections on `listener` and serves `app` on each until `shutdown`
 /// completes; then stops accepting and waits for the connections' requests in flight.
@@ -61,6 +66,35 @@ pub(crate) async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Middleware: the `Host` header as RFC 9112 §3.2 requires it. An HTTP/1.1 request
+/// without one, with more than one, or with a value that is not a host (an
+/// `authority` without user info, or empty) is answered 400 before any route runs;
+/// HTTP/1.0 requests may omit it (RFC 9112 §3.2 applies to HTTP/1.1).
+pub(crate) async fn require_host(req: Request, next: Next) -> Response {
+    let mut hosts = req.headers().get_all(http::header::HOST).iter();
+    let problem = match (hosts.next(), hosts.next()) {
+        (None, _) if req.version() == http::Version::HTTP_11 => {
+            Some("Missing Host header: HTTP/1.1 requests must carry one (RFC 9112 section 3.2).")
+        }
+        (None, _) => None,
+        (Some(_), Some(_)) => Some("More than one Host header (RFC 9112 section 3.2)."),
+        (Some(host), None) if !is_host(host.as_bytes()) => {
+            Some("Invalid Host header (RFC 9112 section 3.2).")
+        }
+        (Some(_), None) => None,
+    };
+    match problem {
+        Some(detail) => ApiError::BadRequest(detail.to_owned()).into_response(),
+        None => next.run(req).await,
+    }
+}
+
+/// Whether a `Host` value is empty (allowed when the target has no authority) or
+/// `host[:port]`.
+fn is_host(value: &[u8]) -> bool {
+    value.is_empty() || (!value.contains(&b'@') && http::uri::Authority::try_from(value).is_ok())
 }
 
 /// An accept error about one connection (not about the listener).

@@ -104,6 +104,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::blob::router(blob_state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost: a request without a proper `Host` is refused before anything else.
+        .layer(axum::middleware::from_fn(crate::http::require_host))
 }
 
 /// FastAPI's answer to an unknown route.
