@@ -82,6 +82,27 @@ impl ApiError {
         }
     }
 
+    /// Whether the same work may succeed later unchanged: the database or blob storage was
+    /// unreachable, busy or full, or a body stalled. Everything else (a refused value, a
+    /// conflict, a bug) fails again on a retry; the import worker gives such a batch up at
+    /// once instead of retrying it ([`crate::jobs`]).
+    ///
+    /// ```
+    /// use destiny_repository::error::ApiError;
+    /// assert!(ApiError::Unavailable("connection refused".into()).is_transient());
+    /// assert!(!ApiError::Internal("invalid byte sequence".into()).is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable(_) | Self::Busy(_) | Self::Timeout(_) => true,
+            Self::Storage(e) => matches!(
+                e,
+                crate::blob::BlobError::StorageFull(_) | crate::blob::BlobError::Io(_)
+            ),
+            _ => false,
+        }
+    }
+
     /// A 422 for a query parameter, in FastAPI's shape.
     pub fn query(name: &str, msg: impl Into<String>, input: impl Into<serde_json::Value>) -> Self {
         Self::Validation {
@@ -175,14 +196,53 @@ impl From<sqlx::Error> for ApiError {
             ),
             sqlx::Error::Database(db)
                 if db.message().contains("database is locked")
-                    || db
-                        .code()
-                        .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+                    || db.code().is_some_and(|c| passing_condition(&c)) =>
             {
                 Self::Unavailable(e.to_string())
             }
+            // A value the database cannot store (PostgreSQL: a data exception, such as NUL
+            // in `text`, or a program limit, such as an index entry over 2,704 bytes;
+            // SQLite: a string or blob too big). The text policy (`crate::text`) refuses
+            // such values first, naming the field; this keeps any it missed a 422.
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| refused_value(&c)) => {
+                Self::Unprocessable(format!("The database refused a value: {}", db.message()))
+            }
             _ => Self::Internal(e.to_string()),
         }
+    }
+}
+
+/// Whether a database error code is a condition that passes: PostgreSQL's connection
+/// exceptions (08), operator intervention (57P), serialization failures and deadlocks
+/// (40001, 40P01), insufficient resources (53: disk full, out of memory, too many
+/// connections) and lock timeouts (55P03); SQLite's busy, locked and full (5, 6, 13,
+/// with their extended codes).
+fn passing_condition(code: &str) -> bool {
+    if let Some(primary) = sqlite_primary_code(code) {
+        return matches!(primary, 5 | 6 | 13);
+    }
+    code.starts_with("08")
+        || code.starts_with("57P")
+        || code.starts_with("53")
+        || matches!(code, "40001" | "40P01" | "55P03")
+}
+
+/// Whether a database error code says a value cannot be stored: PostgreSQL's data
+/// exceptions (22) and program limits (54); SQLite's too big (18).
+fn refused_value(code: &str) -> bool {
+    match sqlite_primary_code(code) {
+        Some(primary) => primary == 18,
+        None => code.starts_with("22") || code.starts_with("54"),
+    }
+}
+
+/// SQLite's primary result code of an (extended) code: SQLite codes are decimal numbers
+/// of at most 4 digits, PostgreSQL's SQLSTATEs 5 characters.
+fn sqlite_primary_code(code: &str) -> Option<u32> {
+    if code.len() <= 4 && code.bytes().all(|b| b.is_ascii_digit()) {
+        code.parse::<u32>().ok().map(|c| c & 0xff)
+    } else {
+        None
     }
 }
 
@@ -216,6 +276,23 @@ mod tests {
         }
         let bug = ApiError::from(sqlx::Error::RowNotFound);
         assert_eq!(bug.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn database_codes_are_classified_by_what_a_retry_can_do() {
+        for code in [
+            "08006", "57P01", "40001", "40P01", "53100", "55P03", "5", "517", "6", "13",
+        ] {
+            assert!(passing_condition(code), "{code}");
+            assert!(!refused_value(code), "{code}");
+        }
+        for code in ["22021", "22001", "54000", "18"] {
+            assert!(refused_value(code), "{code}");
+            assert!(!passing_condition(code), "{code}");
+        }
+        for code in ["23505", "42P01", "1", "2067", "XX000"] {
+            assert!(!passing_condition(code) && !refused_value(code), "{code}");
+        }
     }
 
     #[tokio::test]

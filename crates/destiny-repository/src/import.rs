@@ -4,7 +4,7 @@
 use destiny_sdk::jsonl;
 use destiny_sdk::models::RobotResultValidationEntry;
 use destiny_sdk::result_file::{Outcome, ResultFileCheck};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
@@ -65,11 +65,14 @@ pub async fn import_batch(
         Err(e) => return Err(ApiError::Storage(e)),
     }
 
+    let unstorable = refuse_unstorable(&check, &mut lines);
+
     // Each accepted enhancement's stored form, computed once for the duplicate check and
     // the insert.
     let forms = check
         .decided()
         .iter()
+        .filter(|(reference, _)| !unstorable.contains(*reference))
         .filter_map(|(reference, outcome)| match outcome {
             Outcome::Enhance(e) => Some(StoredForm::of(e).map(|form| (*reference, form))),
             Outcome::Fail => None,
@@ -105,7 +108,11 @@ pub async fn import_batch(
         .zip(checked.outcomes)
         .map(|(p, (reference_id, outcome))| {
             debug_assert_eq!(p.reference_id, reference_id);
-            (p, outcome)
+            if unstorable.contains(&reference_id) {
+                (p, Outcome::Fail)
+            } else {
+                (p, outcome)
+            }
         })
         .collect();
     let (completed, discarded, failed) = db
@@ -116,4 +123,29 @@ pub async fn import_batch(
         discarded,
         failed,
     })
+}
+
+/// Applies the text policy of stored fields ([`crate::text`]) to the accepted lines: an
+/// enhancement whose `source` or `robot_version` cannot be stored (a NUL) gets a refused
+/// validation line saying which field and why, and its reference fails. This is a storage
+/// constraint of this repository (PostgreSQL cannot hold NUL in `text`; SQLite refuses
+/// it too so both agree), not a rule of the result-file format, so it is applied here
+/// rather than in the SDK's `ResultFileCheck`. Answers the references refused.
+fn refuse_unstorable(
+    check: &ResultFileCheck,
+    lines: &mut [RobotResultValidationEntry],
+) -> HashSet<Uuid> {
+    let mut refused = HashSet::new();
+    for line in lines.iter_mut().filter(|l| l.error.is_none()) {
+        let Some(reference) = line.reference_id else {
+            continue;
+        };
+        if let Some(Outcome::Enhance(e)) = check.decided().get(&reference) {
+            if let Err((field, problem)) = crate::text::check_enhancement(e) {
+                line.error = Some(format!("Enhancement cannot be stored: {field}: {problem}."));
+                refused.insert(reference);
+            }
+        }
+    }
+    refused
 }

@@ -19,6 +19,8 @@
 //! - [`jobs`]: background work: the expiry job and the import worker.
 //! - [`api`]: the HTTP routes (robot, admin, health) and [`AppState`](api::AppState).
 //! - [`error`]: [`ApiError`](error::ApiError), with each error's HTTP status decided once.
+//! - [`text`]: the text policy of stored fields (NUL, length limits), one for both
+//!   backends.
 //! - [`clock`]: injected time.
 //! - [`server`]: [`run`](server::run), which wires it together.
 //! - `http` (private): the HTTP/1.1 accept loop (header-read timeout, graceful shutdown).
@@ -38,3 +40,4 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod reference_file;
 pub mod server;
+pub mod text;

@@ -122,6 +122,13 @@ async fn import_references(
                 "enhancements[{k}]: an import cannot carry a tombstone enhancement"
             )));
         }
+        // The text policy of stored fields (`crate::text`): content is JSON text and
+        // keeps every character; `source` and `robot_version` are text columns.
+        for (k, e) in r.enhancements().iter().enumerate() {
+            if let Err((field, problem)) = crate::text::check_enhancement(e) {
+                return Err(invalid(format!("enhancements[{k}].{field}: {problem}")));
+            }
+        }
         refs.push(r);
     }
     if refs.is_empty() {

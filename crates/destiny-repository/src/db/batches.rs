@@ -282,7 +282,8 @@ impl Db {
     ///
     /// # Errors
     /// 404 / 403 as [`Db::batch`]; 422 when the transition is not allowed (the lease
-    /// expired, the result was already submitted).
+    /// expired, the result was already submitted) or the error message cannot be stored
+    /// ([`crate::text`]).
     pub async fn submit(
         &self,
         id: Uuid,
@@ -290,6 +291,9 @@ impl Db {
         error: Option<&str>,
         now_us: i64,
     ) -> Result<(Submitted, BatchRecord), ApiError> {
+        if let Some(message) = error {
+            crate::text::body_field(&["error", "message"], message, None)?;
+        }
         let mut batch = self.batch(id, Some(robot_id)).await?;
         self.expire_due(now_us, Some(id)).await?;
         let (to, outcome) = match error {

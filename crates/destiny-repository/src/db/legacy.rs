@@ -28,7 +28,8 @@ impl Db {
     /// # Errors
     /// 404 for an unknown request; 403 when the request belongs to another robot; 422
     /// when none of its pending enhancements is still `pending` (the result was already
-    /// sent, or polled batches hold them all).
+    /// sent, or polled batches hold them all), or when the error message cannot be stored
+    /// ([`crate::text`]).
     pub async fn submit_request_result(
         &self,
         request: Uuid,
@@ -36,6 +37,9 @@ impl Db {
         error: Option<&str>,
         now_us: i64,
     ) -> Result<Submitted, ApiError> {
+        if let Some(message) = error {
+            crate::text::body_field(&["error", "message"], message, None)?;
+        }
         let owner = self.request(request).await?.read.robot_id;
         if owner != robot_id {
             return Err(ApiError::Forbidden(format!(

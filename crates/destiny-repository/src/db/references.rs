@@ -69,12 +69,23 @@ const INSERT_ROWS: usize = 50;
 /// an item is reported stored when a row with its id exists after the insert.
 ///
 /// # Errors
-/// Database errors (an unknown reference is a foreign-key violation: 422).
+/// 422 when a text field cannot be stored ([`crate::text`]); database errors (an
+/// unknown reference is a foreign-key violation: 422).
 pub async fn insert_enhancements(
     tx: &mut Transaction<'static, Any>,
     items: &[(&Enhancement, &StoredForm)],
     now_us: i64,
 ) -> Result<Vec<bool>, ApiError> {
+    // Callers refuse these earlier, where they can name the line; this keeps a database
+    // error (PostgreSQL refuses NUL in `text`) from ever being the refusal.
+    for (e, _) in items {
+        if let Err((field, problem)) = crate::text::check_enhancement(e) {
+            return Err(ApiError::Unprocessable(format!(
+                "An enhancement of reference {} cannot be stored: {field}: {problem}",
+                e.reference_id
+            )));
+        }
+    }
     let mut stored = Vec::with_capacity(items.len());
     for chunk in items.chunks(INSERT_ROWS) {
         let ids: Vec<Uuid> = chunk

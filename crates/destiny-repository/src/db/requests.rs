@@ -46,7 +46,8 @@ impl Db {
     /// reference file).
     ///
     /// # Errors
-    /// 404 for an unknown robot; 422 for duplicate or unknown reference ids.
+    /// 404 for an unknown robot; 422 for duplicate or unknown reference ids, or a
+    /// `source` that cannot be stored ([`crate::text`]).
     pub async fn create_request(
         &self,
         req: &EnhancementRequestIn,
@@ -67,6 +68,9 @@ impl Db {
         req: &EnhancementRequestIn,
         now_us: i64,
     ) -> Result<Uuid, ApiError> {
+        if let Some(source) = &req.source {
+            crate::text::body_field(&["source"], source, None)?;
+        }
         self.robot(req.robot_id).await?;
         let mut seen = HashSet::with_capacity(req.reference_ids.len());
         if let Some(dup) = req.reference_ids.iter().find(|id| !seen.insert(**id)) {

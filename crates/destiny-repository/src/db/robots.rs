@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{uuid_at, Db};
 use crate::error::ApiError;
+use crate::text::{self, MAX_ROBOT_NAME_CHARS};
 
 /// A new client secret: 64 lowercase hex characters (32 random bytes), as the real
 /// repository issues.
@@ -51,6 +52,14 @@ fn entitlements_not_granted(robot: &RobotIn) -> Result<(), ApiError> {
     })
 }
 
+/// The robot's text fields as the text policy allows them ([`crate::text`]): no NUL, and
+/// the name (`UNIQUE`, indexed) at most [`MAX_ROBOT_NAME_CHARS`] characters.
+fn storable(robot: &RobotIn) -> Result<(), ApiError> {
+    text::body_field(&["name"], &robot.name, Some(MAX_ROBOT_NAME_CHARS))?;
+    text::body_field(&["description"], &robot.description, None)?;
+    text::body_field(&["owner"], &robot.owner, None)
+}
+
 fn robot_of(row: &sqlx::any::AnyRow) -> Result<Robot, sqlx::Error> {
     Ok(Robot {
         id: uuid_at(row, "id")?,
@@ -66,14 +75,15 @@ impl Db {
     /// Registers a robot with a fresh secret.
     ///
     /// # Errors
-    /// 422 when it asks for entitlements (not granted yet); 409 when the name is taken;
-    /// database errors.
+    /// 422 when it asks for entitlements (not granted yet) or a field cannot be stored
+    /// ([`crate::text`]); 409 when the name is taken; database errors.
     pub async fn create_robot(
         &self,
         robot: &RobotIn,
         now_us: i64,
     ) -> Result<ProvisionedRobot, ApiError> {
         entitlements_not_granted(robot)?;
+        storable(robot)?;
         let id = Uuid::new_v4();
         let secret = new_secret();
         sqlx::query(
@@ -126,10 +136,11 @@ impl Db {
     /// Replaces a robot's name, description and owner.
     ///
     /// # Errors
-    /// 422 when it asks for entitlements (not granted yet); 404 when unknown; 409 when the
-    /// new name is taken.
+    /// 422 when it asks for entitlements (not granted yet) or a field cannot be stored
+    /// ([`crate::text`]); 404 when unknown; 409 when the new name is taken.
     pub async fn update_robot(&self, id: Uuid, robot: &RobotIn) -> Result<Robot, ApiError> {
         entitlements_not_granted(robot)?;
+        storable(robot)?;
         let done =
             sqlx::query("UPDATE robots SET name = $1, description = $2, owner = $3 WHERE id = $4")
                 .bind(&robot.name)
