@@ -1,12 +1,18 @@
 //! Background work: the expiry job (leases that ran out) and the import worker (result
 //! files), each a loop that stops when the shutdown token fires.
 
+use destiny_sdk::jsonl;
+use destiny_sdk::models::RobotResultValidationEntry;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
+use uuid::Uuid;
 
 use crate::api::AppState;
+use crate::blob::{BlobKey, BlobStore};
 use crate::clock::micros;
+use crate::db::imports::TakenImport;
+use crate::error::ApiError;
 
 /// Runs the expiry job every `interval` until `shutdown` turns true.
 pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watch::Receiver<bool>) {
@@ -26,33 +32,90 @@ pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watc
     }
 }
 
+/// Attempts an import gets before it is given up (an attempt a crash interrupted counts).
+pub const MAX_IMPORT_ATTEMPTS: u32 = 8;
+/// The wait before the second attempt of a failed import; it doubles with each attempt
+/// after, up to [`MAX_IMPORT_BACKOFF`] (1, 2, 4, … 60 s: about two minutes in all before
+/// the eighth attempt).
+pub const FIRST_IMPORT_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts of an import.
+pub const MAX_IMPORT_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What becomes of an import whose attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// The failure may pass (database busy or unreachable, storage full): queue the import
+    /// again, to be taken no earlier than `wait` from now.
+    Retry {
+        /// The backoff.
+        wait: Duration,
+        /// The failure, kept as the batch's last import error.
+        why: String,
+    },
+    /// A retry cannot help (the database refuses the data, a bug) or the attempts ran
+    /// out: the batch fails, each of its references with a validation line saying this.
+    GiveUp(String),
+}
+
+/// Decides what becomes of attempt number `attempt` (1 for the first) that failed with
+/// `error`.
+///
+/// ```
+/// use destiny_repository::error::ApiError;
+/// use destiny_repository::jobs::{after_failure, AfterFailure, MAX_IMPORT_ATTEMPTS};
+/// use std::time::Duration;
+/// let busy = ApiError::Unavailable("database is locked".into());
+/// assert!(matches!(after_failure(3, &busy), AfterFailure::Retry { wait, .. } if wait == Duration::from_secs(4)));
+/// assert!(matches!(after_failure(MAX_IMPORT_ATTEMPTS, &busy), AfterFailure::GiveUp(_)));
+/// let refused = ApiError::Unprocessable("The database refused a value".into());
+/// assert!(matches!(after_failure(1, &refused), AfterFailure::GiveUp(_)));
+/// ```
+pub fn after_failure(attempt: u32, error: &ApiError) -> AfterFailure {
+    if !error.is_transient() {
+        AfterFailure::GiveUp(format!("The result could not be imported: {error}"))
+    } else if attempt >= MAX_IMPORT_ATTEMPTS {
+        AfterFailure::GiveUp(format!(
+            "The result could not be imported in {attempt} attempts; the last failed with: {error}"
+        ))
+    } else {
+        let doublings = attempt.saturating_sub(1).min(16);
+        AfterFailure::Retry {
+            wait: (FIRST_IMPORT_BACKOFF * 2u32.pow(doublings)).min(MAX_IMPORT_BACKOFF),
+            why: error.to_string(),
+        }
+    }
+}
+
 /// Imports queued result files, one at a time per worker, until `shutdown` turns true;
 /// woken by `wake` when a result is submitted, and polls the queue every second
 /// otherwise. Several workers may run at once: each takes a different queued import.
 ///
-/// An import that fails (storage full, database gone) goes back to the queue; when even
-/// that fails, it is retried before any other import, so no batch is left `running`
-/// until the next start-up.
+/// An attempt that fails is decided by [`after_failure`]: retried later (the import
+/// waits out its backoff in the queue while the others go on) or given up (the batch
+/// fails, with validation lines saying why). When even recording that fails (the
+/// database is gone), it is recorded before any other import is taken, so no batch is
+/// left `running` until the next start-up.
 pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
-    let mut failed: Option<uuid::Uuid> = None;
+    let mut unrecorded: Option<(Uuid, AfterFailure)> = None;
     loop {
-        while failed.is_none() {
+        if let Some((batch, next)) = &unrecorded {
+            match record_failure(&state, *batch, next).await {
+                Ok(()) => unrecorded = None,
+                Err(e) => {
+                    tracing::warn!(%batch, error = %e, "cannot record a failed import; will retry")
+                }
+            }
+        }
+        while unrecorded.is_none() {
             if *shutdown.borrow() {
                 return;
             }
-            match state.db.next_import().await {
-                Ok(Some(batch)) => {
-                    let now = micros(state.clock.now());
-                    match crate::import::import_batch(&state.db, state.blobs.store(), batch, now)
-                        .await
-                    {
-                        Ok(r) => {
-                            tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result");
-                            state.db.note_changes(r.completed + r.discarded + r.failed);
-                        }
-                        Err(e) => {
-                            tracing::warn!(%batch, error = %e, "import failed; requeued");
-                            failed = Some(batch);
+            match state.db.next_import(micros(state.clock.now())).await {
+                Ok(Some(taken)) => {
+                    if let Some(next) = attempt(&state, taken).await {
+                        if let Err(e) = record_failure(&state, taken.batch, &next).await {
+                            tracing::warn!(batch = %taken.batch, error = %e, "cannot record a failed import; will retry");
+                            unrecorded = Some((taken.batch, next));
                         }
                     }
                 }
@@ -63,18 +126,104 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
                 }
             }
         }
-        if let Some(batch) = failed {
-            match state.db.requeue_import(batch).await {
-                Ok(()) => failed = None,
-                Err(e) => {
-                    tracing::warn!(%batch, error = %e, "cannot requeue a failed import; will retry")
-                }
-            }
-        }
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// One attempt at a taken import; `None` when it was imported.
+async fn attempt(state: &AppState, taken: TakenImport) -> Option<AfterFailure> {
+    let batch = taken.batch;
+    if taken.attempt > MAX_IMPORT_ATTEMPTS {
+        // Its earlier attempts never finished (the server stopped mid-import each time).
+        return Some(AfterFailure::GiveUp(format!(
+            "The result could not be imported: {} attempts did not finish.",
+            taken.attempt - 1
+        )));
+    }
+    let now = micros(state.clock.now());
+    match crate::import::import_batch(&state.db, state.blobs.store(), batch, now).await {
+        Ok(r) => {
+            tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result");
+            state.db.note_changes(r.completed + r.discarded + r.failed);
+            None
+        }
+        Err(e) => {
+            let next = after_failure(taken.attempt, &e);
+            match &next {
+                AfterFailure::Retry { wait, .. } => tracing::warn!(
+                    %batch, attempt = taken.attempt, error = %e, wait_s = wait.as_secs(),
+                    "import failed; it will be retried"
+                ),
+                AfterFailure::GiveUp(_) => tracing::warn!(
+                    %batch, attempt = taken.attempt, error = %e,
+                    "import failed and cannot be retried; its batch fails"
+                ),
+            }
+            Some(next)
+        }
+    }
+}
+
+/// Records the fate of a failed attempt: back in the queue after its backoff, or the
+/// batch failed with a validation file whose lines say why (one per reference that was
+/// being imported). A validation file that cannot be written (storage full) does not keep
+/// the batch from failing; it then has none.
+///
+/// # Errors
+/// Database errors: nothing was recorded, and the import is still `running`.
+async fn record_failure(
+    state: &AppState,
+    batch: Uuid,
+    next: &AfterFailure,
+) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    match next {
+        AfterFailure::Retry { wait, why } => {
+            let due = now.checked_add(*wait).unwrap_or(now);
+            state.db.retry_import_later(batch, micros(due), why).await
+        }
+        AfterFailure::GiveUp(why) => {
+            let record = state.db.batch(batch, None).await?;
+            let key = record.validation_key();
+            let refs = state.db.importing_refs(batch).await?;
+            let lines = refs.iter().map(|p| RobotResultValidationEntry {
+                reference_id: Some(p.reference_id),
+                error: Some(why.clone()),
+            });
+            let written = match write_validation_file(state.blobs.store(), &key, lines).await {
+                Ok(()) => Some(key.as_str()),
+                Err(e) => {
+                    tracing::warn!(%batch, error = %e, "the validation file of a failed import cannot be written");
+                    None
+                }
+            };
+            let failed = state
+                .db
+                .fail_import(batch, why, written, micros(now))
+                .await?;
+            state.db.note_changes(failed);
+            tracing::warn!(%batch, failed, why = %why, "import given up; its batch failed");
+            Ok(())
+        }
+    }
+}
+
+/// Writes a validation file of `lines`.
+async fn write_validation_file(
+    store: &BlobStore,
+    key: &str,
+    lines: impl Iterator<Item = RobotResultValidationEntry>,
+) -> Result<(), ApiError> {
+    let mut buf = Vec::new();
+    for line in lines {
+        jsonl::append_line(&mut buf, &line).map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    let mut writer = store.create(&BlobKey::new(key)?).await?;
+    writer.write(&buf).await?;
+    writer.commit().await?;
+    Ok(())
 }

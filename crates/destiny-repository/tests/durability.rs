@@ -279,27 +279,34 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
         }
     };
     // Two workers take an import each, never the same one.
+    let now = s.now_us();
     let a = s
         .state
         .db
-        .next_import()
+        .next_import(now)
         .await
         .expect("queue")
-        .expect("an import");
+        .expect("an import")
+        .batch;
     let b = s
         .state
         .db
-        .next_import()
+        .next_import(now)
         .await
         .expect("queue")
-        .expect("an import");
+        .expect("an import")
+        .batch;
     assert_ne!(a, b);
     assert_eq!(
         (state_of(a).await, state_of(b).await),
         ("running".into(), "running".into())
     );
-    // The first fails and is requeued; the second's stays `running`.
-    s.state.db.requeue_import(a).await.expect("requeue");
+    // The first fails and is requeued (due at once); the second's stays `running`.
+    s.state
+        .db
+        .retry_import_later(a, now, "test failure")
+        .await
+        .expect("requeue");
     assert_eq!(
         (state_of(a).await, state_of(b).await),
         ("queued".into(), "running".into())
@@ -308,18 +315,20 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
     let c = s
         .state
         .db
-        .next_import()
+        .next_import(now)
         .await
         .expect("queue")
-        .expect("an import");
+        .expect("an import")
+        .batch;
     let d = s
         .state
         .db
-        .next_import()
+        .next_import(now)
         .await
         .expect("queue")
-        .expect("an import");
-    assert_eq!(s.state.db.next_import().await.expect("queue"), None);
+        .expect("an import")
+        .batch;
+    assert_eq!(s.state.db.next_import(now).await.expect("queue"), None);
     let mut taken = vec![b, c, d];
     taken.sort();
     assert_eq!(taken, submitted);

@@ -287,12 +287,14 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
     assert_eq!(temporary_files(&disk.path), Vec::<PathBuf>::new());
 
     // An import that cannot write its validation file stays queued, nothing applied,
-    // and is retried.
+    // and is retried once its backoff (on the server's clock) has passed.
     submit(&client, &a).await;
     let attempts = "SELECT import_attempts FROM batches WHERE id = $1";
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while count(&pool, attempts, Some(a.batch.id.to_string())).await < 2 {
         assert!(tokio::time::Instant::now() < deadline, "import not retried");
+        s.clock
+            .advance(destiny_repository::jobs::FIRST_IMPORT_BACKOFF);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let state: String = sqlx::query("SELECT import_state FROM batches WHERE id = $1")
@@ -314,13 +316,15 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
         0
     );
 
-    // Space again: everything completes, once.
+    // Space again: everything completes, once (after the next backoff).
     std::fs::remove_file(filler).expect("free the space");
     let completed =
         "SELECT COUNT(*) FROM pending_enhancements WHERE batch_id = $1 AND status = 'completed'";
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while count(&pool, completed, Some(a.batch.id.to_string())).await < 10 {
         assert!(tokio::time::Instant::now() < deadline, "A not imported");
+        s.clock
+            .advance(destiny_repository::jobs::FIRST_IMPORT_BACKOFF);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(upload(&s, &b, b.result()).await.0, 201);
@@ -591,9 +595,20 @@ async fn postgres_restarted_under_load_is_503_then_recovers_without_a_server_res
         .connect(&url)
         .await
         .expect("connect");
-    load::wait_for_imports(&pool, Duration::from_secs(30))
-        .await
-        .expect("imports drain after the restart (none stuck 'running')");
+    // An import the outage failed waits out its backoff on the server's clock: move it
+    // on while waiting (a second per 50 ms).
+    let ticker = {
+        let clock = s.clock.clone();
+        tokio::spawn(async move {
+            loop {
+                clock.advance(destiny_repository::jobs::FIRST_IMPORT_BACKOFF);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let drained = load::wait_for_imports(&pool, Duration::from_secs(30)).await;
+    ticker.abort();
+    drained.expect("imports drain after the restart (none stuck 'running')");
     // A claim committed while its answer was lost leaves a lease no robot knows of: it
     // runs out, is retried, and a second pass hands it out.
     let processing = load::statuses(&pool)

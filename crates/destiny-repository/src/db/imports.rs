@@ -1,7 +1,9 @@
 //! The durable import queue: a batch whose result was submitted is `queued`; a worker
 //! marks it `running`, imports it, and marks it `done` in the same transaction as the
 //! imported enhancements, so a crash mid-import leaves it `running` and it is redone
-//! after a restart (the first transaction never committed).
+//! after a restart (the first transaction never committed). An attempt that fails goes
+//! back to the queue with a backoff (`import_after`) or, when a retry cannot help or the
+//! attempts ran out, ends `failed` with its pending enhancements (see [`crate::jobs`]).
 
 use sqlx::Row;
 use uuid::Uuid;
@@ -23,13 +25,23 @@ pub struct PendingRef {
     pub reference_id: Uuid,
 }
 
+/// An import a worker took from the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TakenImport {
+    /// Its batch.
+    pub batch: Uuid,
+    /// Which attempt this is (1 for the first; attempts a crash interrupted count too).
+    pub attempt: u32,
+}
+
 impl Db {
-    /// Takes the next queued import (oldest first) that no other worker is taking, marking
-    /// it `running`.
+    /// Takes the next queued import (oldest first) that is due (`import_after` not after
+    /// `now_us`: failed attempts wait out their backoff) and that no other worker is
+    /// taking, marking it `running` and counting the attempt.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn next_import(&self) -> Result<Option<Uuid>, ApiError> {
+    pub async fn next_import(&self, now_us: i64) -> Result<Option<TakenImport>, ApiError> {
         let mut tx = self.writer().begin().await?;
         // Concurrent workers on PostgreSQL skip the rows another one is taking; SQLite's
         // single writer connection keeps them apart by itself.
@@ -38,8 +50,11 @@ impl Db {
             super::Backend::Sqlite => "",
         };
         let row = sqlx::query(&format!(
-            "SELECT id FROM batches WHERE import_state = 'queued' ORDER BY created_at LIMIT 1{lock}"
+            "SELECT id, CAST(import_attempts AS BIGINT) AS import_attempts FROM batches \
+             WHERE import_state = 'queued' AND import_after <= $1 \
+             ORDER BY created_at LIMIT 1{lock}"
         ))
+        .bind(now_us)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -47,6 +62,7 @@ impl Db {
             return Ok(None);
         };
         let id = uuid_at(&row, "id")?;
+        let before: i64 = row.try_get("import_attempts")?;
         let done = sqlx::query(
             "UPDATE batches SET import_state = 'running', import_attempts = import_attempts + 1 \
              WHERE id = $1 AND import_state = 'queued'",
@@ -55,7 +71,10 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok((done.rows_affected() == 1).then_some(id))
+        Ok((done.rows_affected() == 1).then_some(TakenImport {
+            batch: id,
+            attempt: u32::try_from(before).unwrap_or(0).saturating_add(1),
+        }))
     }
 
     /// Puts imports left `running` by a previous process back in the queue (call at
@@ -72,19 +91,78 @@ impl Db {
         Ok(done.rows_affected())
     }
 
-    /// Puts one import left `running` by a failed attempt back in the queue (other
-    /// workers' imports are left alone).
+    /// Puts one import left `running` by a failed attempt back in the queue, to be taken
+    /// again no earlier than `not_before_us` (other workers' imports are left alone);
+    /// `why` is kept as the batch's last import error.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn requeue_import(&self, batch: Uuid) -> Result<(), ApiError> {
+    pub async fn retry_import_later(
+        &self,
+        batch: Uuid,
+        not_before_us: i64,
+        why: &str,
+    ) -> Result<(), ApiError> {
         sqlx::query(
-            "UPDATE batches SET import_state = 'queued' WHERE id = $1 AND import_state = 'running'",
+            "UPDATE batches SET import_state = 'queued', import_after = $1, import_error = $2 \
+             WHERE id = $3 AND import_state = 'running'",
         )
+        .bind(not_before_us)
+        .bind(why)
         .bind(batch.to_string())
         .execute(self.writer())
         .await?;
         Ok(())
+    }
+
+    /// Gives up an import the worker holds (`running`): its pending enhancements still
+    /// `importing` end `failed`, the batch records `why` and its validation file (and a
+    /// legacy batch's request the file too), and the import ends `failed`. Returns how
+    /// many pending enhancements failed.
+    ///
+    /// # Errors
+    /// Database errors (nothing is changed then).
+    pub async fn fail_import(
+        &self,
+        batch: Uuid,
+        why: &str,
+        validation_file: Option<&str>,
+        now_us: i64,
+    ) -> Result<u64, ApiError> {
+        debug_assert!(PendingStatus::Importing.can_become(PendingStatus::Failed));
+        let mut tx = self.writer().begin().await?;
+        let failed = sqlx::query(
+            "UPDATE pending_enhancements SET status = $1, updated_at = $2 \
+             WHERE batch_id = $3 AND status = $4",
+        )
+        .bind(PendingStatus::Failed.as_str())
+        .bind(now_us)
+        .bind(batch.to_string())
+        .bind(PendingStatus::Importing.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE batches SET import_state = 'failed', import_error = $1, validation_file = $2 \
+             WHERE id = $3 AND import_state = 'running'",
+        )
+        .bind(why)
+        .bind(validation_file)
+        .bind(batch.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if validation_file.is_some() {
+            sqlx::query(
+                "UPDATE enhancement_requests SET validation_file = $1 \
+                 WHERE id = (SELECT request_id FROM batches WHERE id = $2)",
+            )
+            .bind(validation_file)
+            .bind(batch.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(failed)
     }
 
     /// The pending enhancements of a batch that await import.

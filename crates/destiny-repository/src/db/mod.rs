@@ -75,6 +75,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "legacy batches",
         include_str!("../../migrations/sqlite/0002_legacy_batches.sql"),
     ),
+    (
+        3,
+        "import retries",
+        include_str!("../../migrations/sqlite/0003_import_retries.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -86,6 +91,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "legacy batches",
         include_str!("../../migrations/postgres/0002_legacy_batches.sql"),
+    ),
+    (
+        3,
+        "import retries",
+        include_str!("../../migrations/postgres/0003_import_retries.sql"),
     ),
 ];
 
