@@ -77,6 +77,8 @@ struct Req {
     headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
     sending: Sending,
+    /// Whether `host: localhost` is sent (rows about the `Host` header turn it off).
+    default_host: bool,
 }
 
 fn req(method: &'static str, target: impl Into<Vec<u8>>) -> Req {
@@ -86,6 +88,7 @@ fn req(method: &'static str, target: impl Into<Vec<u8>>) -> Req {
         headers: Vec::new(),
         body: Vec::new(),
         sending: Sending::Whole,
+        default_host: true,
     }
 }
 
@@ -114,6 +117,12 @@ impl Req {
                 self.headers.remove(at);
             }
         }
+        self
+    }
+
+    /// Sends no `host: localhost` line (the row's own `host` headers, if any, only).
+    fn without_default_host(mut self) -> Self {
+        self.default_host = false;
         self
     }
 
@@ -155,7 +164,11 @@ impl Req {
         out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
         out.extend_from_slice(&self.target);
-        out.extend_from_slice(b" HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        if self.default_host {
+            out.extend_from_slice(b"host: localhost\r\n");
+        }
+        out.extend_from_slice(b"connection: close\r\n");
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -592,6 +605,20 @@ impl Ctx {
     }
 }
 
+/// A name of `n` characters that does not compress (a 1 MB name of one repeated letter
+/// compresses under PostgreSQL's index limit; this one would not, without the limit).
+fn long_name(n: usize) -> String {
+    let mut state = 0x2545_f491_u32;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            char::from(b'a' + (state % 26) as u8)
+        })
+        .collect()
+}
+
 /// A reference line for the import rows.
 fn reference_line(i: usize) -> String {
     json!({"identifiers": [{"identifier": format!("W{}", 900 + i), "identifier_type": "open_alex"}]})
@@ -696,6 +723,14 @@ fn rows(c: &Ctx) -> Vec<Row> {
         row("conflicting Content-Length", Headers, "two `Content-Length` headers, 2 and 5 (request smuggling)",
             c.import("{}").header("content-length", "2").header("content-length", "5"), 400,
             Detail::NoBody("hyper refuses the framing, before routing")),
+        row("no Host (HTTP/1.1)", Headers, "an HTTP/1.1 poll without `Host` (HTTP/1.0 may omit it)",
+            poll.clone().without_default_host(), 400,
+            text("Missing Host header: HTTP/1.1 requests must carry one (RFC 9112 section 3.2).")),
+        row("two Host headers", Headers, "`Host: localhost` twice",
+            poll.clone().header("host", "localhost"), 400, text("More than one Host header (RFC 9112 section 3.2).")),
+        row("Host not a host", Headers, "`Host: a b`",
+            poll.clone().without_default_host().header("host", "a b"), 400,
+            text("Invalid Host header (RFC 9112 section 3.2).")),
         row("admin: no token", Headers, "no `Authorization`",
             req("POST", "/v1/robots/").body(r#"{"name":"x","description":"d","owner":"o"}"#), 401,
             text("Admin routes require an Authorization: Bearer <admin token> header.")),
@@ -764,6 +799,13 @@ fn rows(c: &Ctx) -> Vec<Row> {
             list_prefix("body.error", "invalid type: string \"boom\"")),
         row("result: request_id mismatch", Body, "`request_id` names another batch than the path",
             c.submit(json!({"request_id": UNKNOWN}).to_string()), 400, text("Request ID mismatch")),
+        row("result: NUL in error message", Body, "`\"error\": {\"message\": \"boom\\u0000\"}`",
+            c.submit(json!({"request_id": c.batch, "error": {"message": "boom\u{0}"}}).to_string()), 422,
+            list("body.error.message", "String should not contain the NUL character (U+0000)")),
+        row("legacy result: NUL in error message", Body, "`\"error\": {\"message\": \"\\u0000\"}` on the legacy route",
+            req("POST", format!("/v1/enhancement-requests/{UNKNOWN}/results/"))
+                .body(json!({"request_id": UNKNOWN, "error": {"message": "\u{0}"}}).to_string()).signed(c), 422,
+            list("body.error.message", "String should not contain the NUL character (U+0000)")),
         row("legacy result: mismatch", Body, "`request_id` names another request than the path",
             req("POST", format!("/v1/enhancement-requests/{UNKNOWN}/results/"))
                 .body(json!({"request_id": c.batch}).to_string()).signed(c), 400, text("Request ID mismatch")),
@@ -788,6 +830,30 @@ fn rows(c: &Ctx) -> Vec<Row> {
         row("RobotIn: duplicate name", Body, "the name `table-other` is taken",
             req("POST", "/v1/robots/").body(r#"{"name":"table-other","description":"d","owner":"o"}"#).admin(c), 409,
             text("A robot named \"table-other\" already exists.")),
+        row("RobotIn: NUL in name", Body, "`\"name\": \"a\\u0000b\"` (PostgreSQL cannot store NUL in text; refused on both)",
+            req("POST", "/v1/robots/").body(r#"{"name":"a\u0000b","description":"d","owner":"o"}"#).admin(c), 422,
+            list("body.name", "String should not contain the NUL character (U+0000)")),
+        row("RobotIn: NUL in description", Body, "`\"description\": \"\\u0000\"`",
+            req("POST", "/v1/robots/").body(r#"{"name":"n","description":"\u0000","owner":"o"}"#).admin(c), 422,
+            list("body.description", "String should not contain the NUL character (U+0000)")),
+        row("RobotIn: NUL in owner", Body, "`\"owner\": \"o\\u0000\"`",
+            req("POST", "/v1/robots/").body(r#"{"name":"n","description":"d","owner":"o\u0000"}"#).admin(c), 422,
+            list("body.owner", "String should not contain the NUL character (U+0000)")),
+        row("RobotIn: name too long", Body, "a name of 4,000 characters (unique index: at most 256)",
+            req("POST", "/v1/robots/").body(json!({"name": long_name(4000), "description": "d", "owner": "o"}).to_string()).admin(c), 422,
+            list("body.name", "String should have at most 256 characters")),
+        row("RobotIn update: name too long", Body, "a name of 257 characters",
+            req("PUT", format!("/v1/robots/{}/", c.other.id))
+                .body(json!({"name": "n".repeat(257), "description": "d", "owner": "o"}).to_string()).admin(c), 422,
+            list("body.name", "String should have at most 256 characters")),
+        row("RobotIn update: NUL in owner", Body, "`\"owner\": \"\\u0000\"`",
+            req("PUT", format!("/v1/robots/{}/", c.other.id))
+                .body(r#"{"name":"n","description":"d","owner":"\u0000"}"#).admin(c), 422,
+            list("body.owner", "String should not contain the NUL character (U+0000)")),
+        row("request: NUL in source", Body, "`\"source\": \"s\\u0000\"`",
+            req("POST", "/v1/enhancement-requests/")
+                .body(json!({"robot_id": c.robot.id, "reference_ids": [c.references[0]], "source": "s\u{0}"}).to_string()).admin(c), 422,
+            list("body.source", "String should not contain the NUL character (U+0000)")),
         row("request: unknown reference", Body, "`reference_ids` names a reference no record has",
             req("POST", "/v1/enhancement-requests/")
                 .body(json!({"robot_id": c.robot.id, "reference_ids": [UNKNOWN]}).to_string()).admin(c), 422,
@@ -833,6 +899,16 @@ fn rows(c: &Ctx) -> Vec<Row> {
             c.import(format!("{}\n{}\n", json!({"id": UNKNOWN, "identifiers": []}),
                 json!({"id": c.references[0], "identifiers": []}))), 409,
             text("Reference {ref-1} already exists.")),
+        row("JSONL: NUL in an enhancement source", Jsonl, "line 1's enhancement has `\"source\": \"s\\u0000\"` (NUL in its content would be kept)",
+            c.import(format!("{}\n", json!({"enhancements": [
+                {"source": "s\u{0}", "visibility": "public", "reference_id": UNKNOWN,
+                 "content": {"enhancement_type": "abstract", "process": "other", "abstract": "A\u{0}."}}]}))), 422,
+            text("Line 1: enhancements[0].source: String should not contain the NUL character (U+0000)")),
+        row("JSONL: NUL in a robot_version", Jsonl, "line 2's enhancement has `\"robot_version\": \"\\u0000\"`",
+            c.import(format!("{}\n{}\n", reference_line(1), json!({"enhancements": [
+                {"source": "s", "visibility": "public", "reference_id": UNKNOWN, "robot_version": "\u{0}",
+                 "content": {"enhancement_type": "abstract", "process": "other", "abstract": "A."}}]}))), 422,
+            text("Line 2: enhancements[0].robot_version: String should not contain the NUL character (U+0000)")),
         row("JSONL: same id twice", Jsonl, "lines 1 and 2 carry the same new id",
             c.import(format!("{}\n{}\n", json!({"id": UNKNOWN, "identifiers": []}),
                 json!({"id": UNKNOWN, "identifiers": []}))), 409,
