@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{run_script_on, Peer};
+use common::{env_number as setting, run_script_on, Peer};
 use destiny_sdk::models::{from_json_str, ExternalIdentifier};
 use destiny_sdk::samples::Rng;
 use serde_json::{json, Value};
@@ -312,13 +312,6 @@ const KNOWN_TYPES: &[&str] = &[
     "url",
     "other",
 ];
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
 
 #[test]
 fn rust_and_python_0_17_6_agree_on_every_generated_identifier() {

@@ -22,7 +22,7 @@
 
 mod common;
 
-use common::{run_script_on, Peer};
+use common::{env_number as setting, run_script_on, Peer};
 use destiny_sdk::jsonl;
 use destiny_sdk::models::*;
 use destiny_sdk::samples::{ReferenceGenerator, Rng};
@@ -380,18 +380,23 @@ fn batch(r: &mut Rng) -> Value {
     doc
 }
 
-fn batch_read(r: &mut Rng) -> Value {
-    let mut doc = json!({"robot_id": uuid(r)});
-    maybe(r, &mut doc, "source", |r| json!(text(r)));
-    doc["id"] = json!(uuid(r));
+/// The three signed URLs and the error of a batch or request read, each maybe.
+fn read_tail(r: &mut Rng, doc: &mut Value) {
     for key in [
         "reference_data_url",
         "result_storage_url",
         "validation_result_url",
     ] {
-        maybe(r, &mut doc, key, url);
+        maybe(r, doc, key, url);
     }
-    maybe(r, &mut doc, "error", |r| json!(text(r)));
+    maybe(r, doc, "error", |r| json!(text(r)));
+}
+
+fn batch_read(r: &mut Rng) -> Value {
+    let mut doc = json!({"robot_id": uuid(r)});
+    maybe(r, &mut doc, "source", |r| json!(text(r)));
+    doc["id"] = json!(uuid(r));
+    read_tail(r, &mut doc);
     doc
 }
 
@@ -427,14 +432,7 @@ fn request_read(r: &mut Rng) -> Value {
     let mut doc = request_in(r);
     doc["id"] = json!(uuid(r));
     doc["request_status"] = json!(*r.pick(REQUEST_STATUSES));
-    for key in [
-        "reference_data_url",
-        "result_storage_url",
-        "validation_result_url",
-    ] {
-        maybe(r, &mut doc, key, url);
-    }
-    maybe(r, &mut doc, "error", |r| json!(text(r)));
+    read_tail(r, &mut doc);
     doc
 }
 
@@ -694,13 +692,6 @@ fn normalise(value: &mut Value) {
             }
         }
     }
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
 }
 
 #[derive(Default)]

@@ -25,6 +25,15 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+/// The number in the environment variable `name`, else `default` (for test sizes and
+/// seeds such as `DESTINY_PEER_DOCUMENTS`).
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 /// How long a Python peer may take to start serving.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 
