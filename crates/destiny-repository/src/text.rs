@@ -109,6 +109,21 @@ pub fn check_enhancement(
     Ok(())
 }
 
+/// A message the server wrote itself (an import's failure), made storable: a NUL it
+/// quotes from elsewhere becomes U+FFFD. Only for diagnostics the server composes, never
+/// for client data, which is refused instead ([`check_stored`]).
+///
+/// ```
+/// assert_eq!(destiny_repository::text::storable_message("a\0b"), "a\u{fffd}b");
+/// ```
+pub fn storable_message(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.contains('\0') {
+        message.replace('\0', "\u{fffd}").into()
+    } else {
+        message.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

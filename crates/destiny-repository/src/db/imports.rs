@@ -108,7 +108,7 @@ impl Db {
              WHERE id = $3 AND import_state = 'running'",
         )
         .bind(not_before_us)
-        .bind(why)
+        .bind(crate::text::storable_message(why).as_ref())
         .bind(batch.to_string())
         .execute(self.writer())
         .await?;
@@ -146,7 +146,7 @@ impl Db {
             "UPDATE batches SET import_state = 'failed', import_error = $1, validation_file = $2 \
              WHERE id = $3 AND import_state = 'running'",
         )
-        .bind(why)
+        .bind(crate::text::storable_message(why).as_ref())
         .bind(validation_file)
         .bind(batch.to_string())
         .execute(&mut *tx)
