@@ -102,7 +102,7 @@ fn check(
         if n == 0 {
             break;
         }
-        if let Some(validation) = check.check_line(&String::from_utf8_lossy(&line)) {
+        if let Some(validation) = check.check_bytes(&line) {
             out.write(&validation).map_err(write_error)?;
         }
     }

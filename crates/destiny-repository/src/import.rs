@@ -58,7 +58,7 @@ pub async fn import_batch(
                 if n == 0 {
                     break;
                 }
-                lines.extend(check.check_line(&String::from_utf8_lossy(&buf)));
+                lines.extend(check.check_bytes(&buf));
             }
         }
         Err(BlobError::NotFound(_)) => {}

@@ -20,6 +20,7 @@ on_both_backends!(
     robots_only_touch_their_own_batches,
     exact_duplicates_are_discarded,
     a_lease_is_retried_three_times_then_no_more,
+    deep_and_undecodable_lines_are_refused_and_what_is_kept_stays_readable,
 );
 
 /// Polls one batch, uploads `result` as its result file, submits it and returns the
@@ -29,7 +30,7 @@ async fn enhance_once(
     client: &destiny_sdk::client::RobotClient,
     robot: Uuid,
     request: Uuid,
-    result: String,
+    result: impl Into<Vec<u8>>,
     want_status: &str,
 ) -> Vec<Value> {
     let batch = client
@@ -41,7 +42,7 @@ async fn enhance_once(
         .http
         .put(batch.result_storage_url.as_str())
         .header("x-ms-blob-type", "BlockBlob")
-        .body(result)
+        .body(result.into())
         .send()
         .await
         .unwrap();
@@ -78,6 +79,77 @@ async fn enhance_once(
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// A result line of `reference` whose annotation `data` nests so that the whole line is
+/// `depth` levels deep.
+fn nested_annotation(reference: Uuid, depth: usize) -> String {
+    let flat = annotation(reference).replace(r#"{"toy":"Woody"}"#, r#"{"toy":null}"#);
+    let levels = depth - destiny_sdk::jsonl::nesting_depth(&flat);
+    let line = flat.replace(
+        r#""toy":null"#,
+        &format!(r#""toy":{}{}"#, "[".repeat(levels), "]".repeat(levels)),
+    );
+    assert_eq!(destiny_sdk::jsonl::nesting_depth(&line), depth);
+    line
+}
+
+async fn deep_and_undecodable_lines_are_refused_and_what_is_kept_stays_readable(backend: Backend) {
+    use destiny_sdk::result_file::MAX_RESULT_DEPTH;
+    let s = start(backend).await;
+    let (robot, client) = s.robot("deep").await;
+    let (ids, request) = s.seed(robot.id, 3).await;
+    let mut result = Vec::new();
+    result.extend(nested_annotation(ids[0], MAX_RESULT_DEPTH).into_bytes());
+    result.push(b'\n');
+    result.extend(nested_annotation(ids[1], MAX_RESULT_DEPTH + 1).into_bytes());
+    result.push(b'\n');
+    // An invalid byte inside a string: refused, not stored as U+FFFD.
+    result.extend(
+        annotation(ids[2])
+            .replace("Woody", "Wo\u{1}dy")
+            .into_bytes(),
+    );
+    let at = result.iter().rposition(|&b| b == 1).unwrap();
+    result[at] = 0xFF;
+    result.push(b'\n');
+    let lines = enhance_once(&s, &client, robot.id, request, result, "partial_failed").await;
+    assert_eq!(lines[0], json!({"reference_id": ids[0]}), "{lines:?}");
+    let deep = lines[1]["error"].as_str().unwrap();
+    assert!(
+        deep.starts_with("Entry 2 could not be parsed: it nests 126 levels deep"),
+        "{deep}"
+    );
+    let undecodable = lines[2]["error"].as_str().unwrap();
+    assert!(
+        undecodable.starts_with("Entry 3 could not be parsed: the line is not valid UTF-8"),
+        "{undecodable}"
+    );
+    // The kept one sits two levels deeper in the next reference file, which the SDK reads.
+    let again = s.request(robot.id, &ids[..1]).await;
+    let batch = client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .unwrap()
+        .expect("a batch");
+    let text = s
+        .http
+        .get(batch.reference_storage_url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = text.lines().next().unwrap();
+    assert_eq!(
+        destiny_sdk::jsonl::nesting_depth(line),
+        destiny_sdk::jsonl::MAX_DEPTH
+    );
+    let reference: destiny_sdk::models::Reference =
+        destiny_sdk::jsonl::parse_line(line).expect("the reference file stays readable");
+    assert_eq!(reference.id, ids[0]);
+    assert_eq!(s.request_status(again).await, "processing");
 }
 
 async fn exact_duplicates_are_discarded(backend: Backend) {

@@ -97,6 +97,44 @@ fn next_separator(bytes: &[u8]) -> Option<(usize, usize)> {
     })
 }
 
+/// The deepest nesting of arrays and objects this crate's reader (serde_json) accepts in a
+/// line; a line nested deeper is refused.
+pub const MAX_DEPTH: usize = 127;
+
+/// How deeply arrays and objects nest in a JSON text (`{"a": [1]}` is 2), found by a scan
+/// of its bytes (strings skipped), without parsing it; for text that is not JSON the
+/// figure is meaningless but finite.
+///
+/// ```
+/// use destiny_sdk::jsonl::nesting_depth;
+/// assert_eq!(nesting_depth(r#"{"a": [1, {"b": "[[["}]}"#), 3);
+/// assert_eq!(nesting_depth("7"), 0);
+/// ```
+pub fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Parses one JSONL line (a trailing `\n` or `\r\n` is ignored).
 ///
 /// # Errors

@@ -53,6 +53,11 @@ pub mod texts {
     pub const MISSING: &str = "Requested reference not in enhancement result.";
 }
 
+/// How deep a result line may nest: a reference file holds each enhancement two levels
+/// deeper (the reference object, its `enhancements` list), and every reader of reference
+/// files must still reach the bottom ([`jsonl::MAX_DEPTH`]).
+pub const MAX_RESULT_DEPTH: usize = jsonl::MAX_DEPTH - 2;
+
 /// What becomes of one reference of the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -102,6 +107,31 @@ impl ResultFileCheck {
             entries: 0,
             refused: 0,
             batch,
+        }
+    }
+
+    /// [`check_line`](Self::check_line) for a line as bytes, as read from the file: a line
+    /// that is not valid UTF-8 is refused (`Entry N could not be parsed: the line is not
+    /// valid UTF-8 …`), never decoded lossily, so nothing is stored altered.
+    pub fn check_bytes(&mut self, bytes: &[u8]) -> Option<RobotResultValidationEntry> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.check_line(text),
+            Err(e) => {
+                if bytes.trim_ascii().is_empty() {
+                    return None;
+                }
+                self.entries += 1;
+                self.refused += 1;
+                Some(RobotResultValidationEntry {
+                    reference_id: None,
+                    error: Some(format!(
+                        "Entry {} could not be parsed: the line is not valid UTF-8 \
+                         (invalid byte at offset {})",
+                        self.entries,
+                        e.valid_up_to()
+                    )),
+                })
+            }
         }
     }
 
@@ -173,6 +203,18 @@ impl ResultFileCheck {
             reference_id,
             error: Some(error),
         };
+        let depth = jsonl::nesting_depth(text);
+        if depth > MAX_RESULT_DEPTH {
+            return Err(refuse(
+                None,
+                format!(
+                    "Entry {entry_no} could not be parsed: it nests {depth} levels deep, more \
+                     than the {MAX_RESULT_DEPTH} a result line may (a reference file nests \
+                     an enhancement two levels deeper, and readers stop at {})",
+                    jsonl::MAX_DEPTH
+                ),
+            ));
+        }
         let entry: EnhancementResultEntry = jsonl::parse_line(text)
             .map_err(|e| refuse(None, format!("Entry {entry_no} could not be parsed: {e}")))?;
         if let EnhancementResultEntry::Enhancement(e) = &entry {
@@ -244,6 +286,34 @@ mod tests {
             r#"{{"id": "{}", "reference_id": "{reference}", "source": "s", "visibility": "public", "content": {content}}}"#,
             Uuid::new_v4()
         )
+    }
+
+    #[test]
+    fn undecodable_and_too_deep_lines_are_refused_by_entry_number() {
+        let id = Uuid::new_v4();
+        let mut check = ResultFileCheck::new([id]);
+        assert_eq!(check.check_bytes(b"  \r\n"), None);
+        let bad = check.check_bytes(b"{\"message\": \"\xff\"}\n").unwrap();
+        assert_eq!(
+            bad.error.as_deref(),
+            Some("Entry 1 could not be parsed: the line is not valid UTF-8 (invalid byte at offset 13)")
+        );
+        let deep = format!(
+            r#"{{"reference_id": "{id}", "message": "x", "m": {}{}}}"#,
+            "[".repeat(MAX_RESULT_DEPTH),
+            "]".repeat(MAX_RESULT_DEPTH)
+        );
+        let refused = check.check_bytes(deep.as_bytes()).unwrap();
+        assert!(
+            refused.error.as_deref().unwrap().starts_with(&format!(
+                "Entry 2 could not be parsed: it nests {} levels deep",
+                MAX_RESULT_DEPTH + 1
+            )),
+            "{refused:?}"
+        );
+        let ok = format!(r#"{{"reference_id": "{id}", "message": "x"}}"#);
+        assert_eq!(check.check_bytes(ok.as_bytes()).unwrap().reference_id, Some(id));
+        assert_eq!((check.entries(), check.refused()), (3, 2));
     }
 
     #[test]
