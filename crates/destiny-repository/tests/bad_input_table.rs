@@ -1296,7 +1296,20 @@ Behaviour worth knowing:
   answer after `--header-read-timeout` (30 s by default; see `tests/bad_input.rs`).
 - Robot bodies ignore unknown fields (pydantic's default); `RobotIn` refuses them \
   (`extra=\"forbid\"`). Deep nesting in an ignored field is skipped without recursion; \
-  where a value is parsed (reference lines), serde_json's recursion limit (128) answers 422.
+  where a value is parsed (reference lines), serde_json's recursion limit (127 levels, \
+  `jsonl::MAX_DEPTH`) answers 422.
+- Result-file lines are judged one by one (`ResultFileCheck`, shared by the import and \
+  `destiny results check`), not by this table (they reach the database): a line that is \
+  not valid UTF-8 is refused with `Entry N could not be parsed: the line is not valid \
+  UTF-8 (invalid byte at offset K)`, never decoded with U+FFFD; a line nested deeper than \
+  125 levels (`MAX_RESULT_DEPTH`) is refused, because its enhancement sits two levels \
+  deeper in the next reference file and every reader must still reach the bottom (the \
+  Python SDKs read about 200). Both: \
+  `robot_flow::deep_and_undecodable_lines_are_refused_and_what_is_kept_stays_readable`.
+- Numbers in free-form JSON (`data`, `metadata`, `extra`, queries) are kept as Python \
+  keeps them: integers of any size exactly (`18446744073709551617` stays so), floats in \
+  their shortest form (`1e5` → `100000.0`), through import, storage, reference files and \
+  the API (serde_json's `arbitrary_precision`).
 - HMAC signatures carry no nonce: a captured request replays within the ±300 s window \
   (see `tests/security.rs`); outside it, 401.
 ";

@@ -21,6 +21,7 @@ on_both_backends!(
     exact_duplicates_are_discarded,
     a_lease_is_retried_three_times_then_no_more,
     deep_and_undecodable_lines_are_refused_and_what_is_kept_stays_readable,
+    free_form_numbers_are_kept_as_python_keeps_them,
 );
 
 /// Polls one batch, uploads `result` as its result file, submits it and returns the
@@ -149,6 +150,67 @@ async fn deep_and_undecodable_lines_are_refused_and_what_is_kept_stays_readable(
     let reference: destiny_sdk::models::Reference =
         destiny_sdk::jsonl::parse_line(line).expect("the reference file stays readable");
     assert_eq!(reference.id, ids[0]);
+    assert_eq!(s.request_status(again).await, "processing");
+}
+
+/// Integers beyond 64 bits and float spellings in free-form `data`, from an import and
+/// from a robot's result, through storage to the API and the next reference file.
+async fn free_form_numbers_are_kept_as_python_keeps_them(backend: Backend) {
+    let s = start(backend).await;
+    let (robot, client) = s.robot("numbers").await;
+    let id = Uuid::new_v4();
+    let imported = r#"{"id": "ID", "identifiers": [{"identifier": "W1", "identifier_type": "open_alex"}], "enhancements": [{"reference_id": "ID", "source": "s", "visibility": "public", "content": {"enhancement_type": "annotation", "annotations": [{"annotation_type": "score", "scheme": "a", "label": "b", "score": 0.5, "data": {"big": 18446744073709551617, "neg": -170141183460469231731687303715884105729, "f": 1e5, "g": 1.50}}]}}]}"#
+        .replace("ID", &id.to_string());
+    let (status, ids) = s
+        .admin(reqwest::Method::POST, "/v1/references/", Some(imported))
+        .await;
+    assert_eq!(status, 201, "{ids}");
+    assert_eq!(ids, json!([id]));
+    let request = s.request(robot.id, &[id]).await;
+    let result = annotation(id).replace(
+        r#"{"toy":"Woody"}"#,
+        r#"{"big":99999999999999999999999,"f":2E3}"#,
+    );
+    let lines = enhance_once(&s, &client, robot.id, request, result, "completed").await;
+    assert_eq!(lines, vec![json!({"reference_id": id})]);
+
+    let read = s
+        .http
+        .get(format!("{}/v1/references/{id}/", s.base))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let again = s.request(robot.id, &[id]).await;
+    let batch = client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .unwrap()
+        .expect("a batch");
+    let file = s
+        .http
+        .get(batch.reference_storage_url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (what, text) in [("the API", &read), ("the reference file", &file)] {
+        for kept in [
+            r#""big":18446744073709551617"#,
+            r#""neg":-170141183460469231731687303715884105729"#,
+            r#""f":100000.0"#,
+            r#""g":1.5"#,
+            r#""big":99999999999999999999999"#,
+            r#""f":2000.0"#,
+        ] {
+            assert!(text.contains(kept), "{what} lacks {kept}: {text}");
+        }
+    }
     assert_eq!(s.request_status(again).await, "processing");
 }
 

@@ -312,7 +312,10 @@ mod tests {
             "{refused:?}"
         );
         let ok = format!(r#"{{"reference_id": "{id}", "message": "x"}}"#);
-        assert_eq!(check.check_bytes(ok.as_bytes()).unwrap().reference_id, Some(id));
+        assert_eq!(
+            check.check_bytes(ok.as_bytes()).unwrap().reference_id,
+            Some(id)
+        );
         assert_eq!((check.entries(), check.refused()), (3, 2));
     }
 

@@ -192,12 +192,13 @@ fn annotation(r: &mut Rng) -> Value {
         doc["annotation_type"] = json!("score");
         doc["score"] = json!(*r.pick(&[0.5, 1.0, 1e-7, 2.5e16]));
     }
-    maybe(
-        r,
-        &mut doc,
-        "data",
-        |_| json!({"z": 1, "a": [null, 2.5, "x"]}),
-    );
+    maybe(r, &mut doc, "data", |r| {
+        let mut data = json!({"z": 1, "a": [null, 2.5, "x"]});
+        if r.chance(30) {
+            data["n"] = wide_number(r);
+        }
+        data
+    });
     doc
 }
 
@@ -509,6 +510,23 @@ fn search_read(r: &mut Rng) -> Value {
 
 // ---- mutations ----------------------------------------------------------------------
 
+/// A number as written in JSON that Python reads beyond a double or an `i64`, or
+/// spells differently once read: Python keeps integers exact and writes floats short.
+fn wide_number(r: &mut Rng) -> Value {
+    let text = *r.pick(&[
+        "18446744073709551617",
+        "-170141183460469231731687303715884105729",
+        "1e5",
+        "1.50",
+        "-0",
+        "-0.0",
+        "1E400",
+        "0.1e-400",
+        "123456789012345678901234567890.5",
+    ]);
+    serde_json::from_str(text).expect("a JSON number")
+}
+
 /// Values a mutation may put anywhere: every JSON type, numbers at limits, texts that
 /// look like other types, Unicode and whitespace.
 fn odd_value(r: &mut Rng) -> Value {
@@ -535,7 +553,7 @@ fn odd_value(r: &mut Rng) -> Value {
         19 => json!([]),
         20 => json!({}),
         21 => json!([1]),
-        22 => json!({"a": 1}),
+        22 => json!({"a": 1, "n": wide_number(r)}),
         23 => json!("x".repeat(2100)),
         24 => json!("true"),
         _ => json!(*r.pick(&[
@@ -672,7 +690,7 @@ fn has_unknown_tag(doc: &Value) -> bool {
 fn has_wide_int(text: &str) -> bool {
     fn wide(v: &Value) -> bool {
         match v {
-            Value::Number(n) => n.is_u64() && n.as_i64().is_none(),
+            Value::Number(n) => !n.as_str().contains(['.', 'e', 'E']) && n.as_i64().is_none(),
             Value::Array(items) => items.iter().any(wide),
             Value::Object(map) => map.values().any(wide),
             _ => false,

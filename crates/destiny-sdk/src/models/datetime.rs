@@ -129,8 +129,12 @@ impl<'de> Deserialize<'de> for DateTime {
 
 struct DateTimeVisitor;
 
-impl Visitor<'_> for DateTimeVisitor {
+impl<'de> Visitor<'de> for DateTimeVisitor {
     type Value = DateTime;
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<DateTime, A::Error> {
+        super::lax::visit_number_map(self, map)
+    }
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a valid datetime")

@@ -401,7 +401,7 @@ pub struct BooleanAnnotation {
     #[serde(default, deserialize_with = "lax::opt_float")]
     pub score: Option<f64>,
     /// Free-form details.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::free_object")]
     pub data: Map<String, Value>,
 }
 
@@ -416,7 +416,7 @@ pub struct ScoreAnnotation {
     #[serde(deserialize_with = "lax::float")]
     pub score: f64,
     /// Free-form details.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::free_object")]
     pub data: Map<String, Value>,
 }
 
@@ -519,7 +519,11 @@ pub struct Location {
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub license: Option<String>,
     /// Anything else.
-    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "lax::omit_none",
+        deserialize_with = "lax::opt_free_object"
+    )]
     pub extra: Option<Map<String, Value>>,
 }
 
@@ -568,6 +572,7 @@ impl<'de> Deserialize<'de> for LinkedDataContent {
         #[derive(Deserialize)]
         struct Raw {
             vocabulary_uri: super::HttpUrl,
+            #[serde(deserialize_with = "lax::free_object")]
             data: Map<String, Value>,
         }
         let raw = Raw::deserialize(de)?;
@@ -662,8 +667,9 @@ impl<'de> Deserialize<'de> for RawContent {
         struct Raw {
             source_export_date: DateTime,
             description: String,
-            #[serde(default)]
+            #[serde(default, deserialize_with = "lax::free_object")]
             metadata: Map<String, Value>,
+            #[serde(deserialize_with = "lax::free_value")]
             data: Value,
         }
         let raw = Raw::deserialize(de)?;

@@ -1,7 +1,7 @@
 //! Pydantic's lax coercions for JSON input (ints and bools written as other JSON types),
 //! and the switch that makes optional fields vanish when writing JSONL.
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::cell::Cell;
 use std::fmt;
@@ -28,6 +28,89 @@ pub(crate) fn exclude_none<R>(f: impl FnOnce() -> R) -> R {
     }
     let _reset = Reset(EXCLUDE_NONE.with(|c| c.replace(true)));
     f()
+}
+
+/// The key under which serde_json's `arbitrary_precision` feature (on in this workspace,
+/// so that integers of any size in free-form JSON are kept exactly, as Python keeps them)
+/// hands a number to a `deserialize_any` visitor: a one-entry map `{TOKEN: "<digits>"}`.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Reads the number text of such a map and hands it to `visitor` as the plain number it
+/// is: `i64`, else `u64`, else `f64`. A map that is not a number is refused.
+pub(crate) fn visit_number_map<'de, V: Visitor<'de>, A: MapAccess<'de>>(
+    visitor: V,
+    mut map: A,
+) -> Result<V::Value, A::Error> {
+    let key: Option<std::borrow::Cow<'de, str>> = map.next_key()?;
+    if key.as_deref() != Some(NUMBER_TOKEN) {
+        return Err(de::Error::invalid_type(de::Unexpected::Map, &visitor));
+    }
+    let text: String = map.next_value()?;
+    if let Ok(n) = text.parse::<i64>() {
+        visitor.visit_i64(n)
+    } else if let Ok(n) = text.parse::<u64>() {
+        visitor.visit_u64(n)
+    } else if !text.contains(['.', 'e', 'E']) {
+        Err(de::Error::custom(format!("integer {text} is too large")))
+    } else {
+        let n: f64 = text
+            .parse()
+            .map_err(|_| de::Error::custom(format!("invalid number {text}")))?;
+        visitor.visit_f64(n)
+    }
+}
+
+/// `deserialize_with` for free-form JSON objects (`data`, `metadata`, `extra`...): numbers
+/// as Python's `json` reads and writes them. Integers keep every digit (serde_json's
+/// `arbitrary_precision`), `-0` becomes `0`; a float is written in its shortest form
+/// (`1e5` → `100000.0`), and one too large for a double becomes `null`, as pydantic
+/// writes infinity.
+pub(crate) fn free_object<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+    let mut map = serde_json::Map::deserialize(de)?;
+    map.values_mut().for_each(python_numbers);
+    Ok(map)
+}
+
+/// [`free_object`] for an optional field (pair with `#[serde(default)]`).
+pub(crate) fn opt_free_object<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, D::Error> {
+    let mut map = Option::<serde_json::Map<String, serde_json::Value>>::deserialize(de)?;
+    map.iter_mut()
+        .flat_map(|m| m.values_mut())
+        .for_each(python_numbers);
+    Ok(map)
+}
+
+/// [`free_object`] for any JSON value.
+pub(crate) fn free_value<'de, D: Deserializer<'de>>(de: D) -> Result<serde_json::Value, D::Error> {
+    let mut value = serde_json::Value::deserialize(de)?;
+    python_numbers(&mut value);
+    Ok(value)
+}
+
+/// Rewrites the numbers in `value` as Python writes them back (see [`free_object`]).
+pub(crate) fn python_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            let text = n.as_str();
+            if text.contains(['.', 'e', 'E']) {
+                *value = text
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(Value::Null, Value::Number);
+            } else if text == "-0" {
+                *value = Value::from(0);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(python_numbers),
+        Value::Object(map) => map.values_mut().for_each(python_numbers),
+        _ => {}
+    }
 }
 
 /// An integer as pydantic accepts it in lax mode: a JSON integer, a float with no
@@ -72,8 +155,12 @@ impl<'de> Deserialize<'de> for LaxFloat {
 
 struct FloatVisitor;
 
-impl Visitor<'_> for FloatVisitor {
+impl<'de> Visitor<'de> for FloatVisitor {
     type Value = f64;
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<f64, A::Error> {
+        visit_number_map(self, map)
+    }
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a valid number")
@@ -121,8 +208,12 @@ impl<'de> Deserialize<'de> for LaxBool {
 
 struct IntVisitor;
 
-impl Visitor<'_> for IntVisitor {
+impl<'de> Visitor<'de> for IntVisitor {
     type Value = i64;
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<i64, A::Error> {
+        visit_number_map(self, map)
+    }
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a valid integer")
@@ -143,6 +234,8 @@ impl Visitor<'_> for IntVisitor {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
         if v.fract() == 0.0 && v.is_finite() && v.abs() < 9.2e18 {
             Ok(v as i64)
+        } else if v.fract() == 0.0 && v.is_finite() {
+            Err(E::custom(format!("integer {v} is too large")))
         } else {
             Err(E::custom(format!(
                 "input should be a valid integer, got a number with a fractional part ({v})"
@@ -166,8 +259,12 @@ impl Visitor<'_> for IntVisitor {
 
 struct BoolVisitor;
 
-impl Visitor<'_> for BoolVisitor {
+impl<'de> Visitor<'de> for BoolVisitor {
     type Value = bool;
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        visit_number_map(self, map)
+    }
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a valid boolean")

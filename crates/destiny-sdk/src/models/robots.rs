@@ -140,7 +140,11 @@ pub struct RobotEnhancementBatch {
     /// Signed URL the JSONL result file is PUT to.
     pub result_storage_url: HttpUrl,
     /// Extra fields for the robot (unused by the repository so far).
-    #[serde(default, skip_serializing_if = "super::lax::omit_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "super::lax::omit_none",
+        deserialize_with = "super::lax::opt_free_object"
+    )]
     pub extra_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -155,7 +159,11 @@ pub struct RobotRequest {
     /// Signed URL the JSONL result file is PUT to.
     pub result_storage_url: HttpUrl,
     /// Extra fields for the robot.
-    #[serde(default, skip_serializing_if = "super::lax::omit_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "super::lax::omit_none",
+        deserialize_with = "super::lax::opt_free_object"
+    )]
     pub extra_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -437,6 +445,7 @@ pub struct RobotAutomationIn {
     #[serde(deserialize_with = "ids::v4_or_v7")]
     pub robot_id: Uuid,
     /// The percolator query references and enhancements are matched against.
+    #[serde(deserialize_with = "super::lax::free_object")]
     pub query: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -448,6 +457,7 @@ pub struct RobotAutomation {
     #[serde(deserialize_with = "ids::v4_or_v7")]
     pub robot_id: Uuid,
     /// The percolator query references and enhancements are matched against.
+    #[serde(deserialize_with = "super::lax::free_object")]
     pub query: serde_json::Map<String, serde_json::Value>,
     /// The automation id (for `PUT /v1/enhancement-requests/automations/{id}/`).
     #[serde(deserialize_with = "ids::v4_or_v7")]

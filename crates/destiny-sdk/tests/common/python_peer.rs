@@ -115,8 +115,27 @@ pub fn run_script_on(peer: Peer, script_name: &str, args: &[&str], jobs: &[Value
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("{script_name} printed a non-JSON line ({e}): {l}"))
+            let mut value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{script_name} printed a non-JSON line ({e}): {l}"));
+            shortest_floats(&mut value);
+            value
         })
         .collect()
+}
+
+/// Python's `json.dumps` spells floats as `repr` does (`1e-07`), the SDK as serde_json
+/// does (`1e-7`); serde_json keeps a number's text (`arbitrary_precision`), so the answers
+/// are compared with every float in its shortest Rust spelling. (JSONL lines, compared
+/// byte for byte, are strings and keep pydantic's own spelling.)
+fn shortest_floats(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.as_str().contains(['.', 'e', 'E']) => {
+            if let Some(f) = n.as_f64().and_then(serde_json::Number::from_f64) {
+                *n = f;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(shortest_floats),
+        Value::Object(map) => map.values_mut().for_each(shortest_floats),
+        _ => {}
+    }
 }

@@ -94,7 +94,9 @@ def describe(name: str, obj: Any) -> dict:
     """The JSON dump of a validated object, and its JSONL line when it has one."""
     to_jsonl = getattr(obj, "to_jsonl", None)
     return {
-        "dump": adapter(name).dump_python(obj, mode="json"),
+        # dump_json, read back: model_dump(mode="json") with pydantic's JSON rules for
+        # values JSON cannot hold (an infinite float becomes null, as in to_jsonl()).
+        "dump": json.loads(adapter(name).dump_json(obj)),
         "jsonl": to_jsonl() if to_jsonl else None,
     }
 
