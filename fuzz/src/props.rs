@@ -36,7 +36,7 @@ use destiny_sdk::models::{
     ids, Enhancement, EnhancementContent, EnhancementResultEntry, ExternalIdentifier, Identifier,
     Reference, RobotResultValidationEntry,
 };
-use destiny_sdk::result_file::{Outcome, ResultFileCheck};
+use destiny_sdk::result_file::{Outcome, ResultFileCheck, MAX_RESULT_DEPTH};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
@@ -863,16 +863,19 @@ pub const BATCH_REFS: [&str; 3] = [
 /// Input: a result file for a batch of [`BATCH_REFS`].
 ///
 /// The file is read as `destiny_repository::import::import_batch` reads it (split after
-/// each `\n`, lossy UTF-8) and checked with the SDK's `ResultFileCheck`, the checker the
-/// repository imports with.
+/// each `\n`, as bytes: `ResultFileCheck::check_bytes`, the checker the repository
+/// imports with).
 ///
-/// Properties: `parse_line::<EnhancementResultEntry>` never panics; every accepted entry
+/// Properties: a line that is not UTF-8 is refused as such (never decoded lossily), and
+/// one nested deeper than `MAX_RESULT_DEPTH` as too deep;
+/// `parse_line::<EnhancementResultEntry>` never panics; every accepted entry
 /// has a v4/v7 reference id and round-trips through `to_line` / `parse_line` as the same
 /// variant and value; blank lines get no validation line and every other line exactly one
 /// (unparsable ones with no reference id and `Entry N could not be parsed`); every
 /// reference of the batch ends with exactly one outcome, `Enhance` only for an accepted
-/// line of its own; the validation file written with `append_line` reads back line for
-/// line.
+/// line of its own, and that enhancement, placed in a reference-file line, stays within
+/// the reader's depth and reads back to the same bytes (exact numbers included); the
+/// validation file written with `append_line` reads back line for line.
 pub fn result_file(data: &[u8]) {
     let batch: Vec<Uuid> = BATCH_REFS
         .iter()
@@ -883,13 +886,37 @@ pub fn result_file(data: &[u8]) {
     let mut validation = Vec::new();
     let mut entries = 0usize;
     for raw in data.split_inclusive(|&b| b == b'\n') {
-        let text = String::from_utf8_lossy(raw);
-        let line = check.check_line(&text);
-        assert_eq!(line.is_none(), text.trim().is_empty(), "{text:?}");
+        // As the import reads a line: bytes, never decoded lossily.
+        let line = check.check_bytes(raw);
+        // Blank as `str::trim` sees it (so a vertical tab is blank); a line that is not
+        // UTF-8 never is.
+        let blank = std::str::from_utf8(raw).is_ok_and(|t| t.trim().is_empty());
+        assert_eq!(line.is_none(), blank, "{raw:?}");
         let Some(line) = line else { continue };
         entries += 1;
         assert_eq!(check.entries(), entries);
-        match jsonl::parse_line::<EnhancementResultEntry>(&text) {
+        let prefix = format!("Entry {entries} could not be parsed: ");
+        let refused_as = |why: &str| {
+            assert_eq!(line.reference_id, None, "{line:?}");
+            assert!(
+                line.error
+                    .as_deref()
+                    .unwrap_or("")
+                    .starts_with(&format!("{prefix}{why}")),
+                "{line:?}"
+            );
+        };
+        let Ok(text) = std::str::from_utf8(raw) else {
+            refused_as("the line is not valid UTF-8");
+            validation.push(line);
+            continue;
+        };
+        if jsonl::nesting_depth(text) > MAX_RESULT_DEPTH {
+            refused_as("it nests");
+            validation.push(line);
+            continue;
+        }
+        match jsonl::parse_line::<EnhancementResultEntry>(text) {
             Ok(entry) => {
                 check_entry(&entry);
                 if let Some(id) = line.reference_id {
@@ -898,12 +925,7 @@ pub fn result_file(data: &[u8]) {
             }
             Err(e) => {
                 assert!(!e.to_string().is_empty());
-                assert_eq!(line.reference_id, None);
-                let prefix = format!("Entry {entries} could not be parsed: ");
-                assert!(
-                    line.error.as_deref().unwrap_or("").starts_with(&prefix),
-                    "{line:?}"
-                );
+                refused_as("");
             }
         }
         validation.push(line);
@@ -938,6 +960,26 @@ pub fn result_file(data: &[u8]) {
                 );
                 assert_eq!(e.reference_id, *id);
                 assert!(e.id.is_none());
+                // What is kept stays readable: in the next reference file, two levels
+                // deeper, it parses back to itself.
+                let reference = Reference {
+                    visibility: Default::default(),
+                    id: *id,
+                    identifiers: None,
+                    enhancements: Some(vec![(**e).clone()]),
+                };
+                let file_line = jsonl::to_line(&reference).expect("a reference serialises");
+                assert!(
+                    jsonl::nesting_depth(&file_line) <= jsonl::MAX_DEPTH,
+                    "{file_line}"
+                );
+                let back: Reference = jsonl::parse_line(&file_line).unwrap_or_else(|err| {
+                    panic!("unreadable reference file line ({err}): {file_line}")
+                });
+                assert_eq!(
+                    jsonl::to_line(&back).ok().as_deref(),
+                    Some(file_line.as_str())
+                );
                 assert!(!matches!(
                     e.content,
                     EnhancementContent::Raw(_) | EnhancementContent::Unknown(_)

@@ -7,6 +7,9 @@
 //! poll refused (queue full) answers 503 with `Retry-After`, claims nothing, and the
 //! Rust client polls again; a poll whose reference file cannot be written gives exactly
 //! its claim back (fenced: rows the expiry job moved on stay as they are).
+//!
+//! A large reference import is written in chunks, so a poll made while it runs is served
+//! between two of them, not after the whole import.
 
 #[macro_use]
 mod common;
@@ -27,6 +30,7 @@ on_both_backends!(
     a_refused_poll_claims_nothing_and_the_client_polls_again,
     a_poll_that_cannot_write_its_file_gives_its_claim_back,
     giving_a_claim_back_leaves_rows_the_expiry_moved_on,
+    a_poll_during_a_large_import_does_not_wait_for_it,
 );
 
 /// Concurrent clients of one robot.
@@ -401,4 +405,82 @@ async fn giving_a_claim_back_leaves_rows_the_expiry_moved_on(backend: Backend) {
     db.batch(claimed.batch.id, None)
         .await
         .expect("the batch stays: rows refer to it");
+}
+
+/// A poll made once a 60,000-reference import has begun writing answers while the import
+/// still runs: the import gives the writer up between chunks (one transaction for the
+/// whole body held SQLite's writer for all of it, and a poll waited behind).
+async fn a_poll_during_a_large_import_does_not_wait_for_it(backend: Backend) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let s = start(backend).await;
+    let (robot, client) = s.robot("beside-an-import").await;
+    s.seed(robot.id, 5).await;
+    let body: String = (0..60_000)
+        .map(|i| {
+            format!(
+                "{{\"identifiers\": [{{\"identifier\": \"W{}\", \"identifier_type\": \"open_alex\"}}]}}\n",
+                10_000_000 + i
+            )
+        })
+        .collect();
+    let done = Arc::new(AtomicBool::new(false));
+    let import = {
+        let (http, url, token, done) = (
+            s.http.clone(),
+            format!("{}/v1/references/", s.base),
+            s.token.clone(),
+            done.clone(),
+        );
+        tokio::spawn(async move {
+            let status = http
+                .post(url)
+                .bearer_auth(token)
+                .body(body)
+                .send()
+                .await
+                .expect("the import answers")
+                .status();
+            done.store(true, Ordering::SeqCst);
+            status
+        })
+    };
+    // Wait for the first chunk to be visible, then poll.
+    let pool = s.db.pool().await;
+    let stored = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM refs")
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+                .get("n");
+            stored.store(n, Ordering::SeqCst);
+            if n > 5 || done.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the import begins");
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "the import's first references became visible only when it had finished \
+         ({} stored): it was one transaction",
+        stored.load(Ordering::SeqCst)
+    );
+    let asked = std::time::Instant::now();
+    let batch = client
+        .poll_robot_enhancement_batch(robot.id, 5, None)
+        .await
+        .expect("a poll beside the import");
+    let waited = asked.elapsed();
+    assert!(batch.is_some(), "the seeded work is leased");
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "the poll was answered only after the import finished ({waited:?})"
+    );
+    eprintln!("poll beside a 60,000-reference import answered in {waited:?}");
+    assert_eq!(import.await.expect("the import task"), 201);
 }

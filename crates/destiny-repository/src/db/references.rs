@@ -12,6 +12,16 @@ use crate::error::ApiError;
 /// How many ids go in one `IN (...)` list.
 const CHUNK: usize = 500;
 
+/// References per transaction of an import: small enough that a robot's claim, waiting
+/// for SQLite's writer, waits for one chunk at most (tens of milliseconds), large enough
+/// that the commits do not dominate.
+pub const IMPORT_CHUNK: usize = 1_000;
+
+/// The 409 of an import whose reference exists already.
+fn exists(id: Uuid) -> ApiError {
+    ApiError::Conflict(format!("Reference {id} already exists."))
+}
+
 /// An enhancement as it is stored: the JSON text of its content and of its derivation,
 /// and its fingerprint, the identity of its data for discarding exact duplicates (a
 /// SHA-256 of its source, visibility, robot version, derivation and content; its id and
@@ -173,17 +183,73 @@ impl Db {
     /// assigned to references and enhancements that have none. Returns the reference ids
     /// in input order.
     ///
+    /// A large import must not hold the writer (SQLite's only one) for its whole length,
+    /// or robots' polls wait behind it: the ids are checked first (repeated in the body,
+    /// or already stored: 409 before anything is written), then the references are
+    /// written [`IMPORT_CHUNK`] at a time, each chunk its own transaction, so a claim can
+    /// take the writer between two chunks. Should a chunk fail all the same (a concurrent
+    /// import took one of the ids meanwhile, the disk filled up), the chunks already
+    /// written are deleted before the error is returned. While an import runs, the
+    /// references of its written chunks can already be read.
+    ///
     /// # Errors
-    /// 409 when a reference id exists already; database errors.
+    /// 409 when a reference id exists already or is repeated; database errors.
     pub async fn insert_references(
         &self,
         refs: Vec<Reference>,
         now_us: i64,
     ) -> Result<Vec<Uuid>, ApiError> {
+        let ids: Vec<Uuid> = refs.iter().map(|r| r.id).collect();
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        if let Some(twice) = ids.iter().find(|id| !seen.insert(**id)) {
+            return Err(exists(*twice));
+        }
+        if let Some(stored) = self.first_stored(&ids).await? {
+            return Err(exists(stored));
+        }
+        let mut refs = refs.into_iter();
+        let mut written: Vec<Uuid> = Vec::with_capacity(ids.len());
+        loop {
+            let chunk: Vec<Reference> = refs.by_ref().take(IMPORT_CHUNK).collect();
+            if chunk.is_empty() {
+                return Ok(ids);
+            }
+            let chunk_ids: Vec<Uuid> = chunk.iter().map(|r| r.id).collect();
+            if let Err(e) = self.insert_chunk(chunk, now_us).await {
+                if let Err(undo) = self.delete_references(&written).await {
+                    tracing::error!(error = %undo, references = written.len(),
+                        "an import failed part-way and its written references could not be removed");
+                }
+                return Err(e);
+            }
+            written.extend(chunk_ids);
+        }
+    }
+
+    /// The first of `ids` already stored, if any.
+    async fn first_stored(&self, ids: &[Uuid]) -> Result<Option<Uuid>, ApiError> {
+        let mut conn = self.reader().acquire().await?;
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT id FROM refs WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            if let Some(row) = q.fetch_optional(&mut *conn).await? {
+                return Ok(Some(uuid_at(&row, "id").map_err(ApiError::from)?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One transaction of an import: the references of `chunk` and their enhancements.
+    async fn insert_chunk(&self, chunk: Vec<Reference>, now_us: i64) -> Result<(), ApiError> {
         let mut tx = self.writer().begin().await?;
-        let mut ids = Vec::with_capacity(refs.len());
         let mut enhancements = Vec::new();
-        for r in refs {
+        for r in chunk {
             let identifiers = r
                 .identifiers
                 .as_ref()
@@ -198,14 +264,13 @@ impl Db {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| match ApiError::from(e) {
-                    ApiError::Conflict(_) => ApiError::Conflict(format!("Reference {} already exists.", r.id)),
+                    ApiError::Conflict(_) => exists(r.id),
                     other => other,
                 })?;
             for mut e in r.enhancements.unwrap_or_default() {
                 e.reference_id = r.id;
                 enhancements.push(e);
             }
-            ids.push(r.id);
         }
         let forms = enhancements
             .iter()
@@ -214,7 +279,27 @@ impl Db {
         let all: Vec<(&Enhancement, &StoredForm)> = enhancements.iter().zip(&forms).collect();
         insert_enhancements(&mut tx, &all, now_us).await?;
         tx.commit().await?;
-        Ok(ids)
+        Ok(())
+    }
+
+    /// Removes the references `ids` and their enhancements (an import undone).
+    async fn delete_references(&self, ids: &[Uuid]) -> Result<(), ApiError> {
+        for chunk in ids.chunks(CHUNK) {
+            let mut tx = self.writer().begin().await?;
+            for table_column in ["enhancements WHERE reference_id", "refs WHERE id"] {
+                let sql = format!(
+                    "DELETE FROM {table_column} IN ({})",
+                    placeholders(1, chunk.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(id.to_string());
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     /// A reference with its enhancements.
