@@ -12,10 +12,16 @@ use crate::error::ApiError;
 /// How many ids go in one `IN (...)` list.
 const CHUNK: usize = 500;
 
-/// References per transaction of an import: small enough that a robot's claim, waiting
-/// for SQLite's writer, waits for one chunk at most (tens of milliseconds), large enough
-/// that the commits do not dominate.
-pub const IMPORT_CHUNK: usize = 1_000;
+/// How long one transaction of an import may hold the writer: a robot's claim waiting
+/// for SQLite's only writer waits about this long at most.
+pub const IMPORT_TURN: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// References written between two checks of [`IMPORT_TURN`].
+const IMPORT_STEP: usize = 250;
+
+/// Ids per `IN (...)` list when an import checks for stored ids: SQLite's cost of binding
+/// grows with the square of a statement's parameters, so short lists, many of them.
+const LOOKUP_CHUNK: usize = 50;
 
 /// The 409 of an import whose reference exists already.
 fn exists(id: Uuid) -> ApiError {
@@ -186,8 +192,8 @@ impl Db {
     /// A large import must not hold the writer (SQLite's only one) for its whole length,
     /// or robots' polls wait behind it: the ids are checked first (repeated in the body,
     /// or already stored: 409 before anything is written), then the references are
-    /// written [`IMPORT_CHUNK`] at a time, each chunk its own transaction, so a claim can
-    /// take the writer between two chunks. Should a chunk fail all the same (a concurrent
+    /// written in chunks, each its own transaction holding the writer for about
+    /// [`IMPORT_TURN`], so a claim can take the writer between two chunks. Should a chunk fail all the same (a concurrent
     /// import took one of the ids meanwhile, the disk filled up), the chunks already
     /// written are deleted before the error is returned. While an import runs, the
     /// references of its written chunks can already be read.
@@ -207,29 +213,24 @@ impl Db {
         if let Some(stored) = self.first_stored(&ids).await? {
             return Err(exists(stored));
         }
-        let mut refs = refs.into_iter();
+        let mut refs = refs.into_iter().peekable();
         let mut written: Vec<Uuid> = Vec::with_capacity(ids.len());
-        loop {
-            let chunk: Vec<Reference> = refs.by_ref().take(IMPORT_CHUNK).collect();
-            if chunk.is_empty() {
-                return Ok(ids);
-            }
-            let chunk_ids: Vec<Uuid> = chunk.iter().map(|r| r.id).collect();
-            if let Err(e) = self.insert_chunk(chunk, now_us).await {
+        while refs.peek().is_some() {
+            if let Err(e) = self.insert_chunk(&mut refs, &mut written, now_us).await {
                 if let Err(undo) = self.delete_references(&written).await {
                     tracing::error!(error = %undo, references = written.len(),
                         "an import failed part-way and its written references could not be removed");
                 }
                 return Err(e);
             }
-            written.extend(chunk_ids);
         }
+        Ok(ids)
     }
 
     /// The first of `ids` already stored, if any.
     async fn first_stored(&self, ids: &[Uuid]) -> Result<Option<Uuid>, ApiError> {
         let mut conn = self.reader().acquire().await?;
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
             let sql = format!(
                 "SELECT id FROM refs WHERE id IN ({})",
                 placeholders(1, chunk.len())
@@ -245,40 +246,25 @@ impl Db {
         Ok(None)
     }
 
-    /// One transaction of an import: the references of `chunk` and their enhancements.
-    async fn insert_chunk(&self, chunk: Vec<Reference>, now_us: i64) -> Result<(), ApiError> {
+    /// One transaction of an import: references taken from `refs` (and their
+    /// enhancements) for about [`IMPORT_TURN`]; their ids are added to `written` once
+    /// committed.
+    async fn insert_chunk(
+        &self,
+        refs: &mut std::iter::Peekable<std::vec::IntoIter<Reference>>,
+        written: &mut Vec<Uuid>,
+        now_us: i64,
+    ) -> Result<(), ApiError> {
+        let started = std::time::Instant::now();
         let mut tx = self.writer().begin().await?;
-        let mut enhancements = Vec::new();
-        for r in chunk {
-            let identifiers = r
-                .identifiers
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            sqlx::query("INSERT INTO refs (id, visibility, identifiers, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(r.id.to_string())
-                .bind(r.visibility.as_str())
-                .bind(identifiers)
-                .bind(now_us)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| match ApiError::from(e) {
-                    ApiError::Conflict(_) => exists(r.id),
-                    other => other,
-                })?;
-            for mut e in r.enhancements.unwrap_or_default() {
-                e.reference_id = r.id;
-                enhancements.push(e);
-            }
+        let mut chunk_ids = Vec::new();
+        while started.elapsed() < IMPORT_TURN && refs.peek().is_some() {
+            let step: Vec<Reference> = refs.by_ref().take(IMPORT_STEP).collect();
+            chunk_ids.extend(step.iter().map(|r| r.id));
+            insert_step(&mut tx, step, now_us).await?;
         }
-        let forms = enhancements
-            .iter()
-            .map(StoredForm::of)
-            .collect::<Result<Vec<_>, _>>()?;
-        let all: Vec<(&Enhancement, &StoredForm)> = enhancements.iter().zip(&forms).collect();
-        insert_enhancements(&mut tx, &all, now_us).await?;
         tx.commit().await?;
+        written.extend(chunk_ids);
         Ok(())
     }
 
@@ -321,6 +307,47 @@ impl Db {
         let mut conn = self.reader().acquire().await?;
         references_in(&mut conn, ids).await
     }
+}
+
+/// Writes `step` (references and their enhancements) in `tx`.
+async fn insert_step(
+    tx: &mut Transaction<'static, Any>,
+    step: Vec<Reference>,
+    now_us: i64,
+) -> Result<(), ApiError> {
+    let mut enhancements = Vec::new();
+    for r in step {
+        let identifiers = r
+            .identifiers
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO refs (id, visibility, identifiers, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(r.id.to_string())
+        .bind(r.visibility.as_str())
+        .bind(identifiers)
+        .bind(now_us)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict(_) => exists(r.id),
+            other => other,
+        })?;
+        for mut e in r.enhancements.unwrap_or_default() {
+            e.reference_id = r.id;
+            enhancements.push(e);
+        }
+    }
+    let forms = enhancements
+        .iter()
+        .map(StoredForm::of)
+        .collect::<Result<Vec<_>, _>>()?;
+    let all: Vec<(&Enhancement, &StoredForm)> = enhancements.iter().zip(&forms).collect();
+    insert_enhancements(tx, &all, now_us).await?;
+    Ok(())
 }
 
 /// References with their enhancements, in the order of `ids` (unknown ids skipped), read
