@@ -82,6 +82,27 @@ async fn enhance_once(
         .collect()
 }
 
+/// Polls the next batch of `robot` and answers its reference file's text.
+async fn next_reference_file(
+    s: &common::Server,
+    client: &destiny_sdk::client::RobotClient,
+    robot: Uuid,
+) -> String {
+    let batch = client
+        .poll_robot_enhancement_batch(robot, 10, None)
+        .await
+        .unwrap()
+        .expect("a batch");
+    s.http
+        .get(batch.reference_storage_url.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// A result line of `reference` whose annotation `data` nests so that the whole line is
 /// `depth` levels deep.
 fn nested_annotation(reference: Uuid, depth: usize) -> String {
@@ -128,20 +149,7 @@ async fn deep_and_undecodable_lines_are_refused_and_what_is_kept_stays_readable(
     );
     // The kept one sits two levels deeper in the next reference file, which the SDK reads.
     let again = s.request(robot.id, &ids[..1]).await;
-    let batch = client
-        .poll_robot_enhancement_batch(robot.id, 10, None)
-        .await
-        .unwrap()
-        .expect("a batch");
-    let text = s
-        .http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = next_reference_file(&s, &client, robot.id).await;
     let line = text.lines().next().unwrap();
     assert_eq!(
         destiny_sdk::jsonl::nesting_depth(line),
@@ -185,20 +193,7 @@ async fn free_form_numbers_are_kept_as_python_keeps_them(backend: Backend) {
         .await
         .unwrap();
     let again = s.request(robot.id, &[id]).await;
-    let batch = client
-        .poll_robot_enhancement_batch(robot.id, 10, None)
-        .await
-        .unwrap()
-        .expect("a batch");
-    let file = s
-        .http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let file = next_reference_file(&s, &client, robot.id).await;
     for (what, text) in [("the API", &read), ("the reference file", &file)] {
         for kept in [
             r#""big":18446744073709551617"#,
