@@ -11,7 +11,7 @@
 //!   imported twice), each reference has one enhancement, and the validation file has one
 //!   line per reference.
 //! - A runner whose clock is 299 s behind or ahead works; 301 s behind gets 401
-//!   `Request timestamp has expired.` (the client retries once with a fresh timestamp,
+//!   `Token is expired.` (the client retries once with a fresh timestamp,
 //!   then the runner reports the failure and backs off), 301 s ahead gets 401
 //!   `Request timestamp is too far in the future.` (the runner stops with the error);
 //!   either way the pending enhancements stay pending.
@@ -725,7 +725,7 @@ async fn clock_skew_across_the_300_s_window_both_ways() {
         .await
         .expect_err("refused");
     assert_eq!(err.status(), Some(401), "{err}");
-    assert_eq!(err.detail(), Some("Request timestamp has expired."));
+    assert_eq!(err.detail(), Some("Token is expired."));
     assert_eq!(
         readings.load(Ordering::SeqCst),
         2,

@@ -101,7 +101,7 @@ async fn every_signature_check_answers_its_detail(backend: Backend) {
             "client id is not a UUID",
             with(good.clone(), "x-client-id", Some("robot-1")),
             b"",
-            "Invalid format for client id, expected UUID4.".into(),
+            "Invalid format for client id, expected UUIDv4 or UUIDv7.".into(),
         ),
         (
             "no X-Request-Timestamp",
@@ -113,7 +113,7 @@ async fn every_signature_check_answers_its_detail(backend: Backend) {
             "timestamp older than 300 s",
             signed(secret, &id, now() - 301.0, b""),
             b"",
-            "Request timestamp has expired.".into(),
+            "Token is expired.".into(),
         ),
         (
             "unknown robot (v4)",
@@ -167,7 +167,7 @@ async fn every_signature_check_answers_its_detail(backend: Backend) {
             "DEVIATION: client id is a v1 UUID",
             signed(secret, v1, now(), b""),
             b"",
-            "Invalid client id version, expected UUID4 or UUID7.".into(),
+            "Invalid format for client id, expected UUIDv4 or UUIDv7.".into(),
         ),
         (
             "DEVIATION: timestamp more than 300 s ahead",

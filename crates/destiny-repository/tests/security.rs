@@ -300,7 +300,7 @@ async fn a_captured_request_replays_only_inside_the_window(backend: Backend) {
     for p in [&path, &bigger] {
         let late = poll(captured.clone(), p.clone()).await;
         assert_eq!(late.status, 401, "{}", late.text);
-        assert_eq!(late.json["detail"], "Request timestamp has expired.");
+        assert_eq!(late.json["detail"], "Token is expired.");
     }
 
     // Stamped ahead of the server's clock by more than the window: refused (DEVIATION:

@@ -83,6 +83,9 @@ impl fmt::Display for AuthError {
     }
 }
 
+/// Today's text for a client id that is not a UUIDv4 or UUIDv7.
+const INVALID_CLIENT_ID: &str = "Invalid format for client id, expected UUIDv4 or UUIDv7.";
+
 impl AuthError {
     fn build(kind: AuthErrorKind, status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
@@ -145,22 +148,17 @@ impl AuthError {
         Self::unauthorized(AuthErrorKind::MissingClientId, "X-Client-Id header missing")
     }
 
-    /// 401 `Invalid format for client id, expected UUID4.`
+    /// 401 `Invalid format for client id, expected UUIDv4 or UUIDv7.` (today's text, SDK
+    /// >= 0.12.4; 0.7.4 said `… expected UUID4.`).
     pub fn invalid_client_id() -> Self {
-        Self::unauthorized(
-            AuthErrorKind::InvalidClientId,
-            "Invalid format for client id, expected UUID4.",
-        )
+        Self::unauthorized(AuthErrorKind::InvalidClientId, INVALID_CLIENT_ID)
     }
 
-    /// 401 `Invalid client id version, expected UUID4 or UUID7.`
-    ///
-    /// DEVIATION: Python's pydantic `UUID4` check answers 500 for any version but 4.
+    /// 401 for a UUID of another version than 4 or 7, with the text today's repository
+    /// answers it with ([`invalid_client_id`](Self::invalid_client_id)'s); its own kind.
+    /// (SDK 0.7.4's `UUID4` check answered 500.)
     pub fn unsupported_client_id_version() -> Self {
-        Self::unauthorized(
-            AuthErrorKind::UnsupportedClientIdVersion,
-            "Invalid client id version, expected UUID4 or UUID7.",
-        )
+        Self::unauthorized(AuthErrorKind::UnsupportedClientIdVersion, INVALID_CLIENT_ID)
     }
 
     /// 401 `X-Request-Timestamp header missing` (no final period, as in Python).
@@ -192,12 +190,10 @@ impl AuthError {
         )
     }
 
-    /// 401 `Request timestamp has expired.`
+    /// 401 `Token is expired.` (today's text, SDK >= 0.12.4; 0.7.4 said `Request
+    /// timestamp has expired.`, and clients re-sign on either).
     pub fn expired_timestamp() -> Self {
-        Self::unauthorized(
-            AuthErrorKind::ExpiredTimestamp,
-            "Request timestamp has expired.",
-        )
+        Self::unauthorized(AuthErrorKind::ExpiredTimestamp, "Token is expired.")
     }
 
     /// 401 `Request timestamp is too far in the future.`

@@ -215,14 +215,14 @@ mod tests {
             ),
             (
                 vec![auth, ("x-client-id", b"nope")],
-                "Invalid format for client id, expected UUID4.",
+                "Invalid format for client id, expected UUIDv4 or UUIDv7.",
             ),
             (
                 vec![
                     auth,
                     ("x-client-id", b"3a533776-c9ad-4aac-a089-d654d50949\xe9\xe9"),
                 ],
-                "Invalid format for client id, expected UUID4.",
+                "Invalid format for client id, expected UUIDv4 or UUIDv7.",
             ),
             (vec![auth, id], "X-Request-Timestamp header missing"),
             (
@@ -231,7 +231,7 @@ mod tests {
             ),
             (
                 vec![auth, id, ("x-request-timestamp", b"1733379699.9")],
-                "Request timestamp has expired.",
+                "Token is expired.",
             ),
             (
                 vec![auth, id, ("x-request-timestamp", b"soon")],
@@ -259,7 +259,7 @@ mod tests {
                     ("x-client-id", b"3a533776-c9ad-1aac-a089-d654d509490c"),
                     ts,
                 ],
-                "Invalid client id version, expected UUID4 or UUID7.",
+                "Invalid format for client id, expected UUIDv4 or UUIDv7.",
             ),
             (
                 vec![
@@ -267,7 +267,7 @@ mod tests {
                     ("x-client-id", b"3a533776-c9ad-4aac-0089-d654d509490c"),
                     ts,
                 ],
-                "Invalid client id version, expected UUID4 or UUID7.",
+                "Invalid format for client id, expected UUIDv4 or UUIDv7.",
             ),
             // Python's order: a version problem does not hide a missing timestamp.
             (

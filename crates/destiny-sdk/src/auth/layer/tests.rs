@@ -111,7 +111,7 @@ async fn spec_table_details() {
         ),
         (
             [auth.clone(), v("42"), ts.clone()],
-            "Invalid format for client id, expected UUID4.",
+            "Invalid format for client id, expected UUIDv4 or UUIDv7.",
         ),
         (
             [auth.clone(), id.clone(), None],
@@ -119,7 +119,7 @@ async fn spec_table_details() {
         ),
         (
             [auth.clone(), id.clone(), v("1764546900.4")],
-            "Request timestamp has expired.",
+            "Token is expired.",
         ),
         (
             [v("Signature 00"), id.clone(), ts.clone()],
@@ -250,7 +250,7 @@ async fn timestamp_window_uses_the_injected_clock() {
         send(layer.clone(), signed(SECRET, b"", NOW)).await,
         (
             StatusCode::UNAUTHORIZED,
-            detail_json("Request timestamp has expired.")
+            detail_json("Token is expired.")
         )
     );
     at(NOW - 300.0);
