@@ -248,10 +248,7 @@ async fn timestamp_window_uses_the_injected_clock() {
     at(NOW + 300.5);
     assert_eq!(
         send(layer.clone(), signed(SECRET, b"", NOW)).await,
-        (
-            StatusCode::UNAUTHORIZED,
-            detail_json("Token is expired.")
-        )
+        (StatusCode::UNAUTHORIZED, detail_json("Token is expired."))
     );
     at(NOW - 300.0);
     assert_eq!(
