@@ -80,9 +80,11 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         config.poll_queue = args.poll_queue;
         config.admin_token = args.admin_token.map(Secret::new);
         let clock = Arc::new(destiny_repository::clock::SystemClock);
+        // A start-up failure (the database unreachable, the port taken) is not a usage
+        // error: exit 1, not 2.
         let prepared = prepare(config, clock)
             .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
+            .map_err(|e| CliError::failed("starting the repository", e))?;
         println!("destiny serve: listening on http://{}", prepared.addr);
         if prepared.generated_token {
             println!(
@@ -93,7 +95,7 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         prepared
             .serve(shutdown_signal())
             .await
-            .map_err(|e| CliError::Usage(e.to_string()))
+            .map_err(|e| CliError::failed("serving", e))
     })
 }
 

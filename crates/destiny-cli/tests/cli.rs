@@ -695,3 +695,35 @@ async fn client_request_inputs_are_checked_before_anything_is_sent() {
     }
     assert!(seen.lock().unwrap().is_empty(), "no request was sent");
 }
+
+#[test]
+fn serve_start_up_failures_exit_1_and_usage_errors_2() {
+    // The port is taken: a start-up failure, not a usage error.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let blobs = dir.path().join("blobs");
+    let out = destiny(
+        &[
+            "serve",
+            "--listen",
+            &port,
+            "--database",
+            &db,
+            "--blob-dir",
+            blobs.to_str().unwrap(),
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("starting the repository"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A flag that is not one stays a usage error.
+    let out = destiny(&["serve", "--poll-queue", "many"], &[], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

@@ -159,8 +159,8 @@ impl Prepared {
     }
 
     /// Serves until `shutdown` completes, running the background `jobs` chosen; on
-    /// shutdown the jobs stop (an import in progress is rolled back and redone by the
-    /// next server) and the database pools close.
+    /// shutdown the jobs stop (an import in progress is finished first; a queued one waits
+    /// for the next server) and the database pools close.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), destiny_repository::server::ServeError> {

@@ -6,7 +6,7 @@
 //!   of `benches/load.rs`).
 //! - A full blob directory (both backends; a 1 MiB tmpfs mounted for the test, root
 //!   only): a poll that cannot write its reference file answers 503 with a clear detail
-//!   and leases nothing; an upload answers 507 and leaves no partial blob; an import that
+//!   and leases nothing; an upload answers 503 (with `Retry-After`) and leaves no partial blob; an import that
 //!   cannot write its validation file stays queued with nothing applied, and completes
 //!   once space is back.
 //! - PostgreSQL restarted under load (a cluster of the test's own, so the shared one is
@@ -270,11 +270,11 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
     );
     assert_eq!(count(&pool, "SELECT COUNT(*) FROM batches", None).await, 2);
 
-    // An upload: 507, nothing stored (a small body fails at commit, a large one
+    // An upload: 503, nothing stored (a small body fails at commit, a large one
     // mid-stream).
     for body in [b.result(), "x".repeat(300 * 1024)] {
         let (status, detail) = upload(&s, &b, body).await;
-        assert_eq!(status, 507, "{detail}");
+        assert_eq!(status, 503, "{detail}");
         assert_eq!(
             detail,
             "Blob storage is full; nothing was stored. Try again later."

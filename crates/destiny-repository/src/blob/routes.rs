@@ -73,7 +73,7 @@ pub enum BlobRouteError {
     /// 400: the upload broke off (client disconnected, bad framing); nothing was stored.
     #[error("Upload was interrupted: {0}.")]
     Interrupted(String),
-    /// 404, 413, 507 or 500, by the kind of [`BlobError`].
+    /// 404, 413, 503 (a full store, as on every route) or 500, by the kind of [`BlobError`].
     #[error(transparent)]
     Blob(#[from] BlobError),
 }
@@ -90,7 +90,7 @@ impl BlobRouteError {
             Self::Blob(BlobError::InvalidKey(_)) => StatusCode::BAD_REQUEST,
             Self::Blob(BlobError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Blob(BlobError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Blob(BlobError::StorageFull(_)) => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Blob(BlobError::StorageFull(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Blob(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,6 +119,11 @@ impl IntoResponse for BlobRouteError {
             tracing::debug!(error = %self, %status, "blob request refused");
         }
         let body = Json(serde_json::json!({ "detail": self.detail() }));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // As every 503 of the repository: when to try again.
+            let secs = crate::admission::RETRY_AFTER.as_secs().to_string();
+            return (status, [(http::header::RETRY_AFTER, secs)], body).into_response();
+        }
         (status, body).into_response()
     }
 }
@@ -236,7 +241,7 @@ mod tests {
             ),
             (
                 BlobError::from_io(std::io::Error::from(std::io::ErrorKind::StorageFull)).into(),
-                507,
+                503,
                 "Blob storage is full; nothing was stored. Try again later.",
             ),
             (
