@@ -1304,7 +1304,8 @@ Behaviour worth knowing:
   UTF-8 (invalid byte at offset K)`, never decoded with U+FFFD; a line nested deeper than \
   125 levels (`MAX_RESULT_DEPTH`) is refused, because its enhancement sits two levels \
   deeper in the next reference file and every reader must still reach the bottom (the \
-  Python SDKs read about 200). Both: \
+  Python SDKs 0.7.4 and 0.17.6 read such a deepest line too: `destiny-sdk` test \
+  `peer_depth`). Both backends: \
   `robot_flow::deep_and_undecodable_lines_are_refused_and_what_is_kept_stays_readable`.
 - Numbers in free-form JSON (`data`, `metadata`, `extra`, queries) are kept as Python \
   keeps them: integers of any size exactly (`18446744073709551617` stays so), floats in \
