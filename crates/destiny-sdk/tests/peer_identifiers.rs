@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{env_number as setting, run_script_on, Peer};
+use common::{env_number as setting, run_script_on, Peer, IDENTIFIER_TYPES_0176};
 use destiny_sdk::models::{from_json_str, ExternalIdentifier};
 use destiny_sdk::samples::Rng;
 use serde_json::{json, Value};
@@ -302,17 +302,6 @@ fn document(rng: &mut Rng) -> Value {
     doc
 }
 
-/// The `identifier_type`s of SDK 0.17.6.
-const KNOWN_TYPES: &[&str] = &[
-    "doi",
-    "eric",
-    "pm_id",
-    "pro_quest",
-    "open_alex",
-    "url",
-    "other",
-];
-
 #[test]
 fn rust_and_python_0_17_6_agree_on_every_generated_identifier() {
     let count = setting("DESTINY_PEER_DOCUMENTS", 12_000) as usize;
@@ -337,7 +326,7 @@ fn rust_and_python_0_17_6_agree_on_every_generated_identifier() {
         let rust = from_json_str::<ExternalIdentifier>(text)
             .map(|id| serde_json::to_value(&id).expect("an identifier serialises"));
         let doc: Value = serde_json::from_str(text).expect("a generated document");
-        if !KNOWN_TYPES.contains(&doc["identifier_type"].as_str().unwrap_or_default()) {
+        if !IDENTIFIER_TYPES_0176.contains(&doc["identifier_type"].as_str().unwrap_or_default()) {
             // Deliberate (README, compatibility): a type newer than the SDK is kept as
             // opaque JSON and written back unchanged, where Python refuses it.
             opaque += 1;

@@ -22,7 +22,7 @@
 
 mod common;
 
-use common::{env_number as setting, run_script_on, Peer};
+use common::{env_number as setting, run_script_on, Peer, IDENTIFIER_TYPES_0176};
 use destiny_sdk::jsonl;
 use destiny_sdk::models::*;
 use destiny_sdk::samples::{ReferenceGenerator, Rng};
@@ -657,15 +657,6 @@ const KNOWN_CONTENT: &[&str] = &[
     "raw",
     "tombstone",
 ];
-const KNOWN_IDENTIFIERS: &[&str] = &[
-    "doi",
-    "eric",
-    "pm_id",
-    "pro_quest",
-    "open_alex",
-    "url",
-    "other",
-];
 
 /// Whether `doc` holds a content or identifier tag newer than the SDK (kept opaque by
 /// Rust, refused by Python).
@@ -678,7 +669,7 @@ fn has_unknown_tag(doc: &Value) -> bool {
                     .is_some_and(|t| !known.contains(&t))
             };
             unknown("enhancement_type", KNOWN_CONTENT)
-                || unknown("identifier_type", KNOWN_IDENTIFIERS)
+                || unknown("identifier_type", IDENTIFIER_TYPES_0176)
                 || map.values().any(has_unknown_tag)
         }
         Value::Array(items) => items.iter().any(has_unknown_tag),

@@ -25,6 +25,18 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+/// The `identifier_type`s of SDK 0.17.6 (a document with another one is kept opaque by
+/// Rust and refused by Python).
+pub const IDENTIFIER_TYPES_0176: &[&str] = &[
+    "doi",
+    "eric",
+    "pm_id",
+    "pro_quest",
+    "open_alex",
+    "url",
+    "other",
+];
+
 /// The number in the environment variable `name`, else `default` (for test sizes and
 /// seeds such as `DESTINY_PEER_DOCUMENTS`).
 pub fn env_number(name: &str, default: u64) -> u64 {
