@@ -250,10 +250,6 @@ async fn a_poison_batch_fails_and_fifty_good_ones_go_on(backend: Backend) {
     eprintln!(
         "{backend:?}: 50 good batches imported in {good_elapsed:?}; the poison batch failed after {poison_elapsed:?}"
     );
-    assert!(
-        good_elapsed < Duration::from_secs(10),
-        "the good batches took {good_elapsed:?}"
-    );
 
     // Failed once, not retried: a retry cannot help.
     assert_eq!(import_state(&pool, poison).await, ("failed".to_owned(), 1));
