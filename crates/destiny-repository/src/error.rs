@@ -161,14 +161,7 @@ impl IntoResponse for ApiError {
             }
             other => json!({"detail": other.to_string()}),
         };
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // Every 503 is a passing condition: say when to come back. A poll that
-            // answers it has claimed nothing (or given its claim back), so clients may
-            // repeat it.
-            let secs = crate::admission::RETRY_AFTER.as_secs().to_string();
-            return (status, [(http::header::RETRY_AFTER, secs)], Json(body)).into_response();
-        }
-        (status, Json(body)).into_response()
+        json_response(status, body)
     }
 }
 
@@ -256,6 +249,17 @@ impl From<destiny_sdk::auth::AuthError> for ApiError {
             _ => Self::Internal(e.detail().to_owned()),
         }
     }
+}
+
+/// A JSON error answer; every 503 gets `Retry-After` (a passing condition: say when to
+/// come back; a poll answered 503 claimed nothing, or gave its claim back, so clients may
+/// repeat it). Shared by the API's errors and the blob routes'.
+pub(crate) fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        let secs = crate::admission::RETRY_AFTER.as_secs().to_string();
+        return (status, [(http::header::RETRY_AFTER, secs)], Json(body)).into_response();
+    }
+    (status, Json(body)).into_response()
 }
 
 #[cfg(test)]

@@ -54,7 +54,8 @@ pub async fn import_batch(
                 let n = reader
                     .read_until(b'\n', &mut buf)
                     .await
-                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    // A read error is the store's (and may pass), as an error opening it.
+                    .map_err(|e| ApiError::Storage(BlobError::from_io(e)))?;
                 if n == 0 {
                     break;
                 }

@@ -66,6 +66,8 @@ pub enum AfterFailure {
 /// use std::time::Duration;
 /// let busy = ApiError::Unavailable("database is locked".into());
 /// assert!(matches!(after_failure(3, &busy), AfterFailure::Retry { wait, .. } if wait == Duration::from_secs(4)));
+/// // Doubling stops at the cap.
+/// assert!(matches!(after_failure(7, &busy), AfterFailure::Retry { wait, .. } if wait == Duration::from_secs(60)));
 /// assert!(matches!(after_failure(MAX_IMPORT_ATTEMPTS, &busy), AfterFailure::GiveUp(_)));
 /// let refused = ApiError::Unprocessable("The database refused a value".into());
 /// assert!(matches!(after_failure(1, &refused), AfterFailure::GiveUp(_)));

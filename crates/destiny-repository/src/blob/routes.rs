@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use futures_util::StreamExt;
 use tokio::fs::File;
 use tokio::io::AsyncReadExt;
@@ -118,13 +118,7 @@ impl IntoResponse for BlobRouteError {
         } else {
             tracing::debug!(error = %self, %status, "blob request refused");
         }
-        let body = Json(serde_json::json!({ "detail": self.detail() }));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // As every 503 of the repository: when to try again.
-            let secs = crate::admission::RETRY_AFTER.as_secs().to_string();
-            return (status, [(http::header::RETRY_AFTER, secs)], body).into_response();
-        }
-        (status, body).into_response()
+        crate::error::json_response(status, serde_json::json!({ "detail": self.detail() }))
     }
 }
 

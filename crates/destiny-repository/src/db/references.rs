@@ -255,13 +255,18 @@ impl Db {
         written: &mut Vec<Uuid>,
         now_us: i64,
     ) -> Result<(), ApiError> {
-        let started = std::time::Instant::now();
         let mut tx = self.writer().begin().await?;
+        // Timed from when the writer is ours (waiting for it is not our turn), and at least
+        // one step per turn, so an import always moves on.
+        let started = std::time::Instant::now();
         let mut chunk_ids = Vec::new();
-        while started.elapsed() < IMPORT_TURN && refs.peek().is_some() {
+        loop {
             let step: Vec<Reference> = refs.by_ref().take(IMPORT_STEP).collect();
             chunk_ids.extend(step.iter().map(|r| r.id));
             insert_step(&mut tx, step, now_us).await?;
+            if started.elapsed() >= IMPORT_TURN || refs.peek().is_none() {
+                break;
+            }
         }
         tx.commit().await?;
         written.extend(chunk_ids);

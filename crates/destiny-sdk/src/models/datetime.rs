@@ -62,9 +62,8 @@ impl DateTime {
 
     /// The instant, when the datetime has an offset (a naive one has none).
     pub fn timestamp(&self) -> Option<jiff::Timestamp> {
-        let has_offset =
-            self.0.ends_with('Z') || self.0.get(19..).is_some_and(|t| t.contains(['+', '-']));
-        has_offset.then(|| self.0.parse().ok()).flatten()
+        // jiff refuses a timestamp without an offset.
+        self.0.parse().ok()
     }
 
     /// From a Unix timestamp in seconds (a JSON integer), as pydantic reads one.

@@ -136,10 +136,10 @@ impl Reference {
             .enumerate()
             .filter(|(_, e)| e.content.enhancement_type() == enhancement_type)
             .collect();
-        // Newest first: by created_at (absent sorts oldest), then by position.
-        found.sort_by(|(ia, a), (ib, b)| {
-            (b.created_at.as_ref().and_then(DateTime::timestamp), ib)
-                .cmp(&(a.created_at.as_ref().and_then(DateTime::timestamp), ia))
+        // Newest first: by created_at (absent sorts oldest), then by position; each
+        // timestamp parsed once.
+        found.sort_by_cached_key(|(i, e)| {
+            std::cmp::Reverse((e.created_at.as_ref().and_then(DateTime::timestamp), *i))
         });
         found.into_iter().map(|(_, e)| e).collect()
     }
