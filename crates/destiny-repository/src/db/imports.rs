@@ -118,7 +118,8 @@ impl Db {
     /// Gives up an import the worker holds (`running`): its pending enhancements still
     /// `importing` end `failed`, the batch records `why` and its validation file (and a
     /// legacy batch's request the file too), and the import ends `failed`. Returns how
-    /// many pending enhancements failed.
+    /// many pending enhancements failed: 0, and nothing changed, when the import is no longer
+    /// `running` (another worker or a restart took it on).
     ///
     /// # Errors
     /// Database errors (nothing is changed then).
@@ -131,6 +132,21 @@ impl Db {
     ) -> Result<u64, ApiError> {
         debug_assert!(PendingStatus::Importing.can_become(PendingStatus::Failed));
         let mut tx = self.writer().begin().await?;
+        // Fenced: only an import this worker still runs is failed (its pending
+        // enhancements with it); another worker's, or a finished one, is left alone.
+        let held = sqlx::query(
+            "UPDATE batches SET import_state = 'failed', import_error = $1, validation_file = $2 \
+             WHERE id = $3 AND import_state = 'running'",
+        )
+        .bind(crate::text::storable_message(why).as_ref())
+        .bind(validation_file)
+        .bind(batch.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if held == 0 {
+            return Ok(0);
+        }
         let failed = sqlx::query(
             "UPDATE pending_enhancements SET status = $1, updated_at = $2 \
              WHERE batch_id = $3 AND status = $4",
@@ -142,15 +158,6 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query(
-            "UPDATE batches SET import_state = 'failed', import_error = $1, validation_file = $2 \
-             WHERE id = $3 AND import_state = 'running'",
-        )
-        .bind(crate::text::storable_message(why).as_ref())
-        .bind(validation_file)
-        .bind(batch.to_string())
-        .execute(&mut *tx)
-        .await?;
         if validation_file.is_some() {
             sqlx::query(
                 "UPDATE enhancement_requests SET validation_file = $1 \
