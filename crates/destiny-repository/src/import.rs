@@ -90,19 +90,7 @@ pub async fn import_batch(
     let checked = check.finish();
     lines.extend(checked.missing);
 
-    let mut writer = blobs
-        .create(&BlobKey::new(validation_file.as_str())?)
-        .await?;
-    let mut buf = Vec::with_capacity(64 * 1024);
-    for line in &lines {
-        jsonl::append_line(&mut buf, line).map_err(|e| ApiError::Internal(e.to_string()))?;
-        if buf.len() >= 60 * 1024 {
-            writer.write(&buf).await?;
-            buf.clear();
-        }
-    }
-    writer.write(&buf).await?;
-    writer.commit().await?;
+    write_validation_file(blobs, validation_file.as_str(), &lines).await?;
 
     let outcomes = pending
         .into_iter()
@@ -149,4 +137,27 @@ fn refuse_unstorable(
         }
     }
     refused
+}
+
+/// Writes a validation file: one JSONL line per entry, streamed in 60 KiB writes.
+///
+/// # Errors
+/// Storage errors.
+pub(crate) async fn write_validation_file(
+    blobs: &BlobStore,
+    key: &str,
+    lines: &[RobotResultValidationEntry],
+) -> Result<(), ApiError> {
+    let mut writer = blobs.create(&BlobKey::new(key)?).await?;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    for line in lines {
+        jsonl::append_line(&mut buf, line).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if buf.len() >= 60 * 1024 {
+            writer.write(&buf).await?;
+            buf.clear();
+        }
+    }
+    writer.write(&buf).await?;
+    writer.commit().await?;
+    Ok(())
 }

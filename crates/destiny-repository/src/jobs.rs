@@ -1,7 +1,6 @@
 //! Background work: the expiry job (leases that ran out) and the import worker (result
 //! files), each a loop that stops when the shutdown token fires.
 
-use destiny_sdk::jsonl;
 use destiny_sdk::models::RobotResultValidationEntry;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +8,10 @@ use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use crate::api::AppState;
-use crate::blob::{BlobKey, BlobStore};
 use crate::clock::micros;
 use crate::db::imports::TakenImport;
 use crate::error::ApiError;
+use crate::import::write_validation_file;
 
 /// Runs the expiry job every `interval` until `shutdown` turns true.
 pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watch::Receiver<bool>) {
@@ -192,11 +191,14 @@ async fn record_failure(
             let record = state.db.batch(batch, None).await?;
             let key = record.validation_key();
             let refs = state.db.importing_refs(batch).await?;
-            let lines = refs.iter().map(|p| RobotResultValidationEntry {
-                reference_id: Some(p.reference_id),
-                error: Some(why.clone()),
-            });
-            let written = match write_validation_file(state.blobs.store(), &key, lines).await {
+            let lines: Vec<RobotResultValidationEntry> = refs
+                .iter()
+                .map(|p| RobotResultValidationEntry {
+                    reference_id: Some(p.reference_id),
+                    error: Some(why.clone()),
+                })
+                .collect();
+            let written = match write_validation_file(state.blobs.store(), &key, &lines).await {
                 Ok(()) => Some(key.as_str()),
                 Err(e) => {
                     tracing::warn!(%batch, error = %e, "the validation file of a failed import cannot be written");
@@ -212,20 +214,4 @@ async fn record_failure(
             Ok(())
         }
     }
-}
-
-/// Writes a validation file of `lines`.
-async fn write_validation_file(
-    store: &BlobStore,
-    key: &str,
-    lines: impl Iterator<Item = RobotResultValidationEntry>,
-) -> Result<(), ApiError> {
-    let mut buf = Vec::new();
-    for line in lines {
-        jsonl::append_line(&mut buf, &line).map_err(|e| ApiError::Internal(e.to_string()))?;
-    }
-    let mut writer = store.create(&BlobKey::new(key)?).await?;
-    writer.write(&buf).await?;
-    writer.commit().await?;
-    Ok(())
 }
