@@ -2,7 +2,6 @@
 //! enhancement request, and an automation's percolator query. Every problem is a
 //! [`CliError`] naming the file and, where there is one, the line.
 
-use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 
@@ -69,10 +68,10 @@ pub fn reference_ids(given: Vec<Uuid>, file: Option<&Path>) -> Result<Vec<Uuid>,
             "no reference ids: give --reference-id or --references-file".to_owned(),
         ));
     }
-    let mut seen = HashSet::with_capacity(ids.len());
-    if let Some(twice) = ids.iter().find(|id| !seen.insert(**id)) {
+    if let Some(twice) = destiny_sdk::models::first_duplicate(&ids) {
         return Err(CliError::Rejected(format!(
-            "reference id {twice} is given twice (reference_ids must not contain duplicate ids)"
+            "reference id {twice} is given twice ({})",
+            destiny_sdk::models::DUPLICATE_REFERENCE_IDS.trim_end_matches('.')
         )));
     }
     Ok(ids)

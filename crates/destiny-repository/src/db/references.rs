@@ -206,9 +206,8 @@ impl Db {
         now_us: i64,
     ) -> Result<Vec<Uuid>, ApiError> {
         let ids: Vec<Uuid> = refs.iter().map(|r| r.id).collect();
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
-        if let Some(twice) = ids.iter().find(|id| !seen.insert(**id)) {
-            return Err(exists(*twice));
+        if let Some(twice) = destiny_sdk::models::first_duplicate(&ids) {
+            return Err(exists(twice));
         }
         if let Some(stored) = self.first_stored(&ids).await? {
             return Err(exists(stored));

@@ -83,6 +83,9 @@ impl fmt::Display for AuthError {
     }
 }
 
+/// Today's text for a signature older than the window (the client re-signs on it).
+pub(crate) const TOKEN_EXPIRED: &str = "Token is expired.";
+
 /// Today's text for a client id that is not a UUIDv4 or UUIDv7.
 const INVALID_CLIENT_ID: &str = "Invalid format for client id, expected UUIDv4 or UUIDv7.";
 
@@ -193,7 +196,7 @@ impl AuthError {
     /// 401 `Token is expired.` (today's text, SDK >= 0.12.4; 0.7.4 said `Request
     /// timestamp has expired.`, and clients re-sign on either).
     pub fn expired_timestamp() -> Self {
-        Self::unauthorized(AuthErrorKind::ExpiredTimestamp, "Token is expired.")
+        Self::unauthorized(AuthErrorKind::ExpiredTimestamp, TOKEN_EXPIRED)
     }
 
     /// 401 `Request timestamp is too far in the future.`

@@ -41,6 +41,7 @@
 
 mod clock;
 mod error;
+pub(crate) use error::TOKEN_EXPIRED;
 mod headers;
 mod layer;
 mod method;

@@ -8,7 +8,7 @@ use crate::models::ModelError;
 /// (SDK 0.17.6 and the live repository) and 2025's (SDK 0.7.4). The client retries once
 /// with a fresh timestamp when it sees either.
 pub(crate) const TIMESTAMP_EXPIRED: [&str; 2] =
-    ["Token is expired.", "Request timestamp has expired."];
+    [crate::auth::TOKEN_EXPIRED, "Request timestamp has expired."];
 
 /// Whether an answer says the request's timestamp was too old (either text).
 pub(crate) fn is_expired_timestamp(status: StatusCode, detail: &str) -> bool {

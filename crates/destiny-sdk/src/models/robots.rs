@@ -273,12 +273,23 @@ pub const DUPLICATE_REFERENCE_IDS: &str = "reference_ids must not contain duplic
 /// repeated.
 fn distinct_reference_ids<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<Uuid>, D::Error> {
     let ids = ids::vec_v4_or_v7(de)?;
-    let mut seen = std::collections::HashSet::with_capacity(ids.len());
-    if ids.iter().all(|id| seen.insert(*id)) {
-        Ok(ids)
-    } else {
-        Err(serde::de::Error::custom(DUPLICATE_REFERENCE_IDS))
+    match first_duplicate(&ids) {
+        None => Ok(ids),
+        Some(_) => Err(serde::de::Error::custom(DUPLICATE_REFERENCE_IDS)),
     }
+}
+
+/// The first id of `ids` that an earlier one repeats, if any.
+///
+/// ```
+/// use destiny_sdk::models::first_duplicate;
+/// let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+/// assert_eq!(first_duplicate(&[a, b, a]), Some(a));
+/// assert_eq!(first_duplicate(&[a, b]), None);
+/// ```
+pub fn first_duplicate(ids: &[Uuid]) -> Option<Uuid> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().find(|id| !seen.insert(**id)).copied()
 }
 
 /// The repository's view of an enhancement request.
