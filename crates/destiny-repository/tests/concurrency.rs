@@ -14,11 +14,11 @@
 #[macro_use]
 mod common;
 
-use common::{start, Backend, Options, Server, DEADLINE};
+use common::{refuse_inserts, start, Backend, Options, Server, DEADLINE};
 use destiny_repository::config::Config;
 use destiny_sdk::client::{RetryPolicy, RobotClient};
 use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatch};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -31,6 +31,7 @@ on_both_backends!(
     a_poll_that_cannot_write_its_file_gives_its_claim_back,
     giving_a_claim_back_leaves_rows_the_expiry_moved_on,
     a_poll_during_a_large_import_does_not_wait_for_it,
+    a_large_import_is_all_or_nothing,
 );
 
 /// Concurrent clients of one robot.
@@ -470,4 +471,83 @@ async fn a_poll_during_a_large_import_does_not_wait_for_it(backend: Backend) {
     );
     assert_eq!(import.await.expect("the import task"), 201);
     assert_eq!(stored().await, SEEDED + IMPORTED);
+}
+
+/// A large import stays all or nothing though it is written in several transactions: a
+/// stored id among its last lines is a 409 before anything is written; a database
+/// refusal in its last transaction removes the transactions already committed (seen while
+/// the import ran), so nothing of it is left.
+async fn a_large_import_is_all_or_nothing(backend: Backend) {
+    const LINES: usize = 30_000;
+    let s = start(backend).await;
+    let stored_before = s.references(1).await;
+    let pool = s.db.pool().await;
+    let count = || async {
+        sqlx::query("SELECT COUNT(*) AS n FROM refs")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+            .get::<i64, _>("n")
+    };
+    let body = |last: Value| -> String {
+        let mut text: String = (0..LINES)
+            .map(|i| {
+                format!(
+                    "{{\"identifiers\": [{{\"identifier\": \"W{}\", \"identifier_type\": \"open_alex\"}}]}}\n",
+                    20_000_000 + i
+                )
+            })
+            .collect();
+        text.push_str(&last.to_string());
+        text
+    };
+
+    let (status, detail) = s
+        .admin(
+            reqwest::Method::POST,
+            "/v1/references/",
+            Some(body(json!({"id": stored_before[0]}))),
+        )
+        .await;
+    assert_eq!(status, 409, "{detail}");
+    assert_eq!(count().await, 1, "nothing written before the 409");
+
+    refuse_inserts(&s, "refused last", "22023").await;
+    let last = Uuid::new_v4();
+    let refused = json!({"id": last, "enhancements": [{"reference_id": last, "source": "refused last",
+        "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}]});
+    let import = {
+        let (http, url, token, text) = (
+            s.http.clone(),
+            format!("{}/v1/references/", s.base),
+            s.token.clone(),
+            body(refused),
+        );
+        tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(token)
+                .body(text)
+                .send()
+                .await
+                .expect("the import answers")
+                .status()
+                .as_u16()
+        })
+    };
+    let mut most = 0;
+    while !import.is_finished() {
+        most = most.max(count().await);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let status = import.await.expect("the import task");
+    assert!((400..600).contains(&status), "the import answered {status}");
+    assert!(
+        most > 1,
+        "no transaction of the import was seen committed ({most} references at most)"
+    );
+    assert_eq!(
+        count().await,
+        1,
+        "the committed transactions were removed again"
+    );
 }

@@ -13,7 +13,7 @@
 #[macro_use]
 mod common;
 
-use common::{annotation, Backend, Options, Server, DEADLINE};
+use common::{annotation, refuse_inserts, Backend, Options, Server, DEADLINE};
 use destiny_repository::blob::BlobKey;
 use destiny_repository::jobs::{FIRST_IMPORT_BACKOFF, MAX_IMPORT_ATTEMPTS};
 use destiny_repository::server::Jobs;
@@ -44,44 +44,6 @@ mod postgres_only {
 const POISON: &str = "Poison Robot";
 /// The `source` whose inserts fail with a serialization failure (PostgreSQL).
 const FLAKY: &str = "Flaky Robot";
-
-/// Makes the database refuse enhancements whose `source` is `source` with `error`: on
-/// PostgreSQL with SQLSTATE `sqlstate`; on SQLite with `RAISE(ABORT)` (a constraint
-/// error).
-async fn refuse_inserts(s: &Server, source: &str, sqlstate: &str) {
-    let pool = s.db.pool().await;
-    let name = format!("refuse_{}", source.replace(' ', "_").to_lowercase());
-    match s.db.backend {
-        Backend::Sqlite => {
-            sqlx::query(&format!(
-                "CREATE TRIGGER {name} BEFORE INSERT ON enhancements WHEN NEW.source = '{source}' \
-                 BEGIN SELECT RAISE(ABORT, 'enhancement refused by the test trigger'); END"
-            ))
-            .execute(&pool)
-            .await
-            .expect("create the SQLite trigger");
-        }
-        Backend::Postgres => {
-            sqlx::query(&format!(
-                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-                 IF NEW.source = '{source}' THEN \
-                 RAISE EXCEPTION 'enhancement refused by the test trigger' USING ERRCODE = '{sqlstate}'; \
-                 END IF; RETURN NEW; END $$"
-            ))
-            .execute(&pool)
-            .await
-            .expect("create the trigger function");
-            sqlx::query(&format!(
-                "CREATE TRIGGER {name} BEFORE INSERT ON enhancements FOR EACH ROW \
-                 EXECUTE FUNCTION {name}()"
-            ))
-            .execute(&pool)
-            .await
-            .expect("create the PostgreSQL trigger");
-        }
-    }
-    pool.close().await;
-}
 
 /// Leases a batch of `limit` and submits a result file with `line(reference)` per
 /// reference; answers the batch id.

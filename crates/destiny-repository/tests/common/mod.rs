@@ -512,3 +512,41 @@ impl std::io::Write for LogSink {
         Ok(())
     }
 }
+
+/// Makes the database refuse enhancements whose `source` is `source` with `error`: on
+/// PostgreSQL with SQLSTATE `sqlstate`; on SQLite with `RAISE(ABORT)` (a constraint
+/// error).
+pub async fn refuse_inserts(s: &Server, source: &str, sqlstate: &str) {
+    let pool = s.db.pool().await;
+    let name = format!("refuse_{}", source.replace(' ', "_").to_lowercase());
+    match s.db.backend {
+        Backend::Sqlite => {
+            sqlx::query(&format!(
+                "CREATE TRIGGER {name} BEFORE INSERT ON enhancements WHEN NEW.source = '{source}' \
+                 BEGIN SELECT RAISE(ABORT, 'enhancement refused by the test trigger'); END"
+            ))
+            .execute(&pool)
+            .await
+            .expect("create the SQLite trigger");
+        }
+        Backend::Postgres => {
+            sqlx::query(&format!(
+                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.source = '{source}' THEN \
+                 RAISE EXCEPTION 'enhancement refused by the test trigger' USING ERRCODE = '{sqlstate}'; \
+                 END IF; RETURN NEW; END $$"
+            ))
+            .execute(&pool)
+            .await
+            .expect("create the trigger function");
+            sqlx::query(&format!(
+                "CREATE TRIGGER {name} BEFORE INSERT ON enhancements FOR EACH ROW \
+                 EXECUTE FUNCTION {name}()"
+            ))
+            .execute(&pool)
+            .await
+            .expect("create the PostgreSQL trigger");
+        }
+    }
+    pool.close().await;
+}
