@@ -79,9 +79,9 @@ pub fn after_failure(attempt: u32, error: &ApiError) -> AfterFailure {
             "The result could not be imported in {attempt} attempts; the last failed with: {error}"
         ))
     } else {
-        let doublings = attempt.saturating_sub(1).min(16);
         AfterFailure::Retry {
-            wait: (FIRST_IMPORT_BACKOFF * 2u32.pow(doublings)).min(MAX_IMPORT_BACKOFF),
+            wait: destiny_sdk::backoff::Backoff::new(FIRST_IMPORT_BACKOFF, MAX_IMPORT_BACKOFF)
+                .full(attempt),
             why: error.to_string(),
         }
     }

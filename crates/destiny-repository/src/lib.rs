@@ -22,6 +22,7 @@
 //! - [`text`]: the text policy of stored fields (NUL, length limits), one for both
 //!   backends.
 //! - [`clock`]: injected time.
+//! - [`random`]: secrets and keys from the OS random source.
 //! - [`server`]: [`run`](server::run), which wires it together.
 //! - `http` (private): the HTTP/1.1 accept loop (header-read timeout, graceful shutdown).
 
@@ -38,6 +39,7 @@ mod http;
 pub mod import;
 pub mod jobs;
 pub mod lifecycle;
+pub mod random;
 pub mod reference_file;
 pub mod server;
 pub mod text;

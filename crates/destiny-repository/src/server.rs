@@ -89,7 +89,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     let blobs = BlobState::new(store, signer, blob_config, clock.clone());
     let (admin_token, generated_token) = match &config.admin_token {
         Some(t) => (t.clone(), false),
-        None => (Secret::new(crate::db::robots::new_secret()), true),
+        None => (Secret::new(crate::random::secret()?), true),
     };
     let admission = Admission::new(AdmissionLimits {
         concurrency: config.poll_concurrency.unwrap_or(match db.backend() {

@@ -152,7 +152,7 @@ impl Default for TransientPolicy {
 impl TransientPolicy {
     /// The jittered delay before attempt number `attempt` (2 for the first retry).
     pub fn delay_before(&self, attempt: u32) -> Duration {
-        crate::backoff::Backoff::new(self.base_delay, self.max_delay)
+        destiny_sdk::backoff::Backoff::new(self.base_delay, self.max_delay)
             .delay(attempt.saturating_sub(1))
     }
 }

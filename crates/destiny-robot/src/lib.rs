@@ -60,11 +60,10 @@
 //! - [`metrics`] and [`health`]: counters, `/health` and `/metrics` (Prometheus text).
 //! - [`toy`]: [`ToyRobot`], the reference toy robot.
 //! - internal: `process` (the shared processing path), `lines` (line splitting),
-//!   `spool` (result files), `backoff` (jittered delays).
+//!   `spool` (result files); delays come from `destiny_sdk::backoff`.
 
 #![warn(missing_docs)]
 
-mod backoff;
 pub mod config;
 pub mod failure;
 pub mod health;

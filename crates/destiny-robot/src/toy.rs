@@ -93,7 +93,7 @@ impl ToyRobot {
                 let (hi, lo) = reference_id.as_u64_pair();
                 mix(mix(seed ^ hi) ^ lo)
             }
-            None => crate::backoff::random_u64(),
+            None => destiny_sdk::backoff::random_u64(),
         };
         let toy = TOYS[(bits >> 32) as usize % TOYS.len()];
         // As Python's round(randint(0, 100) / 100, 2): k / 100 for k in 0..=100.

@@ -20,7 +20,8 @@
 //!   blocking wrapper.
 //! - [`samples`]: [`ReferenceGenerator`](samples::ReferenceGenerator), seeded sample references.
 //! - [`secret`]: [`Secret`](secret::Secret), a string that never prints.
-
+//! - [`backoff`]: [`Backoff`](backoff::Backoff), the one jittered exponential backoff of
+//!   the client, the runner and the repository.
 //!
 //! ## A robot's loop, by hand
 //!
@@ -43,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod backoff;
 pub mod client;
 pub mod duration;
 pub mod jsonl;

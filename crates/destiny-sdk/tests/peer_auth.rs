@@ -17,8 +17,9 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::routing::any;
 use axum::{Extension, Router};
-use common::{hex, run_jobs, unhex, SplitMix64};
+use common::{run_jobs, SplitMix64};
 use destiny_sdk::auth::{create_signature, pyfloat, HmacAuth, HmacAuthLayer, VerifiedClient};
+use hex::encode as hex;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -124,7 +125,7 @@ async fn peer_python_signed_requests_pass_the_rust_layer_and_tampering_fails() {
                 .to_owned()
         };
         assert_eq!(
-            unhex(answer["body_hex"].as_str().expect("body_hex")),
+            hex::decode(answer["body_hex"].as_str().expect("body_hex")).expect("hex"),
             *body,
             "Python signed a different body than given"
         );
@@ -255,12 +256,12 @@ fn peer_rust_signatures_equal_python_signatures() {
     let mut cases = Vec::new();
     for i in 0..400 {
         let secret = match i % 4 {
-            0 => hex(&rng.bytes(32)),
+            0 => hex(rng.bytes(32)),
             1 => "s".repeat(rng.below(200) as usize),
             2 => "clé secrète 🔑 ".repeat(1 + rng.below(5) as usize),
             _ => {
                 let len = rng.below(100) as usize;
-                hex(&rng.bytes(len))
+                hex(rng.bytes(len))
             }
         };
         let body = match i % 3 {

@@ -39,7 +39,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// use destiny_repository::blob::{router, BlobConfig, BlobState, BlobStore, UrlSigner};
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = BlobStore::open_root(dir.path()).await.unwrap();
-/// let state = BlobState::new(store, UrlSigner::random(), BlobConfig::default(),
+/// let state = BlobState::new(store, UrlSigner::random().unwrap(), BlobConfig::default(),
 ///     Arc::new(destiny_repository::clock::SystemClock));
 /// let app: axum::Router = router(state);
 /// # let _ = app;

@@ -174,8 +174,11 @@ impl UrlSigner {
     }
 
     /// A signer with a fresh random key (not persisted).
-    pub fn random() -> Self {
-        Self::new(random_key())
+    ///
+    /// # Errors
+    /// When the OS random source fails.
+    pub fn random() -> io::Result<Self> {
+        Ok(Self::new(random_key()?))
     }
 
     /// Loads the key from `<blob_root>/.signing-key`, creating the directory and a new
@@ -205,7 +208,7 @@ impl UrlSigner {
             ".signing-key.{}.tmp",
             uuid::Uuid::new_v4().simple()
         ));
-        let key = random_key();
+        let key = random_key().map_err(io_err)?;
         let written = write_private(&temp, &key).and_then(|()| std::fs::hard_link(&temp, &path));
         let _ = std::fs::remove_file(&temp);
         match written {
@@ -245,7 +248,7 @@ impl UrlSigner {
     pub fn sign_query(&self, key: &BlobKey, permission: Permission, expires_at: i64) -> String {
         let sp = permission.as_sp();
         let se = expires_at.to_string();
-        let sig = hex(&self.mac(sp, &se, key).finalize().into_bytes());
+        let sig = hex::encode(self.mac(sp, &se, key).finalize().into_bytes());
         format!("sp={sp}&se={se}&sig={sig}")
     }
 
@@ -280,7 +283,7 @@ impl UrlSigner {
         let se = query.se.as_deref().ok_or(BlobAuthError::Missing("se"))?;
         let sig = query.sig.as_deref().ok_or(BlobAuthError::Missing("sig"))?;
         let expires_at: i64 = se.parse().map_err(|_| BlobAuthError::MalformedExpiry)?;
-        let expected = hex(&self.mac(sp, se, key).finalize().into_bytes());
+        let expected = hex::encode(self.mac(sp, se, key).finalize().into_bytes());
         if !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
             return Err(BlobAuthError::InvalidSignature);
         }
@@ -323,11 +326,8 @@ fn expiry(now: Timestamp, ttl: Duration) -> i64 {
         .saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn random_key() -> [u8; KEY_LEN] {
-    let mut key = [0; KEY_LEN];
-    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key
+fn random_key() -> io::Result<[u8; KEY_LEN]> {
+    crate::random::bytes()
 }
 
 fn read_key(path: &Path) -> Result<[u8; KEY_LEN], SigningKeyError> {
@@ -353,17 +353,6 @@ fn write_private(path: &Path, key: &[u8]) -> io::Result<()> {
     file.sync_all()
 }
 
-/// Lower-case hexadecimal of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,7 +374,7 @@ mod tests {
         let q = signer.sign_query(&key, Permission::Write, 1_700_000_000);
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&[1; 32]).unwrap();
         mac.update(b"w\n1700000000\na/b.jsonl");
-        let sig = hex(&mac.finalize().into_bytes());
+        let sig = hex::encode(mac.finalize().into_bytes());
         assert_eq!(sig.len(), 64);
         assert_eq!(q, format!("sp=w&se=1700000000&sig={sig}"));
     }

@@ -66,7 +66,7 @@ impl StoredForm {
         Ok(Self {
             content,
             derived,
-            fingerprint: crate::blob::signing::hex(&h.finalize()),
+            fingerprint: hex::encode(h.finalize()),
         })
     }
 }

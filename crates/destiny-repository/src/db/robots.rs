@@ -9,19 +9,6 @@ use super::{uuid_at, Db};
 use crate::error::ApiError;
 use crate::text::{self, MAX_ROBOT_NAME_CHARS};
 
-/// A new client secret: 64 lowercase hex characters (32 random bytes), as the real
-/// repository issues.
-pub fn new_secret() -> String {
-    use sha2::{Digest, Sha256};
-    // Three v4 UUIDs carry 366 random bits (from the OS via getrandom); hashing spreads
-    // them evenly over the 256 output bits.
-    let mut h = Sha256::new();
-    for _ in 0..3 {
-        h.update(Uuid::new_v4().as_bytes());
-    }
-    crate::blob::signing::hex(&h.finalize())
-}
-
 fn not_found(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("Robot with id {id} does not exist."))
 }
@@ -85,7 +72,7 @@ impl Db {
         entitlements_not_granted(robot)?;
         storable(robot)?;
         let id = Uuid::new_v4();
-        let secret = new_secret();
+        let secret = crate::random::secret().map_err(|e| ApiError::Internal(e.to_string()))?;
         sqlx::query(
             "INSERT INTO robots (id, name, description, owner, client_secret, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -161,7 +148,7 @@ impl Db {
     /// # Errors
     /// 404 when unknown.
     pub async fn cycle_robot_secret(&self, id: Uuid) -> Result<ProvisionedRobot, ApiError> {
-        let secret = new_secret();
+        let secret = crate::random::secret().map_err(|e| ApiError::Internal(e.to_string()))?;
         let done = sqlx::query("UPDATE robots SET client_secret = $1 WHERE id = $2")
             .bind(&secret)
             .bind(id.to_string())
@@ -192,18 +179,5 @@ impl Db {
             .await?;
         row.map(|r| r.try_get::<String, _>(0).map(Secret::new))
             .transpose()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn secrets_are_64_lowercase_hex() {
-        let s = super::new_secret();
-        assert_eq!(s.len(), 64);
-        assert!(s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
-        assert_ne!(s, super::new_secret());
     }
 }

@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Runner, Shared};
-use crate::backoff::Backoff;
 use crate::config::{env, ConfigError, RunnerConfig, RunnerSettings};
 use crate::failure::TransientPolicy;
 use crate::metrics::Metrics;
 use crate::robot::Robot;
+use destiny_sdk::backoff::Backoff;
 
 /// Configures a [`Runner`]; start with [`Runner::builder`].
 ///

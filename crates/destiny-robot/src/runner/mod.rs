@@ -40,11 +40,11 @@ use uuid::Uuid;
 
 pub use builder::RunnerBuilder;
 
-use crate::backoff::{jitter, Backoff};
 use crate::config::{ConfigError, RunnerConfig, RunnerSettings};
 use crate::failure::TransientPolicy;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::robot::Robot;
+use destiny_sdk::backoff::{jitter, Backoff};
 
 /// Why [`Runner::run`] stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 //! parsed from the `X-Request-Timestamp` header, so both directions must match CPython
 //! byte for byte:
 //!
-//! - [`repr`] / [`Repr`]: the shortest digits that round-trip (Rust's `{:e}` computes
+//! - [`repr`] / [`Repr`]: the shortest digits that round-trip (the `ryu` crate computes
 //!   them), laid out as CPython does: fixed notation with at least one digit after the
 //!   point when `1e-4 <= |x| < 1e16` (`1733380000.0`, `0.0001`), otherwise exponent form
 //!   with a sign and at least two exponent digits (`1e+16`, `1.5e-05`); `nan`, `inf`,
@@ -20,7 +20,7 @@
 //! # Ok::<(), pyfloat::PyFloatError>(())
 //! ```
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 /// Longest Python float repr is 24 bytes (`-2.2250738585072014e-308`); room to spare.
 const CAP: usize = 32;
@@ -71,49 +71,38 @@ impl Repr {
             out.push_str("inf");
             return out;
         }
-        // `{:e}` of a finite non-negative f64 is `D[.DDDD]e[-]E` with the shortest digits
-        // that round-trip, which is what CPython's repr (dtoa mode 0) computes too.
-        let mut sci = Buf::default();
-        // Writing into `Buf` cannot fail: `{:e}` of an f64 is at most 24 bytes.
-        let _ = write!(sci, "{:e}", x.abs());
-        let text = sci.as_bytes();
-        let e_at = text.iter().position(|&b| b == b'e').unwrap_or(text.len());
-        let (mantissa, exp_text) = text.split_at(e_at);
-        let exp = parse_exp(exp_text.get(1..).unwrap_or(b"0"));
-        let mut digits = [0u8; CAP];
-        let mut nd = 0;
-        for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
-            if nd < CAP {
-                digits[nd] = b;
-                nd += 1;
-            }
+        // Ryu finds the shortest digits that round-trip and, on an exact tie between two
+        // candidates, keeps the even one: CPython's `repr` (dtoa mode 0) makes the same
+        // choices. Only the layout differs (ryu prints `1e16`, `0.00001`), so the digits
+        // and the decimal point are read back from its text and laid out as CPython does.
+        let mut ryu = ryu::Buffer::new();
+        let text = ryu.format_finite(x.abs());
+        // Ryu's fixed notation (`1733380000.0`, `0.5`, `0.0001`) is CPython's, except
+        // from 1e-5 down to 1e-4 where ryu still writes `0.0000…` and CPython switches to
+        // exponent form: most timestamps are copied as they are.
+        if !text.contains('e') && !text.starts_with("0.0000") {
+            out.push_str(text);
+            return out;
         }
-        if let Some(even) = half_even_tie(x.abs(), nd, exp) {
-            // Same length, no carry (see `half_even_tie`): overwrite the digits.
-            let mut t = Buf::default();
-            let _ = write!(t, "{even}");
-            if let Some(even_digits) = t.as_bytes().get(..nd) {
-                digits[..nd].copy_from_slice(even_digits);
-            }
-        }
-        let digits = &digits[..nd];
-        // CPython's `decpt`: value = 0.DIGITS * 10^decpt.
-        let decpt = exp + 1;
-        if decpt <= -4 || decpt > 16 {
+        let (digits, decpt) = Digits::read(text);
+        let digits = digits.as_bytes();
+        if digits.is_empty() {
+            out.push_str("0.0");
+        } else if decpt <= -4 || decpt > 16 {
             out.push(digits[0]);
-            if nd > 1 {
+            if digits.len() > 1 {
                 out.push(b'.');
                 out.push_bytes(&digits[1..]);
             }
+            let exp = decpt - 1;
             out.push(b'e');
             out.push(if exp < 0 { b'-' } else { b'+' });
             let mag = exp.unsigned_abs();
-            if mag < 10 {
-                out.push(b'0');
+            if mag >= 100 {
+                out.push(digit(mag / 100));
             }
-            let mut n = Buf::default();
-            let _ = write!(n, "{mag}");
-            out.push_bytes(n.as_bytes());
+            out.push(digit(mag / 10 % 10));
+            out.push(digit(mag % 10));
         } else if decpt <= 0 {
             out.push_str("0.");
             for _ in 0..decpt.unsigned_abs() {
@@ -122,13 +111,13 @@ impl Repr {
             out.push_bytes(digits);
         } else {
             let point = decpt.unsigned_abs() as usize;
-            if point < nd {
+            if point < digits.len() {
                 out.push_bytes(&digits[..point]);
                 out.push(b'.');
                 out.push_bytes(&digits[point..]);
             } else {
                 out.push_bytes(digits);
-                for _ in nd..point {
+                for _ in digits.len()..point {
                     out.push(b'0');
                 }
                 out.push_str(".0");
@@ -173,106 +162,60 @@ impl fmt::Debug for Repr {
     }
 }
 
-/// Parses the exponent of `{:e}` output (`-5`, `17`); it is always in range.
-fn parse_exp(text: &[u8]) -> i32 {
-    let (neg, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text),
-    };
-    let mag = digits
-        .iter()
-        .fold(0i32, |acc, &d| acc * 10 + i32::from(d - b'0'));
-    if neg {
-        -mag
-    } else {
-        mag
-    }
+/// The ASCII digit of `d` (below ten).
+fn digit(d: u32) -> u8 {
+    // `d % 10` is below ten, so the sum is an ASCII digit.
+    b'0' + (d % 10) as u8
 }
 
-/// Rust's shortest digits break an exact tie (the value lies exactly halfway between two
-/// shortest candidates) by rounding up; CPython's dtoa rounds half to even. Returns the
-/// digits CPython prints (as an integer of `nd` digits) when they differ from Rust's
-/// round-up choice, else `None`.
-///
-/// `x` is finite and non-negative; Rust printed `nd` digits with decimal exponent `exp`.
-fn half_even_tie(x: f64, nd: usize, exp: i32) -> Option<u128> {
-    // The exact value as odd mantissa * 2^e.
-    let bits = x.to_bits();
-    let field = i32::try_from((bits >> 52) & 0x7ff).ok()?;
-    let frac = bits & ((1 << 52) - 1);
-    let (mut m, mut e) = if field == 0 {
-        (frac, -1074)
-    } else {
-        (frac | (1 << 52), field - 1075)
-    };
-    if m == 0 {
-        return None;
-    }
-    let tz = m.trailing_zeros();
-    m >>= tz;
-    e += i32::try_from(tz).ok()?;
-    // `sig`: the exact decimal significand with trailing zeros removed. A tie needs it to
-    // have exactly nd + 1 digits (<= 18), so larger ones are ruled out cheaply.
-    let sig: u128 = if e < 0 {
-        // x = m * 5^k / 10^k, and m * 5^k is odd: no trailing zero to strip.
-        let k = e.unsigned_abs();
-        if k > 27 {
-            return None;
-        }
-        u128::from(m) * 5u128.pow(k)
-    } else {
-        // x = m * 2^e: strip min(e, v5(m)) factors of ten.
-        let mut m5 = u128::from(m);
-        let mut twos = e.unsigned_abs();
-        while twos > 0 && m5 % 5 == 0 {
-            m5 /= 5;
-            twos -= 1;
-        }
-        if twos > 63 {
-            return None;
-        }
-        m5 << twos
-    };
-    let upper = 10u128.pow(u32::try_from(nd).ok()?);
-    if sig % 10 != 5 || !(upper..upper * 10).contains(&sig) {
-        return None;
-    }
-    let floor = sig / 10;
-    if floor & 1 == 1 {
-        // Half to even rounds up as well: Rust's digits are CPython's.
-        return None;
-    }
-    // The even candidate must round-trip too (at a power of two the interval below is
-    // narrower); CPython's shortest mode only prints digits that round-trip.
-    let mut text = Buf::default();
-    let scale = exp - i32::try_from(nd).ok()? + 1;
-    write!(text, "{floor}e{scale}").ok()?;
-    let back: f64 = std::str::from_utf8(text.as_bytes()).ok()?.parse().ok()?;
-    (back == x).then_some(floor)
-}
-
-/// A small stack buffer implementing [`fmt::Write`].
-#[derive(Default)]
-struct Buf {
-    /// The bytes written so far.
+/// Significant digits and CPython's `decpt` (value = `0.DIGITS * 10^decpt`) read back
+/// from ryu's text of a finite, non-negative float.
+struct Digits {
+    /// The significant digits, without leading or trailing zeros.
     bytes: [u8; CAP],
-    /// Number of bytes written.
+    /// Number of digits; 0 for zero.
     len: usize,
 }
 
-impl Buf {
+impl Digits {
+    /// Reads `123.45`, `0.00012`, `1e16`, `1.5e-7` or `100.0`.
+    fn read(text: &str) -> (Self, i32) {
+        let (mantissa, exp) = match text.split_once('e') {
+            Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+            None => (text, 0),
+        };
+        let mut out = Self {
+            bytes: [0; CAP],
+            len: 0,
+        };
+        let mut decpt = exp;
+        let mut before_point = true;
+        for &b in mantissa.as_bytes() {
+            if b == b'.' {
+                before_point = false;
+            } else if out.len == 0 && b == b'0' {
+                // A leading zero: after the point it moves the first digit right.
+                if !before_point {
+                    decpt -= 1;
+                }
+            } else {
+                if before_point {
+                    decpt += 1;
+                }
+                if out.len < CAP {
+                    out.bytes[out.len] = b;
+                    out.len += 1;
+                }
+            }
+        }
+        while out.len > 0 && out.bytes[out.len - 1] == b'0' {
+            out.len -= 1;
+        }
+        (out, decpt)
+    }
+
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
-    }
-}
-
-impl fmt::Write for Buf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 

@@ -1,8 +1,9 @@
 //! The retry policy: how many attempts, how long to wait between them, and which
 //! failures each kind of call may retry without doubling its effect.
 
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
+
+use crate::backoff::Backoff;
 
 /// How often and how patiently the client retries a failed request.
 ///
@@ -53,24 +54,11 @@ impl RetryPolicy {
     /// The jittered delay before attempt number `attempt` (2 for the first retry):
     /// between half and all of `min(max_delay, base_delay * 2^(attempt - 2))`.
     pub fn delay_before(&self, attempt: u32) -> Duration {
-        let full = self.full_delay(attempt);
-        let half = full / 2;
-        let spread = u64::try_from((full - half).as_micros()).unwrap_or(u64::MAX);
-        let jitter = if spread == 0 {
-            0
-        } else {
-            random_u64() % (spread + 1)
-        };
-        half + Duration::from_micros(jitter)
+        self.backoff().delay(attempt.saturating_sub(1))
     }
 
-    /// The delay before `attempt` without jitter.
-    fn full_delay(&self, attempt: u32) -> Duration {
-        let exponent = attempt.saturating_sub(2).min(31);
-        self.base_delay
-            .checked_mul(1u32 << exponent)
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay)
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.base_delay, self.max_delay)
     }
 }
 
@@ -89,19 +77,6 @@ pub(crate) enum Retry {
     UnsentOrRefused,
 }
 
-/// A random number from the standard library's per-process random hash keys (no extra
-/// dependency; jitter needs no more).
-fn random_u64() -> u64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0),
-    );
-    hasher.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,13 +88,13 @@ mod tests {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(1),
         };
-        assert_eq!(p.full_delay(2), Duration::from_millis(200));
-        assert_eq!(p.full_delay(3), Duration::from_millis(400));
-        assert_eq!(p.full_delay(4), Duration::from_millis(800));
-        assert_eq!(p.full_delay(5), Duration::from_secs(1));
-        assert_eq!(p.full_delay(100), Duration::from_secs(1));
+        assert_eq!(p.backoff().full(1), Duration::from_millis(200));
+        assert_eq!(p.backoff().full(2), Duration::from_millis(400));
+        assert_eq!(p.backoff().full(3), Duration::from_millis(800));
+        assert_eq!(p.backoff().full(4), Duration::from_secs(1));
+        assert_eq!(p.backoff().full(99), Duration::from_secs(1));
         for attempt in 2..12 {
-            let full = p.full_delay(attempt);
+            let full = p.backoff().full(attempt - 1);
             for _ in 0..50 {
                 let d = p.delay_before(attempt);
                 assert!(d >= full / 2 && d <= full, "{attempt}: {d:?} vs {full:?}");

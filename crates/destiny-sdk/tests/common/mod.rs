@@ -244,23 +244,6 @@ impl Drop for PeerServer {
     }
 }
 
-/// Lowercase hex of bytes (the scripts take bodies as hex).
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Decodes lowercase/uppercase hex.
-///
-/// # Panics
-/// On invalid hex.
-pub fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex length: {text}");
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
-
 /// A small deterministic PRNG (SplitMix64) so random cases are reproducible from a seed
 /// printed by the test.
 #[derive(Debug, Clone)]
