@@ -40,10 +40,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn vectors() -> Vec<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/signature-vectors.json");
-    let data = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the shared fixtures are needed at {}: {e}", path.display()));
+    let data = destiny_testkit::fixture_text("signature-vectors.json");
     let doc: Value = serde_json::from_str(&data).unwrap();
     doc["vectors"].as_array().unwrap().clone()
 }

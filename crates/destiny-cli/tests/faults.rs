@@ -36,26 +36,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// How long anything may take before a test fails (a deadline, not a sleep).
 mod robot_support;
 
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Waits (polling, with a deadline) until `check` answers `Some`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use destiny_testkit::wait_for;
+use robot_support::{spawn_toy, DEADLINE};
 
 /// Temporary (partial) blob files anywhere under `dir`, as the store names them (none
 /// when `dir` does not exist yet).
@@ -231,57 +215,21 @@ impl Drop for StallProxy {
     }
 }
 
-/// `destiny robot run toy` for `robot` against `base`, logging to `log`.
-fn spawn_toy(base: &str, robot: &ProvisionedRobot, env: &[(&str, &str)], log: &Path) -> Child {
-    let log_file = std::fs::File::create(log).expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_destiny"))
-        .args(["robot", "run", "toy"])
-        .env("DESTINY_REPOSITORY_URL", base)
-        .env("ROBOT_ID", robot.id.to_string())
-        .env("ROBOT_SECRET", &robot.client_secret)
-        .env("POLL_INTERVAL", "50ms")
-        .env("RUST_LOG", "info")
-        .env_remove("HEALTH_LISTEN")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .expect("run destiny robot run toy")
-}
-
-/// Waits (with a deadline) for a child to exit.
-async fn exit(child: &mut Child, log: &Path) -> std::process::ExitStatus {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!(
-                "the process did not exit in time; its log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retried() {
     const N: usize = 300;
     let (listener, proxy_addr) = StallProxy::bind().await;
     let repo =
-        robot_support::start_with(|c| c.public_url = Some(format!("http://{proxy_addr}"))).await;
+        robot_support::start_with(move |c| c.public_url = Some(format!("http://{proxy_addr}")))
+            .await;
     let upstream: std::net::SocketAddr = repo
         .base
         .trim_start_matches("http://")
         .parse()
         .expect("server address");
     let proxy = StallProxy::start(listener, upstream);
-    let robot = repo.robot("killed-mid-upload").await;
-    let (ids, request) = repo.seed_from(robot.id, N, 11).await;
+    let robot = repo.register("killed-mid-upload").await;
+    let (ids, request) = repo.seed_generated(robot.id, N, 11).await;
     let settings = [
         ("BATCH_SIZE", "300"),
         ("CONCURRENT_BATCHES", "1"),
@@ -291,7 +239,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
     // The robot polls, downloads, enhances, and starts uploading: the proxy holds the
     // body back and the server's temporary file is open. Then SIGKILL.
     let first_log = repo.dir.path().join("first.log");
-    let mut first = spawn_toy(&repo.base, &robot, &settings, &first_log);
+    let mut first = spawn_toy(&repo.base, &robot, &settings, &[], &first_log);
     let mut stalled = proxy.stalled.clone();
     tokio::time::timeout(DEADLINE, stalled.wait_for(|n| *n >= 1))
         .await
@@ -303,7 +251,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
         })
         .expect("proxy alive");
     let blobs = repo.blobs();
-    let temp = eventually("the server's temporary upload file", || async {
+    let temp = wait_for("the server's temporary upload file", DEADLINE, || async {
         temporary_files(&blobs).into_iter().next()
     })
     .await;
@@ -313,12 +261,12 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
             .is_some_and(|n| n.to_string_lossy().starts_with(".results.jsonl.")),
         "{temp:?}"
     );
-    first.kill().expect("SIGKILL the robot");
-    let status = exit(&mut first, &first_log).await;
+    first.signal("KILL");
+    let status = first.exit(DEADLINE).await;
     assert!(!status.success(), "killed: {status:?}");
 
     // The upload broke off: its temporary file goes, no result blob appears.
-    eventually("the partial upload removed", || async {
+    wait_for("the partial upload removed", DEADLINE, || async {
         temporary_files(&blobs).is_empty().then_some(())
     })
     .await;
@@ -338,25 +286,16 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
     let report = repo
         .state
         .db
-        .expire_due(repo.now(), None)
+        .expire_due(repo.now_us(), None)
         .await
         .expect("expiry");
     assert_eq!((report.expired, report.retried), (N as u64, N as u64));
     let second_log = repo.dir.path().join("second.log");
-    let mut second = spawn_toy(&repo.base, &robot, &settings, &second_log);
-    repo.wait_status(request, EnhancementRequestStatus::Completed, DEADLINE)
-        .await;
-    let term = Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(term.success());
-    let status = exit(&mut second, &second_log).await;
-    assert!(
-        status.success(),
-        "{status:?}\n{}",
-        std::fs::read_to_string(&second_log).unwrap_or_default()
-    );
+    let mut second = spawn_toy(&repo.base, &robot, &settings, &[], &second_log);
+    repo.wait_status(request, "completed").await;
+    second.signal("TERM");
+    let status = second.exit(DEADLINE).await;
+    assert!(status.success(), "{status:?}\n{}", second.log());
     assert_eq!(*proxy.stalled.borrow(), 1, "only the first upload was held");
     assert!(!proxy.armed.load(Ordering::SeqCst));
 
@@ -558,7 +497,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     let pool = sqlite_pool(&dir.path().join("destiny.db")).await;
     let state_sql = "SELECT import_state FROM batches WHERE id = $1";
     let batch_id = batch.id.to_string();
-    let seen = eventually("the import to start", || async {
+    let seen = wait_for("the import to start", DEADLINE, || async {
         let state: String = sqlx::query(state_sql)
             .bind(batch_id.clone())
             .fetch_one(&pool)
@@ -604,7 +543,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     // The next server resumes the import, and applies it once.
     let server = Serve::start(dir.path(), "second.log").await;
     assert!(!abandoned.exists(), "swept at start-up");
-    eventually("the resumed import", || async {
+    wait_for("the resumed import", DEADLINE, || async {
         let state: String = sqlx::query(state_sql)
             .bind(batch_id.clone())
             .fetch_one(&pool)
@@ -703,13 +642,12 @@ async fn clock_skew_across_the_300_s_window_both_ways() {
 
     // 299 s behind and 299 s ahead: the runner does all the work.
     for (name, offset, seed) in [("behind-299", -299.0, 4), ("ahead-299", 299.0, 5)] {
-        let robot = repo.robot(name).await;
-        let (_, request) = repo.seed_from(robot.id, 20, seed).await;
+        let robot = repo.register(name).await;
+        let (_, request) = repo.seed_generated(robot.id, 20, seed).await;
         let runner = skewed_runner(&repo.base, &robot, offset);
         let stop = runner.shutdown_token();
         let run = tokio::spawn(runner.run());
-        repo.wait_status(request, EnhancementRequestStatus::Completed, DEADLINE)
-            .await;
+        repo.wait_status(request, "completed").await;
         stop.cancel();
         let report = run.await.expect("runner task").expect("runner");
         assert_eq!(report.references_enhanced, 20, "{name}");
@@ -717,8 +655,8 @@ async fn clock_skew_across_the_300_s_window_both_ways() {
     }
 
     // 301 s behind: expired, retried once with a fresh (still skewed) timestamp.
-    let robot = repo.robot("behind-301").await;
-    let (_, request) = repo.seed_from(robot.id, 20, 6).await;
+    let robot = repo.register("behind-301").await;
+    let (_, request) = repo.seed_generated(robot.id, 20, 6).await;
     let (client, readings) = skewed_client(&repo.base, &robot, -301.0);
     let err = client
         .poll_robot_enhancement_batch(robot.id, 10, None)
@@ -736,7 +674,7 @@ async fn clock_skew_across_the_300_s_window_both_ways() {
     let metrics = runner.metrics();
     let stop = runner.shutdown_token();
     let run = tokio::spawn(runner.run());
-    eventually("two failed polls reported", || async {
+    wait_for("two failed polls reported", DEADLINE, || async {
         (metrics.snapshot().polls_failed >= 2).then_some(())
     })
     .await;
@@ -754,8 +692,8 @@ async fn clock_skew_across_the_300_s_window_both_ways() {
     );
 
     // 301 s ahead: too far in the future, not retried; the runner stops with the error.
-    let robot = repo.robot("ahead-301").await;
-    let (_, request) = repo.seed_from(robot.id, 20, 7).await;
+    let robot = repo.register("ahead-301").await;
+    let (_, request) = repo.seed_generated(robot.id, 20, 7).await;
     let (client, readings) = skewed_client(&repo.base, &robot, 301.0);
     let err = client
         .poll_robot_enhancement_batch(robot.id, 10, None)

@@ -6,14 +6,13 @@ mod robot_support;
 
 use std::time::Duration;
 
-use destiny_sdk::models::EnhancementRequestStatus;
-use robot_support::{start, TOY};
+use robot_support::{spawn_toy_on, start, TOY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
     let s = start().await;
-    let robot = s.robot("killed").await;
-    let (ids, request) = s.seed(robot.id, 40).await;
+    let robot = s.register("killed").await;
+    let (ids, request) = s.seed_generated(robot.id, 40, 41).await;
 
     // Slow on purpose: 10 references at 200 ms each, one at a time, two batches at once.
     let slow = [
@@ -24,7 +23,8 @@ async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
         // The runner logs each batch it leased at debug level.
         ("RUST_LOG", "info,destiny_robot=debug"),
     ];
-    let mut first = s.spawn_toy(
+    let mut first = spawn_toy_on(
+        &s,
         &robot,
         &slow,
         &["--delay", "200ms", "--seed", "1"],
@@ -40,7 +40,7 @@ async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
     assert!(!status.success(), "killed: {status:?}");
 
     // The killed batches were never submitted: their leases run out and are retried.
-    let expired = s.advance_and_expire(Duration::from_secs(61)).await;
+    let expired = s.advance_and_expire(Duration::from_secs(61)).await.expired;
     assert!(
         expired >= 10,
         "at least one whole batch was in flight, got {expired}"
@@ -54,13 +54,8 @@ async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
     };
     assert!(done_before + expired as usize <= ids.len());
 
-    let mut second = s.spawn_toy(&robot, &[("BATCH_SIZE", "10")], &[], "second.log");
-    s.wait_status(
-        request,
-        EnhancementRequestStatus::Completed,
-        Duration::from_secs(30),
-    )
-    .await;
+    let mut second = spawn_toy_on(&s, &robot, &[("BATCH_SIZE", "10")], &[], "second.log");
+    s.wait_status(request, "completed").await;
     second.signal("TERM");
     let status = second.exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}\n{}", second.log());

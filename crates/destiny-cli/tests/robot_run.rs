@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use destiny_sdk::jsonl::JsonlReader;
 use destiny_sdk::models::{EnhancementRequestStatus, EnhancementResultEntry, Reference};
-use robot_support::{start, TOY};
+use robot_support::{spawn_toy_on, start, TOY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_batch_in_flight_and_exits_zero() {
     let s = start().await;
-    let robot = s.robot("terminated").await;
-    let (ids, request) = s.seed(robot.id, 20).await;
+    let robot = s.register("terminated").await;
+    let (ids, request) = s.seed_generated(robot.id, 20, 21).await;
     let env = [
         ("BATCH_SIZE", "5"),
         ("CONCURRENT_BATCHES", "1"),
@@ -23,19 +23,17 @@ async fn sigterm_finishes_the_batch_in_flight_and_exits_zero() {
         ("LEASE", "PT1M"),
         ("SHUTDOWN_GRACE", "30s"),
     ];
-    let mut robot_process = s.spawn_toy(&robot, &env, &["--delay", "100ms"], "term.log");
-    s.wait_status(
-        request,
-        EnhancementRequestStatus::Processing,
-        Duration::from_secs(20),
-    )
-    .await;
+    let mut robot_process = spawn_toy_on(&s, &robot, &env, &["--delay", "100ms"], "term.log");
+    s.wait_status(request, "processing").await;
     robot_process.signal("TERM");
     let status = robot_process.exit(Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}\n{}", robot_process.log());
 
     // Nothing was left leased: the batch in flight was submitted, no more were taken.
-    assert_eq!(s.advance_and_expire(Duration::from_secs(61)).await, 0);
+    assert_eq!(
+        s.advance_and_expire(Duration::from_secs(61)).await.expired,
+        0
+    );
     // The repository imports submitted results in the background.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let enhanced = loop {
@@ -60,21 +58,16 @@ async fn sigterm_finishes_the_batch_in_flight_and_exits_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_past_the_grace_period_abandons_without_a_false_failure() {
     let s = start().await;
-    let robot = s.robot("impatient").await;
-    let (_, request) = s.seed(robot.id, 5).await;
+    let robot = s.register("impatient").await;
+    let (_, request) = s.seed_generated(robot.id, 5, 6).await;
     let env = [
         ("BATCH_SIZE", "5"),
         ("REFERENCE_CONCURRENCY", "1"),
         ("LEASE", "PT1M"),
         ("SHUTDOWN_GRACE", "100ms"),
     ];
-    let mut robot_process = s.spawn_toy(&robot, &env, &["--delay", "10s"], "grace.log");
-    s.wait_status(
-        request,
-        EnhancementRequestStatus::Processing,
-        Duration::from_secs(20),
-    )
-    .await;
+    let mut robot_process = spawn_toy_on(&s, &robot, &env, &["--delay", "10s"], "grace.log");
+    s.wait_status(request, "processing").await;
     robot_process.signal("TERM");
     let status = robot_process.exit(Duration::from_secs(10)).await;
     assert!(status.success(), "{status:?}\n{}", robot_process.log());
@@ -84,7 +77,7 @@ async fn sigterm_past_the_grace_period_abandons_without_a_false_failure() {
         "not failed"
     );
     assert_eq!(
-        s.advance_and_expire(Duration::from_secs(61)).await,
+        s.advance_and_expire(Duration::from_secs(61)).await.expired,
         5,
         "left to its lease"
     );
@@ -92,14 +85,7 @@ async fn sigterm_past_the_grace_period_abandons_without_a_false_failure() {
 }
 
 fn fixture() -> std::path::PathBuf {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/references.jsonl");
-    assert!(
-        path.exists(),
-        "the shared fixtures are needed at {}",
-        path.display()
-    );
-    path
+    destiny_testkit::fixture("references.jsonl")
 }
 
 fn offline(input: &std::path::Path, output: &std::path::Path, seed: &str) {

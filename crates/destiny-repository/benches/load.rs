@@ -18,8 +18,7 @@
 
 #[path = "../tests/load/mod.rs"]
 mod load;
-#[path = "../tests/scratch_db/mod.rs"]
-mod scratch_db;
+use destiny_testkit::scratch_db;
 
 use load::BoxError;
 use std::sync::Arc;

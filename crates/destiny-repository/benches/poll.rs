@@ -17,8 +17,7 @@
 //!
 //! Results print as Markdown tables.
 
-#[path = "../tests/scratch_db/mod.rs"]
-mod scratch_db;
+use destiny_testkit::scratch_db;
 
 use destiny_repository::clock::SystemClock;
 use destiny_repository::config::Config;

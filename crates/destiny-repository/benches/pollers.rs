@@ -20,8 +20,7 @@
 
 #[path = "../tests/load/mod.rs"]
 mod load;
-#[path = "../tests/scratch_db/mod.rs"]
-mod scratch_db;
+use destiny_testkit::scratch_db;
 
 use destiny_repository::db::Backend;
 use load::{BoxError, Call};

@@ -5,8 +5,9 @@
 //! entitlements (422: not stored yet, so never silently dropped), on both backends; a
 //! client stalling in its request headers is disconnected.
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use common::{start, Backend, Options, Server};
 use reqwest::Method;

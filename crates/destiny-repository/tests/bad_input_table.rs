@@ -14,8 +14,9 @@
 //!
 //! `TABLE_SHOW=1` prints every row's answer (handy when adding rows).
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use std::fmt::Write as _;
 use std::io::Write as _;

@@ -11,8 +11,9 @@
 //! A large reference import is written in chunks, so a poll made while it runs is served
 //! between two of them, not after the whole import.
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use common::{refuse_inserts, start, Backend, Options, Server, DEADLINE};
 use destiny_repository::config::Config;

@@ -12,8 +12,9 @@
 //!   (SQLite is a local file: it has no outage to simulate; its "database is locked"
 //!   maps to 503 in `error.rs`.)
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use common::proxy::Proxy;
 use common::{annotation, Backend, Options, Server, TestDb};

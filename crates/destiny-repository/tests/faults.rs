@@ -13,8 +13,9 @@
 //!   untouched): while it is down every request answers 503 (never 500); once it is back
 //!   the same server carries on, and every pending enhancement ends in a terminal state.
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 mod load;
 
 use common::{annotation, start, Backend, Options, Server, TestDb, DEADLINE};

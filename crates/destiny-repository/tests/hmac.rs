@@ -1,8 +1,9 @@
 //! Every HMAC row of spec §1 against the real server (both backends), with the exact
 //! `detail` texts, plus the documented deviations and secret cycling.
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use common::{signed_headers as signed, start, Backend, Server};
 use destiny_sdk::client::RobotClient;

@@ -10,8 +10,9 @@
 //! - NUL in a stored text field of a result line (`source`) refuses that line, with a
 //!   validation line saying which field; NUL inside the content is kept exactly.
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use common::{annotation, refuse_inserts, Backend, Options, Server, DEADLINE};
 use destiny_repository::blob::BlobKey;

@@ -2,10 +2,11 @@
 //! served in this process (SQLite and PostgreSQL): poll, download, renew (SDK 0.7.4
 //! sends POST), upload, submit, and the legacy `send_robot_result` flow; the request
 //! status reaches `completed` or `partial_failed`, checked over the admin API and in the
-//! database. The robot is `tests/python/robot.py`.
+//! database. The robot is `crates/destiny-testkit/python/robot.py`.
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use common::{run_python, start, Backend, Server};
 use destiny_sdk::models::{ProvisionedRobot, RobotResult};

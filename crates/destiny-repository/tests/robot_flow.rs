@@ -2,8 +2,9 @@
 //! PostgreSQL database, driven by the Rust `RobotClient`, with the repository's clock
 //! injected so leases can run out on demand.
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use common::{annotation, start, Backend};
 use destiny_repository::clock::Clock;

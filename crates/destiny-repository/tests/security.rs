@@ -10,8 +10,9 @@
 //! - secrets (robot secrets, old and new, and the admin token) never appear in the
 //!   server's logs nor in any error response.
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;

@@ -3,8 +3,9 @@
 //! naming the field (never PostgreSQL's 500); NUL inside JSON content is kept exactly. And
 //! the `Host` header: required on HTTP/1.1 (400), optional on HTTP/1.0.
 
-#[macro_use]
 mod common;
+
+use destiny_testkit::on_both_backends;
 
 use common::{start, Backend, Server};
 use destiny_repository::text::MAX_ROBOT_NAME_CHARS;

@@ -2,7 +2,6 @@
 //! no repository.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,17 +14,7 @@ use destiny_sdk::jsonl::JsonlReader;
 use destiny_sdk::models::{EnhancementResultEntry, Reference};
 use uuid::Uuid;
 
-fn fixture(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures")
-        .join(name);
-    assert!(
-        path.exists(),
-        "the shared fixtures are needed at {}",
-        path.display()
-    );
-    path
-}
+use destiny_testkit::fixture;
 
 fn entries(output: &[u8]) -> Vec<EnhancementResultEntry> {
     JsonlReader::new(output).collect::<Result<_, _>>().unwrap()

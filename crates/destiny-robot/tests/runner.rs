@@ -119,8 +119,8 @@ async fn assert_one_toy_enhancement_each(s: &Server, ids: &[Uuid]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_references_all_complete() {
     let s = start().await;
-    let robot = s.robot("toy").await;
-    let (ids, request) = s.seed(robot.id, 2000).await;
+    let robot = s.register("toy").await;
+    let (ids, request) = s.seed_generated(robot.id, 2000, 2000).await;
     let runner = runner(&s, &robot, ToyRobot::new().with_seed(7))
         .batch_size(100)
         .concurrent_batches(4)
@@ -131,8 +131,7 @@ async fn two_thousand_references_all_complete() {
     let stop = runner.shutdown_token();
     let started = Instant::now();
     let run = tokio::spawn(runner.run());
-    s.wait_status(request, "completed", Duration::from_secs(60))
-        .await;
+    s.wait_status(request, "completed").await;
     let elapsed = started.elapsed();
     stop.cancel();
     let report = run.await.unwrap().unwrap();
@@ -177,8 +176,8 @@ async fn two_thousand_references_all_complete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_runner_leaves_its_work_to_expiry_and_a_restart_finishes_it() {
     let s = start().await;
-    let robot = s.robot("crashy").await;
-    let (ids, request) = s.seed(robot.id, 30).await;
+    let robot = s.register("crashy").await;
+    let (ids, request) = s.seed_generated(robot.id, 30, 30).await;
     let gated = Gated::new();
     let first = runner(&s, &robot, gated.clone())
         .batch_size(10)
@@ -210,7 +209,7 @@ async fn a_crashed_runner_leaves_its_work_to_expiry_and_a_restart_finishes_it() 
         .unwrap();
     let stop = second.shutdown_token();
     let run = tokio::spawn(second.run());
-    s.wait_status(request, "completed", WAIT).await;
+    s.wait_status(request, "completed").await;
     stop.cancel();
     assert_eq!(run.await.unwrap().unwrap().references_enhanced, 30);
     assert_one_toy_enhancement_each(&s, &ids).await;
@@ -219,8 +218,8 @@ async fn a_crashed_runner_leaves_its_work_to_expiry_and_a_restart_finishes_it() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewals_keep_a_slow_batch_alive_past_its_first_lease() {
     let s = start().await;
-    let robot = s.robot("slow").await;
-    let (ids, request) = s.seed(robot.id, 5).await;
+    let robot = s.register("slow").await;
+    let (ids, request) = s.seed_generated(robot.id, 5, 5).await;
     let gated = Gated::new();
     let runner = runner(&s, &robot, gated.clone())
         .lease("PT1M".parse().unwrap())
@@ -245,7 +244,7 @@ async fn renewals_keep_a_slow_batch_alive_past_its_first_lease() {
         assert_eq!(s.expire().await.expired, 0, "the renewed lease holds");
     }
     gated.open();
-    s.wait_status(request, "completed", WAIT).await;
+    s.wait_status(request, "completed").await;
     stop.cancel();
     let report = run.await.unwrap().unwrap();
     assert_eq!((report.batches_completed, report.leases_lost), (1, 0));
@@ -256,8 +255,8 @@ async fn renewals_keep_a_slow_batch_alive_past_its_first_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_lease_stops_the_batch_without_any_report() {
     let s = start().await;
-    let robot = s.robot("lost").await;
-    let (ids, request) = s.seed(robot.id, 4).await;
+    let robot = s.register("lost").await;
+    let (ids, request) = s.seed_generated(robot.id, 4, 4).await;
     let gated = Gated::new();
     let runner = runner(&s, &robot, gated.clone())
         .lease("PT1M".parse().unwrap())
@@ -281,7 +280,7 @@ async fn a_lost_lease_stops_the_batch_without_any_report() {
     .await;
     // The retries are leased again and finished once the robot is free.
     gated.open();
-    s.wait_status(request, "completed", WAIT).await;
+    s.wait_status(request, "completed").await;
     stop.cancel();
     let report = run.await.unwrap().unwrap();
     assert_eq!(report.batches_failed, 0, "no failure was reported");
@@ -298,8 +297,8 @@ async fn a_lost_lease_stops_the_batch_without_any_report() {
 async fn a_refused_late_submit_is_dropped_and_expired_urls_are_refreshed() {
     // Signed URLs last a minute; the lease two hours, renewed only after an hour.
     let s = start_with(|c| c.url_ttl = Duration::from_secs(60)).await;
-    let robot = s.robot("late").await;
-    let (ids, request) = s.seed(robot.id, 3).await;
+    let robot = s.register("late").await;
+    let (ids, request) = s.seed_generated(robot.id, 3, 3).await;
     let gated = Gated::new();
     let runner = runner(&s, &robot, gated.clone())
         .lease("PT2H".parse().unwrap())
@@ -328,7 +327,7 @@ async fn a_refused_late_submit_is_dropped_and_expired_urls_are_refreshed() {
         metrics.snapshot().url_refreshes >= 1,
         "the expired upload URL was refreshed"
     );
-    s.wait_status(request, "completed", WAIT).await;
+    s.wait_status(request, "completed").await;
     stop.cancel();
     let report = run.await.unwrap().unwrap();
     assert_eq!(
@@ -342,8 +341,8 @@ async fn a_refused_late_submit_is_dropped_and_expired_urls_are_refreshed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_until_they_succeed() {
     let s = start().await;
-    let robot = s.robot("flaky").await;
-    let (ids, request) = s.seed(robot.id, 20).await;
+    let robot = s.register("flaky").await;
+    let (ids, request) = s.seed_generated(robot.id, 20, 20).await;
     let flaky = Scripted {
         failures: 2,
         ..Scripted::default()
@@ -355,7 +354,7 @@ async fn transient_failures_are_retried_until_they_succeed() {
         .unwrap();
     let stop = runner.shutdown_token();
     let run = tokio::spawn(runner.run());
-    s.wait_status(request, "completed", WAIT).await;
+    s.wait_status(request, "completed").await;
     stop.cancel();
     let report = run.await.unwrap().unwrap();
     assert_eq!(
@@ -369,8 +368,8 @@ async fn transient_failures_are_retried_until_they_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_reference_becomes_a_linked_robot_error_and_the_rest_completes() {
     let s = start().await;
-    let robot = s.robot("poisoned").await;
-    let (ids, request) = s.seed(robot.id, 10).await;
+    let robot = s.register("poisoned").await;
+    let (ids, request) = s.seed_generated(robot.id, 10, 10).await;
     let (poison, stubborn) = (ids[3], ids[7]);
     let scripted = Scripted {
         poison: vec![poison],
@@ -383,7 +382,7 @@ async fn a_poison_reference_becomes_a_linked_robot_error_and_the_rest_completes(
         .unwrap();
     let stop = runner.shutdown_token();
     let run = tokio::spawn(runner.run());
-    s.wait_status(request, "partial_failed", WAIT).await;
+    s.wait_status(request, "partial_failed").await;
     stop.cancel();
     let report = run.await.unwrap().unwrap();
     assert_eq!(
@@ -401,8 +400,8 @@ async fn a_poison_reference_becomes_a_linked_robot_error_and_the_rest_completes(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exhausted_transient_failures_can_leave_the_batch_to_its_lease() {
     let s = start().await;
-    let robot = s.robot("outage").await;
-    let (ids, request) = s.seed(robot.id, 6).await;
+    let robot = s.register("outage").await;
+    let (ids, request) = s.seed_generated(robot.id, 6, 6).await;
     let scripted = Scripted {
         stubborn: vec![ids[2]],
         ..Scripted::default()
@@ -433,8 +432,8 @@ async fn exhausted_transient_failures_can_leave_the_batch_to_its_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fatal_failure_reports_a_batch_error() {
     let s = start().await;
-    let robot = s.robot("doomed").await;
-    let (_, request) = s.seed(robot.id, 5).await;
+    let robot = s.register("doomed").await;
+    let (_, request) = s.seed_generated(robot.id, 5, 5).await;
     let scripted = Scripted {
         fatal: true,
         ..Scripted::default()
@@ -442,7 +441,7 @@ async fn a_fatal_failure_reports_a_batch_error() {
     let runner = runner(&s, &robot, scripted).build().unwrap();
     let stop = runner.shutdown_token();
     let run = tokio::spawn(runner.run());
-    s.wait_status(request, "failed", WAIT).await;
+    s.wait_status(request, "failed").await;
     stop.cancel();
     let report = run.await.unwrap().unwrap();
     assert_eq!((report.batches_failed, report.batches_completed), (1, 0));
@@ -451,8 +450,8 @@ async fn a_fatal_failure_reports_a_batch_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_polling_and_finishes_in_flight_batches() {
     let s = start().await;
-    let robot = s.robot("draining").await;
-    let (ids, _) = s.seed(robot.id, 10).await;
+    let robot = s.register("draining").await;
+    let (ids, _) = s.seed_generated(robot.id, 10, 10).await;
     let gated = Gated::new();
     let runner = runner(&s, &robot, gated.clone())
         .batch_size(5)
@@ -501,8 +500,8 @@ async fn shutdown_stops_polling_and_finishes_in_flight_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_abandons_batches_that_outlast_the_grace_period() {
     let s = start().await;
-    let robot = s.robot("stuck").await;
-    let (_, request) = s.seed(robot.id, 5).await;
+    let robot = s.register("stuck").await;
+    let (_, request) = s.seed_generated(robot.id, 5, 5).await;
     let gated = Gated::new();
     let runner = runner(&s, &robot, gated.clone())
         .lease("PT1M".parse().unwrap())
@@ -540,8 +539,8 @@ async fn shutdown_abandons_batches_that_outlast_the_grace_period() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_metrics_are_served() {
     let s = start().await;
-    let robot = s.robot("observed").await;
-    let (_, request) = s.seed(robot.id, 7).await;
+    let robot = s.register("observed").await;
+    let (_, request) = s.seed_generated(robot.id, 7, 7).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let runner = runner(&s, &robot, ToyRobot::new())
@@ -550,7 +549,7 @@ async fn health_and_metrics_are_served() {
         .unwrap();
     let stop = runner.shutdown_token();
     let run = tokio::spawn(runner.run());
-    s.wait_status(request, "completed", WAIT).await;
+    s.wait_status(request, "completed").await;
     let health: serde_json::Value = s
         .http
         .get(format!("http://{addr}/health"))
@@ -596,7 +595,7 @@ async fn health_and_metrics_are_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_with_a_wrong_secret_stops_with_an_error() {
     let s = start().await;
-    let robot = s.robot("impostor").await;
+    let robot = s.register("impostor").await;
     let client =
         destiny_sdk::client::RobotClient::new(&s.base, "not the secret", robot.id).unwrap();
     let runner = destiny_robot::Runner::builder(ToyRobot::new())

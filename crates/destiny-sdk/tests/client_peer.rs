@@ -1,4 +1,4 @@
-//! The RobotClient against the Python peer (`tests/python/peer_server.py`): the REAL
+//! The RobotClient against the Python peer (`crates/destiny-testkit/python/peer_server.py`): the REAL
 //! `destiny_sdk` 0.7.4 `HMACAuth` verifies every signature and FastAPI/pydantic parse
 //! every path, query and body, as the real repository would.
 

@@ -1,5 +1,5 @@
 //! Differential wire test against the REAL Python destiny-sdk 0.17.6
-//! (`tests/python/peer_client_0176.py`): the Python SDK and the Rust `RobotClient` make
+//! (`crates/destiny-testkit/python/peer_client_0176.py`): the Python SDK and the Rust `RobotClient` make
 //! the same enhancement-request, automation and search-request calls to the recording
 //! server, which answers both the same way. Both must send the same method, path, query
 //! and body bytes (each signed so that it verifies), and read the answers to the same
@@ -11,14 +11,11 @@
 //! methods dump theirs.
 
 mod client_support;
-#[path = "common/python_peer.rs"]
-#[allow(dead_code)]
-mod python_peer;
 
 use client_support::*;
 use destiny_sdk::client::{ClientError, RobotClient};
 use destiny_sdk::models::{EnhancementRequestIn, RobotAutomationIn, SearchEnhancementRequestIn};
-use python_peer::{run_script_on, Peer};
+use destiny_testkit::python::{run_script_on, Peer};
 use serde_json::{json, Value};
 
 /// One call, made by both clients.

@@ -5,20 +5,8 @@
 
 use destiny_sdk::jsonl;
 use destiny_sdk::models::{DateTime, EnhancementContent, ExternalIdentifier, Reference};
-use std::path::PathBuf;
 
-fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}): these tests need the shared fixtures folder \
-             `../shared/fixtures` beside the project checkout",
-            path.display()
-        )
-    })
-}
+use destiny_testkit::fixture_text as fixture;
 
 #[test]
 fn sdk_0_7_4_references_round_trip_byte_for_byte() {

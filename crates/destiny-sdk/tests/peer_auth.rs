@@ -1,4 +1,4 @@
-//! HMAC signing against the REAL Python `destiny_sdk` 0.7.4 (`tests/python/peer_sign.py`).
+//! HMAC signing against the REAL Python `destiny_sdk` 0.7.4 (`crates/destiny-testkit/python/peer_sign.py`).
 //!
 //! - Requests signed by the Python SDK's own `HMACSigningAuth` flow (the three headers,
 //!   stamped with `time.time()`) pass the Rust verification layer served by axum on

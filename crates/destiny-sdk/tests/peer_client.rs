@@ -1,5 +1,5 @@
 //! The Rust `RobotClient` against a repository stand-in built from the REAL Python
-//! `destiny_sdk` 0.7.4 (`tests/python/peer_server.py`): the SDK's own `HMACAuth` checks
+//! `destiny_sdk` 0.7.4 (`crates/destiny-testkit/python/peer_server.py`): the SDK's own `HMACAuth` checks
 //! every signature, FastAPI and the SDK's pydantic models validate methods, paths, query
 //! parameters (`robot_id` a UUID4, `limit` an int, `lease` a `timedelta`) and bodies.
 //! The peer records what it received; the tests assert on it.

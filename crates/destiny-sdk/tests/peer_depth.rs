@@ -1,7 +1,7 @@
 //! The deepest reference line the SDK's reader takes (`jsonl::MAX_DEPTH`, which is how
 //! deep a reference file line gets when its enhancement came from a result line at
 //! `result_file::MAX_RESULT_DEPTH`) is read by the REAL Python SDKs too, 0.7.4 and
-//! 0.17.6 (`tests/python/peer_models.py`), and one level more is refused by Rust.
+//! 0.17.6 (`crates/destiny-testkit/python/peer_models.py`), and one level more is refused by Rust.
 
 mod common;
 

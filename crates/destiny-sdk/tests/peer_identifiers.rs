@@ -1,5 +1,5 @@
 //! External identifiers against the REAL Python `destiny_sdk` 0.17.6 (today's peer,
-//! `tests/python/peer_models.py` run by `.venv-0.17`), differentially: a seeded generator
+//! `crates/destiny-testkit/python/peer_models.py` run by `.venv-0.17`), differentially: a seeded generator
 //! writes identifier documents around today's shapes (DOI prefixes, cases and Unicode
 //! suffixes, `url` forms, PubMed numbers, OpenAlex / ERIC / ProQuest forms, `other`, and
 //! every field removed or retyped), and for each one Rust and Python must agree on

@@ -1,5 +1,5 @@
 //! The Rust models against the REAL Python `destiny_sdk` 0.7.4 models
-//! (`tests/python/peer_models.py`): what one side writes, the other reads, for every model
+//! (`crates/destiny-testkit/python/peer_models.py`): what one side writes, the other reads, for every model
 //! and every content type, annotation type and identifier type.
 //!
 //! - Fixture lines (`../shared/fixtures/references.jsonl`, written by SDK 0.7.4) parsed

@@ -1,5 +1,5 @@
 //! Every robot-facing model against the REAL Python `destiny_sdk` 0.17.6 (today's peer,
-//! `tests/python/peer_models.py` run by `.venv-0.17`), differentially.
+//! `crates/destiny-testkit/python/peer_models.py` run by `.venv-0.17`), differentially.
 //!
 //! For each model a seeded generator writes valid documents of today's shapes, and about
 //! two in three of them are then mutated at a random place in the tree: a field removed,

@@ -3,7 +3,6 @@
 //! the real layer with the clock pinned at the vector's timestamp.
 
 use std::convert::Infallible;
-use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -33,15 +32,8 @@ struct Vector {
 }
 
 fn fixture() -> Fixture {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/signature-vectors.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "cannot read the shared fixture {} ({err}); the tests expect the `shared` \
-             directory (spec and fixtures) next to the workspace root, at ../shared",
-            path.display()
-        )
-    });
+    let path = destiny_testkit::fixture("signature-vectors.json");
+    let text = destiny_testkit::fixture_text("signature-vectors.json");
     let fixture: Fixture = serde_json::from_str(&text)
         .unwrap_or_else(|err| panic!("{} is not the expected JSON: {err}", path.display()));
     assert!(

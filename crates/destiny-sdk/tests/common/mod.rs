@@ -3,7 +3,8 @@
 //!
 //! - [`python`]: the interpreter (`DESTINY_PYTHON`, else `<workspace>/.venv/bin/python`),
 //!   set up by `scripts/test`.
-//! - [`run_script`]: runs one of the scripts in `tests/python/` once over a batch of JSON
+//! - [`run_script`]: runs one of the peer scripts (`crates/destiny-testkit/python/`, through
+//!   the test kit) once over a batch of JSON
 //!   jobs (one per stdin line) and returns its JSON answers (one per stdout line), so a
 //!   whole table costs one Python start.
 //! - [`PeerServer`]: `peer_server.py` (the SDK's `HMACAuth` and models on the real robot
@@ -12,12 +13,14 @@
 
 #![allow(dead_code)] // Each test file uses its own part of the harness.
 
-mod python_peer;
 #[allow(unused_imports)] // Each test file uses its own part of the harness.
-pub use python_peer::{python, python_of, run_script, run_script_on, script, workspace_root, Peer};
+pub use destiny_testkit::fixture;
+#[allow(unused_imports)]
+pub use destiny_testkit::python::{
+    python, python_of, run_script, run_script_on, script, workspace_root, Peer,
+};
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -48,21 +51,6 @@ pub fn env_number(name: &str, default: u64) -> u64 {
 
 /// How long a Python peer may take to start serving.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
-
-/// A file of the shared fixtures (`<workspace>/../shared/fixtures/<name>`).
-///
-/// # Panics
-/// If the fixtures directory is missing.
-pub fn fixture(name: &str) -> PathBuf {
-    let dir = workspace_root().join("../shared/fixtures");
-    assert!(
-        dir.is_dir(),
-        "../shared/fixtures is missing (looked for {}): the fixture tests need the shared \
-         fixtures next to the workspace",
-        dir.display()
-    );
-    dir.join(name)
-}
 
 /// Like [`run_script`], but checks there is one answer per job.
 pub fn run_jobs(script_name: &str, args: &[&str], jobs: &[Value]) -> Vec<Value> {

@@ -1,5 +1,5 @@
 """A robot written with the Python destiny-sdk 0.7.4 `RobotClient`, driven by the Rust
-tests against the local repository (`tests/python_robot.rs`).
+tests against the local repository (`crates/destiny-repository/tests/python_robot.rs`).
 
 Usage: robot.py BASE_URL CLIENT_ID SECRET < jobs.jsonl
 

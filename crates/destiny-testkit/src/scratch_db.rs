@@ -1,6 +1,5 @@
 //! Scratch PostgreSQL databases for the tests and benches: created on the server of an
-//! admin URL under a fresh name, dropped afterwards. Included with `#[path]` by
-//! `tests/common` and by the benches.
+//! admin URL under a fresh name, dropped afterwards.
 
 use sqlx::Connection;
 use uuid::Uuid;

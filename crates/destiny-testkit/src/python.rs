@@ -1,7 +1,6 @@
 //! Locating and running the Python peers, set up by `scripts/test`: destiny-sdk 0.7.4 in
 //! `<workspace>/.venv` (the 2025 peer) and destiny-sdk 0.17.6 in `<workspace>/.venv-0.17`
-//! (today's). Shared by the test harnesses of destiny-sdk and destiny-repository, which
-//! include this file (`#[path]`), so `CARGO_MANIFEST_DIR` is the including crate's.
+//! (today's), and the peer scripts in `crates/destiny-testkit/python/`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-/// The workspace root (`crates/<crate>/../..`).
+/// The workspace root (`crates/destiny-testkit/../..`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -60,10 +59,10 @@ pub fn python_of(peer: Peer) -> PathBuf {
     venv
 }
 
-/// A script of `tests/python/`.
+/// A peer script of `crates/destiny-testkit/python/`.
 pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
+        .join("python")
         .join(name)
 }
 

@@ -1,0 +1,41 @@
+//! # destiny-testkit
+//!
+//! The one test kit of the workspace (a dev-dependency only; never published). Every
+//! crate's tests start repositories, register robots, seed work, wait and talk to the
+//! Python peers through it.
+//!
+//! - [`Backend`], [`TestDb`] and [`on_both_backends!`]: one test per backend per
+//!   scenario; a database of the test's own (`CREATE DATABASE test_<uuid>` on the server
+//!   named by `DESTINY_TEST_POSTGRES`, dropped afterwards). Without
+//!   `DESTINY_TEST_POSTGRES` the PostgreSQL tests FAIL, unless `DESTINY_SKIP_POSTGRES=1`
+//!   says to skip them.
+//! - [`Server`] ([`start`], [`start_with`]): `destiny serve` in this process on port 0
+//!   with a manual clock, and the admin calls tests make (register, import, request,
+//!   seed, wait, expire, signed requests by hand).
+//! - [`eventually`], [`wait_for`] and [`DEADLINE`]: waits with a deadline, never a bare
+//!   sleep.
+//! - [`python`]: the Python peers (destiny-sdk 0.7.4 and 0.17.6) and their scripts in
+//!   `crates/destiny-testkit/python/`.
+//! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches).
+//! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back.
+//! - [`fixture`] / [`fixture_text`]: the shared fixtures in `../shared/fixtures`.
+//! - [`init_logging`] and [`LogSink`]: logs on demand (`TEST_LOG=debug`) or captured.
+
+#![allow(clippy::missing_panics_doc)] // A test kit fails tests by panicking.
+
+mod backend;
+mod fixtures;
+mod logs;
+pub mod proxy;
+pub mod python;
+pub mod scratch_db;
+mod server;
+mod wait;
+
+pub use backend::{postgres_admin_url, skip_postgres, Backend, TestDb};
+pub use fixtures::{fixture, fixture_text};
+pub use logs::{init_logging, LogSink};
+pub use server::{
+    annotation, refuse_inserts, run_python, signed_headers, start, start_with, Options, Server,
+};
+pub use wait::{eventually, wait_for, DEADLINE};

@@ -1,0 +1,479 @@
+//! [`Server`]: a repository served in this process on 127.0.0.1:0, on a fresh database of
+//! either backend with a manual clock, and the admin calls tests make of it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use destiny_repository::api::AppState;
+use destiny_repository::clock::{Clock, ManualClock};
+use destiny_repository::config::Config;
+use destiny_repository::db::expiry::ExpiryReport;
+use destiny_repository::server::{prepare, Jobs};
+use destiny_sdk::client::RobotClient;
+use destiny_sdk::models::{EnhancementRequestStatus, ProvisionedRobot, Reference};
+use destiny_sdk::samples::ReferenceGenerator;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::logs::init_logging;
+use crate::wait::{eventually, DEADLINE};
+use crate::{Backend, TestDb};
+
+/// How to start a [`Server`].
+pub struct Options {
+    /// Background jobs to run (default: the import worker only; expiry is driven by hand).
+    pub jobs: Jobs,
+    /// Adjusts the configuration before start.
+    pub tweak: Box<dyn FnOnce(&mut Config) + Send>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            jobs: Jobs {
+                expiry: false,
+                import: true,
+            },
+            tweak: Box::new(|_| {}),
+        }
+    }
+}
+
+/// A repository served in this process on 127.0.0.1:0.
+pub struct Server {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The admin bearer token.
+    pub token: String,
+    /// The server's clock.
+    pub clock: ManualClock,
+    /// The server's state (database, blobs).
+    pub state: AppState,
+    /// A plain HTTP client.
+    pub http: reqwest::Client,
+    /// The database.
+    pub db: TestDb,
+    /// Holds the SQLite file and the blob directory.
+    pub dir: tempfile::TempDir,
+    /// Stops the server when sent to or dropped.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts a server on a fresh database of `backend`, with the default [`Options`].
+pub async fn start(backend: Backend) -> Server {
+    Server::start(backend, Options::default()).await
+}
+
+/// [`start`], with the configuration adjusted first (say, `public_url` naming a proxy).
+pub async fn start_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config) + Send + 'static,
+) -> Server {
+    let options = Options {
+        tweak: Box::new(adjust),
+        ..Options::default()
+    };
+    Server::start(backend, options).await
+}
+
+impl Server {
+    /// Starts a server on a fresh database.
+    pub async fn start(backend: Backend, options: Options) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = TestDb::create(backend, dir.path()).await;
+        let clock = ManualClock::new(jiff::Timestamp::now());
+        Self::start_on(db, dir, clock, options).await
+    }
+
+    /// Starts a server on an existing database and directory (a restart).
+    pub async fn start_on(
+        db: TestDb,
+        dir: tempfile::TempDir,
+        clock: ManualClock,
+        options: Options,
+    ) -> Self {
+        init_logging();
+        let mut config = Config::new(db.url.clone(), dir.path().join("blobs"));
+        config.listen = "127.0.0.1:0".parse().expect("address");
+        config.expiry_interval = Duration::from_secs(3600);
+        (options.tweak)(&mut config);
+        let prepared = prepare(config, Arc::new(clock.clone()))
+            .await
+            .expect("the server starts");
+        let base = format!("http://{}", prepared.addr);
+        let token = prepared.state.admin_token.expose().to_owned();
+        let state = prepared.state.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            prepared
+                .serve_with(options.jobs, async move {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("the server serves");
+        });
+        Self {
+            base,
+            token,
+            clock,
+            state,
+            http: reqwest::Client::new(),
+            db,
+            dir,
+            stop: Some(tx),
+            served: Some(served),
+        }
+    }
+
+    /// Stops the server (gracefully: jobs stop, pools close) and hands back its database,
+    /// directory and clock for a restart.
+    pub async fn stop(mut self) -> (TestDb, tempfile::TempDir, ManualClock) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(served) = self.served.take() {
+            tokio::time::timeout(DEADLINE, served)
+                .await
+                .expect("the server stops in time")
+                .expect("the server task ends cleanly");
+        }
+        let Server { db, dir, clock, .. } = self;
+        (db, dir, clock)
+    }
+
+    /// An admin request; the body is sent as is; answers (status, JSON or text).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.expect("admin request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("admin response body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Registers a robot through the admin API.
+    pub async fn register(&self, name: &str) -> ProvisionedRobot {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/robots/",
+                Some(json!({"name": name, "description": "d", "owner": "o"}).to_string()),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        serde_json::from_value(body).expect("ProvisionedRobot")
+    }
+
+    /// A Rust client signing as `robot`.
+    pub fn client(&self, robot: &ProvisionedRobot) -> RobotClient {
+        RobotClient::new(&self.base, robot.client_secret.as_str(), robot.id).expect("a client")
+    }
+
+    /// Registers a robot and a Rust client for it.
+    pub async fn robot(&self, name: &str) -> (ProvisionedRobot, RobotClient) {
+        let robot = self.register(name).await;
+        let client = self.client(&robot);
+        (robot, client)
+    }
+
+    /// Imports `n` references and answers their ids.
+    pub async fn references(&self, n: usize) -> Vec<Uuid> {
+        let lines: Vec<String> = (0..n)
+            .map(|i| {
+                json!({"identifiers": [{"identifier": format!("W{}", 100 + i), "identifier_type": "open_alex"}]})
+                    .to_string()
+            })
+            .collect();
+        let (status, ids) = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/references/",
+                Some(lines.join("\n")),
+            )
+            .await;
+        assert_eq!(status, 201, "{ids}");
+        serde_json::from_value(ids).expect("reference ids")
+    }
+
+    /// Creates an enhancement request of `robot` over `ids`; answers its id.
+    pub async fn request(&self, robot: Uuid, ids: &[Uuid]) -> Uuid {
+        let (status, req) = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/enhancement-requests/",
+                Some(
+                    json!({"robot_id": robot, "reference_ids": ids, "source": "test"}).to_string(),
+                ),
+            )
+            .await;
+        assert_eq!(status, 202, "{req}");
+        assert_eq!(req["request_status"], "received");
+        req["id"].as_str().expect("id").parse().expect("uuid")
+    }
+
+    /// Imports `n` references and requests them for `robot`.
+    pub async fn seed(&self, robot: Uuid, n: usize) -> (Vec<Uuid>, Uuid) {
+        let ids = self.references(n).await;
+        let request = self.request(robot, &ids).await;
+        (ids, request)
+    }
+
+    /// Imports `refs` (250 per import call) and answers their ids.
+    pub async fn import(&self, refs: &[Reference]) -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = Vec::with_capacity(refs.len());
+        for chunk in refs.chunks(250) {
+            let mut body = Vec::new();
+            for r in chunk {
+                destiny_sdk::jsonl::append_line(&mut body, r).expect("a JSONL line");
+            }
+            let body = String::from_utf8(body).expect("JSONL is UTF-8");
+            let (status, got) = self
+                .admin(reqwest::Method::POST, "/v1/references/", Some(body))
+                .await;
+            assert_eq!(status, 201, "{got}");
+            ids.extend(serde_json::from_value::<Vec<Uuid>>(got).expect("reference ids"));
+        }
+        ids
+    }
+
+    /// Imports `refs` and requests them for `robot`.
+    pub async fn seed_references(&self, robot: Uuid, refs: &[Reference]) -> (Vec<Uuid>, Uuid) {
+        let ids = self.import(refs).await;
+        let request = self.request(robot, &ids).await;
+        (ids, request)
+    }
+
+    /// Imports the first `n` references of generator seed `seed` (what `destiny
+    /// references generate` writes) and requests them for `robot`.
+    pub async fn seed_generated(&self, robot: Uuid, n: usize, seed: u64) -> (Vec<Uuid>, Uuid) {
+        let refs: Vec<Reference> = ReferenceGenerator::new(seed).take(n).collect();
+        self.seed_references(robot, &refs).await
+    }
+
+    /// The enhancement request as read by the admin API.
+    pub async fn read_request(&self, id: Uuid) -> Value {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/v1/enhancement-requests/{id}/"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The projected status of a request.
+    pub async fn request_status(&self, id: Uuid) -> String {
+        self.read_request(id).await["request_status"]
+            .as_str()
+            .expect("request_status")
+            .to_owned()
+    }
+
+    /// The projected status of a request, typed, read from the database.
+    pub async fn status(&self, id: Uuid) -> EnhancementRequestStatus {
+        self.state
+            .db
+            .request(id)
+            .await
+            .expect("the request")
+            .read
+            .request_status
+    }
+
+    /// Waits (with [`DEADLINE`]) until the request reaches `want`.
+    pub async fn wait_status(&self, id: Uuid, want: &str) {
+        eventually(&format!("request {id} to be {want}"), DEADLINE, || async {
+            self.request_status(id).await == want
+        })
+        .await;
+    }
+
+    /// The enhancements of a reference made by `source`, as the admin API reads them.
+    pub async fn enhancements_from(&self, reference: Uuid, source: &str) -> Vec<Value> {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/v1/references/{reference}/"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["enhancements"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["source"] == source)
+            .collect()
+    }
+
+    /// How many enhancements from `source` a reference has.
+    pub async fn count_from(&self, reference: Uuid, source: &str) -> usize {
+        self.enhancements_from(reference, source).await.len()
+    }
+
+    /// Runs the expiry job now (at the server's clock).
+    pub async fn expire(&self) -> ExpiryReport {
+        self.state
+            .db
+            .expire_due(self.now_us(), None)
+            .await
+            .expect("the expiry job")
+    }
+
+    /// Moves the server's clock forward by `by` and runs the expiry job.
+    pub async fn advance_and_expire(&self, by: Duration) -> ExpiryReport {
+        self.clock.advance(by);
+        self.expire().await
+    }
+
+    /// The blob directory.
+    pub fn blobs(&self) -> PathBuf {
+        self.dir.path().join("blobs")
+    }
+
+    /// Now on the server's clock, in whole seconds.
+    pub fn clock_now_s(&self) -> i64 {
+        self.clock.now().as_second()
+    }
+
+    /// Now on the server's clock, in microseconds.
+    pub fn now_us(&self) -> i64 {
+        self.clock.now().as_microsecond()
+    }
+}
+
+/// The headers of a correctly signed robot request.
+pub fn signed_headers(
+    secret: &str,
+    id: &str,
+    timestamp: f64,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let uuid = Uuid::parse_str(id).expect("uuid");
+    vec![
+        (
+            "authorization",
+            format!(
+                "Signature {}",
+                destiny_sdk::auth::create_signature(secret, body, &uuid, timestamp)
+            ),
+        ),
+        ("x-client-id", id.to_owned()),
+        (
+            "x-request-timestamp",
+            destiny_sdk::auth::pyfloat::repr(timestamp),
+        ),
+    ]
+}
+
+impl Server {
+    /// A robot request signed by hand (so any query or body can be sent); answers
+    /// (status, JSON body or `Null`).
+    pub async fn robot_request(
+        &self,
+        robot: &ProvisionedRobot,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let headers = signed_headers(
+            robot.client_secret.as_str(),
+            &robot.id.to_string(),
+            destiny_sdk::auth::system_now(),
+            body,
+        );
+        let mut req = self
+            .http
+            .request(method, format!("{}{path_and_query}", self.base))
+            .body(body.to_vec());
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.expect("robot request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("robot response body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// A result-file line: a score annotation of `reference`.
+pub fn annotation(reference: Uuid) -> String {
+    json!({"reference_id": reference, "source": "Toy Robot", "visibility": "public", "robot_version": "0.1.0",
+        "content": {"enhancement_type": "annotation", "annotations": [
+            {"annotation_type": "score", "scheme": "meta:toy", "label": "toy", "score": 0.42, "data": {"toy": "Woody"}}]}})
+    .to_string()
+}
+
+/// Runs the peer script `<script_name>` (0.7.4) with `args`, feeding `jobs` as JSON lines on stdin
+/// (from a blocking thread, so the in-process server keeps serving), and answers one
+/// parsed JSON value per stdout line.
+///
+/// # Panics
+/// If the script cannot start, fails, or prints something that is not JSON.
+pub async fn run_python(script_name: &str, args: Vec<String>, jobs: Vec<Value>) -> Vec<Value> {
+    let name = script_name.to_owned();
+    let run = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::python::run_script(&name, &args, &jobs)
+    });
+    tokio::time::timeout(DEADLINE, run)
+        .await
+        .expect("the Python peer finishes in time")
+        .expect("the Python peer thread")
+}
+
+/// Makes the database refuse enhancements whose `source` is `source` with `error`: on
+/// PostgreSQL with SQLSTATE `sqlstate`; on SQLite with `RAISE(ABORT)` (a constraint
+/// error).
+pub async fn refuse_inserts(s: &Server, source: &str, sqlstate: &str) {
+    let pool = s.db.pool().await;
+    let name = format!("refuse_{}", source.replace(' ', "_").to_lowercase());
+    match s.db.backend {
+        Backend::Sqlite => {
+            sqlx::query(&format!(
+                "CREATE TRIGGER {name} BEFORE INSERT ON enhancements WHEN NEW.source = '{source}' \
+                 BEGIN SELECT RAISE(ABORT, 'enhancement refused by the test trigger'); END"
+            ))
+            .execute(&pool)
+            .await
+            .expect("create the SQLite trigger");
+        }
+        Backend::Postgres => {
+            sqlx::query(&format!(
+                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.source = '{source}' THEN \
+                 RAISE EXCEPTION 'enhancement refused by the test trigger' USING ERRCODE = '{sqlstate}'; \
+                 END IF; RETURN NEW; END $$"
+            ))
+            .execute(&pool)
+            .await
+            .expect("create the trigger function");
+            sqlx::query(&format!(
+                "CREATE TRIGGER {name} BEFORE INSERT ON enhancements FOR EACH ROW \
+                 EXECUTE FUNCTION {name}()"
+            ))
+            .execute(&pool)
+            .await
+            .expect("create the PostgreSQL trigger");
+        }
+    }
+    pool.close().await;
+}
