@@ -560,6 +560,10 @@ async fn health_and_metrics_are_served() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
+    let elsewhere = s.http.get(format!("http://{addr}/nope")).send().await;
+    assert_eq!(elsewhere.unwrap().status(), 404);
+    let posted = s.http.post(format!("http://{addr}/health")).send().await;
+    assert_eq!(posted.unwrap().status(), 405);
     let metrics = s
         .http
         .get(format!("http://{addr}/metrics"))

@@ -45,6 +45,7 @@
 
 pub mod auth;
 pub mod backoff;
+#[cfg(feature = "client")]
 pub mod client;
 pub mod duration;
 pub mod jsonl;

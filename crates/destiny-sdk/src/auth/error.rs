@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+#[cfg(feature = "server")]
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use uuid::Uuid;
@@ -272,6 +273,7 @@ impl AuthError {
     }
 }
 
+#[cfg(feature = "server")]
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let Inner {
@@ -285,7 +287,7 @@ impl IntoResponse for AuthError {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
     use http_body_util::BodyExt;

@@ -41,8 +41,10 @@
 
 mod clock;
 mod error;
+#[cfg(feature = "client")]
 pub(crate) use error::TOKEN_EXPIRED;
 mod headers;
+#[cfg(feature = "server")]
 mod layer;
 mod method;
 pub mod pyfloat;
@@ -51,6 +53,7 @@ mod signature;
 pub use clock::{system_now, Clock, SharedClock, SystemClock};
 pub use error::{AuthError, AuthErrorKind};
 pub use headers::{HmacAuthorizationHeaders, TimestampPolicy};
+#[cfg(feature = "server")]
 pub use layer::{HmacAuthLayer, HmacAuthService, DEFAULT_BODY_LIMIT};
 pub use method::{
     BypassHmacAuth, HmacAuth, HmacAuthMethod, MultiClientHmacAuth, SecretLookup, SignedRequest,
