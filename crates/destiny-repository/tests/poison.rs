@@ -330,22 +330,13 @@ async fn nul_in_a_stored_field_refuses_its_line_and_nul_in_content_is_kept(backe
         Some("Enhancement cannot be stored: robot_version: String should not contain the NUL character (U+0000).")
     );
     assert_eq!(error_of(kept), None);
-    let (status, reference) = s
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/references/{kept}/"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{reference}");
+    let reference = s.reference(kept).await;
     assert_eq!(
         reference["enhancements"][0]["content"]["annotations"][0]["data"]["text"], "a\u{0}b",
         "NUL inside the content is kept exactly"
     );
     for r in [bad_source, bad_version] {
-        let (_, reference) = s
-            .admin(reqwest::Method::GET, &format!("/v1/references/{r}/"), None)
-            .await;
+        let reference = s.reference(r).await;
         assert_eq!(
             reference["enhancements"],
             json!([]),

@@ -131,13 +131,7 @@ async fn python_robot_enhances_every_reference(backend: Backend) {
         .try_get(0)
         .expect("count");
     assert_eq!(stored, 25, "one enhancement per reference, none twice");
-    let (_, reference) = s
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/references/{}/", ids[7]),
-            None,
-        )
-        .await;
+    let reference = s.reference(ids[7]).await;
     assert_eq!(
         reference["enhancements"][0]["content"]["annotations"][0]["data"]["robot"], "python",
         "{reference}"

@@ -242,13 +242,7 @@ async fn exact_duplicates_are_discarded(backend: Backend) {
             json!({"reference_id": ids[0], "error": "Exact duplicate enhancement already exists on reference."})
         ]
     );
-    let (_, reference) = s
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/references/{}/", ids[0]),
-            None,
-        )
-        .await;
+    let reference = s.reference(ids[0]).await;
     assert_eq!(
         reference["enhancements"].as_array().unwrap().len(),
         1,
@@ -316,24 +310,12 @@ async fn poll_download_upload_submit_import(backend: Backend) {
     assert_eq!(read.robot_id, robot.id);
     s.wait_status(request, "partial_failed").await;
 
-    let (_, reference) = s
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/references/{}/", ids[0]),
-            None,
-        )
-        .await;
+    let reference = s.reference(ids[0]).await;
     let enh = reference["enhancements"].as_array().unwrap();
     assert_eq!(enh.len(), 1, "{reference}");
     assert_eq!(enh[0]["content"]["annotations"][0]["data"]["toy"], "Woody");
 
-    let (_, req) = s
-        .admin(
-            reqwest::Method::GET,
-            &format!("/v1/enhancement-requests/{request}/"),
-            None,
-        )
-        .await;
+    let req = s.read_request(request).await;
     assert!(req["validation_result_url"].is_null());
     let batch_read = s.state.db.batch(batch.id, None).await.unwrap();
     let url = s

@@ -112,9 +112,7 @@ async fn nul_is_refused_in_text_columns_and_kept_in_json(backend: Backend) {
         .await;
     assert_eq!(status, 201, "{ids}");
     let id = ids[0].as_str().expect("id");
-    let (_, reference) = s
-        .admin(Method::GET, &format!("/v1/references/{id}/"), None)
-        .await;
+    let reference = s.reference(id).await;
     assert_eq!(
         reference["enhancements"][0]["content"]["abstract"],
         "A\u{0}B"

@@ -305,17 +305,18 @@ impl Server {
         .await;
     }
 
-    /// The enhancements of a reference made by `source`, as the admin API reads them.
-    pub async fn enhancements_from(&self, reference: Uuid, source: &str) -> Vec<Value> {
+    /// A reference as the admin API reads it (`GET /v1/references/{id}/`, 200).
+    pub async fn reference(&self, id: impl std::fmt::Display) -> Value {
         let (status, body) = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/v1/references/{reference}/"),
-                None,
-            )
+            .admin(reqwest::Method::GET, &format!("/v1/references/{id}/"), None)
             .await;
         assert_eq!(status, 200, "{body}");
-        body["enhancements"]
+        body
+    }
+
+    /// The enhancements of a reference made by `source`, as the admin API reads them.
+    pub async fn enhancements_from(&self, reference: Uuid, source: &str) -> Vec<Value> {
+        self.reference(reference).await["enhancements"]
             .as_array()
             .cloned()
             .unwrap_or_default()
