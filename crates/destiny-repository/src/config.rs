@@ -1,4 +1,9 @@
-//! The server's settings.
+//! The server's settings: one definition of each, with its default, and (with the `cli`
+//! feature) its `destiny serve` flag, environment variable and help, which the `destiny`
+//! command flattens into its `serve` subcommand.
+//!
+//! Defaults are spelled once, in [`defaults`], as the command line writes them; the
+//! flags show them and [`Config::new`] reads them.
 
 use destiny_sdk::duration::LeaseDuration;
 use destiny_sdk::secret::Secret;
@@ -6,81 +11,179 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Everything `destiny serve` can be told.
+/// Each setting's default, as `destiny serve --help` shows it.
+pub mod defaults {
+    use std::time::Duration;
+
+    /// `--listen`.
+    pub const LISTEN: &str = "127.0.0.1:8000";
+    /// `--database`.
+    pub const DATABASE: &str = "sqlite://destiny.db";
+    /// `--blob-dir`.
+    pub const BLOB_DIR: &str = "destiny-blobs";
+    /// `--lease-default`.
+    pub const LEASE_DEFAULT: &str = "PT10M";
+    /// `--expiry-interval`.
+    pub const EXPIRY_INTERVAL: &str = "10s";
+    /// `--body-idle-timeout`.
+    pub const BODY_IDLE_TIMEOUT: &str = "60s";
+    /// `--header-read-timeout`.
+    pub const HEADER_READ_TIMEOUT: &str = "30s";
+    /// `--database-timeout`.
+    pub const DATABASE_TIMEOUT: &str = "5s";
+    /// `--poll-wait`.
+    pub const POLL_WAIT: &str = "30s";
+    /// `--poll-queue`.
+    pub const POLL_QUEUE: &str = "1024";
+    /// Signed blob URLs stay valid this long (library setting, no flag).
+    pub const URL_TTL: Duration = Duration::from_secs(3600);
+    /// Largest result file upload (library setting, no flag).
+    pub const MAX_UPLOAD_BYTES: u64 = 256 * 1024 * 1024;
+    /// Largest JSON API body (library setting, no flag).
+    pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+    /// HMAC timestamp window, both ways (library setting, no flag).
+    pub const SIGNATURE_WINDOW: Duration = Duration::from_secs(300);
+}
+
+/// Everything `destiny serve` can be told; with the `cli` feature, also its flags.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct Config {
     /// Address to listen on (port 0 picks a free port).
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_LISTEN", default_value = defaults::LISTEN))]
     pub listen: SocketAddr,
-    /// `sqlite://FILE` or `postgres://...`.
+    /// Database URL: sqlite://FILE or postgres://USER@HOST/DB.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_DATABASE", default_value = defaults::DATABASE))]
     pub database: String,
-    /// Directory of the blob store (reference, result and validation files).
+    /// Directory of reference, result and validation files.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_BLOB_DIR", default_value = defaults::BLOB_DIR))]
     pub blob_dir: PathBuf,
-    /// Base URL clients reach this server at, used in signed URLs; derived from the
-    /// bound address when absent.
+    /// Base URL robots reach this server at (used in signed URLs); default http://LISTEN.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_PUBLIC_URL"))]
     pub public_url: Option<String>,
-    /// Lease given when a poll or renewal names none.
+    /// Lease given when a poll or renewal names none (PT10M, 10m...).
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_LEASE_DEFAULT", default_value = defaults::LEASE_DEFAULT))]
     pub lease_default: LeaseDuration,
-    /// How often the expiry job runs.
+    /// How often leases that ran out are expired (PT10S, 10s...).
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_EXPIRY_INTERVAL", default_value = defaults::EXPIRY_INTERVAL, value_parser = duration))]
     pub expiry_interval: Duration,
-    /// Bearer token of the admin API; generated (and printed) when absent.
+    /// Bearer token of the admin API; generated and printed when absent.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_ADMIN_TOKEN", hide_env_values = true, value_parser = secret))]
     pub admin_token: Option<Secret>,
     /// How long signed blob URLs stay valid.
+    #[cfg_attr(feature = "cli", arg(skip = defaults::URL_TTL))]
     pub url_ttl: Duration,
     /// Largest accepted result file upload, in bytes.
+    #[cfg_attr(feature = "cli", arg(skip = defaults::MAX_UPLOAD_BYTES))]
     pub max_upload_bytes: u64,
     /// Largest accepted request body of the JSON API (reference imports included).
+    #[cfg_attr(feature = "cli", arg(skip = defaults::MAX_BODY_BYTES))]
     pub max_body_bytes: usize,
     /// Allowed clock difference for HMAC timestamps, both ways.
+    #[cfg_attr(feature = "cli", arg(skip = defaults::SIGNATURE_WINDOW))]
     pub signature_window: Duration,
     /// Which clock HMAC timestamps are checked against.
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub signature_clock: SignatureClock,
-    /// A request body (JSON API or blob upload) that sends nothing for this long is
-    /// refused with 408, so a stalled client cannot hold a connection forever.
+    /// A request body (JSON or upload) that sends nothing for this long is refused
+    /// with 408, so a stalled client cannot hold a connection forever.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_BODY_IDLE_TIMEOUT", default_value = defaults::BODY_IDLE_TIMEOUT, value_parser = duration))]
     pub body_idle_timeout: Duration,
     /// How long a request waits for a database connection before answering 503 (an
     /// unreachable PostgreSQL server is retried until then).
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_DATABASE_TIMEOUT", default_value = defaults::DATABASE_TIMEOUT, value_parser = duration))]
     pub database_timeout: Duration,
     /// A connection whose request headers take longer than this to arrive is closed, so
     /// a client stalling in its headers cannot hold a connection.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_HEADER_READ_TIMEOUT", default_value = defaults::HEADER_READ_TIMEOUT, value_parser = duration))]
     pub header_read_timeout: Duration,
-    /// Import workers running at once; `None`: 1 on SQLite (one writer), 4 on PostgreSQL.
+    /// Result files imported at once (default: 1 on SQLite, its one writer; 4 on
+    /// PostgreSQL).
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_IMPORT_WORKERS", value_parser = count_in::<1, 64>))]
     pub import_workers: Option<usize>,
-    /// Polls claiming work and writing their reference files at once; the others wait
-    /// their turn (see [`crate::admission`]). `None`: 4 on SQLite (claims take the one
-    /// writer in turn; reference files are read on the 8 readers), 8 on PostgreSQL
-    /// (half its 16 connections, leaving the rest to imports and other routes).
+    /// Polls claiming work at once; others wait their turn (default: 4 on SQLite, 8 on
+    /// PostgreSQL, half its 16 connections).
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_POLL_CONCURRENCY", value_parser = count_in::<1, 256>))]
     pub poll_concurrency: Option<usize>,
-    /// The longest a poll waits for its turn before answering 503 with `Retry-After`;
-    /// half the Python SDK's 60 s poll timeout.
+    /// The longest a poll waits for its turn before answering 503 with Retry-After
+    /// (half the Python SDK's 60 s poll timeout).
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_POLL_WAIT", default_value = defaults::POLL_WAIT, value_parser = duration))]
     pub poll_wait: Duration,
-    /// Polls that may wait at once; one more answers 503 with `Retry-After` at once.
+    /// Polls that may wait at once; one more answers 503 with Retry-After.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_POLL_QUEUE", default_value = defaults::POLL_QUEUE))]
     pub poll_queue: usize,
 }
 
 impl Config {
-    /// Defaults for a database URL and a blob directory (listen on 127.0.0.1:8000).
+    /// The defaults (see [`defaults`]) for a database URL and a blob directory.
+    ///
+    /// ```
+    /// use destiny_repository::config::Config;
+    /// let config = Config::new("sqlite://destiny.db", "blobs");
+    /// assert_eq!(config.listen.to_string(), "127.0.0.1:8000");
+    /// assert_eq!(config.expiry_interval.as_secs(), 10);
+    /// assert_eq!(config.poll_queue, 1024);
+    /// ```
     pub fn new(database: impl Into<String>, blob_dir: impl Into<PathBuf>) -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            listen: known(
+                defaults::LISTEN.parse().ok(),
+                SocketAddr::from(([127, 0, 0, 1], 8000)),
+            ),
             database: database.into(),
             blob_dir: blob_dir.into(),
             public_url: None,
-            lease_default: LeaseDuration::from_secs(600).expect("10 minutes is a valid lease"),
-            expiry_interval: Duration::from_secs(10),
+            lease_default: known(defaults::LEASE_DEFAULT.parse().ok(), LeaseDuration::DEFAULT),
+            expiry_interval: default_duration(defaults::EXPIRY_INTERVAL),
             admin_token: None,
-            url_ttl: Duration::from_secs(3600),
-            max_upload_bytes: 256 * 1024 * 1024,
-            max_body_bytes: 64 * 1024 * 1024,
-            signature_window: Duration::from_secs(300),
+            url_ttl: defaults::URL_TTL,
+            max_upload_bytes: defaults::MAX_UPLOAD_BYTES,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            signature_window: defaults::SIGNATURE_WINDOW,
             signature_clock: SignatureClock::System,
-            body_idle_timeout: Duration::from_secs(60),
-            database_timeout: Duration::from_secs(5),
-            header_read_timeout: Duration::from_secs(30),
+            body_idle_timeout: default_duration(defaults::BODY_IDLE_TIMEOUT),
+            database_timeout: default_duration(defaults::DATABASE_TIMEOUT),
+            header_read_timeout: default_duration(defaults::HEADER_READ_TIMEOUT),
             import_workers: None,
             poll_concurrency: None,
-            poll_wait: Duration::from_secs(30),
-            poll_queue: 1024,
+            poll_wait: default_duration(defaults::POLL_WAIT),
+            poll_queue: known(defaults::POLL_QUEUE.parse().ok(), 1024),
         }
+    }
+}
+
+/// A default that parses (the `defaults_parse` test checks each); `fallback` keeps
+/// [`Config::new`] free of panics all the same.
+fn known<T>(parsed: Option<T>, fallback: T) -> T {
+    parsed.unwrap_or(fallback)
+}
+
+fn default_duration(text: &str) -> Duration {
+    duration(text).unwrap_or(Duration::ZERO)
+}
+
+/// A duration flag: ISO 8601 (`PT30S`) or friendly (`30s`, `1m30s`, `500ms`).
+///
+/// # Errors
+/// The text names no duration the repository accepts.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    text.parse::<LeaseDuration>()
+        .map(|d| d.as_std())
+        .map_err(|e| e.to_string())
+}
+
+/// A secret flag (the admin token); any text.
+#[cfg(feature = "cli")]
+fn secret(text: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(text))
+}
+
+/// A count from `LO` to `HI`.
+#[cfg(feature = "cli")]
+fn count_in<const LO: usize, const HI: usize>(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (LO..=HI).contains(&n) => Ok(n),
+        _ => Err(format!("{text:?} is not a number from {LO} to {HI}")),
     }
 }
 
@@ -101,4 +204,28 @@ pub enum SignatureClock {
     /// The server's injected [`Clock`](crate::clock::Clock), so a test can move time
     /// past the signature window and replay a captured request.
     Server,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        assert!(defaults::LISTEN.parse::<SocketAddr>().is_ok());
+        assert!(defaults::LEASE_DEFAULT.parse::<LeaseDuration>().is_ok());
+        assert!(defaults::POLL_QUEUE.parse::<usize>().is_ok());
+        for text in [
+            defaults::EXPIRY_INTERVAL,
+            defaults::BODY_IDLE_TIMEOUT,
+            defaults::HEADER_READ_TIMEOUT,
+            defaults::DATABASE_TIMEOUT,
+            defaults::POLL_WAIT,
+        ] {
+            assert!(duration(text).is_ok_and(|d| !d.is_zero()), "{text}");
+        }
+        let c = Config::new("sqlite://x.db", "b");
+        assert_eq!(c.lease_default.as_std(), Duration::from_secs(600));
+        assert_eq!(c.poll_wait, Duration::from_secs(30));
+    }
 }

@@ -1,4 +1,4 @@
-//! The health server: `GET /health` and `GET /metrics` (Prometheus text) on
+//! The health server: `GET /health` and `GET /metrics` (OpenMetrics text) on
 //! `HEALTH_LISTEN`.
 //!
 //! Two fixed routes need no router: this is hyper's HTTP/1.1 connection server with
@@ -26,7 +26,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Serves `/health` and `/metrics` on `listener` until `shutdown` completes.
 ///
 /// `/health` answers `{"status": "ok" | "draining", "in_flight_batches": N}` (200 either
-/// way: a draining robot is alive), `/metrics` the Prometheus text; another path is 404,
+/// way: a draining robot is alive), `/metrics` the OpenMetrics text; another path is 404,
 /// another method 405.
 ///
 /// # Errors
@@ -90,7 +90,7 @@ fn respond(metrics: &Metrics, method: &Method, path: &str) -> Response<Full<Byte
             });
             ("application/json", body.to_string())
         }
-        "/metrics" => ("text/plain; version=0.0.4; charset=utf-8", metrics.render()),
+        "/metrics" => (crate::metrics::CONTENT_TYPE, metrics.render()),
         _ => return status_only(StatusCode::NOT_FOUND),
     };
     if method != Method::GET && method != Method::HEAD {

@@ -57,7 +57,7 @@
 //!   shutdown.
 //! - [`config`]: [`RunnerConfig`] / [`RunnerSettings`] from the environment.
 //! - [`offline`]: [`run_offline`], the same processing over files, no repository.
-//! - [`metrics`] and [`health`]: counters, `/health` and `/metrics` (Prometheus text).
+//! - [`metrics`] and [`health`]: counters, `/health` and `/metrics` (OpenMetrics text, by `prometheus-client`).
 //! - [`toy`]: [`ToyRobot`], the reference toy robot.
 //! - internal: `process` (the shared processing path), `lines` (line splitting),
 //!   `spool` (result files); delays come from `destiny_sdk::backoff`.

@@ -1,15 +1,24 @@
-//! [`Metrics`]: counters of a running [`Runner`](crate::Runner), rendered in the
-//! Prometheus text format (written by hand: a few atomics need no metrics crate).
+//! [`Metrics`]: counters of a running [`Runner`](crate::Runner), exposed in the
+//! OpenMetrics text format by `prometheus-client`.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) of the poll latency histogram's buckets.
 const POLL_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Why a batch was given up without a report (its lease lapses, or lapsed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,10 +57,6 @@ impl AbandonReason {
             Self::Error => "error",
         }
     }
-
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
-    }
 }
 
 /// Counters of a runner, shared by its tasks; cheap to clone.
@@ -60,7 +65,8 @@ impl AbandonReason {
 /// use destiny_robot::Metrics;
 /// let metrics = Metrics::default();
 /// let text = metrics.render();
-/// assert!(text.contains("# TYPE destiny_robot_batches_completed_total counter"));
+/// assert!(text.contains("# TYPE destiny_robot_batches_completed counter"));
+/// assert!(text.contains("destiny_robot_batches_completed_total 0\n"));
 /// assert!(text.contains("destiny_robot_in_flight_batches 0\n"));
 /// assert_eq!(metrics.snapshot().batches_completed, 0);
 /// ```
@@ -70,41 +76,142 @@ pub struct Metrics(Arc<Inner>);
 /// How many poll latencies are kept for [`Metrics::poll_latency_quantile`].
 const POLL_SAMPLES: usize = 10_000;
 
-/// The counters.
-#[derive(Debug, Default)]
+/// The `reason` label of abandoned batches.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// The `result` label of polls.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// The metrics, registered once in `registry`.
+#[derive(Debug)]
 struct Inner {
+    /// What `/metrics` renders.
+    registry: Registry,
     /// Results accepted by the repository.
-    batches_completed: AtomicU64,
+    batches_completed: Counter,
     /// Batch-level errors reported and accepted.
-    batches_failed: AtomicU64,
-    /// Batches given up without a report, one counter per [`AbandonReason`].
-    batches_abandoned: [AtomicU64; AbandonReason::ALL.len()],
+    batches_failed: Counter,
+    /// Batches given up without a report, by [`AbandonReason`].
+    batches_abandoned: Family<ReasonLabel, Counter>,
     /// Enhancement lines in accepted results.
-    references_enhanced: AtomicU64,
+    references_enhanced: Counter,
     /// `LinkedRobotError` lines in accepted results.
-    references_failed: AtomicU64,
+    references_failed: Counter,
     /// Retries of transient robot failures.
-    reference_retries: AtomicU64,
+    reference_retries: Counter,
     /// Successful renewals.
-    lease_renewals: AtomicU64,
+    lease_renewals: Counter,
     /// Batches fetched again for fresh signed URLs.
-    url_refreshes: AtomicU64,
-    /// Polls that leased a batch.
-    polls_batch: AtomicU64,
-    /// Polls answered 204.
-    polls_empty: AtomicU64,
-    /// Polls that failed.
-    polls_failed: AtomicU64,
-    /// Batches being processed (a gauge: signed so a stray decrement shows).
-    in_flight: AtomicI64,
-    /// Cumulative poll latency histogram, one counter per bound of [`POLL_BUCKETS`].
-    poll_buckets: [AtomicU64; POLL_BUCKETS.len()],
-    /// The latest poll latencies (microseconds), at most [`POLL_SAMPLES`], for quantiles.
-    poll_samples: std::sync::Mutex<std::collections::VecDeque<u64>>,
-    /// Their total latency.
-    poll_sum_micros: AtomicU64,
+    url_refreshes: Counter,
+    /// Polls by result: `batch`, `empty` (204) or `error`.
+    polls: Family<ResultLabel, Counter>,
+    /// Batches being processed.
+    in_flight: Gauge,
+    /// Poll latency, seconds.
+    poll_duration: Histogram,
+    /// The latest answered polls' latencies (microseconds), at most [`POLL_SAMPLES`]:
+    /// the demo reports exact p50/p95, where an estimate from the histogram's buckets
+    /// could be off by a whole bucket (25 ms to 50 ms, say).
+    poll_samples: Mutex<std::collections::VecDeque<u64>>,
     /// Set once polling stopped for shutdown (`/health` says `draining`).
     draining: AtomicBool,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("destiny_robot");
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let batches_completed = counter(
+            &mut registry,
+            "batches_completed",
+            "Batches whose result the repository accepted.",
+        );
+        let batches_failed = counter(
+            &mut registry,
+            "batches_failed",
+            "Batches reported failed with a batch-level RobotError.",
+        );
+        let references_enhanced = counter(
+            &mut registry,
+            "references_enhanced",
+            "Enhancements in accepted batch results.",
+        );
+        let references_failed = counter(
+            &mut registry,
+            "references_failed",
+            "LinkedRobotError lines in accepted batch results.",
+        );
+        let reference_retries = counter(
+            &mut registry,
+            "reference_retries",
+            "Retries of references that failed transiently.",
+        );
+        let lease_renewals = counter(
+            &mut registry,
+            "lease_renewals",
+            "Successful lease renewals.",
+        );
+        let url_refreshes = counter(
+            &mut registry,
+            "url_refreshes",
+            "Signed storage URLs fetched again after a 403.",
+        );
+        let batches_abandoned = Family::<ReasonLabel, Counter>::default();
+        for reason in AbandonReason::ALL {
+            // Every reason shows, at 0 until it happens.
+            drop(batches_abandoned.get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            }));
+        }
+        registry.register(
+            "batches_abandoned",
+            "Batches given up without a report (their leases lapse), by reason.",
+            batches_abandoned.clone(),
+        );
+        let polls = Family::<ResultLabel, Counter>::default();
+        for result in ["batch", "empty", "error"] {
+            drop(polls.get_or_create(&ResultLabel { result }));
+        }
+        registry.register("polls", "Polls for work, by result.", polls.clone());
+        let in_flight = Gauge::default();
+        registry.register(
+            "in_flight_batches",
+            "Batches being processed.",
+            in_flight.clone(),
+        );
+        let poll_duration = Histogram::new(POLL_BUCKETS);
+        registry.register(
+            "poll_duration_seconds",
+            "Latency of polls for work.",
+            poll_duration.clone(),
+        );
+        Self {
+            registry,
+            batches_completed,
+            batches_failed,
+            batches_abandoned,
+            references_enhanced,
+            references_failed,
+            reference_retries,
+            lease_renewals,
+            url_refreshes,
+            polls,
+            in_flight,
+            poll_duration,
+            poll_samples: Mutex::default(),
+            draining: AtomicBool::new(false),
+        }
+    }
 }
 
 /// The values of [`Metrics`] at one moment.
@@ -141,51 +248,41 @@ pub struct MetricsSnapshot {
 
 impl Metrics {
     pub(crate) fn batch_completed(&self, enhanced: u64, failed: u64) {
-        self.0.batches_completed.fetch_add(1, Ordering::Relaxed);
-        self.0
-            .references_enhanced
-            .fetch_add(enhanced, Ordering::Relaxed);
-        self.0
-            .references_failed
-            .fetch_add(failed, Ordering::Relaxed);
+        self.0.batches_completed.inc();
+        self.0.references_enhanced.inc_by(enhanced);
+        self.0.references_failed.inc_by(failed);
     }
 
     pub(crate) fn batch_failed(&self) {
-        self.0.batches_failed.fetch_add(1, Ordering::Relaxed);
+        self.0.batches_failed.inc();
     }
 
     pub(crate) fn batch_abandoned(&self, reason: AbandonReason) {
-        self.0.batches_abandoned[reason.index()].fetch_add(1, Ordering::Relaxed);
+        self.abandoned_counter(reason).inc();
     }
 
     pub(crate) fn reference_retries(&self, n: u64) {
-        self.0.reference_retries.fetch_add(n, Ordering::Relaxed);
+        self.0.reference_retries.inc_by(n);
     }
 
     pub(crate) fn lease_renewed(&self) {
-        self.0.lease_renewals.fetch_add(1, Ordering::Relaxed);
+        self.0.lease_renewals.inc();
     }
 
     pub(crate) fn url_refreshed(&self) {
-        self.0.url_refreshes.fetch_add(1, Ordering::Relaxed);
+        self.0.url_refreshes.inc();
     }
 
     pub(crate) fn poll(&self, found: Option<bool>, latency: Duration) {
-        let counter = match found {
-            Some(true) => &self.0.polls_batch,
-            Some(false) => &self.0.polls_empty,
-            None => &self.0.polls_failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        let secs = latency.as_secs_f64();
-        for (bound, bucket) in POLL_BUCKETS.iter().zip(&self.0.poll_buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.0.poll_sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.poll_counter(match found {
+            Some(true) => "batch",
+            Some(false) => "empty",
+            None => "error",
+        })
+        .inc();
+        self.0.poll_duration.observe(latency.as_secs_f64());
         if found.is_some() {
+            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
             let mut samples = self
                 .0
                 .poll_samples
@@ -198,9 +295,22 @@ impl Metrics {
         }
     }
 
+    fn abandoned_counter(&self, reason: AbandonReason) -> Counter {
+        self.0
+            .batches_abandoned
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+            .clone()
+    }
+
+    fn poll_counter(&self, result: &'static str) -> Counter {
+        self.0.polls.get_or_create(&ResultLabel { result }).clone()
+    }
+
     /// Counts a batch in flight until the guard drops.
     pub(crate) fn in_flight(&self) -> InFlight {
-        self.0.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.0.in_flight.inc();
         InFlight(self.clone())
     }
 
@@ -216,23 +326,22 @@ impl Metrics {
     /// The current values.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let i = &self.0;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let abandoned = |r: AbandonReason| get(&i.batches_abandoned[r.index()]);
+        let abandoned = |r| self.abandoned(r);
         MetricsSnapshot {
-            batches_completed: get(&i.batches_completed),
-            batches_failed: get(&i.batches_failed),
-            batches_abandoned: i.batches_abandoned.iter().map(get).sum(),
+            batches_completed: i.batches_completed.get(),
+            batches_failed: i.batches_failed.get(),
+            batches_abandoned: AbandonReason::ALL.into_iter().map(abandoned).sum(),
             leases_lost: abandoned(AbandonReason::LeaseLost)
                 + abandoned(AbandonReason::SubmitRefused),
-            references_enhanced: get(&i.references_enhanced),
-            references_failed: get(&i.references_failed),
-            reference_retries: get(&i.reference_retries),
-            lease_renewals: get(&i.lease_renewals),
-            url_refreshes: get(&i.url_refreshes),
-            polls_batch: get(&i.polls_batch),
-            polls_empty: get(&i.polls_empty),
-            polls_failed: get(&i.polls_failed),
-            in_flight_batches: i.in_flight.load(Ordering::Relaxed),
+            references_enhanced: i.references_enhanced.get(),
+            references_failed: i.references_failed.get(),
+            reference_retries: i.reference_retries.get(),
+            lease_renewals: i.lease_renewals.get(),
+            url_refreshes: i.url_refreshes.get(),
+            polls_batch: self.poll_counter("batch").get(),
+            polls_empty: self.poll_counter("empty").get(),
+            polls_failed: self.poll_counter("error").get(),
+            in_flight_batches: i.in_flight.get(),
         }
     }
 
@@ -264,104 +373,15 @@ impl Metrics {
 
     /// The batches given up for `reason`.
     pub fn abandoned(&self, reason: AbandonReason) -> u64 {
-        self.0.batches_abandoned[reason.index()].load(Ordering::Relaxed)
+        self.abandoned_counter(reason).get()
     }
 
-    /// The metrics in the Prometheus text exposition format (version 0.0.4).
+    /// The metrics in the OpenMetrics text format ([`CONTENT_TYPE`]), which Prometheus
+    /// scrapes.
     pub fn render(&self) -> String {
-        let s = self.snapshot();
-        let i = &self.0;
         let mut out = String::with_capacity(4096);
-        let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = write!(
-                out,
-                "# HELP destiny_robot_{name} {help}\n# TYPE destiny_robot_{name} counter\ndestiny_robot_{name} {value}\n"
-            );
-        };
-        counter(
-            "batches_completed_total",
-            "Batches whose result the repository accepted.",
-            s.batches_completed,
-        );
-        counter(
-            "batches_failed_total",
-            "Batches reported failed with a batch-level RobotError.",
-            s.batches_failed,
-        );
-        counter(
-            "references_enhanced_total",
-            "Enhancements in accepted batch results.",
-            s.references_enhanced,
-        );
-        counter(
-            "references_failed_total",
-            "LinkedRobotError lines in accepted batch results.",
-            s.references_failed,
-        );
-        counter(
-            "reference_retries_total",
-            "Retries of references that failed transiently.",
-            s.reference_retries,
-        );
-        counter(
-            "lease_renewals_total",
-            "Successful lease renewals.",
-            s.lease_renewals,
-        );
-        counter(
-            "url_refreshes_total",
-            "Signed storage URLs fetched again after a 403.",
-            s.url_refreshes,
-        );
-        let _ = write!(
-            out,
-            "# HELP destiny_robot_batches_abandoned_total Batches given up without a report (their leases lapse), by reason.\n\
-             # TYPE destiny_robot_batches_abandoned_total counter\n"
-        );
-        for reason in AbandonReason::ALL {
-            let _ = writeln!(
-                out,
-                "destiny_robot_batches_abandoned_total{{reason=\"{}\"}} {}",
-                reason.as_str(),
-                self.abandoned(reason)
-            );
-        }
-        let _ = write!(
-            out,
-            "# HELP destiny_robot_polls_total Polls for work, by result.\n# TYPE destiny_robot_polls_total counter\n\
-             destiny_robot_polls_total{{result=\"batch\"}} {}\ndestiny_robot_polls_total{{result=\"empty\"}} {}\n\
-             destiny_robot_polls_total{{result=\"error\"}} {}\n",
-            s.polls_batch, s.polls_empty, s.polls_failed
-        );
-        let _ = write!(
-            out,
-            "# HELP destiny_robot_in_flight_batches Batches being processed.\n# TYPE destiny_robot_in_flight_batches gauge\n\
-             destiny_robot_in_flight_batches {}\n",
-            s.in_flight_batches
-        );
-        let _ = write!(
-            out,
-            "# HELP destiny_robot_poll_duration_seconds Latency of polls for work.\n\
-             # TYPE destiny_robot_poll_duration_seconds histogram\n"
-        );
-        for (bound, bucket) in POLL_BUCKETS.iter().zip(&i.poll_buckets) {
-            let _ = writeln!(
-                out,
-                "destiny_robot_poll_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
-        }
-        // Every poll is counted once by its outcome.
-        let count = [&i.polls_batch, &i.polls_empty, &i.polls_failed]
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum::<u64>();
-        let sum = i.poll_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = write!(
-            out,
-            "destiny_robot_poll_duration_seconds_bucket{{le=\"+Inf\"}} {count}\n\
-             destiny_robot_poll_duration_seconds_sum {sum}\ndestiny_robot_poll_duration_seconds_count {count}\n"
-        );
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.0.registry);
         out
     }
 }
@@ -372,7 +392,7 @@ pub(crate) struct InFlight(Metrics);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0 .0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0 .0.in_flight.dec();
     }
 }
 
@@ -402,7 +422,7 @@ mod tests {
             "destiny_robot_in_flight_batches 1",
             "destiny_robot_poll_duration_seconds_bucket{le=\"0.025\"} 0",
             "destiny_robot_poll_duration_seconds_bucket{le=\"0.05\"} 1",
-            "destiny_robot_poll_duration_seconds_bucket{le=\"5\"} 2",
+            "destiny_robot_poll_duration_seconds_bucket{le=\"5.0\"} 2",
             "destiny_robot_poll_duration_seconds_bucket{le=\"+Inf\"} 2",
             "destiny_robot_poll_duration_seconds_sum 3.03",
             "destiny_robot_poll_duration_seconds_count 2",
@@ -416,6 +436,7 @@ mod tests {
         for l in text.lines().filter(|l| !l.starts_with('#')) {
             let name = l.split(['{', ' ']).next().unwrap();
             let base = name
+                .trim_end_matches("_total")
                 .trim_end_matches("_bucket")
                 .trim_end_matches("_sum")
                 .trim_end_matches("_count");

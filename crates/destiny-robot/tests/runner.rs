@@ -573,7 +573,7 @@ async fn health_and_metrics_are_served() {
     assert!(metrics.headers()["content-type"]
         .to_str()
         .unwrap()
-        .starts_with("text/plain; version=0.0.4"));
+        .starts_with("application/openmetrics-text; version=1.0.0"));
     let text = metrics.text().await.unwrap();
     for line in [
         "destiny_robot_batches_completed_total 1",
