@@ -6,18 +6,16 @@
 //! `ROBOT_ID`, `ROBOT_SECRET`, `BATCH_SIZE`, `LEASE`, `CONCURRENT_BATCHES`,
 //! `REFERENCE_CONCURRENCY`, `POLL_INTERVAL`, `SHUTDOWN_GRACE`, `HEALTH_LISTEN`.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use destiny_robot::config::{parse_duration, parse_positive};
+use destiny_robot::config::parse_duration;
 use destiny_robot::offline::Endpoint;
 use destiny_robot::{
     run_offline_files, OfflineError, OfflineOptions, Robot, RunError, Runner, RunnerSettings,
     ToyRobot,
 };
-use destiny_sdk::duration::LeaseDuration;
 
 use crate::config::Credentials;
 use crate::error::CliError;
@@ -67,27 +65,9 @@ struct RunArgs {
     /// Where the repository is and who the robot is.
     #[command(flatten)]
     credentials: Credentials,
-    /// References per poll [default: 100].
-    #[arg(long, env = "BATCH_SIZE", value_parser = parse_positive::<u32>)]
-    batch_size: Option<u32>,
-    /// Lease per poll and renewal, e.g. PT10M or 10m [default: PT10M].
-    #[arg(long, env = "LEASE")]
-    lease: Option<LeaseDuration>,
-    /// Batches processed at once [default: 2].
-    #[arg(long, env = "CONCURRENT_BATCHES", value_parser = parse_positive::<usize>)]
-    concurrent_batches: Option<usize>,
-    /// References in the robot's hands at once, per batch [default: 16].
-    #[arg(long, env = "REFERENCE_CONCURRENCY", value_parser = parse_positive::<usize>)]
-    reference_concurrency: Option<usize>,
-    /// Wait after an empty poll (jittered), e.g. 5s [default: 5s].
-    #[arg(long, env = "POLL_INTERVAL", value_parser = parse_duration)]
-    poll_interval: Option<Duration>,
-    /// Time in-flight batches get to finish on shutdown, e.g. 30s [default: 30s].
-    #[arg(long, env = "SHUTDOWN_GRACE", value_parser = parse_duration)]
-    shutdown_grace: Option<Duration>,
-    /// Serve /health and /metrics on this address, e.g. 0.0.0.0:9000.
-    #[arg(long, env = "HEALTH_LISTEN")]
-    health_listen: Option<SocketAddr>,
+    /// How the runner runs (flags and variables defined by `destiny_robot`).
+    #[command(flatten)]
+    settings: RunnerSettings,
 }
 
 /// Runs the subcommand.
@@ -119,29 +99,9 @@ async fn run_robot<R: Robot>(robot: R, args: &RunArgs) -> Result<(), CliError> {
 
 async fn online<R: Robot>(robot: R, args: &RunArgs) -> Result<(), CliError> {
     let client = args.credentials.client()?;
-    let mut settings = RunnerSettings::default();
-    if let Some(v) = args.batch_size {
-        settings.batch_size = v;
-    }
-    if let Some(v) = args.lease {
-        settings.lease = v;
-    }
-    if let Some(v) = args.concurrent_batches {
-        settings.concurrent_batches = v;
-    }
-    if let Some(v) = args.reference_concurrency {
-        settings.reference_concurrency = v;
-    }
-    if let Some(v) = args.poll_interval {
-        settings.poll_interval = v;
-    }
-    if let Some(v) = args.shutdown_grace {
-        settings.shutdown_grace = v;
-    }
-    settings.health_listen = args.health_listen;
     let runner = Runner::builder(robot)
         .client(client)
-        .settings(settings)
+        .settings(args.settings.clone())
         .build()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     match runner.run_until_signal().await {
@@ -152,10 +112,10 @@ async fn online<R: Robot>(robot: R, args: &RunArgs) -> Result<(), CliError> {
 }
 
 async fn offline<R: Robot>(robot: R, args: &RunArgs, input: &Path) -> Result<(), CliError> {
-    let mut options = OfflineOptions::default();
-    if let Some(n) = args.reference_concurrency {
-        options.reference_concurrency = n;
-    }
+    let options = OfflineOptions {
+        reference_concurrency: args.settings.reference_concurrency,
+        ..OfflineOptions::default()
+    };
     let output = args
         .output
         .as_deref()

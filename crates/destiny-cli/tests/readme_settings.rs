@@ -1,7 +1,9 @@
-//! The README's table of `destiny serve` settings says what `destiny serve --help` says:
-//! the same flags, each with its environment variable and, where the README gives a
-//! literal default, the same default. The flags are defined once, on the repository's
-//! `Config`; this keeps the README from drifting away from them.
+//! The README's tables of settings say what `--help` says: `destiny serve` (the same
+//! flags, each with its environment variable and, where the README gives a literal
+//! default, the same default) and the runner's variables (`destiny robot run`: each
+//! variable read by a flag, with the same default). The flags are defined once, on the
+//! repository's `Config` and the runtime's `RunnerSettings`; this keeps the README from
+//! drifting away from them.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -13,15 +15,15 @@ struct Setting {
     default: Option<String>,
 }
 
-/// The rows of the README table whose first header cell is `destiny serve` flag.
-fn readme_table() -> BTreeMap<String, Setting> {
+/// The cells of the rows of the README table whose header line starts with `header`.
+fn readme_rows(header: &str) -> Vec<Vec<String>> {
     let readme =
         std::fs::read_to_string(destiny_testkit::python::workspace_root().join("README.md"))
             .expect("README.md");
-    let mut rows = BTreeMap::new();
+    let mut rows = Vec::new();
     let mut in_table = false;
     for line in readme.lines() {
-        if line.starts_with("| `destiny serve` flag |") {
+        if line.starts_with(header) {
             in_table = true;
             continue;
         }
@@ -31,28 +33,41 @@ fn readme_table() -> BTreeMap<String, Setting> {
         if !line.starts_with('|') {
             break;
         }
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        let unquote = |cell: &str| {
-            cell.strip_prefix('`')
-                .and_then(|c| c.strip_suffix('`'))
-                .map(str::to_owned)
-        };
-        let flag = unquote(cells[1]).expect("a flag in backticks");
-        let env = unquote(cells[2]).expect("a variable in backticks");
-        // A default in backticks is a literal; prose ("generated, ...") is not compared.
-        let default = unquote(cells[3]).filter(|d| !d.contains('<'));
-        rows.insert(flag, Setting { env, default });
+        rows.push(line.split('|').map(|c| c.trim().to_owned()).collect());
     }
+    assert!(!rows.is_empty(), "no README table under {header:?}");
     rows
 }
 
-/// The flags of `destiny serve --help`, each with its `[env: …]` and `[default: …]`.
-fn help_flags() -> BTreeMap<String, Setting> {
+/// The text inside backticks, if the cell is one code span.
+fn unquote(cell: &str) -> Option<String> {
+    cell.strip_prefix('`')
+        .and_then(|c| c.strip_suffix('`'))
+        .map(str::to_owned)
+}
+
+/// The `destiny serve` table: flag -> variable and literal default.
+fn readme_table() -> BTreeMap<String, Setting> {
+    readme_rows("| `destiny serve` flag |")
+        .into_iter()
+        .map(|cells| {
+            let flag = unquote(&cells[1]).expect("a flag in backticks");
+            let env = unquote(&cells[2]).expect("a variable in backticks");
+            // A default in backticks is a literal; prose ("generated, ...") is not compared.
+            let default = unquote(&cells[3]).filter(|d| !d.contains('<'));
+            (flag, Setting { env, default })
+        })
+        .collect()
+}
+
+/// The flags of `destiny <args> --help`, each with its `[env: …]` and `[default: …]`.
+fn help_flags(args: &[&str]) -> BTreeMap<String, Setting> {
     let out = Command::new(env!("CARGO_BIN_EXE_destiny"))
-        .args(["serve", "--help"])
+        .args(args)
+        .arg("--help")
         .env_clear()
         .output()
-        .expect("run destiny serve --help");
+        .expect("run destiny --help");
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).expect("UTF-8 help");
     // Each flag's block: its `--name` line and the description lines under it.
@@ -88,7 +103,7 @@ fn help_flags() -> BTreeMap<String, Setting> {
 #[test]
 fn the_readme_lists_every_serve_flag_with_its_variable_and_default() {
     let readme = readme_table();
-    let help = help_flags();
+    let help = help_flags(&["serve"]);
     assert!(help.len() >= 14, "{help:?}");
     assert_eq!(
         readme.keys().collect::<Vec<_>>(),
@@ -102,4 +117,39 @@ fn the_readme_lists_every_serve_flag_with_its_variable_and_default() {
             assert_eq!(Some(default), shown.default.as_ref(), "{flag}: default");
         }
     }
+}
+
+#[test]
+fn the_readme_lists_every_runner_variable_with_its_flag_and_default() {
+    let help = help_flags(&["robot", "run"]);
+    let by_env: BTreeMap<&str, &Setting> = help
+        .values()
+        .filter(|s| !s.env.is_empty())
+        .map(|s| (s.env.as_str(), s))
+        .collect();
+    let rows = readme_rows("| variable | meaning | default |");
+    assert!(rows.len() >= 10, "{rows:?}");
+    for cells in &rows {
+        let env = unquote(&cells[1]).expect("a variable in backticks");
+        let shown = by_env
+            .get(env.as_str())
+            .unwrap_or_else(|| panic!("{env} is read by no flag of destiny robot run"));
+        // A default written as a number or in backticks is a literal.
+        let default = unquote(&cells[3]).or_else(|| {
+            cells[3]
+                .chars()
+                .all(|c| c.is_ascii_digit())
+                .then(|| cells[3].clone())
+        });
+        if let Some(default) = default {
+            assert_eq!(Some(&default), shown.default.as_ref(), "{env}: default");
+        }
+    }
+    assert_eq!(
+        rows.len(),
+        by_env.len(),
+        "the README lists {} runner variables, destiny robot run reads {:?}",
+        rows.len(),
+        by_env.keys().collect::<Vec<_>>()
+    );
 }

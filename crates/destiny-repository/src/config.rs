@@ -147,13 +147,13 @@ impl Config {
             import_workers: None,
             poll_concurrency: None,
             poll_wait: default_duration(defaults::POLL_WAIT),
-            poll_queue: known(defaults::POLL_QUEUE.parse().ok(), 1024),
+            poll_queue: known(defaults::POLL_QUEUE.parse().ok(), 0),
         }
     }
 }
 
-/// A default that parses (the `defaults_parse` test checks each); `fallback` keeps
-/// [`Config::new`] free of panics all the same.
+/// A default that parses (the `defaults_parse` test checks each); `fallback`, never
+/// used, keeps [`Config::new`] free of panics all the same.
 fn known<T>(parsed: Option<T>, fallback: T) -> T {
     parsed.unwrap_or(fallback)
 }

@@ -1,18 +1,9 @@
 //! The runner's configuration from the environment: [`RunnerConfig`] (where the
 //! repository is, who the robot is) and [`RunnerSettings`] (how it runs).
 //!
-//! | variable | meaning | default |
-//! |---|---|---|
-//! | `DESTINY_REPOSITORY_URL` | the repository (with or without `/v1`) | required |
-//! | `ROBOT_ID` | the robot's id, also its client id | required |
-//! | `ROBOT_SECRET` | the robot's client secret | required |
-//! | `BATCH_SIZE` | references per poll (`limit`) | 100 |
-//! | `LEASE` | lease per poll and renewal, `PT10M` or `10m` | `PT10M` |
-//! | `CONCURRENT_BATCHES` | batches processed at once | 2 |
-//! | `REFERENCE_CONCURRENCY` | references in the robot's hands at once, per batch | 16 |
-//! | `POLL_INTERVAL` | wait after an empty poll (jittered), `PT5S` or `5s` | 5 s |
-//! | `SHUTDOWN_GRACE` | time in-flight batches get to finish on shutdown | 30 s |
-//! | `HEALTH_LISTEN` | address of `/health` and `/metrics`, e.g. `0.0.0.0:9000` | none |
+//! The variables are named in [`env`], their defaults in [`defaults`], and each field
+//! of [`RunnerSettings`] says what it does; the README's table of them is checked against
+//! `destiny robot run --help`, whose flags are these fields.
 //!
 //! Durations take ISO 8601 (`PT30S`) or friendly (`30s`, `1m30s`, `500ms`) forms.
 
@@ -47,6 +38,23 @@ pub mod env {
     pub const HEALTH_LISTEN: &str = "HEALTH_LISTEN";
 }
 
+/// Each runner setting's default, as its flag and variable take it (one source for
+/// [`RunnerSettings::default`] and the `destiny robot run` flags).
+pub mod defaults {
+    /// `BATCH_SIZE`.
+    pub const BATCH_SIZE: &str = "100";
+    /// `LEASE`.
+    pub const LEASE: &str = "PT10M";
+    /// `CONCURRENT_BATCHES`.
+    pub const CONCURRENT_BATCHES: &str = "2";
+    /// `REFERENCE_CONCURRENCY`.
+    pub const REFERENCE_CONCURRENCY: &str = "16";
+    /// `POLL_INTERVAL`.
+    pub const POLL_INTERVAL: &str = "5s";
+    /// `SHUTDOWN_GRACE`.
+    pub const SHUTDOWN_GRACE: &str = "30s";
+}
+
 /// A variable that is missing or does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -76,34 +84,48 @@ pub enum ConfigError {
 /// assert_eq!(s.concurrent_batches, RunnerSettings::default().concurrent_batches);
 /// # Ok::<(), destiny_robot::ConfigError>(())
 /// ```
+///
+/// With the `cli` feature the settings are also `clap` flags (`--batch-size` and so on,
+/// each reading its variable), which `destiny robot run` flattens: names, variables and
+/// defaults are defined here once.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[non_exhaustive]
 pub struct RunnerSettings {
-    /// References per poll (`BATCH_SIZE`).
+    /// References per poll.
+    #[cfg_attr(feature = "cli", arg(long, env = env::BATCH_SIZE, default_value = defaults::BATCH_SIZE, value_parser = parse_positive::<u32>))]
     pub batch_size: u32,
-    /// Lease asked for on polls and renewals (`LEASE`).
+    /// Lease per poll and renewal, e.g. PT10M or 10m.
+    #[cfg_attr(feature = "cli", arg(long, env = env::LEASE, default_value = defaults::LEASE))]
     pub lease: LeaseDuration,
-    /// Batches processed at once (`CONCURRENT_BATCHES`).
+    /// Batches processed at once.
+    #[cfg_attr(feature = "cli", arg(long, env = env::CONCURRENT_BATCHES, default_value = defaults::CONCURRENT_BATCHES, value_parser = parse_positive::<usize>))]
     pub concurrent_batches: usize,
-    /// References in the robot's hands at once, per batch (`REFERENCE_CONCURRENCY`).
+    /// References in the robot's hands at once, per batch.
+    #[cfg_attr(feature = "cli", arg(long, env = env::REFERENCE_CONCURRENCY, default_value = defaults::REFERENCE_CONCURRENCY, value_parser = parse_positive::<usize>))]
     pub reference_concurrency: usize,
-    /// Wait after an empty poll, jittered (`POLL_INTERVAL`).
+    /// Wait after an empty poll (jittered), e.g. 5s.
+    #[cfg_attr(feature = "cli", arg(long, env = env::POLL_INTERVAL, default_value = defaults::POLL_INTERVAL, value_parser = parse_duration))]
     pub poll_interval: Duration,
-    /// Time in-flight batches get to finish on shutdown (`SHUTDOWN_GRACE`).
+    /// Time in-flight batches get to finish on shutdown, e.g. 30s.
+    #[cfg_attr(feature = "cli", arg(long, env = env::SHUTDOWN_GRACE, default_value = defaults::SHUTDOWN_GRACE, value_parser = parse_duration))]
     pub shutdown_grace: Duration,
-    /// Where to serve `/health` and `/metrics` (`HEALTH_LISTEN`; none by default).
+    /// Serve /health and /metrics on this address, e.g. 0.0.0.0:9000 (none by default).
+    #[cfg_attr(feature = "cli", arg(long, env = env::HEALTH_LISTEN))]
     pub health_listen: Option<SocketAddr>,
 }
 
 impl Default for RunnerSettings {
+    /// The values of [`defaults`]. (The fallbacks are never used: a test parses each
+    /// default.)
     fn default() -> Self {
         Self {
-            batch_size: 100,
-            lease: LeaseDuration::DEFAULT,
-            concurrent_batches: 2,
-            reference_concurrency: 16,
-            poll_interval: Duration::from_secs(5),
-            shutdown_grace: Duration::from_secs(30),
+            batch_size: parse_positive(defaults::BATCH_SIZE).unwrap_or(1),
+            lease: defaults::LEASE.parse().unwrap_or(LeaseDuration::DEFAULT),
+            concurrent_batches: parse_positive(defaults::CONCURRENT_BATCHES).unwrap_or(1),
+            reference_concurrency: parse_positive(defaults::REFERENCE_CONCURRENCY).unwrap_or(1),
+            poll_interval: parse_duration(defaults::POLL_INTERVAL).unwrap_or_default(),
+            shutdown_grace: parse_duration(defaults::SHUTDOWN_GRACE).unwrap_or_default(),
             health_listen: None,
         }
     }
@@ -285,6 +307,26 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    #[test]
+    fn defaults_parse_to_the_documented_values() {
+        assert!(parse_positive::<u32>(defaults::BATCH_SIZE).is_ok());
+        assert!(defaults::LEASE.parse::<LeaseDuration>().is_ok());
+        assert!(parse_positive::<usize>(defaults::CONCURRENT_BATCHES).is_ok());
+        assert!(parse_positive::<usize>(defaults::REFERENCE_CONCURRENCY).is_ok());
+        assert!(parse_duration(defaults::POLL_INTERVAL).is_ok_and(|d| !d.is_zero()));
+        assert!(parse_duration(defaults::SHUTDOWN_GRACE).is_ok_and(|d| !d.is_zero()));
+        let s = RunnerSettings::default();
+        assert_eq!(
+            (s.batch_size, s.concurrent_batches, s.reference_concurrency),
+            (100, 2, 16)
+        );
+        assert_eq!(s.lease, LeaseDuration::DEFAULT);
+        assert_eq!(
+            (s.poll_interval.as_secs(), s.shutdown_grace.as_secs()),
+            (5, 30)
+        );
     }
 
     #[test]

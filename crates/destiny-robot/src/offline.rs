@@ -31,7 +31,7 @@ impl Default for OfflineOptions {
     /// 16 references at once, the default [`TransientPolicy`].
     fn default() -> Self {
         Self {
-            reference_concurrency: 16,
+            reference_concurrency: crate::RunnerSettings::default().reference_concurrency,
             transient: TransientPolicy::default(),
         }
     }
