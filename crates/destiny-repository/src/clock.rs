@@ -64,7 +64,7 @@ pub fn micros(t: Timestamp) -> i64 {
 mod tests {
     use super::*;
 
-    use destiny_sdk::client::python_isoformat;
+    use destiny_sdk::expiry::python_isoformat;
 
     /// The renew-lease body's time, as the server writes it (the SDK's function).
     #[test]

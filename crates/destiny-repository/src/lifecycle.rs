@@ -41,7 +41,7 @@ impl PendingStatus {
     ];
 
     /// The database and wire spelling.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Processing => "processing",
@@ -55,6 +55,21 @@ impl PendingStatus {
         }
     }
 
+    /// The SQL literal of the status (`'processing'`), for statements' filters.
+    pub const fn sql(self) -> &'static str {
+        match self {
+            Self::Pending => "'pending'",
+            Self::Processing => "'processing'",
+            Self::Importing => "'importing'",
+            Self::Indexing => "'indexing'",
+            Self::Completed => "'completed'",
+            Self::Failed => "'failed'",
+            Self::Expired => "'expired'",
+            Self::Discarded => "'discarded'",
+            Self::IndexingFailed => "'indexing_failed'",
+        }
+    }
+
     /// Parses the database spelling.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|st| st.as_str() == s)
@@ -62,7 +77,7 @@ impl PendingStatus {
 
     /// The statuses a pending enhancement may move to from this one; empty for terminal
     /// statuses.
-    pub fn successors(self) -> &'static [Self] {
+    pub const fn successors(self) -> &'static [Self] {
         match self {
             Self::Pending => &[Self::Processing],
             // Back to `Pending` when the poll that claimed it could not answer (its
@@ -75,18 +90,93 @@ impl PendingStatus {
     }
 
     /// Whether `self -> to` is allowed.
-    pub fn can_become(self, to: Self) -> bool {
-        self.successors().contains(&to)
-    }
-
-    /// The statuses from which `to` may be reached (used in `WHERE status IN (...)`).
-    pub fn predecessors(to: Self) -> Vec<Self> {
-        Self::ALL.into_iter().filter(|s| s.can_become(to)).collect()
+    pub const fn can_become(self, to: Self) -> bool {
+        let next = self.successors();
+        let mut i = 0;
+        while i < next.len() {
+            if next[i] as u8 == to as u8 {
+                return true;
+            }
+            i += 1;
+        }
+        false
     }
 
     /// Whether no transition leaves this status.
     pub fn is_terminal(self) -> bool {
         self.successors().is_empty()
+    }
+}
+
+/// One edge of the state machine, checked when it is defined: the constants below are
+/// built by a `const fn` that fails to compile for a move [`PendingStatus::successors`]
+/// does not allow. Every statement that changes a pending enhancement's status is
+/// written by [`Transition::update`] from one of them; the database refuses statuses
+/// outside [`PendingStatus::ALL`] (a `CHECK` constraint on PostgreSQL, triggers on
+/// SQLite: migration 0004).
+///
+/// ```
+/// use destiny_repository::lifecycle::Transition;
+/// assert_eq!(
+///     Transition::EXPIRE.update("updated_at = $1", "id = $2"),
+///     "UPDATE pending_enhancements SET status = 'expired', updated_at = $1 \
+///      WHERE status = 'processing' AND id = $2"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    from: PendingStatus,
+    to: PendingStatus,
+}
+
+impl Transition {
+    /// A poll leases work: `pending -> processing`.
+    pub const CLAIM: Self = Self::new(PendingStatus::Pending, PendingStatus::Processing);
+    /// A poll that could not answer gives its claim back: `processing -> pending`.
+    pub const RELEASE: Self = Self::new(PendingStatus::Processing, PendingStatus::Pending);
+    /// The robot submitted a result: `processing -> importing`.
+    pub const SUBMIT: Self = Self::new(PendingStatus::Processing, PendingStatus::Importing);
+    /// The robot reported the batch failed: `processing -> failed`.
+    pub const REPORT_FAILED: Self = Self::new(PendingStatus::Processing, PendingStatus::Failed);
+    /// The lease ran out: `processing -> expired`.
+    pub const EXPIRE: Self = Self::new(PendingStatus::Processing, PendingStatus::Expired);
+    /// An enhancement was stored: `importing -> indexing`.
+    pub const INDEX: Self = Self::new(PendingStatus::Importing, PendingStatus::Indexing);
+    /// Indexed (at once here): `indexing -> completed`.
+    pub const COMPLETE: Self = Self::new(PendingStatus::Indexing, PendingStatus::Completed);
+    /// The result repeated a stored enhancement: `importing -> discarded`.
+    pub const DISCARD: Self = Self::new(PendingStatus::Importing, PendingStatus::Discarded);
+    /// The import refused the reference's line, or failed: `importing -> failed`.
+    pub const IMPORT_FAILED: Self = Self::new(PendingStatus::Importing, PendingStatus::Failed);
+
+    /// The edge `from -> to`; a `const` use of a move the state machine does not allow
+    /// fails to compile.
+    ///
+    /// # Panics
+    /// At compile time in a `const`; at run time otherwise.
+    pub const fn new(from: PendingStatus, to: PendingStatus) -> Self {
+        assert!(from.can_become(to), "not a transition of the state machine");
+        Self { from, to }
+    }
+
+    /// The status left.
+    pub const fn from(self) -> PendingStatus {
+        self.from
+    }
+
+    /// The status reached.
+    pub const fn to(self) -> PendingStatus {
+        self.to
+    }
+
+    /// `UPDATE pending_enhancements SET status = '<to>', <set> WHERE status = '<from>'
+    /// AND <filter>` (`filter` may end in a `RETURNING` clause).
+    pub fn update(self, set: &str, filter: &str) -> String {
+        format!(
+            "UPDATE pending_enhancements SET status = {}, {set} WHERE status = {} AND {filter}",
+            self.to.sql(),
+            self.from.sql()
+        )
     }
 }
 
@@ -159,10 +249,26 @@ mod tests {
             }
             assert_eq!(P::parse(from.as_str()), Some(from));
         }
-        assert_eq!(
-            P::predecessors(P::Failed),
-            vec![P::Processing, P::Importing]
-        );
+        for status in P::ALL {
+            assert_eq!(status.sql(), format!("'{}'", status.as_str()));
+        }
+        // The database's list of statuses (migration 0004) is this one.
+        for migration in [
+            include_str!("../migrations/sqlite/0004_status_check.sql"),
+            include_str!("../migrations/postgres/0004_status_check.sql"),
+        ] {
+            let lists: Vec<&str> = migration
+                .split("IN (")
+                .skip(1)
+                .filter_map(|rest| rest.split(')').next())
+                .collect();
+            assert!(!lists.is_empty());
+            for list in lists {
+                let listed: Vec<&str> = list.split(',').map(str::trim).collect();
+                let ours: Vec<&str> = P::ALL.iter().map(|s| s.sql()).collect();
+                assert_eq!(listed, ours);
+            }
+        }
         assert_eq!(
             transition_error(P::Expired, P::Importing),
             "Cannot transition from status 'expired' to 'importing'"

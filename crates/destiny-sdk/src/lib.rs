@@ -19,6 +19,7 @@
 //! - [`client`]: [`RobotClient`](client::RobotClient), the async robot API client, and its
 //!   blocking wrapper.
 //! - [`samples`]: [`ReferenceGenerator`](samples::ReferenceGenerator), seeded sample references.
+//! - [`expiry`]: lease expiries as Python's `isoformat()` writes and reads them.
 //! - [`secret`]: [`Secret`](secret::Secret), a string that never prints.
 //! - [`backoff`]: [`Backoff`](backoff::Backoff), the one jittered exponential backoff of
 //!   the client, the runner and the repository.
@@ -48,6 +49,7 @@ pub mod backoff;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod duration;
+pub mod expiry;
 pub mod jsonl;
 pub mod models;
 pub mod result_file;

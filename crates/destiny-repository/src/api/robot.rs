@@ -267,7 +267,7 @@ async fn renew(
         .db
         .renew(id, client.client_id(), micros(expires), micros(now))
         .await?;
-    let text = destiny_sdk::client::python_isoformat(&expires);
+    let text = destiny_sdk::expiry::python_isoformat(&expires);
     Ok((
         [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         text,

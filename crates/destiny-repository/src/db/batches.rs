@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Backend, Db};
 use crate::error::ApiError;
-use crate::lifecycle::{transition_error, PendingStatus};
+use crate::lifecycle::{transition_error, PendingStatus, Transition};
 
 /// A batch as stored.
 #[derive(Debug, Clone)]
@@ -126,16 +126,18 @@ impl Db {
         // plan linear whatever the planner's statistics say (an anti-join planned on
         // stale statistics scanned the whole queue per candidate). The CTE is
         // materialised so the locking subquery runs exactly once.
+        let pending = PendingStatus::Pending.sql();
         let sql = format!(
             "WITH picked AS MATERIALIZED (\
                SELECT p.seq FROM pending_enhancements p \
-               WHERE p.robot_id = $4 AND p.status = 'pending' AND p.seq = (\
+               WHERE p.robot_id = $4 AND p.status = {pending} AND p.seq = (\
                  SELECT MIN(q.seq) FROM pending_enhancements q WHERE q.robot_id = p.robot_id \
-                 AND q.reference_id = p.reference_id AND q.status = 'pending') \
-               ORDER BY p.seq LIMIT $5 {lock}) \
-             UPDATE pending_enhancements SET status = 'processing', batch_id = $1, expires_at = $2, updated_at = $3 \
-             WHERE status = 'pending' AND seq IN (SELECT seq FROM picked) \
-             RETURNING seq, reference_id, source"
+                 AND q.reference_id = p.reference_id AND q.status = {pending}) \
+               ORDER BY p.seq LIMIT $5 {lock}) {}",
+            Transition::CLAIM.update(
+                "batch_id = $1, expires_at = $2, updated_at = $3",
+                "seq IN (SELECT seq FROM picked) RETURNING seq, reference_id, source"
+            )
         );
         let rows = sqlx::query(&sql)
             .bind(id.to_string())
@@ -195,14 +197,12 @@ impl Db {
     /// expiry job retries them).
     pub async fn release_claim(&self, batch: Uuid, now_us: i64) -> Result<u64, ApiError> {
         let mut tx = self.writer().begin().await?;
-        let released = sqlx::query(
-            "UPDATE pending_enhancements SET status = $3, batch_id = NULL, expires_at = NULL, \
-             updated_at = $2 WHERE batch_id = $1 AND status = $4",
-        )
+        let released = sqlx::query(&Transition::RELEASE.update(
+            "batch_id = NULL, expires_at = NULL, updated_at = $2",
+            "batch_id = $1",
+        ))
         .bind(batch.to_string())
         .bind(now_us)
-        .bind(PendingStatus::Pending.as_str())
-        .bind(PendingStatus::Processing.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -256,10 +256,11 @@ impl Db {
     ) -> Result<(), ApiError> {
         self.batch(id, Some(robot_id)).await?;
         self.expire_due(now_us, Some(id)).await?;
-        let done = sqlx::query(
+        let done = sqlx::query(&format!(
             "UPDATE pending_enhancements SET expires_at = $1, updated_at = $2 \
-             WHERE batch_id = $3 AND status = 'processing'",
-        )
+             WHERE batch_id = $3 AND status = {}",
+            PendingStatus::Processing.sql()
+        ))
         .bind(expires_us)
         .bind(now_us)
         .bind(id.to_string())
@@ -296,20 +297,17 @@ impl Db {
         }
         let mut batch = self.batch(id, Some(robot_id)).await?;
         self.expire_due(now_us, Some(id)).await?;
-        let (to, outcome) = match error {
-            Some(_) => (PendingStatus::Failed, Submitted::Failed),
-            None => (PendingStatus::Importing, Submitted::Importing),
+        let (transition, outcome) = match error {
+            Some(_) => (Transition::REPORT_FAILED, Submitted::Failed),
+            None => (Transition::SUBMIT, Submitted::Importing),
         };
+        let to = transition.to();
         let mut tx = self.writer().begin().await?;
-        let done = sqlx::query(
-            "UPDATE pending_enhancements SET status = $1, updated_at = $2 \
-             WHERE batch_id = $3 AND status = 'processing'",
-        )
-        .bind(to.as_str())
-        .bind(now_us)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
+        let done = sqlx::query(&transition.update("updated_at = $1", "batch_id = $2"))
+            .bind(now_us)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             let current: Option<String> =
                 sqlx::query("SELECT status FROM pending_enhancements WHERE batch_id = $1 LIMIT 1")

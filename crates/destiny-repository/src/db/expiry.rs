@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{placeholders, Db};
 use crate::error::ApiError;
+use crate::lifecycle::{PendingStatus, Transition};
 
 /// Retries per original pending enhancement (the real repository's `max_retry_count`).
 pub const MAX_RETRIES: i64 = 3;
@@ -43,7 +44,8 @@ impl Db {
         };
         let sql = format!(
             "SELECT id, reference_id, robot_id, request_id, retry_count, source FROM pending_enhancements \
-             WHERE status = 'processing' AND expires_at < $1 {batch_filter} ORDER BY seq"
+             WHERE status = {} AND expires_at < $1 {batch_filter} ORDER BY seq",
+            PendingStatus::Processing.sql()
         );
         let mut q = sqlx::query(&sql).bind(now_us);
         if let Some(b) = batch {
@@ -52,10 +54,9 @@ impl Db {
         let rows = q.fetch_all(&mut *tx).await?;
         let mut report = ExpiryReport::default();
         for chunk in rows.chunks(200) {
-            let sql = format!(
-                "UPDATE pending_enhancements SET status = 'expired', updated_at = $1 \
-                 WHERE status = 'processing' AND id IN ({})",
-                placeholders(2, chunk.len())
+            let sql = Transition::EXPIRE.update(
+                "updated_at = $1",
+                &format!("id IN ({})", placeholders(2, chunk.len())),
             );
             let mut q = sqlx::query(&sql).bind(now_us);
             for r in chunk {
@@ -75,11 +76,12 @@ impl Db {
                     .map(|i| {
                         let p = 1 + 8 * i;
                         format!(
-                            "(${}, ${}, ${}, ${}, 'pending', ${}, ${}, ${}, ${}, ${})",
+                            "(${}, ${}, ${}, ${}, {}, ${}, ${}, ${}, ${}, ${})",
                             p,
                             p + 1,
                             p + 2,
                             p + 3,
+                            PendingStatus::Pending.sql(),
                             p + 4,
                             p + 5,
                             p + 6,

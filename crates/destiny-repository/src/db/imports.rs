@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::references::{insert_enhancements, StoredForm};
 use super::{placeholders, uuid_at, Db};
 use crate::error::ApiError;
-use crate::lifecycle::PendingStatus;
+use crate::lifecycle::{PendingStatus, Transition};
 
 /// The fate of one reference of a batch, decided from the result file.
 pub use destiny_sdk::result_file::Outcome;
@@ -130,7 +130,6 @@ impl Db {
         validation_file: Option<&str>,
         now_us: i64,
     ) -> Result<u64, ApiError> {
-        debug_assert!(PendingStatus::Importing.can_become(PendingStatus::Failed));
         let mut tx = self.writer().begin().await?;
         // Fenced: only an import this worker still runs is failed (its pending
         // enhancements with it); another worker's, or a finished one, is left alone.
@@ -147,17 +146,13 @@ impl Db {
         if held == 0 {
             return Ok(0);
         }
-        let failed = sqlx::query(
-            "UPDATE pending_enhancements SET status = $1, updated_at = $2 \
-             WHERE batch_id = $3 AND status = $4",
-        )
-        .bind(PendingStatus::Failed.as_str())
-        .bind(now_us)
-        .bind(batch.to_string())
-        .bind(PendingStatus::Importing.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let failed =
+            sqlx::query(&Transition::IMPORT_FAILED.update("updated_at = $1", "batch_id = $2"))
+                .bind(now_us)
+                .bind(batch.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if validation_file.is_some() {
             sqlx::query(
                 "UPDATE enhancement_requests SET validation_file = $1 \
@@ -178,7 +173,7 @@ impl Db {
     /// Database errors.
     pub async fn importing_refs(&self, batch: Uuid) -> Result<Vec<PendingRef>, ApiError> {
         let rows = sqlx::query(
-            "SELECT id, reference_id FROM pending_enhancements WHERE batch_id = $1 AND status = 'importing' ORDER BY seq",
+            &format!("SELECT id, reference_id FROM pending_enhancements WHERE batch_id = $1 AND status = {} ORDER BY seq", PendingStatus::Importing.sql()),
         )
         .bind(batch.to_string())
         .fetch_all(self.reader())
@@ -236,28 +231,18 @@ impl Db {
             }
         }
         // Stored enhancements pass through `indexing` (there is no search index to wait for).
-        for (ids, to) in [
-            (&completed, PendingStatus::Indexing),
-            (&completed, PendingStatus::Completed),
-            (&discarded, PendingStatus::Discarded),
-            (&failed, PendingStatus::Failed),
+        for (ids, transition) in [
+            (&completed, Transition::INDEX),
+            (&completed, Transition::COMPLETE),
+            (&discarded, Transition::DISCARD),
+            (&failed, Transition::IMPORT_FAILED),
         ] {
-            let from = if to == PendingStatus::Completed {
-                PendingStatus::Indexing
-            } else {
-                PendingStatus::Importing
-            };
-            debug_assert!(from.can_become(to));
             for chunk in ids.chunks(500) {
-                let sql = format!(
-                    "UPDATE pending_enhancements SET status = $1, updated_at = $2 \
-                     WHERE status = $3 AND id IN ({})",
-                    placeholders(4, chunk.len())
+                let sql = transition.update(
+                    "updated_at = $1",
+                    &format!("id IN ({})", placeholders(2, chunk.len())),
                 );
-                let mut q = sqlx::query(&sql)
-                    .bind(to.as_str())
-                    .bind(now_us)
-                    .bind(from.as_str());
+                let mut q = sqlx::query(&sql).bind(now_us);
                 for id in chunk {
                     q = q.bind(id.to_string());
                 }

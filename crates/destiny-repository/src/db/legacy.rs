@@ -20,7 +20,7 @@ use super::batches::Submitted;
 use super::requests::request_files;
 use super::Db;
 use crate::error::ApiError;
-use crate::lifecycle::{transition_error, PendingStatus};
+use crate::lifecycle::{transition_error, PendingStatus, Transition};
 
 impl Db {
     /// Accepts a legacy result of `request` from `robot_id` (see the module docs).
@@ -46,14 +46,12 @@ impl Db {
                 "EnhancementRequest {request} belongs to another robot."
             )));
         }
-        let (to, outcome) = match error {
-            Some(_) => (PendingStatus::Failed, Submitted::Failed),
-            None => (PendingStatus::Importing, Submitted::Importing),
+        let (transition, outcome) = match error {
+            Some(_) => (Transition::REPORT_FAILED, Submitted::Failed),
+            None => (Transition::SUBMIT, Submitted::Importing),
         };
         // The robot held the request's pending enhancements all along: they pass through
-        // `processing` on their way (one statement, both steps checked here).
-        debug_assert!(PendingStatus::Pending.can_become(PendingStatus::Processing));
-        debug_assert!(PendingStatus::Processing.can_become(to));
+        // `processing` on their way (claimed into the batch, then moved on).
         let batch = Uuid::new_v4();
         let (reference_file, result_file, _) = request_files(request);
         let mut tx = self.writer().begin().await?;
@@ -73,21 +71,25 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         let moved = sqlx::query(
-            "UPDATE pending_enhancements SET status = $1, batch_id = $2, updated_at = $3 \
-             WHERE request_id = $4 AND status = 'pending'",
+            &Transition::CLAIM.update("batch_id = $1, updated_at = $2", "request_id = $3"),
         )
-        .bind(to.as_str())
         .bind(batch.to_string())
         .bind(now_us)
         .bind(request.to_string())
         .execute(&mut *tx)
         .await?;
+        sqlx::query(&transition.update("updated_at = $1", "batch_id = $2"))
+            .bind(now_us)
+            .bind(batch.to_string())
+            .execute(&mut *tx)
+            .await?;
         if moved.rows_affected() == 0 {
             // Name the status the request's work is in, as a refused transition.
-            let current: Option<String> = sqlx::query(
+            let current: Option<String> = sqlx::query(&format!(
                 "SELECT status FROM pending_enhancements WHERE request_id = $1 \
-                 AND status <> 'expired' ORDER BY seq DESC LIMIT 1",
-            )
+                 AND status <> {} ORDER BY seq DESC LIMIT 1",
+                PendingStatus::Expired.sql()
+            ))
             .bind(request.to_string())
             .fetch_optional(&mut *tx)
             .await?

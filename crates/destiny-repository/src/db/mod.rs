@@ -80,6 +80,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "import retries",
         include_str!("../../migrations/sqlite/0003_import_retries.sql"),
     ),
+    (
+        4,
+        "status check",
+        include_str!("../../migrations/sqlite/0004_status_check.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -96,6 +101,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "import retries",
         include_str!("../../migrations/postgres/0003_import_retries.sql"),
+    ),
+    (
+        4,
+        "status check",
+        include_str!("../../migrations/postgres/0004_status_check.sql"),
     ),
 ];
 

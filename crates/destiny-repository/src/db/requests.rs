@@ -131,7 +131,11 @@ impl Db {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     let b = 5 + i * 2;
-                    format!("(${b}, ${}, $1, $2, 'pending', $3, $4, $4)", b + 1)
+                    format!(
+                        "(${b}, ${}, $1, $2, {}, $3, $4, $4)",
+                        b + 1,
+                        crate::lifecycle::PendingStatus::Pending.sql()
+                    )
                 })
                 .collect();
             let sql = format!(

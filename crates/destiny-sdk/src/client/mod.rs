@@ -34,7 +34,7 @@ pub mod blocking;
 mod builder;
 mod enhancement_requests;
 mod error;
-mod expiry;
+
 mod request;
 mod retry;
 mod storage;
@@ -47,9 +47,9 @@ use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+pub use crate::expiry::{parse_lease_expiry, python_isoformat};
 pub use builder::{RobotClientBuilder, DEFAULT_USER_AGENT};
 pub use error::ClientError;
-pub use expiry::{parse_lease_expiry, python_isoformat};
 pub use retry::RetryPolicy;
 pub use storage::ByteStream;
 

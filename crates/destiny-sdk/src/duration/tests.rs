@@ -320,7 +320,10 @@ fn from_str_accepts_pydantic_forms_and_friendly_forms() {
         ("PT10m", "quantity invalid in time part of duration"),
         ("00:61", "minute value is outside expected range of 0-59"),
         ("1000000000d", "not in the required range"),
-        ("99999999999999999999999999999999999999999w", "number too big"),
+        (
+            "99999999999999999999999999999999999999999w",
+            "number too big",
+        ),
     ];
     for (input, reason) in rejected {
         match input.parse::<LeaseDuration>() {
@@ -368,7 +371,10 @@ fn error_messages_name_the_input_and_the_problem() {
     let long = "x".repeat(500);
     let err = long.parse::<LeaseDuration>().unwrap_err();
     // The input is quoted shortened, not whole.
-    assert!(err.to_string().len() < 300 && !err.to_string().contains(&long), "{err}");
+    assert!(
+        err.to_string().len() < 300 && !err.to_string().contains(&long),
+        "{err}"
+    );
 }
 
 #[test]
