@@ -115,6 +115,13 @@ impl PendingStatus {
 /// outside [`PendingStatus::ALL`] (a `CHECK` constraint on PostgreSQL, triggers on
 /// SQLite: migration 0004).
 ///
+/// A move the state machine does not allow does not compile:
+///
+/// ```compile_fail
+/// use destiny_repository::lifecycle::{PendingStatus, Transition};
+/// const _: Transition = Transition::new(PendingStatus::Completed, PendingStatus::Pending);
+/// ```
+///
 /// ```
 /// use destiny_repository::lifecycle::Transition;
 /// assert_eq!(
