@@ -1,7 +1,7 @@
 //! The runner's configuration from the environment: [`RunnerConfig`] (where the
 //! repository is, who the robot is) and [`RunnerSettings`] (how it runs).
 //!
-//! The variables are named in [`env`], their defaults in [`defaults`], and each field
+//! The variables are named in [`env`](mod@env), their defaults in [`defaults`], and each field
 //! of [`RunnerSettings`] says what it does; the README's table of them is checked against
 //! `destiny robot run --help`, whose flags are these fields.
 //!
