@@ -230,16 +230,8 @@ impl Db {
     async fn first_stored(&self, ids: &[Uuid]) -> Result<Option<Uuid>, ApiError> {
         let mut conn = self.reader().acquire().await?;
         for chunk in ids.chunks(LOOKUP_CHUNK) {
-            let sql = format!(
-                "SELECT id FROM refs WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id.to_string());
-            }
-            if let Some(row) = q.fetch_optional(&mut *conn).await? {
-                return Ok(Some(uuid_at(&row, "id").map_err(ApiError::from)?));
+            if let Some(id) = stored_refs(&mut *conn, chunk).await?.into_iter().next() {
+                return Ok(Some(id));
             }
         }
         Ok(None)
@@ -403,4 +395,27 @@ async fn references_in(conn: &mut AnyConnection, ids: &[Uuid]) -> Result<Vec<Ref
         out.extend(chunk.iter().filter_map(|id| refs.remove(id)));
     }
     Ok(out)
+}
+
+/// Which of `ids` are stored references (one statement; callers chunk the ids).
+///
+/// # Errors
+/// Database errors.
+pub(super) async fn stored_refs<'c, E>(executor: E, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
+    let sql = format!(
+        "SELECT id FROM refs WHERE id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id.to_string());
+    }
+    let rows = q.fetch_all(executor).await?;
+    Ok(rows
+        .iter()
+        .map(|row| uuid_at(row, "id"))
+        .collect::<Result<_, _>>()?)
 }

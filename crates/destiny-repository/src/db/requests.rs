@@ -6,7 +6,7 @@ use sqlx::Row;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-use super::{placeholders, Db};
+use super::Db;
 use crate::error::ApiError;
 use crate::lifecycle::{project_request_status, PendingStatus};
 
@@ -85,21 +85,11 @@ impl Db {
         }
         let mut missing = Vec::new();
         for chunk in req.reference_ids.chunks(500) {
-            let sql = format!(
-                "SELECT id FROM refs WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id.to_string());
-            }
-            let found: HashSet<String> = q
-                .fetch_all(self.reader())
+            let found: HashSet<Uuid> = super::references::stored_refs(self.reader(), chunk)
                 .await?
-                .iter()
-                .map(|r| r.try_get::<String, _>(0))
-                .collect::<Result<_, _>>()?;
-            missing.extend(chunk.iter().filter(|id| !found.contains(&id.to_string())));
+                .into_iter()
+                .collect();
+            missing.extend(chunk.iter().filter(|id| !found.contains(id)));
         }
         if !missing.is_empty() {
             let shown: Vec<String> = missing.iter().take(5).map(Uuid::to_string).collect();
