@@ -77,6 +77,10 @@ pub async fn serve(
 
 /// The answer to `method path`.
 fn respond(metrics: &Metrics, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    let known = matches!(path, "/health" | "/metrics");
+    if known && method != Method::GET && method != Method::HEAD {
+        return status_only(StatusCode::METHOD_NOT_ALLOWED);
+    }
     let (content_type, body) = match path {
         "/health" => {
             let status = if metrics.is_draining() {
@@ -93,9 +97,6 @@ fn respond(metrics: &Metrics, method: &Method, path: &str) -> Response<Full<Byte
         "/metrics" => (crate::metrics::CONTENT_TYPE, metrics.render()),
         _ => return status_only(StatusCode::NOT_FOUND),
     };
-    if method != Method::GET && method != Method::HEAD {
-        return status_only(StatusCode::METHOD_NOT_ALLOWED);
-    }
     let mut response = Response::new(Full::new(Bytes::from(body)));
     response
         .headers_mut()
