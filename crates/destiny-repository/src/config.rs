@@ -126,14 +126,16 @@ impl Config {
     /// ```
     pub fn new(database: impl Into<String>, blob_dir: impl Into<PathBuf>) -> Self {
         Self {
-            listen: known(
-                defaults::LISTEN.parse().ok(),
-                SocketAddr::from(([127, 0, 0, 1], 8000)),
-            ),
+            listen: defaults::LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
             database: database.into(),
             blob_dir: blob_dir.into(),
             public_url: None,
-            lease_default: known(defaults::LEASE_DEFAULT.parse().ok(), LeaseDuration::DEFAULT),
+            lease_default: defaults::LEASE_DEFAULT
+                .parse()
+                .ok()
+                .unwrap_or(LeaseDuration::DEFAULT),
             expiry_interval: default_duration(defaults::EXPIRY_INTERVAL),
             admin_token: None,
             url_ttl: defaults::URL_TTL,
@@ -147,17 +149,13 @@ impl Config {
             import_workers: None,
             poll_concurrency: None,
             poll_wait: default_duration(defaults::POLL_WAIT),
-            poll_queue: known(defaults::POLL_QUEUE.parse().ok(), 0),
+            poll_queue: defaults::POLL_QUEUE.parse().unwrap_or(0),
         }
     }
 }
 
-/// A default that parses (the `defaults_parse` test checks each); `fallback`, never
-/// used, keeps [`Config::new`] free of panics all the same.
-fn known<T>(parsed: Option<T>, fallback: T) -> T {
-    parsed.unwrap_or(fallback)
-}
-
+/// A default duration (the `defaults_parse` test checks each parses; the zero fallback,
+/// never used, keeps [`Config::new`] free of panics).
 fn default_duration(text: &str) -> Duration {
     duration(text).unwrap_or(Duration::ZERO)
 }
