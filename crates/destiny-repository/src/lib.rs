@@ -8,38 +8,63 @@
 //!
 //! ## Layout
 //!
+//! The public surface is what an embedder needs to run the server:
+//!
 //! - [`config`]: [`Config`](config::Config), the server's settings.
-//! - [`db`]: the schema and every query, for both backends.
-//! - [`lifecycle`]: the pending-enhancement state machine and request status projection.
-//! - [`blob`]: the local blob store behind signed, expiring URLs.
-//! - [`reference_file`]: writing the reference file robots download.
-//! - [`admission`]: the bounded queue polls wait in for their turn (backpressure
-//!   instead of pool timeouts).
-//! - [`import`]: validating and importing result files (the validation file).
-//! - [`jobs`]: background work: the expiry job and the import worker.
-//! - [`api`]: the HTTP routes (robot, admin, health) and [`AppState`](api::AppState).
-//! - [`error`]: [`ApiError`](error::ApiError), with each error's HTTP status decided once.
-//! - [`text`]: the text policy of stored fields (NUL, length limits), one for both
-//!   backends.
 //! - [`clock`]: injected time.
-//! - [`random`]: secrets and keys from the OS random source.
-//! - [`server`]: [`run`](server::run), which wires it together.
-//! - `http` (private): the HTTP/1.1 accept loop (header-read timeout, graceful shutdown).
+//! - [`server`]: [`prepare`](server::prepare) and [`run`](server::run), which wire it
+//!   together.
+//!
+//! The rest is internal (crate-private; public only with the `testing` feature, which the
+//! workspace's test kit turns on):
+//!
+//! - `db`: the schema and every query, for both backends.
+//! - `lifecycle`: the pending-enhancement state machine and request status projection.
+//! - `blob`: the local blob store behind signed, expiring URLs.
+//! - `reference_file`: writing the reference file robots download.
+//! - `admission`: the bounded queue polls wait in for their turn (backpressure instead of
+//!   pool timeouts).
+//! - `import`: validating and importing result files (the validation file).
+//! - `jobs`: background work: the expiry job and the import worker.
+//! - `api`: the HTTP routes (robot, admin, health) and `AppState`.
+//! - `error`: `ApiError`, with each error's HTTP status decided once.
+//! - `text`: the text policy of stored fields (NUL, length limits), one for both backends.
+//! - `random`: secrets and keys from the OS random source.
+//! - `http` (always private): the HTTP/1.1 accept loop (header-read timeout, graceful
+//!   shutdown).
 
 #![warn(missing_docs)]
 
-pub mod admission;
-pub mod api;
-pub mod blob;
 pub mod clock;
 pub mod config;
-pub mod db;
-pub mod error;
-mod http;
-pub mod import;
-pub mod jobs;
-pub mod lifecycle;
-pub mod random;
-pub mod reference_file;
 pub mod server;
-pub mod text;
+
+mod http;
+
+/// Declares the internal modules: crate-private, and public with the `testing` feature so
+/// the workspace's tests, benches and test kit can drive the parts they check. One list, so
+/// a module cannot be private in one build and forgotten in the other.
+macro_rules! internal {
+    ($($(#[$meta:meta])* $name:ident;)*) => {$(
+        $(#[$meta])*
+        #[cfg(feature = "testing")]
+        pub mod $name;
+        $(#[$meta])*
+        #[cfg(not(feature = "testing"))]
+        mod $name;
+    )*};
+}
+
+internal! {
+    admission;
+    api;
+    blob;
+    db;
+    error;
+    import;
+    jobs;
+    lifecycle;
+    random;
+    reference_file;
+    text;
+}

@@ -101,11 +101,6 @@ impl PendingStatus {
         }
         false
     }
-
-    /// Whether no transition leaves this status.
-    pub fn is_terminal(self) -> bool {
-        self.successors().is_empty()
-    }
 }
 
 /// One edge of the state machine, checked when it is defined: the constants below are
@@ -164,11 +159,6 @@ impl Transition {
     pub const fn new(from: PendingStatus, to: PendingStatus) -> Self {
         assert!(from.can_become(to), "not a transition of the state machine");
         Self { from, to }
-    }
-
-    /// The status left.
-    pub const fn from(self) -> PendingStatus {
-        self.from
     }
 
     /// The status reached.

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use destiny_repository::blob::{
-    self, BlobConfig, BlobKey, BlobState, BlobStore, Permission, UrlSigner, SIGNING_KEY_FILE,
+    self, signing::SIGNING_KEY_FILE, BlobConfig, BlobKey, BlobState, BlobStore, Permission,
+    UrlSigner,
 };
 use destiny_repository::clock::ManualClock;
 use futures_util::StreamExt;

@@ -7,7 +7,7 @@
 //! ## Layout
 //!
 //! - [`key`]: [`BlobKey`], a validated relative path (no traversal, no hidden files).
-//! - [`store`]: [`BlobStore`] and [`BlobWriter`]: streaming, atomic writes (temporary
+//! - [`store`]: [`BlobStore`] and [`BlobWriter`](store::BlobWriter): streaming, atomic writes (temporary
 //!   file + rename), so a failed or abandoned upload never leaves a partial blob.
 //! - [`signing`]: [`UrlSigner`]: `?sp=r|w&se=<unix>&sig=<hmac>` URLs, read and write
 //!   separate, the key kept in `<root>/.signing-key` so URLs survive restarts.
@@ -44,12 +44,9 @@ use jiff::Timestamp;
 use crate::clock::Clock;
 
 pub use key::{BlobKey, BlobKeyError};
-pub use routes::{router, BlobRouteError};
-pub use signing::{
-    BlobAuthError, Permission, SignedQuery, SigningKeyError, UrlSigner, DEFAULT_URL_TTL,
-    SIGNING_KEY_FILE,
-};
-pub use store::{BlobError, BlobStore, BlobWriter};
+pub use routes::router;
+pub use signing::{Permission, SigningKeyError, UrlSigner, DEFAULT_URL_TTL};
+pub use store::{BlobError, BlobStore};
 
 /// The default upload limit: 256 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 256 * 1024 * 1024;
