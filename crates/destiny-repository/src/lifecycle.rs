@@ -186,6 +186,16 @@ pub fn transition_error(from: PendingStatus, to: PendingStatus) -> String {
     )
 }
 
+/// The `detail` of results refused because the batch's work is no longer `processing`:
+/// `current` is the status it is in, read back (`None` or unknown: it expired, and its
+/// retry was handed out again).
+pub fn refused_results(current: Option<&str>, to: PendingStatus) -> String {
+    let from = current
+        .and_then(PendingStatus::parse)
+        .unwrap_or(PendingStatus::Expired);
+    format!("Cannot process results: {}", transition_error(from, to))
+}
+
 /// The status of an enhancement request, projected from the statuses of its pending
 /// enhancements (spec §2): `expired` ones are ignored (their retries stand for them).
 pub fn project_request_status(
@@ -274,31 +284,22 @@ mod tests {
 
     #[test]
     fn request_status_projection() {
-        assert_eq!(project_request_status([]), R::Received);
-        assert_eq!(
-            project_request_status([P::Pending, P::Expired]),
-            R::Received
-        );
-        assert_eq!(
-            project_request_status([P::Pending, P::Completed]),
-            R::Processing
-        );
-        assert_eq!(
-            project_request_status([P::Importing, P::Failed]),
-            R::Processing
-        );
-        assert_eq!(
-            project_request_status([P::Completed, P::Expired]),
-            R::Completed
-        );
-        assert_eq!(project_request_status([P::Failed, P::Failed]), R::Failed);
-        assert_eq!(
-            project_request_status([P::Failed, P::Completed]),
-            R::PartialFailed
-        );
-        assert_eq!(
-            project_request_status([P::Discarded, P::Completed]),
-            R::PartialFailed
-        );
+        let cases: [(&[P], R); 8] = [
+            (&[], R::Received),
+            (&[P::Pending, P::Expired], R::Received),
+            (&[P::Pending, P::Completed], R::Processing),
+            (&[P::Importing, P::Failed], R::Processing),
+            (&[P::Completed, P::Expired], R::Completed),
+            (&[P::Failed, P::Failed], R::Failed),
+            (&[P::Failed, P::Completed], R::PartialFailed),
+            (&[P::Discarded, P::Completed], R::PartialFailed),
+        ];
+        for (statuses, expected) in cases {
+            assert_eq!(
+                project_request_status(statuses.iter().copied()),
+                expected,
+                "{statuses:?}"
+            );
+        }
     }
 }

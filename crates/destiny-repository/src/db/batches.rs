@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Backend, Db};
 use crate::error::ApiError;
-use crate::lifecycle::{transition_error, PendingStatus, Transition};
+use crate::lifecycle::{refused_results, PendingStatus, Transition};
 
 /// A batch as stored.
 #[derive(Debug, Clone)]
@@ -316,14 +316,7 @@ impl Db {
                     .await?
                     .map(|r| r.try_get(0))
                     .transpose()?;
-            let from = current
-                .as_deref()
-                .and_then(PendingStatus::parse)
-                .unwrap_or(PendingStatus::Expired);
-            return Err(ApiError::Unprocessable(format!(
-                "Cannot process results: {}",
-                transition_error(from, to)
-            )));
+            return Err(ApiError::Unprocessable(refused_results(current.as_deref(), to)));
         }
         let state = if error.is_some() { "none" } else { "queued" };
         sqlx::query("UPDATE batches SET error = $1, import_state = $2 WHERE id = $3")

@@ -5,11 +5,11 @@
 //! back to the queue with a backoff (`import_after`) or, when a retry cannot help or the
 //! attempts ran out, ends `failed` with its pending enhancements (see [`crate::jobs`]).
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use super::references::{insert_enhancements, StoredForm};
-use super::{placeholders, uuid_at, Db};
+use super::{bind_ids, placeholders, uuid_at, Db};
 use crate::error::ApiError;
 use crate::lifecycle::{PendingStatus, Transition};
 
@@ -154,14 +154,7 @@ impl Db {
                 .await?
                 .rows_affected();
         if validation_file.is_some() {
-            sqlx::query(
-                "UPDATE enhancement_requests SET validation_file = $1 \
-                 WHERE id = (SELECT request_id FROM batches WHERE id = $2)",
-            )
-            .bind(validation_file)
-            .bind(batch.to_string())
-            .execute(&mut *tx)
-            .await?;
+            set_request_validation_file(&mut tx, batch, validation_file).await?;
         }
         tx.commit().await?;
         Ok(failed)
@@ -242,10 +235,7 @@ impl Db {
                     "updated_at = $1",
                     &format!("id IN ({})", placeholders(2, chunk.len())),
                 );
-                let mut q = sqlx::query(&sql).bind(now_us);
-                for id in chunk {
-                    q = q.bind(id.to_string());
-                }
+                let q = bind_ids(sqlx::query(&sql).bind(now_us), chunk);
                 q.execute(&mut *tx).await?;
             }
         }
@@ -254,15 +244,7 @@ impl Db {
             .bind(batch.to_string())
             .execute(&mut *tx)
             .await?;
-        // A legacy batch's validation file is its request's.
-        sqlx::query(
-            "UPDATE enhancement_requests SET validation_file = $1 \
-             WHERE id = (SELECT request_id FROM batches WHERE id = $2)",
-        )
-        .bind(validation_file)
-        .bind(batch.to_string())
-        .execute(&mut *tx)
-        .await?;
+        set_request_validation_file(&mut tx, batch, Some(validation_file)).await?;
         tx.commit().await?;
         Ok((
             completed.len() as u64,
@@ -315,4 +297,22 @@ impl Db {
         }
         Ok(found)
     }
+}
+
+/// Gives a batch's validation file to its request as well: a legacy (0.7.4) client reads
+/// the validation file from the request, not the batch.
+async fn set_request_validation_file(
+    tx: &mut AnyConnection,
+    batch: Uuid,
+    validation_file: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE enhancement_requests SET validation_file = $1 \
+         WHERE id = (SELECT request_id FROM batches WHERE id = $2)",
+    )
+    .bind(validation_file)
+    .bind(batch.to_string())
+    .execute(tx)
+    .await?;
+    Ok(())
 }

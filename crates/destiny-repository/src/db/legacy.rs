@@ -20,7 +20,7 @@ use super::batches::Submitted;
 use super::requests::request_files;
 use super::Db;
 use crate::error::ApiError;
-use crate::lifecycle::{transition_error, PendingStatus, Transition};
+use crate::lifecycle::{refused_results, PendingStatus, Transition};
 
 impl Db {
     /// Accepts a legacy result of `request` from `robot_id` (see the module docs).
@@ -96,13 +96,9 @@ impl Db {
             .map(|r| r.try_get(0))
             .transpose()?;
             tx.rollback().await?;
-            let from = current
-                .as_deref()
-                .and_then(PendingStatus::parse)
-                .unwrap_or(PendingStatus::Expired);
-            return Err(ApiError::Unprocessable(format!(
-                "Cannot process results: {}",
-                transition_error(from, PendingStatus::Importing)
+            return Err(ApiError::Unprocessable(refused_results(
+                current.as_deref(),
+                PendingStatus::Importing,
             )));
         }
         if let Some(message) = error {

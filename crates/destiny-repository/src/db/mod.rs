@@ -272,6 +272,15 @@ pub(crate) fn uuid_at(row: &AnyRow, idx: &str) -> Result<uuid::Uuid, sqlx::Error
     uuid::Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+/// `query` with each of `ids` bound next, as text (how both schemas store ids): the values
+/// of an `IN (...)` list written by [`placeholders`].
+pub(crate) fn bind_ids<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ids: &[uuid::Uuid],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    ids.iter().fold(query, |q, id| q.bind(id.to_string()))
+}
+
 /// `$first, $first+1, ...` placeholders for an `IN (...)` list of `n` values.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)

@@ -6,7 +6,7 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::{placeholders, uuid_at, Db};
+use super::{bind_ids, placeholders, uuid_at, Db};
 use crate::error::ApiError;
 
 /// How many ids go in one `IN (...)` list.
@@ -141,10 +141,7 @@ pub async fn insert_enhancements(
             "SELECT id FROM enhancements WHERE id IN ({})",
             placeholders(1, chunk.len())
         );
-        let mut q = sqlx::query(&sql);
-        for id in &ids {
-            q = q.bind(id.to_string());
-        }
+        let q = bind_ids(sqlx::query(&sql), &ids);
         let inserted = q
             .fetch_all(&mut **tx)
             .await?
@@ -273,10 +270,7 @@ impl Db {
                     "DELETE FROM {table_column} IN ({})",
                     placeholders(1, chunk.len())
                 );
-                let mut q = sqlx::query(&sql);
-                for id in chunk {
-                    q = q.bind(id.to_string());
-                }
+                let q = bind_ids(sqlx::query(&sql), chunk);
                 q.execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -356,10 +350,7 @@ async fn references_in(conn: &mut AnyConnection, ids: &[Uuid]) -> Result<Vec<Ref
     for chunk in ids.chunks(CHUNK) {
         let list = placeholders(1, chunk.len());
         let sql = format!("SELECT id, visibility, identifiers FROM refs WHERE id IN ({list})");
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
+        let q = bind_ids(sqlx::query(&sql), chunk);
         let rows = q.fetch_all(&mut *conn).await?;
         let mut refs: HashMap<Uuid, Reference> = HashMap::with_capacity(rows.len());
         for row in &rows {
@@ -379,10 +370,7 @@ async fn references_in(conn: &mut AnyConnection, ids: &[Uuid]) -> Result<Vec<Ref
             "SELECT id, reference_id, source, visibility, robot_version, derived_from, content \
              FROM enhancements WHERE reference_id IN ({list}) ORDER BY created_at, id"
         );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
+        let q = bind_ids(sqlx::query(&sql), chunk);
         for row in q.fetch_all(&mut *conn).await? {
             let e = enhancement_of(&row)?;
             if let Some(list) = refs
@@ -409,10 +397,7 @@ where
         "SELECT id FROM refs WHERE id IN ({})",
         placeholders(1, ids.len())
     );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(id.to_string());
-    }
+    let q = bind_ids(sqlx::query(&sql), ids);
     let rows = q.fetch_all(executor).await?;
     Ok(rows
         .iter()
