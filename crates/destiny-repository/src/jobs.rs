@@ -24,6 +24,7 @@ pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watc
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expiry job failed; will retry"),
         }
+        state.step_done();
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
@@ -101,7 +102,10 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
     loop {
         if let Some((batch, next)) = &unrecorded {
             match record_failure(&state, *batch, next).await {
-                Ok(()) => unrecorded = None,
+                Ok(()) => {
+                    unrecorded = None;
+                    state.step_done();
+                }
                 Err(e) => {
                     tracing::warn!(%batch, error = %e, "cannot record a failed import; will retry")
                 }
@@ -119,6 +123,7 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
                             unrecorded = Some((taken.batch, next));
                         }
                     }
+                    state.step_done();
                 }
                 Ok(None) => break,
                 Err(e) => {
