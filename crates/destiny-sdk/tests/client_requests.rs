@@ -6,7 +6,7 @@
 mod client_support;
 
 use client_support::*;
-use destiny_sdk::client::ClientError;
+use destiny_sdk::client::{ClientError, RobotClient};
 use destiny_sdk::models::{
     EnhancementRequestIn, EnhancementRequestSearchStatus, EnhancementRequestStatus,
     RobotAutomationIn, SearchEnhancementRequestIn,
@@ -37,6 +37,14 @@ fn search_in(source: Option<&str>) -> SearchEnhancementRequestIn {
         search_query: "title:malaria AND année:2024".to_owned(),
         source: source.map(str::to_owned),
     }
+}
+
+/// A creation of [`request_in`] that must fail: its error.
+async fn create_error(client: &RobotClient) -> ClientError {
+    client
+        .create_enhancement_request(&request_in())
+        .await
+        .unwrap_err()
 }
 
 #[tokio::test]
@@ -246,18 +254,12 @@ async fn refusals_are_typed_errors_and_bad_answers_decode_errors() {
     ])
     .await;
     let client = server.client();
-    let err = client
-        .create_enhancement_request(&request_in())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.status(), err.detail()),
-        (Some(404), Some("Robot with id x does not exist."))
+    assert_refused(
+        &create_error(&client).await,
+        404,
+        "Robot with id x does not exist.",
     );
-    let err = client
-        .create_enhancement_request(&request_in())
-        .await
-        .unwrap_err();
+    let err = create_error(&client).await;
     assert_eq!(err.status(), Some(422));
     assert!(
         err.detail()
@@ -347,10 +349,7 @@ async fn a_hang_up_ends_a_creation_but_not_a_read() {
         .retry_policy(fast_retries(2))
         .build()
         .unwrap();
-    let err = client
-        .create_enhancement_request(&request_in())
-        .await
-        .unwrap_err();
+    let err = create_error(&client).await;
     assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
     assert!(err.is_unsent(), "nothing listens: {err:?}");
 
