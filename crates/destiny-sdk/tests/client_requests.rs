@@ -128,24 +128,13 @@ async fn automations_are_created_updated_and_listed() {
         .iter()
         .map(|r| (r.method.as_str(), r.path.clone(), r.query.clone()))
         .collect();
+    let automations = "/v1/enhancement-requests/automations/";
     assert_eq!(
         seen,
         [
-            (
-                "POST",
-                "/v1/enhancement-requests/automations/".to_owned(),
-                None
-            ),
-            (
-                "PUT",
-                format!("/v1/enhancement-requests/automations/{AUTOMATION_ID}/"),
-                None
-            ),
-            (
-                "GET",
-                "/v1/enhancement-requests/automations/".to_owned(),
-                None
-            ),
+            ("POST", automations.to_owned(), None),
+            ("PUT", format!("{automations}{AUTOMATION_ID}/"), None),
+            ("GET", automations.to_owned(), None),
         ]
     );
     // The query goes out in its own key order, compact, non-ASCII as UTF-8.
@@ -393,28 +382,20 @@ fn the_blocking_client_makes_the_same_calls() {
             .count,
         0
     );
-    let seen: Vec<_> = server
-        .requests()
+    let reqs = server.requests();
+    let seen: Vec<_> = reqs
         .iter()
-        .map(|r| (r.method.clone(), r.path.clone(), r.query.clone()))
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.query.as_deref()))
         .collect();
     assert_eq!(
         seen,
         [
+            ("POST", "/v1/enhancement-requests/", None),
+            ("GET", "/v1/enhancement-requests/automations/", None),
             (
-                "POST".to_owned(),
-                "/v1/enhancement-requests/".to_owned(),
-                None
-            ),
-            (
-                "GET".to_owned(),
-                "/v1/enhancement-requests/automations/".to_owned(),
-                None
-            ),
-            (
-                "POST".to_owned(),
-                "/v1/enhancement-requests/search/".to_owned(),
-                Some("dry_run=true".to_owned())
+                "POST",
+                "/v1/enhancement-requests/search/",
+                Some("dry_run=true")
             ),
         ]
     );
