@@ -17,9 +17,8 @@ use serde_json::json;
 async fn poll_posts_signed_query_without_body() {
     let server = TestServer::start([Reply::json(200, batch_json(BATCH_ID))]).await;
     let client = server.builder().clock(|| 1_733_380_000.5).build().unwrap();
-    let lease: LeaseDuration = "10m".parse().unwrap();
     let batch = client
-        .poll_robot_enhancement_batch(ROBOT_ID, 25, Some(lease))
+        .poll_robot_enhancement_batch(ROBOT_ID, 25, Some("10m".parse().unwrap()))
         .await
         .unwrap()
         .expect("a batch");
@@ -29,9 +28,7 @@ async fn poll_posts_signed_query_without_body() {
         format!("https://storage.example.org/references/{BATCH_ID}.jsonl?sig=abc")
     );
 
-    let req = server.single_request();
-    assert_eq!(req.method, "POST");
-    assert_eq!(req.path, "/v1/robot-enhancement-batches/");
+    let req = server.single_request_to("POST", "/v1/robot-enhancement-batches/");
     assert_eq!(
         req.query.as_deref(),
         Some(format!("robot_id={ROBOT_ID}&limit=25&lease=PT10M").as_str())
@@ -115,12 +112,8 @@ async fn get_batch() {
         .await
         .unwrap();
     assert_eq!(batch.id, BATCH_ID);
-    let req = server.single_request();
-    assert_eq!(req.method, "GET");
-    assert_eq!(
-        req.path,
-        format!("/v1/robot-enhancement-batches/{BATCH_ID}/")
-    );
+    let req =
+        server.single_request_to("GET", &format!("/v1/robot-enhancement-batches/{BATCH_ID}/"));
     assert_eq!(req.query, None);
     req.assert_signed(SECRET, ROBOT_ID);
 }
@@ -134,12 +127,8 @@ async fn submit_batch_result_sends_compact_json_signed_over_its_bytes() {
     });
     let server = TestServer::start([Reply::json(202, read.clone()), Reply::json(202, read)]).await;
     let client = server.client();
-    let ok = RobotEnhancementBatchResult {
-        request_id: BATCH_ID,
-        error: None,
-    };
     let got = client
-        .send_robot_enhancement_batch_result(&ok)
+        .send_robot_enhancement_batch_result(&batch_ok())
         .await
         .unwrap();
     assert_eq!(got.id, BATCH_ID);
@@ -164,8 +153,8 @@ async fn submit_batch_result_sends_compact_json_signed_over_its_bytes() {
             format!("/v1/robot-enhancement-batches/{BATCH_ID}/results/")
         );
         assert_eq!(req.header("content-type"), Some("application/json"));
-        req.assert_signed(SECRET, ROBOT_ID);
     }
+    assert_all_signed(&reqs);
     // The bytes of the signature vectors' bodies (compact JSON, as the Python SDK sends).
     assert_eq!(
         reqs[0].body,
@@ -190,11 +179,9 @@ async fn submit_legacy_robot_result() {
     };
     let got = server.client().send_robot_result(&result).await.unwrap();
     assert_eq!(got.id, BATCH_ID);
-    let req = server.single_request();
-    assert_eq!(req.method, "POST");
-    assert_eq!(
-        req.path,
-        format!("/v1/enhancement-requests/{BATCH_ID}/results/")
+    let req = server.single_request_to(
+        "POST",
+        &format!("/v1/enhancement-requests/{BATCH_ID}/results/"),
     );
     assert_eq!(req.body, serde_json::to_vec(&result).unwrap());
     req.assert_signed(SECRET, ROBOT_ID);
@@ -212,11 +199,7 @@ async fn non_2xx_becomes_api_error_with_detail() {
         Reply::detail(401, "Signature is invalid."),
     ])
     .await;
-    let client = server
-        .builder()
-        .retry_policy(fast_retries(1))
-        .build()
-        .unwrap();
+    let client = server.client_retrying(1);
 
     let err = client
         .get_robot_enhancement_batch(BATCH_ID)
@@ -236,10 +219,7 @@ async fn non_2xx_becomes_api_error_with_detail() {
     );
     assert!(!err.is_retryable());
 
-    let err = client
-        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
-        .await
-        .unwrap_err();
+    let err = poll_error(&client).await;
     assert_eq!(err.status(), Some(422));
     let detail: serde_json::Value = serde_json::from_str(err.detail().unwrap()).unwrap();
     assert_eq!(detail[0]["loc"], json!(["query", "lease"]));
@@ -248,15 +228,9 @@ async fn non_2xx_becomes_api_error_with_detail() {
         .renew_robot_enhancement_batch_lease(BATCH_ID, None)
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.status(), err.detail()),
-        (Some(409), Some("plain conflict"))
-    );
+    assert_refused(&err, 409, "plain conflict");
 
-    let err = client
-        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
-        .await
-        .unwrap_err();
+    let err = poll_error(&client).await;
     assert_eq!(err.detail(), Some("Signature is invalid."));
     assert_eq!(server.requests().len(), 4);
     for text in [err.to_string(), format!("{err:?}"), format!("{client:?}")] {
@@ -416,7 +390,5 @@ fn blocking_client_makes_the_same_calls() {
     let reqs = server_thread.join().unwrap();
     let methods: Vec<_> = reqs.iter().map(|r| r.method.as_str()).collect();
     assert_eq!(methods, ["POST", "GET", "PATCH"]);
-    for r in &reqs {
-        r.assert_signed(SECRET, ROBOT_ID);
-    }
+    assert_all_signed(&reqs);
 }

@@ -2,8 +2,10 @@
 //! `destiny_sdk` 0.7.4 `HMACAuth` verifies every signature and FastAPI/pydantic parse
 //! every path, query and body, as the real repository would.
 
+mod client_support;
 mod common;
 
+use client_support::assert_refused;
 use common::PeerServer;
 use destiny_sdk::client::{ClientError, RetryPolicy, RobotClient};
 use destiny_sdk::duration::LeaseDuration;
@@ -169,7 +171,7 @@ async fn errors_from_the_python_peer() {
         .renew_robot_enhancement_batch_lease(Uuid::new_v4(), None)
         .await
         .unwrap_err();
-    assert_eq!((err.status(), err.detail()), (Some(409), Some(detail)));
+    assert_refused(&err, 409, detail);
 
     let wrong = RobotClient::builder(peer.base_url(), "not-the-secret", robot_id)
         .build()
@@ -178,10 +180,7 @@ async fn errors_from_the_python_peer() {
         .get_robot_enhancement_batch(Uuid::new_v4())
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.status(), err.detail()),
-        (Some(401), Some("Signature is invalid."))
-    );
+    assert_refused(&err, 401, "Signature is invalid.");
 
     // pydantic rejects a limit above the cap: FastAPI's list detail comes back as JSON.
     let err = client
@@ -203,10 +202,7 @@ async fn errors_from_the_python_peer() {
         .poll_robot_enhancement_batch(robot_id, 1, None)
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.status(), err.detail()),
-        (Some(401), Some("Request timestamp has expired."))
-    );
+    assert_refused(&err, 401, "Request timestamp has expired.");
     assert!(matches!(err, ClientError::Api { .. }));
     assert_eq!(peer.requests().await.len() - before, 2);
 }

@@ -6,7 +6,7 @@
 mod client_support;
 
 use client_support::*;
-use destiny_sdk::client::ClientError;
+use destiny_sdk::client::{ClientError, RobotClient};
 use destiny_sdk::models::{
     EnhancementRequestIn, EnhancementRequestSearchStatus, EnhancementRequestStatus,
     RobotAutomationIn, SearchEnhancementRequestIn,
@@ -37,6 +37,14 @@ fn search_in(source: Option<&str>) -> SearchEnhancementRequestIn {
         search_query: "title:malaria AND année:2024".to_owned(),
         source: source.map(str::to_owned),
     }
+}
+
+/// A creation of [`request_in`] that must fail: its error.
+async fn create_error(client: &RobotClient) -> ClientError {
+    client
+        .create_enhancement_request(&request_in())
+        .await
+        .unwrap_err()
 }
 
 #[tokio::test]
@@ -120,24 +128,13 @@ async fn automations_are_created_updated_and_listed() {
         .iter()
         .map(|r| (r.method.as_str(), r.path.clone(), r.query.clone()))
         .collect();
+    let automations = "/v1/enhancement-requests/automations/";
     assert_eq!(
         seen,
         [
-            (
-                "POST",
-                "/v1/enhancement-requests/automations/".to_owned(),
-                None
-            ),
-            (
-                "PUT",
-                format!("/v1/enhancement-requests/automations/{AUTOMATION_ID}/"),
-                None
-            ),
-            (
-                "GET",
-                "/v1/enhancement-requests/automations/".to_owned(),
-                None
-            ),
+            ("POST", automations.to_owned(), None),
+            ("PUT", format!("{automations}{AUTOMATION_ID}/"), None),
+            ("GET", automations.to_owned(), None),
         ]
     );
     // The query goes out in its own key order, compact, non-ASCII as UTF-8.
@@ -246,18 +243,12 @@ async fn refusals_are_typed_errors_and_bad_answers_decode_errors() {
     ])
     .await;
     let client = server.client();
-    let err = client
-        .create_enhancement_request(&request_in())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.status(), err.detail()),
-        (Some(404), Some("Robot with id x does not exist."))
+    assert_refused(
+        &create_error(&client).await,
+        404,
+        "Robot with id x does not exist.",
     );
-    let err = client
-        .create_enhancement_request(&request_in())
-        .await
-        .unwrap_err();
+    let err = create_error(&client).await;
     assert_eq!(err.status(), Some(422));
     assert!(
         err.detail()
@@ -347,10 +338,7 @@ async fn a_hang_up_ends_a_creation_but_not_a_read() {
         .retry_policy(fast_retries(2))
         .build()
         .unwrap();
-    let err = client
-        .create_enhancement_request(&request_in())
-        .await
-        .unwrap_err();
+    let err = create_error(&client).await;
     assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
     assert!(err.is_unsent(), "nothing listens: {err:?}");
 
@@ -394,28 +382,20 @@ fn the_blocking_client_makes_the_same_calls() {
             .count,
         0
     );
-    let seen: Vec<_> = server
-        .requests()
+    let reqs = server.requests();
+    let seen: Vec<_> = reqs
         .iter()
-        .map(|r| (r.method.clone(), r.path.clone(), r.query.clone()))
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.query.as_deref()))
         .collect();
     assert_eq!(
         seen,
         [
+            ("POST", "/v1/enhancement-requests/", None),
+            ("GET", "/v1/enhancement-requests/automations/", None),
             (
-                "POST".to_owned(),
-                "/v1/enhancement-requests/".to_owned(),
-                None
-            ),
-            (
-                "GET".to_owned(),
-                "/v1/enhancement-requests/automations/".to_owned(),
-                None
-            ),
-            (
-                "POST".to_owned(),
-                "/v1/enhancement-requests/search/".to_owned(),
-                Some("dry_run=true".to_owned())
+                "POST",
+                "/v1/enhancement-requests/search/",
+                Some("dry_run=true")
             ),
         ]
     );

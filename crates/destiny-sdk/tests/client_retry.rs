@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use client_support::*;
 use destiny_sdk::client::{ClientError, RobotClient};
-use destiny_sdk::models::{HttpUrl, RobotEnhancementBatchResult};
 use futures_util::StreamExt;
 
 /// The expiry text of 2025's repository (SDK 0.7.4).
@@ -38,18 +37,16 @@ async fn expired_is_retried_once(text: &'static str) {
         .clock(move || 1_700_000_000.0 + t.fetch_add(1, std::sync::atomic::Ordering::SeqCst) as f64)
         .build()
         .unwrap();
-    let batch = client
+    assert!(client
         .poll_robot_enhancement_batch(ROBOT_ID, 1, None)
         .await
-        .unwrap();
-    assert!(batch.is_some());
+        .unwrap()
+        .is_some());
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].header("x-request-timestamp"), Some("1700000000.0"));
     assert_eq!(reqs[1].header("x-request-timestamp"), Some("1700000001.0"));
-    for r in &reqs {
-        r.assert_signed(SECRET, ROBOT_ID);
-    }
+    assert_all_signed(&reqs);
 }
 
 #[tokio::test]
@@ -60,16 +57,12 @@ async fn expired_twice_is_surfaced() {
         Reply::no_content(),
     ])
     .await;
-    let result = RobotEnhancementBatchResult {
-        request_id: BATCH_ID,
-        error: None,
-    };
     let err = server
         .client()
-        .send_robot_enhancement_batch_result(&result)
+        .send_robot_enhancement_batch_result(&batch_ok())
         .await
         .unwrap_err();
-    assert_eq!((err.status(), err.detail()), (Some(401), Some(EXPIRED)));
+    assert_refused(&err, 401, EXPIRED);
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2, "one retry only");
     assert_eq!(reqs[0].body, reqs[1].body);
@@ -122,7 +115,7 @@ async fn retries_stop_at_max_attempts() {
         .get_robot_enhancement_batch(BATCH_ID)
         .await
         .unwrap_err();
-    assert_eq!((err.status(), err.detail()), (Some(503), Some("busy")));
+    assert_refused(&err, 503, "busy");
     assert!(err.is_retryable());
     assert_eq!(server.requests().len(), 3);
 }
@@ -131,22 +124,14 @@ async fn retries_stop_at_max_attempts() {
 async fn poll_and_submits_are_not_retried_on_5xx() {
     let server = TestServer::start((0..9).map(|_| Reply::detail(500, "boom"))).await;
     let client = server.client();
-    let err = client
-        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), Some(500));
+    assert_eq!(poll_error(&client).await.status(), Some(500));
     assert_eq!(
         server.requests().len(),
         1,
         "a poll that reached the server may have leased"
     );
-    let result = RobotEnhancementBatchResult {
-        request_id: BATCH_ID,
-        error: None,
-    };
     client
-        .send_robot_enhancement_batch_result(&result)
+        .send_robot_enhancement_batch_result(&batch_ok())
         .await
         .unwrap_err();
     assert_eq!(server.requests().len(), 2);
@@ -166,32 +151,22 @@ async fn a_poll_refused_with_retry_after_is_retried() {
         Reply::json(200, batch_json(BATCH_ID)),
     ])
     .await;
-    let client = server
-        .builder()
-        .retry_policy(fast_retries(3))
-        .build()
-        .unwrap();
-    let batch = client
+    let batch = server
+        .client_retrying(3)
         .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
         .await
         .unwrap();
     assert_eq!(batch.map(|b| b.id), Some(BATCH_ID));
     let reqs = server.requests();
     assert_eq!(reqs.len(), 3);
-    for r in &reqs {
-        r.assert_signed(SECRET, ROBOT_ID);
-    }
+    assert_all_signed(&reqs);
 }
 
 #[tokio::test]
 async fn a_poll_waits_at_least_what_retry_after_says() {
     let server =
         TestServer::start([Reply::Busy("1"), Reply::json(200, batch_json(BATCH_ID))]).await;
-    let client = server
-        .builder()
-        .retry_policy(fast_retries(2))
-        .build()
-        .unwrap();
+    let client = server.client_retrying(2);
     let started = std::time::Instant::now();
     client
         .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
@@ -214,29 +189,13 @@ async fn retry_after_retries_polls_only_and_within_the_attempts() {
         Reply::Busy("0"),
     ])
     .await;
-    let client = server
-        .builder()
-        .retry_policy(fast_retries(2))
-        .build()
-        .unwrap();
-    let err = client
-        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), Some(503));
+    let client = server.client_retrying(2);
+    assert_eq!(poll_error(&client).await.status(), Some(503));
     assert_eq!(server.requests().len(), 1, "a 503 without Retry-After");
-    let err = client
-        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
-        .await
-        .unwrap_err();
-    assert_eq!((err.status(), err.detail()), (Some(503), Some("busy")));
+    assert_refused(&poll_error(&client).await, 503, "busy");
     assert_eq!(server.requests().len(), 3, "two attempts in all");
-    let result = RobotEnhancementBatchResult {
-        request_id: BATCH_ID,
-        error: None,
-    };
     client
-        .send_robot_enhancement_batch_result(&result)
+        .send_robot_enhancement_batch_result(&batch_ok())
         .await
         .unwrap_err();
     assert_eq!(server.requests().len(), 4, "a submit is never repeated");
@@ -251,10 +210,7 @@ async fn timeouts_retry_get_but_not_poll() {
         .request_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let err = client
-        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
-        .await
-        .unwrap_err();
+    let err = poll_error(&client).await;
     assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
@@ -276,10 +232,7 @@ async fn hang_up_after_sending_retries_get_but_not_poll() {
         .retry_policy(fast_retries(3))
         .build()
         .unwrap();
-    let err = client
-        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
-        .await
-        .unwrap_err();
+    let err = poll_error(&client).await;
     assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
     assert!(!err.is_unsent());
     assert_eq!(
@@ -309,10 +262,7 @@ async fn connection_refused_is_retried_even_for_poll() {
         })
         .build()
         .unwrap();
-    let err = client
-        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
-        .await
-        .unwrap_err();
+    let err = poll_error(&client).await;
     assert!(err.is_unsent(), "{err:?}");
     assert!(err.is_retryable());
     assert!(
@@ -322,12 +272,8 @@ async fn connection_refused_is_retried_even_for_poll() {
     );
     assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3);
 
-    let result = RobotEnhancementBatchResult {
-        request_id: BATCH_ID,
-        error: None,
-    };
     let err = client
-        .send_robot_enhancement_batch_result(&result)
+        .send_robot_enhancement_batch_result(&batch_ok())
         .await
         .unwrap_err();
     assert!(err.is_unsent(), "{err:?}");
@@ -343,9 +289,7 @@ async fn download_streams_unsigned_and_hides_the_query_in_errors() {
     ])
     .await;
     let client = server.client();
-    let url: HttpUrl = format!("{}/storage/refs.jsonl?sig=SECRETSIG&se=2030", server.url())
-        .parse()
-        .unwrap();
+    let url = server.storage_url("/storage/refs.jsonl?sig=SECRETSIG&se=2030");
     let mut stream = client.download_stream(&url).await.unwrap();
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -379,9 +323,7 @@ async fn upload_puts_a_block_blob() {
     ])
     .await;
     let client = server.client();
-    let url: HttpUrl = format!("{}/storage/results.jsonl?sig=SECRETSIG", server.url())
-        .parse()
-        .unwrap();
+    let url = server.storage_url("/storage/results.jsonl?sig=SECRETSIG");
     client.upload_file(&url, "{\"a\":1}\n").await.unwrap();
     let stream = futures_util::stream::iter(vec![
         Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"b\":")),

@@ -250,42 +250,22 @@ async fn peer_rust_client_drives_the_python_peer() {
         .map(|r| (r.method.as_str(), r.path.clone(), r.status))
         .collect();
     let batches = "/v1/robot-enhancement-batches";
+    let poll = format!("{batches}/");
+    let renew = format!("{batches}/{}/renew-lease/", batch.id);
+    let results = |id: Uuid| format!("{batches}/{id}/results/");
+    let legacy = format!("/v1/enhancement-requests/{request_id}/results/");
     let expected = vec![
-        ("POST", format!("{batches}/"), Some(200)),
-        ("POST", format!("{batches}/"), Some(200)),
-        ("POST", format!("{batches}/"), Some(200)),
-        ("POST", format!("{batches}/"), Some(204)),
-        (
-            "PATCH",
-            format!("{batches}/{}/renew-lease/", batch.id),
-            Some(200),
-        ),
-        (
-            "PATCH",
-            format!("{batches}/{}/renew-lease/", batch.id),
-            Some(200),
-        ),
+        ("POST", poll.clone(), Some(200)),
+        ("POST", poll.clone(), Some(200)),
+        ("POST", poll.clone(), Some(200)),
+        ("POST", poll, Some(204)),
+        ("PATCH", renew.clone(), Some(200)),
+        ("PATCH", renew, Some(200)),
         ("GET", format!("{batches}/{}/", batch.id), Some(200)),
-        (
-            "POST",
-            format!("{batches}/{}/results/", batch.id),
-            Some(202),
-        ),
-        (
-            "POST",
-            format!("{batches}/{}/results/", default.id),
-            Some(200),
-        ),
-        (
-            "POST",
-            format!("/v1/enhancement-requests/{request_id}/results/"),
-            Some(200),
-        ),
-        (
-            "POST",
-            format!("/v1/enhancement-requests/{request_id}/results/"),
-            Some(200),
-        ),
+        ("POST", results(batch.id), Some(202)),
+        ("POST", results(default.id), Some(200)),
+        ("POST", legacy.clone(), Some(200)),
+        ("POST", legacy, Some(200)),
     ];
     assert_eq!(
         summary, expected,

@@ -202,85 +202,89 @@ fn pm_id(rng: &mut Rng) -> Value {
     }
 }
 
-fn open_alex(rng: &mut Rng) -> Value {
-    let prefix = *rng.pick(&[
-        "",
-        "",
-        "https://openalex.org/",
-        "http://openalex.org/works/",
-        "openalex.org/",
-        "https://explore.openalex.org/works/",
-        "works/",
-        " ",
-        "OPENALEX.ORG/",
-    ]);
-    let id = *rng.pick(&[
-        "W2741809807",
-        "W1",
-        "w123",
-        "W",
-        "W12x",
-        "A123",
-        "W١٢",
-        " W42",
-    ]);
+/// OpenAlex ids: prefixes (none, URLs, partial forms) and ids (valid or not).
+const OPEN_ALEX_PREFIXES: &[&str] = &[
+    "",
+    "",
+    "https://openalex.org/",
+    "http://openalex.org/works/",
+    "openalex.org/",
+    "https://explore.openalex.org/works/",
+    "works/",
+    " ",
+    "OPENALEX.ORG/",
+];
+const OPEN_ALEX_IDS: &[&str] = &[
+    "W2741809807",
+    "W1",
+    "w123",
+    "W",
+    "W12x",
+    "A123",
+    "W١٢",
+    " W42",
+];
+
+/// ERIC ids: prefixes and ids.
+const ERIC_PREFIXES: &[&str] = &[
+    "",
+    "",
+    "https://eric.ed.gov/?id=",
+    "http://files.eric.ed.gov/fulltext/",
+    " ",
+];
+const ERIC_IDS: &[&str] = &[
+    "EJ1234",
+    "ED5",
+    "E|9",
+    "EX12",
+    "ej12",
+    "EJ",
+    "xxED42",
+    "EJ1234.pdf",
+];
+
+/// ProQuest ids: prefixes and ids.
+const PRO_QUEST_PREFIXES: &[&str] = &[
+    "",
+    "",
+    "https://www.proquest.com/docview/",
+    "http://search.proquest.com/",
+    " ",
+];
+const PRO_QUEST_IDS: &[&str] = &["123", "abc", "12a", "9", "", "٣"];
+
+/// A picked prefix followed by a picked id (in that order from the stream).
+fn prefixed(rng: &mut Rng, prefixes: &[&str], ids: &[&str]) -> Value {
+    let prefix = *rng.pick(prefixes);
+    let id = *rng.pick(ids);
     json!(format!("{prefix}{id}"))
 }
 
-fn eric(rng: &mut Rng) -> Value {
-    let prefix = *rng.pick(&[
-        "",
-        "",
-        "https://eric.ed.gov/?id=",
-        "http://files.eric.ed.gov/fulltext/",
-        " ",
-    ]);
-    let id = *rng.pick(&[
-        "EJ1234",
-        "ED5",
-        "E|9",
-        "EX12",
-        "ej12",
-        "EJ",
-        "xxED42",
-        "EJ1234.pdf",
-    ]);
-    json!(format!("{prefix}{id}"))
-}
-
-fn pro_quest(rng: &mut Rng) -> Value {
-    let prefix = *rng.pick(&[
-        "",
-        "",
-        "https://www.proquest.com/docview/",
-        "http://search.proquest.com/",
-        " ",
-    ]);
-    let id = *rng.pick(&["123", "abc", "12a", "9", "", "٣"]);
-    json!(format!("{prefix}{id}"))
-}
+/// The identifier types a document is given, DOIs and URLs more often than the rest.
+const TYPES: &[&str] = &[
+    "doi",
+    "doi",
+    "doi",
+    "url",
+    "url",
+    "pm_id",
+    "open_alex",
+    "eric",
+    "pro_quest",
+    "other",
+];
 
 /// One identifier document, valid or not.
 fn document(rng: &mut Rng) -> Value {
-    let ty = *rng.pick(&[
-        "doi",
-        "doi",
-        "doi",
-        "url",
-        "url",
-        "pm_id",
-        "open_alex",
-        "eric",
-        "pro_quest",
-        "other",
-    ]);
+    let ty = *rng.pick(TYPES);
     let identifier = match ty {
         "doi" => doi(rng),
         "url" => url(rng),
         "pm_id" => pm_id(rng),
-        "open_alex" => open_alex(rng),
-        "eric" => eric(rng),
-        "pro_quest" => pro_quest(rng),
+        "open_alex" => prefixed(rng, OPEN_ALEX_PREFIXES, OPEN_ALEX_IDS),
+        "eric" => prefixed(rng, ERIC_PREFIXES, ERIC_IDS),
+        "pro_quest" => prefixed(rng, PRO_QUEST_PREFIXES, PRO_QUEST_IDS),
         _ => json!(*rng.pick(&["isbn:123", "", "x y", "Ü"])),
     };
     let mut doc = json!({"identifier": identifier, "identifier_type": ty});

@@ -28,7 +28,7 @@ use destiny_sdk::models::*;
 use destiny_sdk::samples::{ReferenceGenerator, Rng};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// What Rust makes of an accepted document: its JSON value and, for file models, its line.
 type Written = (Value, String);
@@ -60,19 +60,15 @@ fn models() -> Vec<Model> {
     }
     vec![
         model!(Reference, reference),
-        // What `destiny references generate --shapes today` writes, then mutated.
-        model!(Reference, |r| serde_json::to_value(
-            ReferenceGenerator::new(r.next_u64()).today().generate()
-        )
-        .expect("a reference serialises")),
+        model!(Reference, generated_reference),
         model!(Enhancement, enhancement),
         model!(EnhancementContent, content),
         model!(ExternalIdentifier, identifier),
         model!(EnhancementResultEntry, result_entry),
-        model!(LinkedRobotError, |r| linked_error(r)),
-        model!(RobotError, |r| json!({"message": text(r)})),
-        model!(RobotResult, |r| result(r)),
-        model!(RobotEnhancementBatchResult, |r| result(r)),
+        model!(LinkedRobotError, linked_error),
+        model!(RobotError, robot_error),
+        model!(RobotResult, result),
+        model!(RobotEnhancementBatchResult, result),
         model!(RobotResultValidationEntry, validation_entry),
         model!(RobotEnhancementBatch, batch),
         model!(RobotRequest, batch),
@@ -86,11 +82,7 @@ fn models() -> Vec<Model> {
         model!(RobotAutomation, automation),
         model!(SearchEnhancementRequestIn, search_in),
         model!(SearchEnhancementRequestRead, search_read),
-        model!(SearchResultTotal, |r| {
-            let mut doc = json!({"count": r.below(1_000_000)});
-            maybe(r, &mut doc, "is_lower_bound", |r| json!(r.chance(50)));
-            doc
-        }),
+        model!(SearchResultTotal, search_total),
     ]
 }
 
@@ -344,6 +336,16 @@ fn reference(r: &mut Rng) -> Value {
     doc
 }
 
+/// What `destiny references generate --shapes today` writes (then mutated like the rest).
+fn generated_reference(r: &mut Rng) -> Value {
+    serde_json::to_value(ReferenceGenerator::new(r.next_u64()).today().generate())
+        .expect("a reference serialises")
+}
+
+fn robot_error(r: &mut Rng) -> Value {
+    json!({"message": text(r)})
+}
+
 fn linked_error(r: &mut Rng) -> Value {
     json!({"message": text(r), "reference_id": uuid(r)})
 }
@@ -508,6 +510,12 @@ fn search_read(r: &mut Rng) -> Value {
     doc
 }
 
+fn search_total(r: &mut Rng) -> Value {
+    let mut doc = json!({"count": r.below(1_000_000)});
+    maybe(r, &mut doc, "is_lower_bound", |r| json!(r.chance(50)));
+    doc
+}
+
 // ---- mutations ----------------------------------------------------------------------
 
 /// A number as written in JSON that Python reads beyond a double or an `i64`, or
@@ -658,18 +666,20 @@ const KNOWN_CONTENT: &[&str] = &[
     "tombstone",
 ];
 
+/// Whether `map`'s tag `key` names a type not in `known`.
+fn unknown(map: &Map<String, Value>, key: &str, known: &[&str]) -> bool {
+    map.get(key)
+        .and_then(Value::as_str)
+        .is_some_and(|t| !known.contains(&t))
+}
+
 /// Whether `doc` holds a content or identifier tag newer than the SDK (kept opaque by
 /// Rust, refused by Python).
 fn has_unknown_tag(doc: &Value) -> bool {
     match doc {
         Value::Object(map) => {
-            let unknown = |key: &str, known: &[&str]| {
-                map.get(key)
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| !known.contains(&t))
-            };
-            unknown("enhancement_type", KNOWN_CONTENT)
-                || unknown("identifier_type", IDENTIFIER_TYPES_0176)
+            unknown(map, "enhancement_type", KNOWN_CONTENT)
+                || unknown(map, "identifier_type", IDENTIFIER_TYPES_0176)
                 || map.values().any(has_unknown_tag)
         }
         Value::Array(items) => items.iter().any(has_unknown_tag),
@@ -698,14 +708,9 @@ fn wide_int_named(error: &str) -> bool {
 fn without_unknown_tags(doc: &mut Value) {
     match doc {
         Value::Object(map) => {
-            let unknown = |key: &str, known: &[&str]| {
-                map.get(key)
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| !known.contains(&t))
-            };
-            if unknown("enhancement_type", KNOWN_CONTENT) {
+            if unknown(map, "enhancement_type", KNOWN_CONTENT) {
                 *doc = json!({"enhancement_type": "abstract", "process": "other", "abstract": "a"});
-            } else if unknown("identifier_type", IDENTIFIER_TYPES_0176) {
+            } else if unknown(map, "identifier_type", IDENTIFIER_TYPES_0176) {
                 *doc = json!({"identifier_type": "doi", "identifier": "10.1234/a"});
             } else {
                 map.values_mut().for_each(without_unknown_tags);

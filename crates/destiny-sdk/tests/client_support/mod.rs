@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use destiny_sdk::auth::{create_signature, pyfloat};
-use destiny_sdk::client::{RetryPolicy, RobotClient, RobotClientBuilder};
+use destiny_sdk::client::{ClientError, RetryPolicy, RobotClient, RobotClientBuilder};
+use destiny_sdk::models::{HttpUrl, RobotEnhancementBatchResult};
 use uuid::Uuid;
 
 /// The robot's secret in these tests.
@@ -156,6 +157,13 @@ impl TestServer {
         all.into_iter().next().unwrap()
     }
 
+    /// The only request received, checked to be `method` on `path`.
+    pub fn single_request_to(&self, method: &str, path: &str) -> Recorded {
+        let req = self.single_request();
+        assert_eq!((req.method.as_str(), req.path.as_str()), (method, path));
+        req
+    }
+
     /// A client builder for this server with the test credentials, fast retries and
     /// short timeouts.
     pub fn builder(&self) -> RobotClientBuilder {
@@ -165,6 +173,52 @@ impl TestServer {
     /// A client for this server.
     pub fn client(&self) -> RobotClient {
         self.builder().build().unwrap()
+    }
+
+    /// A client for this server that makes at most `attempts` attempts per call.
+    pub fn client_retrying(&self, attempts: u32) -> RobotClient {
+        self.builder()
+            .retry_policy(fast_retries(attempts))
+            .build()
+            .unwrap()
+    }
+
+    /// A storage URL on this server (`path` with its query).
+    pub fn storage_url(&self, path: &str) -> HttpUrl {
+        format!("{}{path}", self.url()).parse().unwrap()
+    }
+}
+
+/// Checks every request carries a signature of the test robot that verifies.
+pub fn assert_all_signed(requests: &[Recorded]) {
+    for r in requests {
+        r.assert_signed(SECRET, ROBOT_ID);
+    }
+}
+
+/// Checks `err` is the server's refusal with this status and `detail`.
+#[track_caller]
+pub fn assert_refused(err: &ClientError, status: u16, detail: &str) {
+    assert_eq!(
+        (err.status(), err.detail()),
+        (Some(status), Some(detail)),
+        "{err:?}"
+    );
+}
+
+/// A poll for 10 that must fail: its error.
+pub async fn poll_error(client: &RobotClient) -> ClientError {
+    client
+        .poll_robot_enhancement_batch(ROBOT_ID, 10, None)
+        .await
+        .unwrap_err()
+}
+
+/// The success result of [`BATCH_ID`] (no error).
+pub fn batch_ok() -> RobotEnhancementBatchResult {
+    RobotEnhancementBatchResult {
+        request_id: BATCH_ID,
+        error: None,
     }
 }
 

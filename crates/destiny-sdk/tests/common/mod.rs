@@ -24,6 +24,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use destiny_sdk::samples::Rng;
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -232,15 +233,15 @@ impl Drop for PeerServer {
     }
 }
 
-/// A small deterministic PRNG (SplitMix64) so random cases are reproducible from a seed
-/// printed by the test.
+/// The SDK's seeded stream ([`Rng`], SplitMix64) so random cases are reproducible from
+/// a seed printed by the test, with the clock seed and random bytes the peer tests need.
 #[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
+pub struct SplitMix64(Rng);
 
 impl SplitMix64 {
     /// Seeds the generator.
     pub fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(Rng::new(seed))
     }
 
     /// A seed from the clock, to vary runs (tests print it).
@@ -253,16 +254,12 @@ impl SplitMix64 {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A number in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
+        self.0.below(n)
     }
 
     /// `len` random bytes.
