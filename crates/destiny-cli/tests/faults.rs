@@ -57,14 +57,18 @@ async fn sqlite_pool(path: &Path) -> sqlx::AnyPool {
         .expect("open the SQLite file")
 }
 
-async fn scalar_i64(pool: &sqlx::AnyPool, sql: &str, bind: &str) -> i64 {
+/// The one value `sql` selects, with `bind` as its one parameter.
+async fn scalar<T>(pool: &sqlx::AnyPool, sql: &str, bind: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
     sqlx::query(sql)
         .bind(bind.to_owned())
         .fetch_one(pool)
         .await
         .expect(sql)
         .try_get(0)
-        .expect("an integer")
+        .expect("a value of the type asked for")
 }
 
 /// Pending enhancements of a request by status.
@@ -312,7 +316,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
         (N as i64, N as i64)
     );
     for id in &ids {
-        let n = scalar_i64(
+        let n: i64 = scalar(
             &pool,
             "SELECT COUNT(*) FROM enhancements WHERE reference_id = $1 AND source = 'Toy Robot'",
             &id.to_string(),
@@ -498,13 +502,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     let state_sql = "SELECT import_state FROM batches WHERE id = $1";
     let batch_id = batch.id.to_string();
     let seen = wait_for("the import to start", DEADLINE, || async {
-        let state: String = sqlx::query(state_sql)
-            .bind(batch_id.clone())
-            .fetch_one(&pool)
-            .await
-            .expect("import state")
-            .try_get(0)
-            .expect("state");
+        let state: String = scalar(&pool, state_sql, &batch_id).await;
         (state != "queued").then_some(state)
     })
     .await;
@@ -516,13 +514,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
         "the import finished before it could be interrupted; log:\n{}",
         server.log()
     );
-    let state: String = sqlx::query(state_sql)
-        .bind(batch_id.clone())
-        .fetch_one(&pool)
-        .await
-        .expect("import state")
-        .try_get(0)
-        .expect("state");
+    let state: String = scalar(&pool, state_sql, &batch_id).await;
     assert_eq!(state, "running", "killed mid-import:\n{}", server.log());
     assert_eq!(
         enhancement_counts(&pool, "Importer").await,
@@ -544,17 +536,11 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     let server = Serve::start(dir.path(), "second.log").await;
     assert!(!abandoned.exists(), "swept at start-up");
     wait_for("the resumed import", DEADLINE, || async {
-        let state: String = sqlx::query(state_sql)
-            .bind(batch_id.clone())
-            .fetch_one(&pool)
-            .await
-            .expect("import state")
-            .try_get(0)
-            .expect("state");
+        let state: String = scalar(&pool, state_sql, &batch_id).await;
         (state == "done").then_some(())
     })
     .await;
-    let attempts = scalar_i64(
+    let attempts: i64 = scalar(
         &pool,
         "SELECT import_attempts FROM batches WHERE id = $1",
         &batch_id,
