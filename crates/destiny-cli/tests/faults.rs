@@ -242,17 +242,11 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
 
     // The robot polls, downloads, enhances, and starts uploading: the proxy holds the
     // body back and the server's temporary file is open. Then SIGKILL.
-    let first_log = repo.dir.path().join("first.log");
-    let mut first = spawn_toy(&repo.base, &robot, &settings, &[], &first_log);
+    let mut first = spawn_toy(&repo, &robot, &settings, &[], "first.log");
     let mut stalled = proxy.stalled.clone();
     tokio::time::timeout(DEADLINE, stalled.wait_for(|n| *n >= 1))
         .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "no upload reached the proxy; robot log:\n{}",
-                std::fs::read_to_string(&first_log).unwrap_or_default()
-            )
-        })
+        .unwrap_or_else(|_| panic!("no upload reached the proxy; robot log:\n{}", first.log()))
         .expect("proxy alive");
     let blobs = repo.blobs();
     let temp = wait_for("the server's temporary upload file", DEADLINE, || async {
@@ -294,12 +288,9 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
         .await
         .expect("expiry");
     assert_eq!((report.expired, report.retried), (N as u64, N as u64));
-    let second_log = repo.dir.path().join("second.log");
-    let mut second = spawn_toy(&repo.base, &robot, &settings, &[], &second_log);
+    let mut second = spawn_toy(&repo, &robot, &settings, &[], "second.log");
     repo.wait_status(request, "completed").await;
-    second.signal("TERM");
-    let status = second.exit(DEADLINE).await;
-    assert!(status.success(), "{status:?}\n{}", second.log());
+    second.terminate(DEADLINE).await;
     assert_eq!(*proxy.stalled.borrow(), 1, "only the first upload was held");
     assert!(!proxy.armed.load(Ordering::SeqCst));
 
