@@ -217,12 +217,11 @@ async fn call(client: &RobotClient, call: ClientCall) -> Result<Option<String>, 
             references_file,
             source,
         } => {
+            let reference_ids =
+                client_input::reference_ids(reference_ids, references_file.as_deref())?;
             let request = EnhancementRequestIn {
                 robot_id: robot_id.unwrap_or(client.client_id()),
-                reference_ids: client_input::reference_ids(
-                    reference_ids,
-                    references_file.as_deref(),
-                )?,
+                reference_ids,
                 source,
             };
             json(&client.create_enhancement_request(&request).await?)?

@@ -114,6 +114,13 @@ fn sign_reads_env_and_body_files_and_defaults_to_now() {
     assert_eq!(lines[1], format!("X-Client-Id: {ROBOT_ID}"));
 }
 
+/// `destiny sign --secret s` with `args` after it and an empty body: the exit code and
+/// stderr.
+fn sign_with(args: &[&str]) -> (Option<i32>, String) {
+    let out = destiny(&[&["sign", "--secret", "s"], args].concat(), &[], b"");
+    (out.status.code(), text(&out.stderr))
+}
+
 #[test]
 fn sign_usage_and_io_errors() {
     let out = destiny(
@@ -129,44 +136,18 @@ fn sign_usage_and_io_errors() {
     );
     assert!(out.stdout.is_empty());
 
-    let out = destiny(
-        &[
-            "sign",
-            "--secret",
-            "s",
-            "--client-id",
-            ROBOT_ID,
-            "--timestamp",
-            "yesterday",
-        ],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(2));
+    let (code, stderr) = sign_with(&["--client-id", ROBOT_ID, "--timestamp", "yesterday"]);
+    assert_eq!(code, Some(2));
     assert!(
-        text(&out.stderr).contains("could not convert string to float: \"yesterday\""),
-        "{}",
-        text(&out.stderr)
+        stderr.contains("could not convert string to float: \"yesterday\""),
+        "{stderr}"
     );
 
-    let out = destiny(
-        &[
-            "sign",
-            "--secret",
-            "s",
-            "--client-id",
-            ROBOT_ID,
-            "--body-file",
-            "/nonexistent/body",
-        ],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(1));
+    let (code, stderr) = sign_with(&["--client-id", ROBOT_ID, "--body-file", "/nonexistent/body"]);
+    assert_eq!(code, Some(1));
     assert!(
-        text(&out.stderr).starts_with("error: cannot read the body file /nonexistent/body"),
-        "{}",
-        text(&out.stderr)
+        stderr.starts_with("error: cannot read the body file /nonexistent/body"),
+        "{stderr}"
     );
 
     // The secret from the environment is never shown, not even by --help.
@@ -183,6 +164,16 @@ struct Seen {
     query: Option<String>,
     body: Vec<u8>,
     signed: bool,
+}
+
+impl Seen {
+    /// The method and the path, with `?` and the query when there was one.
+    fn call(&self) -> String {
+        match &self.query {
+            Some(query) => format!("{} {}?{query}", self.method, self.path),
+            None => format!("{} {}", self.method, self.path),
+        }
+    }
 }
 
 type Replies = Arc<Mutex<VecDeque<(u16, String)>>>;
@@ -546,43 +537,19 @@ async fn client_requests_automations_and_search_requests() {
     );
 
     let seen = seen.lock().unwrap().clone();
-    let calls: Vec<_> = seen
-        .iter()
-        .map(|s| (s.method.as_str(), s.path.clone(), s.query.clone()))
-        .collect();
-    let search_path = "/v1/enhancement-requests/search/".to_owned();
+    let calls: Vec<String> = seen.iter().map(Seen::call).collect();
     assert_eq!(
         calls,
         [
-            ("POST", "/v1/enhancement-requests/".to_owned(), None),
-            (
-                "GET",
-                format!("/v1/enhancement-requests/{REQUEST_ID}/"),
-                None
-            ),
-            (
-                "POST",
-                "/v1/enhancement-requests/automations/".to_owned(),
-                None
-            ),
-            (
-                "PUT",
-                format!("/v1/enhancement-requests/automations/{AUTOMATION_ID}/"),
-                None
-            ),
-            (
-                "GET",
-                "/v1/enhancement-requests/automations/".to_owned(),
-                None
-            ),
-            ("POST", search_path.clone(), Some("dry_run=true".to_owned())),
-            ("POST", search_path, Some("dry_run=false".to_owned())),
-            (
-                "GET",
-                format!("/v1/enhancement-requests/search/{REQUEST_ID}/"),
-                None
-            ),
-            ("POST", "/v1/enhancement-requests/".to_owned(), None),
+            "POST /v1/enhancement-requests/".to_owned(),
+            format!("GET /v1/enhancement-requests/{REQUEST_ID}/"),
+            "POST /v1/enhancement-requests/automations/".to_owned(),
+            format!("PUT /v1/enhancement-requests/automations/{AUTOMATION_ID}/"),
+            "GET /v1/enhancement-requests/automations/".to_owned(),
+            "POST /v1/enhancement-requests/search/?dry_run=true".to_owned(),
+            "POST /v1/enhancement-requests/search/?dry_run=false".to_owned(),
+            format!("GET /v1/enhancement-requests/search/{REQUEST_ID}/"),
+            "POST /v1/enhancement-requests/".to_owned(),
         ]
     );
     assert!(seen.iter().all(|s| s.signed));

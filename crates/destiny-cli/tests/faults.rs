@@ -57,14 +57,18 @@ async fn sqlite_pool(path: &Path) -> sqlx::AnyPool {
         .expect("open the SQLite file")
 }
 
-async fn scalar_i64(pool: &sqlx::AnyPool, sql: &str, bind: &str) -> i64 {
+/// The one value `sql` selects, with `bind` as its one parameter.
+async fn scalar<T>(pool: &sqlx::AnyPool, sql: &str, bind: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
     sqlx::query(sql)
         .bind(bind.to_owned())
         .fetch_one(pool)
         .await
         .expect(sql)
         .try_get(0)
-        .expect("an integer")
+        .expect("a value of the type asked for")
 }
 
 /// Pending enhancements of a request by status.
@@ -238,17 +242,11 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
 
     // The robot polls, downloads, enhances, and starts uploading: the proxy holds the
     // body back and the server's temporary file is open. Then SIGKILL.
-    let first_log = repo.dir.path().join("first.log");
-    let mut first = spawn_toy(&repo.base, &robot, &settings, &[], &first_log);
+    let mut first = spawn_toy(&repo, &robot, &settings, &[], "first.log");
     let mut stalled = proxy.stalled.clone();
     tokio::time::timeout(DEADLINE, stalled.wait_for(|n| *n >= 1))
         .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "no upload reached the proxy; robot log:\n{}",
-                std::fs::read_to_string(&first_log).unwrap_or_default()
-            )
-        })
+        .unwrap_or_else(|_| panic!("no upload reached the proxy; robot log:\n{}", first.log()))
         .expect("proxy alive");
     let blobs = repo.blobs();
     let temp = wait_for("the server's temporary upload file", DEADLINE, || async {
@@ -290,12 +288,9 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
         .await
         .expect("expiry");
     assert_eq!((report.expired, report.retried), (N as u64, N as u64));
-    let second_log = repo.dir.path().join("second.log");
-    let mut second = spawn_toy(&repo.base, &robot, &settings, &[], &second_log);
+    let mut second = spawn_toy(&repo, &robot, &settings, &[], "second.log");
     repo.wait_status(request, "completed").await;
-    second.signal("TERM");
-    let status = second.exit(DEADLINE).await;
-    assert!(status.success(), "{status:?}\n{}", second.log());
+    second.terminate(DEADLINE).await;
     assert_eq!(*proxy.stalled.borrow(), 1, "only the first upload was held");
     assert!(!proxy.armed.load(Ordering::SeqCst));
 
@@ -312,7 +307,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
         (N as i64, N as i64)
     );
     for id in &ids {
-        let n = scalar_i64(
+        let n: i64 = scalar(
             &pool,
             "SELECT COUNT(*) FROM enhancements WHERE reference_id = $1 AND source = 'Toy Robot'",
             &id.to_string(),
@@ -498,13 +493,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     let state_sql = "SELECT import_state FROM batches WHERE id = $1";
     let batch_id = batch.id.to_string();
     let seen = wait_for("the import to start", DEADLINE, || async {
-        let state: String = sqlx::query(state_sql)
-            .bind(batch_id.clone())
-            .fetch_one(&pool)
-            .await
-            .expect("import state")
-            .try_get(0)
-            .expect("state");
+        let state: String = scalar(&pool, state_sql, &batch_id).await;
         (state != "queued").then_some(state)
     })
     .await;
@@ -516,13 +505,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
         "the import finished before it could be interrupted; log:\n{}",
         server.log()
     );
-    let state: String = sqlx::query(state_sql)
-        .bind(batch_id.clone())
-        .fetch_one(&pool)
-        .await
-        .expect("import state")
-        .try_get(0)
-        .expect("state");
+    let state: String = scalar(&pool, state_sql, &batch_id).await;
     assert_eq!(state, "running", "killed mid-import:\n{}", server.log());
     assert_eq!(
         enhancement_counts(&pool, "Importer").await,
@@ -544,17 +527,11 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     let server = Serve::start(dir.path(), "second.log").await;
     assert!(!abandoned.exists(), "swept at start-up");
     wait_for("the resumed import", DEADLINE, || async {
-        let state: String = sqlx::query(state_sql)
-            .bind(batch_id.clone())
-            .fetch_one(&pool)
-            .await
-            .expect("import state")
-            .try_get(0)
-            .expect("state");
+        let state: String = scalar(&pool, state_sql, &batch_id).await;
         (state == "done").then_some(())
     })
     .await;
-    let attempts = scalar_i64(
+    let attempts: i64 = scalar(
         &pool,
         "SELECT import_attempts FROM batches WHERE id = $1",
         &batch_id,

@@ -6,13 +6,11 @@ mod robot_support;
 
 use std::time::Duration;
 
-use robot_support::{spawn_toy_on, start, TOY};
+use robot_support::{seeded, spawn_toy, toy_enhancements, TOY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
-    let s = start().await;
-    let robot = s.register("killed").await;
-    let (ids, request) = s.seed_generated(robot.id, 40, 41).await;
+    let (s, robot, ids, request) = seeded("killed", 40, 41).await;
 
     // Slow on purpose: 10 references at 200 ms each, one at a time, two batches at once.
     let slow = [
@@ -23,7 +21,7 @@ async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
         // The runner logs each batch it leased at debug level.
         ("RUST_LOG", "info,destiny_robot=debug"),
     ];
-    let mut first = spawn_toy_on(
+    let mut first = spawn_toy(
         &s,
         &robot,
         &slow,
@@ -45,20 +43,12 @@ async fn a_robot_killed_mid_batch_and_restarted_completes_everything_once() {
         expired >= 10,
         "at least one whole batch was in flight, got {expired}"
     );
-    let done_before: usize = {
-        let mut n = 0;
-        for id in &ids {
-            n += s.count_from(*id, TOY).await;
-        }
-        n
-    };
+    let done_before = toy_enhancements(&s, &ids).await;
     assert!(done_before + expired as usize <= ids.len());
 
-    let mut second = spawn_toy_on(&s, &robot, &[("BATCH_SIZE", "10")], &[], "second.log");
+    let mut second = spawn_toy(&s, &robot, &[("BATCH_SIZE", "10")], &[], "second.log");
     s.wait_status(request, "completed").await;
-    second.signal("TERM");
-    let status = second.exit(Duration::from_secs(15)).await;
-    assert!(status.success(), "{status:?}\n{}", second.log());
+    second.terminate(Duration::from_secs(15)).await;
 
     for id in &ids {
         assert_eq!(s.count_from(*id, TOY).await, 1, "reference {id}");

@@ -4,30 +4,34 @@
 
 mod robot_support;
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use destiny_sdk::jsonl::JsonlReader;
 use destiny_sdk::models::{EnhancementRequestStatus, EnhancementResultEntry, Reference};
-use robot_support::{spawn_toy_on, start, TOY};
+use destiny_testkit::wait_for;
+use robot_support::{seeded, spawn_toy, toy_enhancements, TOY};
+
+/// Batches of five taken one reference at a time, on a one-minute lease, with `grace` to
+/// finish in-flight work at shutdown.
+fn slow_batches_of_five(grace: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("BATCH_SIZE", "5"),
+        ("REFERENCE_CONCURRENCY", "1"),
+        ("LEASE", "PT1M"),
+        ("SHUTDOWN_GRACE", grace),
+    ]
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_batch_in_flight_and_exits_zero() {
-    let s = start().await;
-    let robot = s.register("terminated").await;
-    let (ids, request) = s.seed_generated(robot.id, 20, 21).await;
-    let env = [
-        ("BATCH_SIZE", "5"),
-        ("CONCURRENT_BATCHES", "1"),
-        ("REFERENCE_CONCURRENCY", "1"),
-        ("LEASE", "PT1M"),
-        ("SHUTDOWN_GRACE", "30s"),
-    ];
-    let mut robot_process = spawn_toy_on(&s, &robot, &env, &["--delay", "100ms"], "term.log");
+    let (s, robot, ids, request) = seeded("terminated", 20, 21).await;
+    let mut env = slow_batches_of_five("30s");
+    env.push(("CONCURRENT_BATCHES", "1"));
+    let mut robot_process = spawn_toy(&s, &robot, &env, &["--delay", "100ms"], "term.log");
     s.wait_status(request, "processing").await;
-    robot_process.signal("TERM");
-    let status = robot_process.exit(Duration::from_secs(20)).await;
-    assert!(status.success(), "{status:?}\n{}", robot_process.log());
+    robot_process.terminate(Duration::from_secs(20)).await;
 
     // Nothing was left leased: the batch in flight was submitted, no more were taken.
     assert_eq!(
@@ -35,21 +39,15 @@ async fn sigterm_finishes_the_batch_in_flight_and_exits_zero() {
         0
     );
     // The repository imports submitted results in the background.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let enhanced = loop {
-        let mut n = 0;
-        for id in &ids {
-            n += s.count_from(*id, TOY).await;
-        }
-        if n >= 5 {
-            break n;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the batch in flight was not imported"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let enhanced = wait_for(
+        "the batch in flight to be imported",
+        Duration::from_secs(20),
+        || async {
+            let n = toy_enhancements(&s, &ids).await;
+            (n >= 5).then_some(n)
+        },
+    )
+    .await;
     assert!(enhanced < ids.len(), "polling stopped: {enhanced} enhanced");
     assert!(robot_process.log().contains("batch submitted"));
     assert!(robot_process.log().contains("robot runner stopped"));
@@ -57,20 +55,11 @@ async fn sigterm_finishes_the_batch_in_flight_and_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_past_the_grace_period_abandons_without_a_false_failure() {
-    let s = start().await;
-    let robot = s.register("impatient").await;
-    let (_, request) = s.seed_generated(robot.id, 5, 6).await;
-    let env = [
-        ("BATCH_SIZE", "5"),
-        ("REFERENCE_CONCURRENCY", "1"),
-        ("LEASE", "PT1M"),
-        ("SHUTDOWN_GRACE", "100ms"),
-    ];
-    let mut robot_process = spawn_toy_on(&s, &robot, &env, &["--delay", "10s"], "grace.log");
+    let (s, robot, _, request) = seeded("impatient", 5, 6).await;
+    let env = slow_batches_of_five("100ms");
+    let mut robot_process = spawn_toy(&s, &robot, &env, &["--delay", "10s"], "grace.log");
     s.wait_status(request, "processing").await;
-    robot_process.signal("TERM");
-    let status = robot_process.exit(Duration::from_secs(10)).await;
-    assert!(status.success(), "{status:?}\n{}", robot_process.log());
+    robot_process.terminate(Duration::from_secs(10)).await;
     assert_eq!(
         s.status(request).await,
         EnhancementRequestStatus::Processing,
@@ -84,11 +73,11 @@ async fn sigterm_past_the_grace_period_abandons_without_a_false_failure() {
     assert_eq!(s.status(request).await, EnhancementRequestStatus::Received);
 }
 
-fn fixture() -> std::path::PathBuf {
+fn fixture() -> PathBuf {
     destiny_testkit::fixture("references.jsonl")
 }
 
-fn offline(input: &std::path::Path, output: &std::path::Path, seed: &str) {
+fn offline(input: &Path, output: &Path, seed: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_destiny"))
         .args(["robot", "run", "toy", "--seed", seed, "--input"])
         .arg(input)
@@ -97,6 +86,11 @@ fn offline(input: &std::path::Path, output: &std::path::Path, seed: &str) {
         .env_remove("DESTINY_REPOSITORY_URL")
         .output()
         .unwrap();
+    assert_succeeded(&out);
+}
+
+/// Asserts that the command exited 0, showing its stderr otherwise.
+fn assert_succeeded(out: &Output) {
     assert!(
         out.status.success(),
         "{}",
@@ -116,7 +110,7 @@ fn offline_mode_turns_a_reference_file_into_a_result_file() {
     ))
     .collect::<Result<_, _>>()
     .unwrap();
-    let read = |p: &std::path::Path| -> Vec<EnhancementResultEntry> {
+    let read = |p: &Path| -> Vec<EnhancementResultEntry> {
         JsonlReader::new(std::io::BufReader::new(std::fs::File::open(p).unwrap()))
             .collect::<Result<_, _>>()
             .unwrap()
@@ -143,32 +137,42 @@ fn offline_mode_turns_a_reference_file_into_a_result_file() {
     }
 }
 
-fn destiny(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_destiny"))
+/// `destiny references generate` with `args`, written to `refs`; it must succeed.
+fn generate(args: &[&str], refs: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args(["references", "generate"])
         .args(args)
+        .arg("-o")
+        .arg(refs)
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+}
+
+/// A temporary directory with references generated by `args` (`refs.jsonl`) and the toy
+/// robot's offline results for them (`results.jsonl`, seed 1).
+fn generated_and_enhanced(args: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = dir.path().join("refs.jsonl");
+    let results = dir.path().join("results.jsonl");
+    generate(args, &refs);
+    offline(&refs, &results, "1");
+    (dir, refs, results)
+}
+
+/// `destiny results check --references <refs> <results>`.
+fn results_check(refs: &Path, results: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args(["results", "check", "--references"])
+        .arg(refs)
+        .arg(results)
         .output()
         .unwrap()
 }
 
 #[test]
 fn the_toy_robot_enhances_every_shape_of_todays_repository() {
-    let dir = tempfile::tempdir().unwrap();
-    let refs = dir.path().join("today.jsonl");
-    let results = dir.path().join("results.jsonl");
-    let generated = destiny(&[
-        "references".as_ref(),
-        "generate".as_ref(),
-        "300".as_ref(),
-        "--shapes".as_ref(),
-        "today".as_ref(),
-        "-o".as_ref(),
-        refs.as_os_str(),
-    ]);
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
+    let (_dir, refs, results) = generated_and_enhanced(&["300", "--shapes", "today"]);
     let text = std::fs::read_to_string(&refs).unwrap();
     for shape in [
         r#""identifier_type":"url""#,
@@ -180,14 +184,7 @@ fn the_toy_robot_enhances_every_shape_of_todays_repository() {
     ] {
         assert!(text.contains(shape), "generated references hold no {shape}");
     }
-    offline(&refs, &results, "1");
-    let out = destiny(&[
-        "results".as_ref(),
-        "check".as_ref(),
-        "--references".as_ref(),
-        refs.as_os_str(),
-        results.as_os_str(),
-    ]);
+    let out = results_check(&refs, &results);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -198,31 +195,9 @@ fn the_toy_robot_enhances_every_shape_of_todays_repository() {
 
 #[test]
 fn results_check_takes_an_offline_run_and_names_what_is_wrong() {
-    let dir = tempfile::tempdir().unwrap();
-    let refs = dir.path().join("refs.jsonl");
-    let results = dir.path().join("results.jsonl");
-    let generated = destiny(&[
-        "references".as_ref(),
-        "generate".as_ref(),
-        "50".as_ref(),
-        "--seed".as_ref(),
-        "3".as_ref(),
-        "-o".as_ref(),
-        refs.as_os_str(),
-    ]);
-    assert!(generated.status.success());
-    offline(&refs, &results, "1");
-    let check = |results: &std::path::Path| {
-        destiny(&[
-            "results".as_ref(),
-            "check".as_ref(),
-            "--references".as_ref(),
-            refs.as_os_str(),
-            results.as_os_str(),
-        ])
-    };
+    let (dir, refs, results) = generated_and_enhanced(&["50", "--seed", "3"]);
 
-    let out = check(&results);
+    let out = results_check(&refs, &results);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains(
@@ -240,7 +215,7 @@ fn results_check_takes_an_offline_run_and_names_what_is_wrong() {
     let mut edited = lines[..49].to_vec();
     edited.push(lines[0]);
     std::fs::write(&broken, edited.join("\n")).unwrap();
-    let out = check(&broken);
+    let out = results_check(&refs, &broken);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -258,13 +233,7 @@ fn results_check_takes_an_offline_run_and_names_what_is_wrong() {
     assert!(stdout.contains("Requested reference not in enhancement result."));
 
     // A reference file that is not one is named, with its line.
-    let out = destiny(&[
-        "results".as_ref(),
-        "check".as_ref(),
-        "--references".as_ref(),
-        results.as_os_str(),
-        results.as_os_str(),
-    ]);
+    let out = results_check(&results, &results);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{eventually, runner, start, start_with, Server};
+use common::{eventually, runner, seeded, spawn, start, start_with, Running, Server};
 use destiny_robot::toy::{TOYS, TOY_SOURCE};
 use destiny_robot::{
-    AbandonReason, Context, Outcome, Robot, RobotFailure, RobotInfo, RunError, ToyRobot,
-    TransientPolicy, WhenExhausted,
+    AbandonReason, Context, Outcome, Robot, RobotFailure, RobotInfo, RunError, RunnerBuilder,
+    ToyRobot, TransientPolicy, WhenExhausted,
 };
-use destiny_sdk::models::Reference;
+use destiny_sdk::models::{ProvisionedRobot, Reference};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -57,6 +57,22 @@ impl Robot for Gated {
         let _ = open.wait_for(|open| *open).await;
         self.toy.enhance(reference, ctx).await
     }
+}
+
+/// Runs a fresh [`Gated`] robot under a runner that `configure` sets up for the test,
+/// and waits until a batch is in the robot's hands.
+async fn run_gated(
+    s: &Server,
+    robot: &ProvisionedRobot,
+    configure: impl FnOnce(RunnerBuilder<Gated>) -> RunnerBuilder<Gated>,
+) -> (Gated, Running) {
+    let gated = Gated::new();
+    let running = spawn(configure(runner(s, robot, gated.clone())));
+    eventually("a batch in the robot's hands", WAIT, || async {
+        gated.entered() > 0
+    })
+    .await;
+    (gated, running)
 }
 
 /// Fails each reference transiently `failures` times, then enhances it; references in
@@ -108,6 +124,11 @@ fn quick_retries(max_attempts: u32, when_exhausted: WhenExhausted) -> TransientP
     }
 }
 
+/// A one-minute lease.
+fn minute() -> destiny_sdk::duration::LeaseDuration {
+    "PT1M".parse().unwrap()
+}
+
 /// Every reference has exactly one toy enhancement.
 async fn assert_one_toy_enhancement_each(s: &Server, ids: &[Uuid]) {
     for id in ids {
@@ -118,23 +139,17 @@ async fn assert_one_toy_enhancement_each(s: &Server, ids: &[Uuid]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_references_all_complete() {
-    let s = start().await;
-    let robot = s.register("toy").await;
-    let (ids, request) = s.seed_generated(robot.id, 2000, 2000).await;
-    let runner = runner(&s, &robot, ToyRobot::new().with_seed(7))
-        .batch_size(100)
-        .concurrent_batches(4)
-        .reference_concurrency(16)
-        .build()
-        .unwrap();
-    let metrics = runner.metrics();
-    let stop = runner.shutdown_token();
+    let (s, robot, ids, request) = seeded(start().await, "toy", 2000).await;
     let started = Instant::now();
-    let run = tokio::spawn(runner.run());
+    let mut running = spawn(
+        runner(&s, &robot, ToyRobot::new().with_seed(7))
+            .batch_size(100)
+            .concurrent_batches(4)
+            .reference_concurrency(16),
+    );
     s.wait_status(request, "completed").await;
     let elapsed = started.elapsed();
-    stop.cancel();
-    let report = run.await.unwrap().unwrap();
+    let report = running.finish().await;
     eprintln!(
         "toy robot, 2000 references, batches of 100 x4: {:.2} s end to end ({:.0} references/s); {report:?}",
         elapsed.as_secs_f64(),
@@ -145,7 +160,7 @@ async fn two_thousand_references_all_complete() {
     assert_eq!(report.batches_completed, 20);
     assert_eq!(report.batches_abandoned, 0);
     assert_eq!(report.in_flight_batches, 0);
-    assert_eq!(metrics.snapshot(), report);
+    assert_eq!(running.metrics.snapshot(), report);
     for id in ids.iter().step_by(97) {
         let found = s.enhancements_from(*id, TOY_SOURCE).await;
         assert_eq!(found.len(), 1, "{found:?}");
@@ -175,24 +190,20 @@ async fn two_thousand_references_all_complete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_runner_leaves_its_work_to_expiry_and_a_restart_finishes_it() {
-    let s = start().await;
-    let robot = s.register("crashy").await;
-    let (ids, request) = s.seed_generated(robot.id, 30, 30).await;
+    let (s, robot, ids, request) = seeded(start().await, "crashy", 30).await;
     let gated = Gated::new();
-    let first = runner(&s, &robot, gated.clone())
-        .batch_size(10)
-        .concurrent_batches(3)
-        .lease("PT1M".parse().unwrap())
-        .build()
-        .unwrap();
-    let first_metrics = first.metrics();
-    let crashed = tokio::spawn(first.run());
+    let first = spawn(
+        runner(&s, &robot, gated.clone())
+            .batch_size(10)
+            .concurrent_batches(3)
+            .lease(minute()),
+    );
     eventually("three batches in the robot's hands", WAIT, || async {
-        first_metrics.snapshot().in_flight_batches == 3 && gated.entered() >= 3
+        first.metrics.snapshot().in_flight_batches == 3 && gated.entered() >= 3
     })
     .await;
-    crashed.abort();
-    assert!(crashed.await.unwrap_err().is_cancelled());
+    first.run.abort();
+    assert!(first.run.await.unwrap_err().is_cancelled());
     gated.open();
 
     let report = s.advance_and_expire(Duration::from_secs(61)).await;
@@ -203,50 +214,32 @@ async fn a_crashed_runner_leaves_its_work_to_expiry_and_a_restart_finishes_it() 
     );
     assert_eq!(s.request_status(request).await, "received");
 
-    let second = runner(&s, &robot, ToyRobot::new())
-        .batch_size(10)
-        .build()
-        .unwrap();
-    let stop = second.shutdown_token();
-    let run = tokio::spawn(second.run());
+    let mut second = spawn(runner(&s, &robot, ToyRobot::new()).batch_size(10));
     s.wait_status(request, "completed").await;
-    stop.cancel();
-    assert_eq!(run.await.unwrap().unwrap().references_enhanced, 30);
+    assert_eq!(second.finish().await.references_enhanced, 30);
     assert_one_toy_enhancement_each(&s, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewals_keep_a_slow_batch_alive_past_its_first_lease() {
-    let s = start().await;
-    let robot = s.register("slow").await;
-    let (ids, request) = s.seed_generated(robot.id, 5, 5).await;
-    let gated = Gated::new();
-    let runner = runner(&s, &robot, gated.clone())
-        .lease("PT1M".parse().unwrap())
-        .renew_every(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let metrics = runner.metrics();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
-    eventually("the batch to be in the robot's hands", WAIT, || async {
-        gated.entered() > 0
+    let (s, robot, ids, request) = seeded(start().await, "slow", 5).await;
+    let (gated, mut running) = run_gated(&s, &robot, |b| {
+        b.lease(minute()).renew_every(Duration::from_millis(100))
     })
     .await;
     // Three times 40 s: two minutes, twice the lease, each covered by fresh renewals.
     for _ in 0..3 {
         s.clock.advance(Duration::from_secs(40));
-        let before = metrics.snapshot().lease_renewals;
+        let before = running.metrics.snapshot().lease_renewals;
         eventually("two renewals after the clock moved", WAIT, || async {
-            metrics.snapshot().lease_renewals >= before + 2
+            running.metrics.snapshot().lease_renewals >= before + 2
         })
         .await;
         assert_eq!(s.expire().await.expired, 0, "the renewed lease holds");
     }
     gated.open();
     s.wait_status(request, "completed").await;
-    stop.cancel();
-    let report = run.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert_eq!((report.batches_completed, report.leases_lost), (1, 0));
     assert!(report.lease_renewals >= 6, "{report:?}");
     assert_one_toy_enhancement_each(&s, &ids).await;
@@ -254,20 +247,9 @@ async fn renewals_keep_a_slow_batch_alive_past_its_first_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_lease_stops_the_batch_without_any_report() {
-    let s = start().await;
-    let robot = s.register("lost").await;
-    let (ids, request) = s.seed_generated(robot.id, 4, 4).await;
-    let gated = Gated::new();
-    let runner = runner(&s, &robot, gated.clone())
-        .lease("PT1M".parse().unwrap())
-        .renew_every(Duration::from_millis(50))
-        .build()
-        .unwrap();
-    let metrics = runner.metrics();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
-    eventually("the batch to be in the robot's hands", WAIT, || async {
-        gated.entered() > 0
+    let (s, robot, ids, request) = seeded(start().await, "lost", 4).await;
+    let (gated, mut running) = run_gated(&s, &robot, |b| {
+        b.lease(minute()).renew_every(Duration::from_millis(50))
     })
     .await;
     let report = s.advance_and_expire(Duration::from_secs(61)).await;
@@ -275,17 +257,16 @@ async fn a_lost_lease_stops_the_batch_without_any_report() {
     eventually(
         "the runner to notice the lost lease (409)",
         WAIT,
-        || async { metrics.abandoned(AbandonReason::LeaseLost) == 1 },
+        || async { running.metrics.abandoned(AbandonReason::LeaseLost) == 1 },
     )
     .await;
     // The retries are leased again and finished once the robot is free.
     gated.open();
     s.wait_status(request, "completed").await;
-    stop.cancel();
-    let report = run.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert_eq!(report.batches_failed, 0, "no failure was reported");
     assert_eq!(
-        metrics.abandoned(AbandonReason::SubmitRefused),
+        running.metrics.abandoned(AbandonReason::SubmitRefused),
         0,
         "nothing was submitted"
     );
@@ -297,19 +278,10 @@ async fn a_lost_lease_stops_the_batch_without_any_report() {
 async fn a_refused_late_submit_is_dropped_and_expired_urls_are_refreshed() {
     // Signed URLs last a minute; the lease two hours, renewed only after an hour.
     let s = start_with(|c| c.url_ttl = Duration::from_secs(60)).await;
-    let robot = s.register("late").await;
-    let (ids, request) = s.seed_generated(robot.id, 3, 3).await;
-    let gated = Gated::new();
-    let runner = runner(&s, &robot, gated.clone())
-        .lease("PT2H".parse().unwrap())
-        .renew_every(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let metrics = runner.metrics();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
-    eventually("the batch to be in the robot's hands", WAIT, || async {
-        gated.entered() > 0
+    let (s, robot, ids, request) = seeded(s, "late", 3).await;
+    let (gated, mut running) = run_gated(&s, &robot, |b| {
+        b.lease("PT2H".parse().unwrap())
+            .renew_every(Duration::from_secs(3600))
     })
     .await;
     assert_eq!(
@@ -320,16 +292,15 @@ async fn a_refused_late_submit_is_dropped_and_expired_urls_are_refreshed() {
     );
     gated.open();
     eventually("the refused submit (422)", WAIT, || async {
-        metrics.abandoned(AbandonReason::SubmitRefused) == 1
+        running.metrics.abandoned(AbandonReason::SubmitRefused) == 1
     })
     .await;
     assert!(
-        metrics.snapshot().url_refreshes >= 1,
+        running.metrics.snapshot().url_refreshes >= 1,
         "the expired upload URL was refreshed"
     );
     s.wait_status(request, "completed").await;
-    stop.cancel();
-    let report = run.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert_eq!(
         report.batches_failed, 0,
         "no failure report follows a refused submit"
@@ -340,23 +311,18 @@ async fn a_refused_late_submit_is_dropped_and_expired_urls_are_refreshed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_until_they_succeed() {
-    let s = start().await;
-    let robot = s.register("flaky").await;
-    let (ids, request) = s.seed_generated(robot.id, 20, 20).await;
+    let (s, robot, ids, request) = seeded(start().await, "flaky", 20).await;
     let flaky = Scripted {
         failures: 2,
         ..Scripted::default()
     };
-    let runner = runner(&s, &robot, flaky)
-        .batch_size(10)
-        .transient_policy(quick_retries(3, WhenExhausted::LinkedError))
-        .build()
-        .unwrap();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
+    let mut running = spawn(
+        runner(&s, &robot, flaky)
+            .batch_size(10)
+            .transient_policy(quick_retries(3, WhenExhausted::LinkedError)),
+    );
     s.wait_status(request, "completed").await;
-    stop.cancel();
-    let report = run.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert_eq!(
         (report.references_enhanced, report.references_failed),
         (20, 0)
@@ -367,24 +333,18 @@ async fn transient_failures_are_retried_until_they_succeed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_reference_becomes_a_linked_robot_error_and_the_rest_completes() {
-    let s = start().await;
-    let robot = s.register("poisoned").await;
-    let (ids, request) = s.seed_generated(robot.id, 10, 10).await;
+    let (s, robot, ids, request) = seeded(start().await, "poisoned", 10).await;
     let (poison, stubborn) = (ids[3], ids[7]);
     let scripted = Scripted {
         poison: vec![poison],
         stubborn: vec![stubborn],
         ..Scripted::default()
     };
-    let runner = runner(&s, &robot, scripted)
-        .transient_policy(quick_retries(2, WhenExhausted::LinkedError))
-        .build()
-        .unwrap();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
+    let mut running = spawn(
+        runner(&s, &robot, scripted).transient_policy(quick_retries(2, WhenExhausted::LinkedError)),
+    );
     s.wait_status(request, "partial_failed").await;
-    stop.cancel();
-    let report = run.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert_eq!(
         (report.references_enhanced, report.references_failed),
         (8, 2)
@@ -399,27 +359,21 @@ async fn a_poison_reference_becomes_a_linked_robot_error_and_the_rest_completes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exhausted_transient_failures_can_leave_the_batch_to_its_lease() {
-    let s = start().await;
-    let robot = s.register("outage").await;
-    let (ids, request) = s.seed_generated(robot.id, 6, 6).await;
+    let (s, robot, ids, request) = seeded(start().await, "outage", 6).await;
     let scripted = Scripted {
         stubborn: vec![ids[2]],
         ..Scripted::default()
     };
-    let runner = runner(&s, &robot, scripted)
-        .transient_policy(quick_retries(2, WhenExhausted::LeaveBatchToLease))
-        .lease("PT1M".parse().unwrap())
-        .build()
-        .unwrap();
-    let metrics = runner.metrics();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
+    let mut running = spawn(
+        runner(&s, &robot, scripted)
+            .transient_policy(quick_retries(2, WhenExhausted::LeaveBatchToLease))
+            .lease(minute()),
+    );
     eventually("the batch to be left to its lease", WAIT, || async {
-        metrics.abandoned(AbandonReason::Transient) == 1
+        running.metrics.abandoned(AbandonReason::Transient) == 1
     })
     .await;
-    stop.cancel();
-    let report = run.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert_eq!((report.batches_completed, report.batches_failed), (0, 0));
     assert_eq!(s.request_status(request).await, "processing");
     let expired = s.advance_and_expire(Duration::from_secs(61)).await;
@@ -431,47 +385,28 @@ async fn exhausted_transient_failures_can_leave_the_batch_to_its_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fatal_failure_reports_a_batch_error() {
-    let s = start().await;
-    let robot = s.register("doomed").await;
-    let (_, request) = s.seed_generated(robot.id, 5, 5).await;
+    let (s, robot, _, request) = seeded(start().await, "doomed", 5).await;
     let scripted = Scripted {
         fatal: true,
         ..Scripted::default()
     };
-    let runner = runner(&s, &robot, scripted).build().unwrap();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
+    let mut running = spawn(runner(&s, &robot, scripted));
     s.wait_status(request, "failed").await;
-    stop.cancel();
-    let report = run.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert_eq!((report.batches_failed, report.batches_completed), (1, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_polling_and_finishes_in_flight_batches() {
-    let s = start().await;
-    let robot = s.register("draining").await;
-    let (ids, _) = s.seed_generated(robot.id, 10, 10).await;
-    let gated = Gated::new();
-    let runner = runner(&s, &robot, gated.clone())
-        .batch_size(5)
-        .concurrent_batches(1)
-        .build()
-        .unwrap();
-    let metrics = runner.metrics();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
-    eventually("a batch in the robot's hands", WAIT, || async {
-        gated.entered() > 0
-    })
-    .await;
-    stop.cancel();
+    let (s, robot, ids, _) = seeded(start().await, "draining", 10).await;
+    let (gated, running) = run_gated(&s, &robot, |b| b.batch_size(5).concurrent_batches(1)).await;
+    running.stop.cancel();
     eventually("the runner to stop polling", WAIT, || async {
-        metrics.is_draining()
+        running.metrics.is_draining()
     })
     .await;
     gated.open();
-    let report = run.await.unwrap().unwrap();
+    let report = running.run.await.unwrap().unwrap();
     assert_eq!(
         (report.batches_completed, report.references_enhanced),
         (1, 5)
@@ -499,29 +434,18 @@ async fn shutdown_stops_polling_and_finishes_in_flight_batches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_abandons_batches_that_outlast_the_grace_period() {
-    let s = start().await;
-    let robot = s.register("stuck").await;
-    let (_, request) = s.seed_generated(robot.id, 5, 5).await;
-    let gated = Gated::new();
-    let runner = runner(&s, &robot, gated.clone())
-        .lease("PT1M".parse().unwrap())
-        .shutdown_grace(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let metrics = runner.metrics();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
-    eventually("a batch in the robot's hands", WAIT, || async {
-        gated.entered() > 0
+    let (s, robot, _, request) = seeded(start().await, "stuck", 5).await;
+    let (_gated, running) = run_gated(&s, &robot, |b| {
+        b.lease(minute()).shutdown_grace(Duration::from_millis(100))
     })
     .await;
-    stop.cancel();
-    let report = tokio::time::timeout(WAIT, run)
+    running.stop.cancel();
+    let report = tokio::time::timeout(WAIT, running.run)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(metrics.abandoned(AbandonReason::Shutdown), 1);
+    assert_eq!(running.metrics.abandoned(AbandonReason::Shutdown), 1);
     assert_eq!((report.batches_completed, report.batches_failed), (0, 0));
     assert_eq!(report.in_flight_batches, 0);
     assert_eq!(
@@ -538,17 +462,10 @@ async fn shutdown_abandons_batches_that_outlast_the_grace_period() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_metrics_are_served() {
-    let s = start().await;
-    let robot = s.register("observed").await;
-    let (_, request) = s.seed_generated(robot.id, 7, 7).await;
+    let (s, robot, _, request) = seeded(start().await, "observed", 7).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let runner = runner(&s, &robot, ToyRobot::new())
-        .health_listener(listener)
-        .build()
-        .unwrap();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
+    let mut running = spawn(runner(&s, &robot, ToyRobot::new()).health_listener(listener));
     s.wait_status(request, "completed").await;
     let health: serde_json::Value = s
         .http
@@ -584,8 +501,7 @@ async fn health_and_metrics_are_served() {
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }
     assert!(text.contains("destiny_robot_poll_duration_seconds_count "));
-    stop.cancel();
-    run.await.unwrap().unwrap();
+    running.finish().await;
     assert!(
         s.http
             .get(format!("http://{addr}/health"))

@@ -3,6 +3,8 @@
 //! breaks off mid-file (resumed without repeating lines), an upload that fails once
 //! (retried from the spool) and the headers and length of the upload.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -151,25 +153,21 @@ async fn expired_urls_broken_downloads_and_failed_uploads_are_recovered() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let robot_id = Uuid::new_v4();
-    let runner = Runner::builder(ToyRobot::new().with_seed(4))
-        .client(RobotClient::new(&base, "secret", robot_id).unwrap())
-        .poll_interval(Duration::from_millis(20))
-        .build()
-        .unwrap();
-    let metrics = runner.metrics();
-    let stop = runner.shutdown_token();
-    let run = tokio::spawn(runner.run());
+    let mut running = common::spawn(
+        Runner::builder(ToyRobot::new().with_seed(4))
+            .client(RobotClient::new(&base, "secret", robot_id).unwrap())
+            .poll_interval(Duration::from_millis(20)),
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while metrics.snapshot().batches_completed == 0 {
+    while running.metrics.snapshot().batches_completed == 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
-            metrics.snapshot()
+            running.metrics.snapshot()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stop.cancel();
-    let report = run.await.unwrap().unwrap();
+    let report = running.finish().await;
     assert_eq!(report.references_enhanced, 30);
 
     let s = script.lock().unwrap();

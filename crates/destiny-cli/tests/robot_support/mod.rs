@@ -4,13 +4,14 @@
 
 #![allow(dead_code, unused_imports)] // Each test file uses its own part.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use destiny_repository::config::Config;
 use destiny_sdk::models::ProvisionedRobot;
 pub use destiny_testkit::{eventually, Backend, Server, DEADLINE};
+use uuid::Uuid;
 
 /// The source of the toy robot's enhancements.
 pub const TOY: &str = "Toy Robot";
@@ -26,20 +27,44 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config) + Send + 'static) -> Se
     destiny_testkit::start_with(Backend::Sqlite, adjust).await
 }
 
-/// `destiny robot run toy` for `robot` against `base`, with `env` on top of quick test
-/// settings; its log goes to `log`.
+/// A repository ([`start`]) with the robot `name` registered and `n` generated
+/// references (from `seed`) requested of it: the repository, the robot, the references
+/// and the request.
+pub async fn seeded(
+    name: &str,
+    n: usize,
+    seed: u64,
+) -> (Server, ProvisionedRobot, Vec<Uuid>, Uuid) {
+    let s = start().await;
+    let robot = s.register(name).await;
+    let (ids, request) = s.seed_generated(robot.id, n, seed).await;
+    (s, robot, ids, request)
+}
+
+/// How many toy enhancements the references `ids` have between them.
+pub async fn toy_enhancements(s: &Server, ids: &[Uuid]) -> usize {
+    let mut n = 0;
+    for id in ids {
+        n += s.count_from(*id, TOY).await;
+    }
+    n
+}
+
+/// `destiny robot run toy` for `robot` against `server`, with `env` on top of quick test
+/// settings; its log goes to `<the server's directory>/<log>`.
 pub fn spawn_toy(
-    base: &str,
+    server: &Server,
     robot: &ProvisionedRobot,
     env: &[(&str, &str)],
     args: &[&str],
-    log: &Path,
+    log: &str,
 ) -> Robot {
-    let log_file = std::fs::File::create(log).expect("log file");
+    let log = server.dir.path().join(log);
+    let log_file = std::fs::File::create(&log).expect("log file");
     let child = Command::new(env!("CARGO_BIN_EXE_destiny"))
         .args(["robot", "run", "toy"])
         .args(args)
-        .env("DESTINY_REPOSITORY_URL", base)
+        .env("DESTINY_REPOSITORY_URL", &server.base)
         .env("ROBOT_ID", robot.id.to_string())
         .env("ROBOT_SECRET", &robot.client_secret)
         .env("POLL_INTERVAL", "50ms")
@@ -51,21 +76,7 @@ pub fn spawn_toy(
         .stderr(Stdio::from(log_file))
         .spawn()
         .expect("run destiny");
-    Robot {
-        child,
-        log: log.to_path_buf(),
-    }
-}
-
-/// [`spawn_toy`] against `server`, logging to `<its directory>/<log>`.
-pub fn spawn_toy_on(
-    server: &Server,
-    robot: &ProvisionedRobot,
-    env: &[(&str, &str)],
-    args: &[&str],
-    log: &str,
-) -> Robot {
-    spawn_toy(&server.base, robot, env, args, &server.dir.path().join(log))
+    Robot { child, log }
 }
 
 /// A `destiny robot run` child process.
@@ -105,6 +116,13 @@ impl Robot {
                 panic!("the robot did not exit in time; its log:\n{}", self.log());
             }
         }
+    }
+
+    /// Sends SIGTERM and expects the process to exit 0 within `within`.
+    pub async fn terminate(&mut self, within: Duration) {
+        self.signal("TERM");
+        let status = self.exit(within).await;
+        assert!(status.success(), "{status:?}\n{}", self.log());
     }
 
     /// Waits (with a deadline) until the process has logged `needle`: an event of the

@@ -18,6 +18,19 @@ use crate::metrics::Metrics;
 use crate::robot::Robot;
 use destiny_sdk::backoff::Backoff;
 
+/// Builder methods that each set one field: `name(arg: Type) => field = value;`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+ = $value:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $arg: $ty) -> Self {
+                self.$($field).+ = $value;
+                self
+            }
+        )*
+    };
+}
+
 /// Configures a [`Runner`]; start with [`Runner::builder`].
 ///
 /// Give it either a [`RobotClient`] ([`client`](Self::client)) or credentials
@@ -78,13 +91,6 @@ impl<R: Robot> RunnerBuilder<R> {
         }
     }
 
-    /// Uses this client (its client id is the robot id unless [`robot_id`](Self::robot_id)
-    /// says otherwise).
-    pub fn client(mut self, client: RobotClient) -> Self {
-        self.client = Some(client);
-        self
-    }
-
     /// Builds a client for the repository at `url` with the robot's id and secret.
     pub fn repository(
         mut self,
@@ -108,85 +114,39 @@ impl<R: Robot> RunnerBuilder<R> {
             .settings(settings)
     }
 
-    /// All settings at once.
-    pub fn settings(mut self, settings: RunnerSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// The robot id to poll for (default: the client id).
-    pub fn robot_id(mut self, robot_id: Uuid) -> Self {
-        self.robot_id = Some(robot_id);
-        self
-    }
-
-    /// References per poll (default 100).
-    pub fn batch_size(mut self, batch_size: u32) -> Self {
-        self.settings.batch_size = batch_size;
-        self
-    }
-
-    /// Lease asked for on polls and renewals (default 10 minutes).
-    pub fn lease(mut self, lease: LeaseDuration) -> Self {
-        self.settings.lease = lease;
-        self
-    }
-
-    /// Time between lease renewals of a batch (default half the lease; must be shorter
-    /// than the lease).
-    pub fn renew_every(mut self, every: Duration) -> Self {
-        self.renew_every = Some(every);
-        self
-    }
-
-    /// Batches processed at once (default 2).
-    pub fn concurrent_batches(mut self, n: usize) -> Self {
-        self.settings.concurrent_batches = n;
-        self
-    }
-
-    /// References in the robot's hands at once, per batch (default 16).
-    pub fn reference_concurrency(mut self, n: usize) -> Self {
-        self.settings.reference_concurrency = n;
-        self
-    }
-
-    /// Wait after an empty poll, jittered (default 5 s).
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.settings.poll_interval = interval;
-        self
-    }
-
-    /// Time in-flight batches get to finish on shutdown (default 30 s).
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.settings.shutdown_grace = grace;
-        self
-    }
-
-    /// Serve `/health` and `/metrics` on this address.
-    pub fn health_listen(mut self, addr: SocketAddr) -> Self {
-        self.settings.health_listen = Some(addr);
-        self
-    }
-
-    /// Serve `/health` and `/metrics` on this bound listener (takes precedence over
-    /// [`health_listen`](Self::health_listen); handy with port 0).
-    pub fn health_listener(mut self, listener: TcpListener) -> Self {
-        self.health_listener = Some(listener);
-        self
-    }
-
-    /// How transient robot failures are retried (default [`TransientPolicy::default`]).
-    pub fn transient_policy(mut self, policy: TransientPolicy) -> Self {
-        self.transient = policy;
-        self
-    }
-
-    /// Stop when this token is cancelled (default: a token of the runner's own, see
-    /// [`Runner::shutdown_token`]).
-    pub fn shutdown_token(mut self, token: CancellationToken) -> Self {
-        self.shutdown = Some(token);
-        self
+    setters! {
+        /// Uses this client (its client id is the robot id unless
+        /// [`robot_id`](Self::robot_id) says otherwise).
+        client(client: RobotClient) => client = Some(client);
+        /// All settings at once.
+        settings(settings: RunnerSettings) => settings = settings;
+        /// The robot id to poll for (default: the client id).
+        robot_id(robot_id: Uuid) => robot_id = Some(robot_id);
+        /// References per poll (default 100).
+        batch_size(batch_size: u32) => settings.batch_size = batch_size;
+        /// Lease asked for on polls and renewals (default 10 minutes).
+        lease(lease: LeaseDuration) => settings.lease = lease;
+        /// Time between lease renewals of a batch (default half the lease; must be shorter
+        /// than the lease).
+        renew_every(every: Duration) => renew_every = Some(every);
+        /// Batches processed at once (default 2).
+        concurrent_batches(n: usize) => settings.concurrent_batches = n;
+        /// References in the robot's hands at once, per batch (default 16).
+        reference_concurrency(n: usize) => settings.reference_concurrency = n;
+        /// Wait after an empty poll, jittered (default 5 s).
+        poll_interval(interval: Duration) => settings.poll_interval = interval;
+        /// Time in-flight batches get to finish on shutdown (default 30 s).
+        shutdown_grace(grace: Duration) => settings.shutdown_grace = grace;
+        /// Serve `/health` and `/metrics` on this address.
+        health_listen(addr: SocketAddr) => settings.health_listen = Some(addr);
+        /// Serve `/health` and `/metrics` on this bound listener (takes precedence over
+        /// [`health_listen`](Self::health_listen); handy with port 0).
+        health_listener(listener: TcpListener) => health_listener = Some(listener);
+        /// How transient robot failures are retried (default [`TransientPolicy::default`]).
+        transient_policy(policy: TransientPolicy) => transient = policy;
+        /// Stop when this token is cancelled (default: a token of the runner's own, see
+        /// [`Runner::shutdown_token`]).
+        shutdown_token(token: CancellationToken) => shutdown = Some(token);
     }
 
     /// Builds the runner.
