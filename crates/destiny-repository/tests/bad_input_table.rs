@@ -23,10 +23,10 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use common::{Backend, Options, Server, DEADLINE};
+use common::{poll_batch, Backend, Options, Server, DEADLINE};
 use destiny_repository::clock::Clock;
 use destiny_repository::config::SignatureClock;
 use destiny_sdk::models::ProvisionedRobot;
@@ -489,16 +489,8 @@ impl Ctx {
         let references = s.references(3).await;
         s.request(robot.id, &references[..2]).await;
         s.request(other.id, &references[2..]).await;
-        let batch = client
-            .poll_robot_enhancement_batch(robot.id, 10, None)
-            .await
-            .expect("poll")
-            .expect("a batch");
-        let other_batch = other_client
-            .poll_robot_enhancement_batch(other.id, 10, None)
-            .await
-            .expect("poll")
-            .expect("a batch");
+        let batch = poll_batch(&client, robot.id, 10).await;
+        let other_batch = poll_batch(&other_client, other.id, 10).await;
         let local = |url: &destiny_sdk::models::HttpUrl| {
             url.as_str()
                 .strip_prefix(&s.base)
@@ -1381,26 +1373,18 @@ fn write_region(table: &str) {
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 
-/// Everything logged in this process, at DEBUG and above.
+/// Everything logged in this process, at DEBUG and above; panics are counted from the
+/// first call on.
 fn capture() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || common::LogSink(sink.clone()))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
+    static HOOKED: Once = Once::new();
+    HOOKED.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             PANICS.fetch_add(1, Ordering::SeqCst);
             previous(info);
         }));
-        logs
-    })
-    .clone()
+    });
+    common::capture_logs(tracing::Level::DEBUG).0
 }
 
 // ---------------------------------------------------------------------------------------

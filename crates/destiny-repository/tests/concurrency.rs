@@ -15,7 +15,9 @@ mod common;
 
 use destiny_testkit::on_both_backends;
 
-use common::{refuse_inserts, start, Backend, Options, Server, DEADLINE};
+use common::{
+    fetch_text, reference_ids, refuse_inserts, start, Backend, Options, Server, DEADLINE,
+};
 use destiny_repository::config::Config;
 use destiny_sdk::client::{RetryPolicy, RobotClient};
 use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatch};
@@ -72,26 +74,7 @@ async fn poll_concurrently(s: &Server, robot: &ProvisionedRobot) -> Vec<RobotEnh
 
 /// The reference ids listed in a batch's reference file, in order.
 async fn reference_file(s: &Server, batch: &RobotEnhancementBatch) -> Vec<Uuid> {
-    let text = s
-        .http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .expect("GET reference file")
-        .error_for_status()
-        .expect("reference file 200")
-        .text()
-        .await
-        .expect("reference file body");
-    text.lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).expect("JSON line")["id"]
-                .as_str()
-                .expect("id")
-                .parse()
-                .expect("uuid")
-        })
-        .collect()
+    reference_ids(&fetch_text(&s.http, batch.reference_storage_url.as_str()).await)
 }
 
 /// Checks, in the database and the reference files, that every pending enhancement of

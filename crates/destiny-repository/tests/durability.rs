@@ -17,10 +17,11 @@ mod common;
 use destiny_testkit::on_both_backends;
 
 use common::proxy::Proxy;
-use common::{annotation, Backend, Options, Server, TestDb};
+use common::{
+    annotation, lease_and_submit, lease_and_submit_each, Backend, Options, Server, TestDb,
+};
 use destiny_repository::server::Jobs;
 use destiny_sdk::client::RobotClient;
-use destiny_sdk::models::RobotEnhancementBatchResult;
 use reqwest::Method;
 use sqlx::Row;
 use std::time::Duration;
@@ -39,48 +40,6 @@ fn without_import() -> Options {
     }
 }
 
-/// Leases a batch of `limit`, uploads an annotation per reference and submits it.
-async fn lease_and_submit(s: &Server, client: &RobotClient, robot: Uuid, limit: u32) -> Uuid {
-    let batch = client
-        .poll_robot_enhancement_batch(robot, limit, None)
-        .await
-        .expect("poll")
-        .expect("a batch");
-    let refs = s
-        .http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .expect("GET references")
-        .text()
-        .await
-        .expect("references");
-    let mut result = String::new();
-    for line in refs.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
-        let id: Uuid = v["id"].as_str().expect("id").parse().expect("uuid");
-        result.push_str(&annotation(id));
-        result.push('\n');
-    }
-    let put = s
-        .http
-        .put(batch.result_storage_url.as_str())
-        .header("x-ms-blob-type", "BlockBlob")
-        .body(result)
-        .send()
-        .await
-        .expect("PUT result");
-    assert_eq!(put.status(), 201);
-    client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: None,
-        })
-        .await
-        .expect("submit");
-    batch.id
-}
-
 async fn import_states(pool: &sqlx::AnyPool) -> Vec<String> {
     sqlx::query("SELECT import_state FROM batches ORDER BY created_at, id")
         .fetch_all(pool)
@@ -95,8 +54,12 @@ async fn a_restart_resumes_imports_and_keeps_leases(backend: Backend) {
     let s = Server::start(backend, without_import()).await;
     let (robot, client) = s.robot("durable").await;
     let (ids, request) = s.seed(robot.id, 7).await;
-    let queued = lease_and_submit(&s, &client, robot.id, 3).await;
-    let crashed = lease_and_submit(&s, &client, robot.id, 3).await;
+    let queued = lease_and_submit(&s.http, &client, robot.id, 3, annotation)
+        .await
+        .id;
+    let crashed = lease_and_submit(&s.http, &client, robot.id, 3, annotation)
+        .await
+        .id;
     let held = client
         .poll_robot_enhancement_batch(robot.id, 3, None)
         .await
@@ -261,10 +224,7 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
     let s = Server::start(backend, without_import()).await;
     let (robot, client) = s.robot("queue").await;
     s.seed(robot.id, 6).await;
-    let mut submitted = Vec::new();
-    for _ in 0..3 {
-        submitted.push(lease_and_submit(&s, &client, robot.id, 2).await);
-    }
+    let mut submitted = lease_and_submit_each(&s.http, &client, robot.id, 2, 3, annotation).await;
     submitted.sort();
     let pool = s.db.pool().await;
     let state_of = |batch: Uuid| {
