@@ -40,6 +40,17 @@ fn without_import() -> Options {
     }
 }
 
+/// Takes the next due import as a worker does; answers its batch.
+async fn take_import(s: &Server, now: i64) -> Uuid {
+    s.state
+        .db
+        .next_import(now)
+        .await
+        .expect("queue")
+        .expect("an import")
+        .batch
+}
+
 async fn import_states(pool: &sqlx::AnyPool) -> Vec<String> {
     sqlx::query("SELECT import_state FROM batches ORDER BY created_at, id")
         .fetch_all(pool)
@@ -183,14 +194,7 @@ async fn postgres_outage_is_503_and_the_server_recovers() {
     let proxy = Proxy::start(upstream).await;
     let proxied = with_host_port(&db.url, &proxy.addr.to_string());
     let clock = destiny_repository::clock::ManualClock::new(jiff::Timestamp::now());
-    let options = Options {
-        tweak: Box::new(move |c| {
-            c.database = proxied;
-            c.database_timeout = Duration::from_secs(1);
-        }),
-        ..Options::default()
-    };
-    let s = Server::start_on(db, dir, clock, options).await;
+    let s = Server::start_on(db, dir, clock, Options::on_database(proxied)).await;
     let (robot, _) = s.robot("outage").await;
     s.seed(robot.id, 2).await;
     let poll = format!(
@@ -241,22 +245,8 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
     };
     // Two workers take an import each, never the same one.
     let now = s.now_us();
-    let a = s
-        .state
-        .db
-        .next_import(now)
-        .await
-        .expect("queue")
-        .expect("an import")
-        .batch;
-    let b = s
-        .state
-        .db
-        .next_import(now)
-        .await
-        .expect("queue")
-        .expect("an import")
-        .batch;
+    let a = take_import(&s, now).await;
+    let b = take_import(&s, now).await;
     assert_ne!(a, b);
     assert_eq!(
         (state_of(a).await, state_of(b).await),
@@ -273,22 +263,8 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
         ("queued".into(), "running".into())
     );
     // The queue still holds the requeued import and the untouched one, and nothing else.
-    let c = s
-        .state
-        .db
-        .next_import(now)
-        .await
-        .expect("queue")
-        .expect("an import")
-        .batch;
-    let d = s
-        .state
-        .db
-        .next_import(now)
-        .await
-        .expect("queue")
-        .expect("an import")
-        .batch;
+    let c = take_import(&s, now).await;
+    let d = take_import(&s, now).await;
     assert_eq!(s.state.db.next_import(now).await.expect("queue"), None);
     let mut taken = vec![b, c, d];
     taken.sort();

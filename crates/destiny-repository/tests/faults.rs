@@ -44,14 +44,9 @@ async fn sixteen_pollers_lease_once_and_lose_nothing(backend: Backend) {
     const ROBOTS: usize = 4;
     const PER_ROBOT: usize = 1_250;
     let s = start(backend).await;
-    let robots = load::robots(&s.http, &s.base, &s.token, "load", ROBOTS)
+    let robots = load::robots_with_work(&s.http, &s.base, &s.token, "load", ROBOTS, PER_ROBOT)
         .await
-        .expect("robots");
-    for r in &robots {
-        load::seed(&s.http, &s.base, &s.token, r.id, PER_ROBOT)
-            .await
-            .expect("seed");
-    }
+        .expect("robots and their work");
     let plan = load::Plan {
         pollers_per_robot: 4,
         limit: 50,
@@ -494,23 +489,10 @@ async fn postgres_restarted_under_load_is_503_then_recovers_without_a_server_res
     // The server's database is the cluster's (the SQLite URL of `TestDb` is unused).
     let unused = TestDb::create(Backend::Sqlite, dir.path()).await;
     let clock = destiny_repository::clock::ManualClock::new(jiff::Timestamp::now());
-    let database = url.clone();
-    let options = Options {
-        tweak: Box::new(move |c| {
-            c.database = database;
-            c.database_timeout = Duration::from_secs(1);
-        }),
-        ..Options::default()
-    };
-    let s = Server::start_on(unused, dir, clock, options).await;
-    let robots = load::robots(&s.http, &s.base, &s.token, "restart", ROBOTS)
+    let s = Server::start_on(unused, dir, clock, Options::on_database(url.clone())).await;
+    let robots = load::robots_with_work(&s.http, &s.base, &s.token, "restart", ROBOTS, PER_ROBOT)
         .await
-        .expect("robots");
-    for r in &robots {
-        load::seed(&s.http, &s.base, &s.token, r.id, PER_ROBOT)
-            .await
-            .expect("seed");
-    }
+        .expect("robots and their work");
     let plan = load::Plan {
         pollers_per_robot: 2,
         limit: 20,

@@ -18,7 +18,8 @@
 //!   sleep.
 //! - [`python`]: the Python peers (destiny-sdk 0.7.4 and 0.17.6) and their scripts in
 //!   `crates/destiny-testkit/python/`.
-//! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches).
+//! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches); [`bench`]: what the
+//!   benches read from their environment.
 //! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back.
 //! - [`fixture`] / [`fixture_text`]: the shared fixtures in `../shared/fixtures`.
 //! - [`init_logging`], [`capture_logs`] and [`LogSink`]: logs on demand (`TEST_LOG=debug`)
@@ -28,6 +29,7 @@
 
 mod backend;
 mod batch;
+pub mod bench;
 mod fixtures;
 mod logs;
 pub mod proxy;

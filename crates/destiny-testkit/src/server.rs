@@ -40,6 +40,20 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Serving on the database at `url` rather than the test's own, with a 1 s database
+    /// timeout so that while it is unreachable requests answer at once.
+    pub fn on_database(url: String) -> Self {
+        Self {
+            tweak: Box::new(move |c| {
+                c.database = url;
+                c.database_timeout = Duration::from_secs(1);
+            }),
+            ..Self::default()
+        }
+    }
+}
+
 /// A repository served in this process on 127.0.0.1:0.
 pub struct Server {
     /// `http://127.0.0.1:<port>`.
