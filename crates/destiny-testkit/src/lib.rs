@@ -18,7 +18,7 @@
 //!   sleep.
 //! - [`python`]: the Python peers (destiny-sdk 0.7.4 and 0.17.6) and their scripts in
 //!   `crates/destiny-testkit/python/`.
-//! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches); [`bench`]: what the
+//! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches); [`mod@bench`]: what the
 //!   benches read from their environment.
 //! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back.
 //! - [`fixture`] / [`fixture_text`]: the shared fixtures in `../shared/fixtures`.
