@@ -26,9 +26,7 @@ use std::time::Duration;
 use destiny_robot::toy::TOY_SOURCE;
 use destiny_robot::{RunError, Runner, ToyRobot};
 use destiny_sdk::client::RobotClient;
-use destiny_sdk::models::{
-    EnhancementRequestStatus, ProvisionedRobot, RobotEnhancementBatchResult,
-};
+use destiny_sdk::models::{EnhancementRequestStatus, ProvisionedRobot};
 use serde_json::{json, Value};
 use sqlx::Row;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -446,47 +444,13 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
 
     // A robot leases all 10,000, uploads an enhancement for each and submits.
     let client = RobotClient::new(&base, robot.client_secret.as_str(), robot.id).expect("client");
-    let batch = client
-        .poll_robot_enhancement_batch(robot.id, N as u32, None)
-        .await
-        .expect("poll")
-        .expect("a batch");
-    let refs = http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .expect("GET references")
-        .error_for_status()
-        .expect("reference file")
-        .text()
-        .await
-        .expect("body");
-    let mut result = String::with_capacity(N * 300);
-    for line in refs.lines() {
-        let id = serde_json::from_str::<Value>(line).expect("JSON")["id"].clone();
-        result.push_str(
-            &json!({"reference_id": id, "source": "Importer", "visibility": "public", "robot_version": "1",
-                "content": {"enhancement_type": "annotation", "annotations": [
-                    {"annotation_type": "score", "scheme": "meta:faults", "label": "l", "score": 0.5, "data": {}}]}})
-            .to_string(),
-        );
-        result.push('\n');
-    }
-    let put = http
-        .put(batch.result_storage_url.as_str())
-        .header("x-ms-blob-type", "BlockBlob")
-        .body(result)
-        .send()
-        .await
-        .expect("PUT result");
-    assert_eq!(put.status(), 201);
-    client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: None,
-        })
-        .await
-        .expect("submit: 202");
+    let batch = destiny_testkit::lease_and_submit(&http, &client, robot.id, N as u32, |id| {
+        json!({"reference_id": id, "source": "Importer", "visibility": "public", "robot_version": "1",
+            "content": {"enhancement_type": "annotation", "annotations": [
+                {"annotation_type": "score", "scheme": "meta:faults", "label": "l", "score": 0.5, "data": {}}]}})
+        .to_string()
+    })
+    .await;
 
     // SIGKILL as soon as the import runs.
     let pool = sqlite_pool(&dir.path().join("destiny.db")).await;

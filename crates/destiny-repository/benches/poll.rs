@@ -42,22 +42,14 @@ const THROUGHPUT_BATCHES: usize = 40;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), BoxError> {
-    let sizes: Vec<usize> = std::env::var("DESTINY_BENCH_SIZES")
-        .unwrap_or_else(|_| "100000,1000000".into())
-        .split(',')
-        .map(|s| s.trim().parse())
-        .collect::<Result<_, _>>()?;
-    let pg = std::env::var("DESTINY_BENCH_POSTGRES")
-        .or_else(|_| std::env::var("DESTINY_TEST_POSTGRES"))
-        .ok()
-        .filter(|u| !u.is_empty());
+    let sizes: Vec<usize> = destiny_testkit::bench::list("DESTINY_BENCH_SIZES", "100000,1000000")?;
+    let pg = destiny_testkit::bench::postgres();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let mut backends = vec![Backend::Sqlite];
-    match &pg {
-        Some(_) => backends.push(Backend::Postgres),
-        None => eprintln!("no DESTINY_BENCH_POSTGRES / DESTINY_TEST_POSTGRES: SQLite only"),
+    if pg.is_some() {
+        backends.push(Backend::Postgres);
     }
     let mut latency_rows = Vec::new();
     let mut throughput_rows = Vec::new();

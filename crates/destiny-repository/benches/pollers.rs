@@ -34,19 +34,11 @@ const LIMIT: u32 = 50;
 const BATCHES_PER_POLLER: usize = 8;
 
 fn main() -> Result<(), BoxError> {
-    let pollers: Vec<usize> = std::env::var("DESTINY_POLLERS")
-        .unwrap_or_else(|_| "32,64".into())
-        .split(',')
-        .map(|s| s.trim().parse())
-        .collect::<Result<_, _>>()?;
-    let pg = std::env::var("DESTINY_BENCH_POSTGRES")
-        .or_else(|_| std::env::var("DESTINY_TEST_POSTGRES"))
-        .ok()
-        .filter(|u| !u.is_empty());
+    let pollers: Vec<usize> = destiny_testkit::bench::list("DESTINY_POLLERS", "32,64")?;
+    let pg = destiny_testkit::bench::postgres();
     let mut backends = vec![Backend::Sqlite];
-    match &pg {
-        Some(_) => backends.push(Backend::Postgres),
-        None => eprintln!("no DESTINY_BENCH_POSTGRES / DESTINY_TEST_POSTGRES: SQLite only"),
+    if pg.is_some() {
+        backends.push(Backend::Postgres);
     }
     if let Ok(only) = std::env::var("DESTINY_BENCH_BACKEND") {
         backends.retain(|b| name(*b).eq_ignore_ascii_case(&only));

@@ -23,10 +23,10 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use common::{Backend, Options, Server, DEADLINE};
+use common::{poll_batch, Backend, Options, Server, DEADLINE};
 use destiny_repository::clock::Clock;
 use destiny_repository::config::SignatureClock;
 use destiny_sdk::models::ProvisionedRobot;
@@ -489,16 +489,8 @@ impl Ctx {
         let references = s.references(3).await;
         s.request(robot.id, &references[..2]).await;
         s.request(other.id, &references[2..]).await;
-        let batch = client
-            .poll_robot_enhancement_batch(robot.id, 10, None)
-            .await
-            .expect("poll")
-            .expect("a batch");
-        let other_batch = other_client
-            .poll_robot_enhancement_batch(other.id, 10, None)
-            .await
-            .expect("poll")
-            .expect("a batch");
+        let batch = poll_batch(&client, robot.id, 10).await;
+        let other_batch = poll_batch(&other_client, other.id, 10).await;
         let local = |url: &destiny_sdk::models::HttpUrl| {
             url.as_str()
                 .strip_prefix(&s.base)
@@ -633,6 +625,12 @@ fn rows(c: &Ctx) -> Vec<Row> {
     use Category::*;
     let poll = c.poll("&limit=1");
     let secret = c.robot.client_secret.as_str();
+    let not_an_integer = || {
+        list(
+            "query.limit",
+            "Input should be a valid integer, unable to parse string as an integer",
+        )
+    };
     let mut rows = vec![
         // --- HMAC (spec §1), in the order of the checks, then the deviations.
         row("no Authorization", Headers, "poll without `Authorization`",
@@ -746,14 +744,10 @@ fn rows(c: &Ctx) -> Vec<Row> {
         // --- Query parameters.
         row("limit=0", Query, "`limit=0`", c.poll("&limit=0"), 422, list("query.limit", "Input should be greater than 0")),
         row("limit=-1", Query, "`limit=-1`", c.poll("&limit=-1"), 422, list("query.limit", "Input should be greater than 0")),
-        row("limit=abc", Query, "`limit=abc`", c.poll("&limit=abc"), 422,
-            list("query.limit", "Input should be a valid integer, unable to parse string as an integer")),
-        row("limit=1e3", Query, "`limit=1e3`", c.poll("&limit=1e3"), 422,
-            list("query.limit", "Input should be a valid integer, unable to parse string as an integer")),
-        row("limit huge", Query, "`limit=99999999999999999999` (beyond 64 bits)", c.poll("&limit=99999999999999999999"), 422,
-            list("query.limit", "Input should be a valid integer, unable to parse string as an integer")),
-        row("limit empty", Query, "`limit=`", c.poll("&limit="), 422,
-            list("query.limit", "Input should be a valid integer, unable to parse string as an integer")),
+        row("limit=abc", Query, "`limit=abc`", c.poll("&limit=abc"), 422, not_an_integer()),
+        row("limit=1e3", Query, "`limit=1e3`", c.poll("&limit=1e3"), 422, not_an_integer()),
+        row("limit huge", Query, "`limit=99999999999999999999` (beyond 64 bits)", c.poll("&limit=99999999999999999999"), 422, not_an_integer()),
+        row("limit empty", Query, "`limit=`", c.poll("&limit="), 422, not_an_integer()),
         row("lease=600", Query, "`lease=600` (pydantic refuses bare numbers)", c.poll("&lease=600"), 422,
             list_prefix("query.lease", "invalid duration \"600\"")),
         row("lease=10m", Query, "`lease=10m`", c.poll("&lease=10m"), 422, list_prefix("query.lease", "invalid duration \"10m\"")),
@@ -765,8 +759,7 @@ fn rows(c: &Ctx) -> Vec<Row> {
             list_prefix("query.lease", "invalid duration \"-PT1M\"")),
         row("lease beyond pydantic's range", Query, "`lease=P99999999999D`", c.poll("&lease=P99999999999D"), 422,
             list_prefix("query.lease", "invalid duration \"P99999999999D\"")),
-        row("duplicate limit", Query, "`limit=1&limit=abc` (the last one counts)", c.poll("&limit=1&limit=abc"), 422,
-            list("query.limit", "Input should be a valid integer, unable to parse string as an integer")),
+        row("duplicate limit", Query, "`limit=1&limit=abc` (the last one counts)", c.poll("&limit=1&limit=abc"), 422, not_an_integer()),
         row("lease=soon", Query, "`lease=soon`", c.poll("&lease=soon"), 422, list_prefix("query.lease", "invalid duration \"soon\"")),
         row("renew lease=PT0S", Query, "`lease=PT0S` on a renewal",
             req("PATCH", format!("/v1/robot-enhancement-batches/{}/renew-lease/?lease=PT0S", c.batch)).signed(c), 422,
@@ -1054,17 +1047,15 @@ fn path_rows(c: &Ctx) -> Vec<Row> {
     use Category::*;
     let q = Ctx::query_of(&c.read_url).to_owned();
     let blob = |path: &str| req("GET", format!("{path}?{q}"));
+    let dot_segments = || text("Invalid blob key: blob key may not contain '.' or '..' segments.");
+    let absolute =
+        || text("Invalid blob key: blob key must be a relative path, not start with '/'.");
     vec![
-        row("traversal `..`", Path, "`..` segment, with a valid signed query", blob("/blobs/../secret.txt"), 400,
-            text("Invalid blob key: blob key may not contain '.' or '..' segments.")),
-        row("traversal `%2e%2e`", Path, "percent-encoded `..`", blob("/blobs/%2e%2e/secret.txt"), 400,
-            text("Invalid blob key: blob key may not contain '.' or '..' segments.")),
-        row("traversal deep", Path, "two encoded `..` after a segment", blob("/blobs/a/%2e%2e/%2e%2e/secret.txt"), 400,
-            text("Invalid blob key: blob key may not contain '.' or '..' segments.")),
-        row("encoded slash", Path, "encoded `/` around `..`", blob("/blobs/%2F..%2Fsecret.txt"), 400,
-            text("Invalid blob key: blob key must be a relative path, not start with '/'.")),
-        row("absolute path", Path, "an absolute path after `/blobs/`", blob("/blobs//etc/passwd"), 400,
-            text("Invalid blob key: blob key must be a relative path, not start with '/'.")),
+        row("traversal `..`", Path, "`..` segment, with a valid signed query", blob("/blobs/../secret.txt"), 400, dot_segments()),
+        row("traversal `%2e%2e`", Path, "percent-encoded `..`", blob("/blobs/%2e%2e/secret.txt"), 400, dot_segments()),
+        row("traversal deep", Path, "two encoded `..` after a segment", blob("/blobs/a/%2e%2e/%2e%2e/secret.txt"), 400, dot_segments()),
+        row("encoded slash", Path, "encoded `/` around `..`", blob("/blobs/%2F..%2Fsecret.txt"), 400, absolute()),
+        row("absolute path", Path, "an absolute path after `/blobs/`", blob("/blobs//etc/passwd"), 400, absolute()),
         row("backslash", Path, "encoded backslash (Windows separator)", blob("/blobs/..%5Csecret.txt"), 400,
             text("Invalid blob key: blob key may only contain A-Z, a-z, 0-9, '.', '_', '-' and '/', found '\\\\'.")),
         row("NUL byte", Path, "encoded NUL byte", blob("/blobs/a%00b"), 400,
@@ -1381,26 +1372,18 @@ fn write_region(table: &str) {
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 
-/// Everything logged in this process, at DEBUG and above.
+/// Everything logged in this process, at DEBUG and above; panics are counted from the
+/// first call on.
 fn capture() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || common::LogSink(sink.clone()))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
+    static HOOKED: Once = Once::new();
+    HOOKED.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             PANICS.fetch_add(1, Ordering::SeqCst);
             previous(info);
         }));
-        logs
-    })
-    .clone()
+    });
+    common::capture_logs(tracing::Level::DEBUG).0
 }
 
 // ---------------------------------------------------------------------------------------

@@ -191,15 +191,7 @@ async fn put_then_get_round_trip() {
         .put(&server.url(key, Permission::Write), "new\n")
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let text = server
-        .client
-        .get(&read)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = destiny_testkit::fetch_text(&server.client, &read).await;
     assert_eq!(text, "new\n");
     assert_eq!(server.regular_files(), [key]);
 }

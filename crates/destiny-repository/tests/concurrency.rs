@@ -15,9 +15,11 @@ mod common;
 
 use destiny_testkit::on_both_backends;
 
-use common::{refuse_inserts, start, Backend, Options, Server, DEADLINE};
+use common::{
+    fetch_text, reference_ids, refuse_inserts, start, Backend, Options, Server, DEADLINE,
+};
 use destiny_repository::config::Config;
-use destiny_sdk::client::{RetryPolicy, RobotClient};
+use destiny_sdk::client::{ClientError, RetryPolicy, RobotClient};
 use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatch};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -72,26 +74,7 @@ async fn poll_concurrently(s: &Server, robot: &ProvisionedRobot) -> Vec<RobotEnh
 
 /// The reference ids listed in a batch's reference file, in order.
 async fn reference_file(s: &Server, batch: &RobotEnhancementBatch) -> Vec<Uuid> {
-    let text = s
-        .http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .expect("GET reference file")
-        .error_for_status()
-        .expect("reference file 200")
-        .text()
-        .await
-        .expect("reference file body");
-    text.lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).expect("JSON line")["id"]
-                .as_str()
-                .expect("id")
-                .parse()
-                .expect("uuid")
-        })
-        .collect()
+    reference_ids(&fetch_text(&s.http, batch.reference_storage_url.as_str()).await)
 }
 
 /// Checks, in the database and the reference files, that every pending enhancement of
@@ -240,20 +223,27 @@ async fn until(mut done: impl FnMut() -> bool) {
     .expect("the condition holds in time");
 }
 
+/// A poll of 10 for `robot` by a client with `retry`, in a task of its own, so the test
+/// can hold the turns while it waits.
+fn spawn_poll(
+    s: &Server,
+    robot: &ProvisionedRobot,
+    retry: RetryPolicy,
+) -> tokio::task::JoinHandle<Result<Option<RobotEnhancementBatch>, ClientError>> {
+    let client = RobotClient::builder(&s.base, robot.client_secret.as_str(), robot.id)
+        .retry_policy(retry)
+        .build()
+        .expect("a client");
+    let robot = robot.id;
+    tokio::spawn(async move { client.poll_robot_enhancement_batch(robot, 10, None).await })
+}
+
 async fn a_poll_waits_for_its_turn_instead_of_failing(backend: Backend) {
     let s = one_turn(backend, |_| {}).await;
     let (robot, _) = s.robot("patient").await;
     s.seed(robot.id, 20).await;
     let held = s.state.admission.enter().await.expect("the only turn");
-    let client = RobotClient::builder(&s.base, robot.client_secret.as_str(), robot.id)
-        .retry_policy(RetryPolicy::none())
-        .build()
-        .expect("a client");
-    let poll = tokio::spawn(async move {
-        client
-            .poll_robot_enhancement_batch(robot.id, 10, None)
-            .await
-    });
+    let poll = spawn_poll(&s, &robot, RetryPolicy::none());
     until(|| s.state.admission.waiting() == 1).await;
     assert!(!poll.is_finished(), "the poll waits while the turn is held");
     drop(held);
@@ -302,18 +292,14 @@ async fn a_refused_poll_claims_nothing_and_the_client_polls_again(backend: Backe
     // The Rust client polls again after Retry-After (at least 1 s); the turn is freed
     // once the server has refused its first attempt. Attempts to spare, so a test task
     // starved for a second on a busy machine cannot use them all up.
-    let client = RobotClient::builder(&s.base, robot.client_secret.as_str(), robot.id)
-        .retry_policy(RetryPolicy {
+    let poll = spawn_poll(
+        &s,
+        &robot,
+        RetryPolicy {
             max_attempts: 10,
             ..RetryPolicy::default()
-        })
-        .build()
-        .expect("client");
-    let poll = tokio::spawn(async move {
-        client
-            .poll_robot_enhancement_batch(robot.id, 10, None)
-            .await
-    });
+        },
+    );
     until(|| s.state.admission.refused() == 2).await;
     drop(held);
     let batch = poll

@@ -17,10 +17,11 @@ mod common;
 use destiny_testkit::on_both_backends;
 
 use common::proxy::Proxy;
-use common::{annotation, Backend, Options, Server, TestDb};
+use common::{
+    annotation, lease_and_submit, lease_and_submit_each, Backend, Options, Server, TestDb,
+};
 use destiny_repository::server::Jobs;
 use destiny_sdk::client::RobotClient;
-use destiny_sdk::models::RobotEnhancementBatchResult;
 use reqwest::Method;
 use sqlx::Row;
 use std::time::Duration;
@@ -39,46 +40,15 @@ fn without_import() -> Options {
     }
 }
 
-/// Leases a batch of `limit`, uploads an annotation per reference and submits it.
-async fn lease_and_submit(s: &Server, client: &RobotClient, robot: Uuid, limit: u32) -> Uuid {
-    let batch = client
-        .poll_robot_enhancement_batch(robot, limit, None)
+/// Takes the next due import as a worker does; answers its batch.
+async fn take_import(s: &Server, now: i64) -> Uuid {
+    s.state
+        .db
+        .next_import(now)
         .await
-        .expect("poll")
-        .expect("a batch");
-    let refs = s
-        .http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .expect("GET references")
-        .text()
-        .await
-        .expect("references");
-    let mut result = String::new();
-    for line in refs.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
-        let id: Uuid = v["id"].as_str().expect("id").parse().expect("uuid");
-        result.push_str(&annotation(id));
-        result.push('\n');
-    }
-    let put = s
-        .http
-        .put(batch.result_storage_url.as_str())
-        .header("x-ms-blob-type", "BlockBlob")
-        .body(result)
-        .send()
-        .await
-        .expect("PUT result");
-    assert_eq!(put.status(), 201);
-    client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: None,
-        })
-        .await
-        .expect("submit");
-    batch.id
+        .expect("queue")
+        .expect("an import")
+        .batch
 }
 
 async fn import_states(pool: &sqlx::AnyPool) -> Vec<String> {
@@ -95,8 +65,12 @@ async fn a_restart_resumes_imports_and_keeps_leases(backend: Backend) {
     let s = Server::start(backend, without_import()).await;
     let (robot, client) = s.robot("durable").await;
     let (ids, request) = s.seed(robot.id, 7).await;
-    let queued = lease_and_submit(&s, &client, robot.id, 3).await;
-    let crashed = lease_and_submit(&s, &client, robot.id, 3).await;
+    let queued = lease_and_submit(&s.http, &client, robot.id, 3, annotation)
+        .await
+        .id;
+    let crashed = lease_and_submit(&s.http, &client, robot.id, 3, annotation)
+        .await
+        .id;
     let held = client
         .poll_robot_enhancement_batch(robot.id, 3, None)
         .await
@@ -220,14 +194,7 @@ async fn postgres_outage_is_503_and_the_server_recovers() {
     let proxy = Proxy::start(upstream).await;
     let proxied = with_host_port(&db.url, &proxy.addr.to_string());
     let clock = destiny_repository::clock::ManualClock::new(jiff::Timestamp::now());
-    let options = Options {
-        tweak: Box::new(move |c| {
-            c.database = proxied;
-            c.database_timeout = Duration::from_secs(1);
-        }),
-        ..Options::default()
-    };
-    let s = Server::start_on(db, dir, clock, options).await;
+    let s = Server::start_on(db, dir, clock, Options::on_database(proxied)).await;
     let (robot, _) = s.robot("outage").await;
     s.seed(robot.id, 2).await;
     let poll = format!(
@@ -261,10 +228,7 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
     let s = Server::start(backend, without_import()).await;
     let (robot, client) = s.robot("queue").await;
     s.seed(robot.id, 6).await;
-    let mut submitted = Vec::new();
-    for _ in 0..3 {
-        submitted.push(lease_and_submit(&s, &client, robot.id, 2).await);
-    }
+    let mut submitted = lease_and_submit_each(&s.http, &client, robot.id, 2, 3, annotation).await;
     submitted.sort();
     let pool = s.db.pool().await;
     let state_of = |batch: Uuid| {
@@ -281,22 +245,8 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
     };
     // Two workers take an import each, never the same one.
     let now = s.now_us();
-    let a = s
-        .state
-        .db
-        .next_import(now)
-        .await
-        .expect("queue")
-        .expect("an import")
-        .batch;
-    let b = s
-        .state
-        .db
-        .next_import(now)
-        .await
-        .expect("queue")
-        .expect("an import")
-        .batch;
+    let a = take_import(&s, now).await;
+    let b = take_import(&s, now).await;
     assert_ne!(a, b);
     assert_eq!(
         (state_of(a).await, state_of(b).await),
@@ -313,22 +263,8 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
         ("queued".into(), "running".into())
     );
     // The queue still holds the requeued import and the untouched one, and nothing else.
-    let c = s
-        .state
-        .db
-        .next_import(now)
-        .await
-        .expect("queue")
-        .expect("an import")
-        .batch;
-    let d = s
-        .state
-        .db
-        .next_import(now)
-        .await
-        .expect("queue")
-        .expect("an import")
-        .batch;
+    let c = take_import(&s, now).await;
+    let d = take_import(&s, now).await;
     assert_eq!(s.state.db.next_import(now).await.expect("queue"), None);
     let mut taken = vec![b, c, d];
     taken.sort();

@@ -18,9 +18,12 @@ mod common;
 use destiny_testkit::on_both_backends;
 mod load;
 
-use common::{annotation, start, Backend, Options, Server, TestDb, DEADLINE};
+use common::{
+    annotation, fetch_text, poll_batch, put_result, reference_ids, start, submit, Backend, Options,
+    Server, TestDb, DEADLINE,
+};
 use destiny_sdk::client::RobotClient;
-use destiny_sdk::models::{RobotEnhancementBatch, RobotEnhancementBatchResult};
+use destiny_sdk::models::RobotEnhancementBatch;
 use reqwest::Method;
 use sqlx::Row;
 use std::path::{Path, PathBuf};
@@ -41,14 +44,9 @@ async fn sixteen_pollers_lease_once_and_lose_nothing(backend: Backend) {
     const ROBOTS: usize = 4;
     const PER_ROBOT: usize = 1_250;
     let s = start(backend).await;
-    let robots = load::robots(&s.http, &s.base, &s.token, "load", ROBOTS)
+    let robots = load::robots_with_work(&s.http, &s.base, &s.token, "load", ROBOTS, PER_ROBOT)
         .await
-        .expect("robots");
-    for r in &robots {
-        load::seed(&s.http, &s.base, &s.token, r.id, PER_ROBOT)
-            .await
-            .expect("seed");
-    }
+        .expect("robots and their work");
     let plan = load::Plan {
         pollers_per_robot: 4,
         limit: 50,
@@ -162,61 +160,21 @@ impl Lease {
 }
 
 async fn lease(s: &Server, client: &RobotClient, robot: Uuid, limit: u32) -> Lease {
-    let batch = client
-        .poll_robot_enhancement_batch(robot, limit, None)
-        .await
-        .expect("poll")
-        .expect("a batch");
-    let text = s
-        .http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .expect("GET references")
-        .error_for_status()
-        .expect("reference file")
-        .text()
-        .await
-        .expect("body");
-    let references = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).expect("JSON")["id"]
-                .as_str()
-                .expect("id")
-                .parse()
-                .expect("uuid")
-        })
-        .collect();
+    let batch = poll_batch(client, robot, limit).await;
+    let references =
+        reference_ids(&fetch_text(&s.http, batch.reference_storage_url.as_str()).await);
     Lease { batch, references }
 }
 
 /// PUTs `body` to the batch's result URL; answers (status, detail).
 async fn upload(s: &Server, lease: &Lease, body: String) -> (u16, String) {
-    let resp = s
-        .http
-        .put(lease.batch.result_storage_url.as_str())
-        .header("x-ms-blob-type", "BlockBlob")
-        .body(body)
-        .send()
-        .await
-        .expect("PUT result");
+    let resp = put_result(&s.http, lease.batch.result_storage_url.as_str(), body).await;
     let status = resp.status().as_u16();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     (
         status,
         body["detail"].as_str().unwrap_or_default().to_owned(),
     )
-}
-
-async fn submit(client: &RobotClient, lease: &Lease) {
-    client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: lease.batch.id,
-            error: None,
-        })
-        .await
-        .expect("submit");
 }
 
 async fn count(pool: &sqlx::AnyPool, sql: &str, bind: Option<String>) -> i64 {
@@ -289,7 +247,7 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
 
     // An import that cannot write its validation file stays queued, nothing applied,
     // and is retried once its backoff (on the server's clock) has passed.
-    submit(&client, &a).await;
+    submit(&client, a.batch.id, None).await.expect("submit");
     let attempts = "SELECT import_attempts FROM batches WHERE id = $1";
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while count(&pool, attempts, Some(a.batch.id.to_string())).await < 2 {
@@ -329,10 +287,10 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(upload(&s, &b, b.result()).await.0, 201);
-    submit(&client, &b).await;
+    submit(&client, b.batch.id, None).await.expect("submit");
     let c = lease(&s, &client, robot.id, 10).await;
     assert_eq!(upload(&s, &c, c.result()).await.0, 201);
-    submit(&client, &c).await;
+    submit(&client, c.batch.id, None).await.expect("submit");
     s.wait_status(request, "completed").await;
     for id in &ids {
         let n = count(
@@ -531,23 +489,10 @@ async fn postgres_restarted_under_load_is_503_then_recovers_without_a_server_res
     // The server's database is the cluster's (the SQLite URL of `TestDb` is unused).
     let unused = TestDb::create(Backend::Sqlite, dir.path()).await;
     let clock = destiny_repository::clock::ManualClock::new(jiff::Timestamp::now());
-    let database = url.clone();
-    let options = Options {
-        tweak: Box::new(move |c| {
-            c.database = database;
-            c.database_timeout = Duration::from_secs(1);
-        }),
-        ..Options::default()
-    };
-    let s = Server::start_on(unused, dir, clock, options).await;
-    let robots = load::robots(&s.http, &s.base, &s.token, "restart", ROBOTS)
+    let s = Server::start_on(unused, dir, clock, Options::on_database(url.clone())).await;
+    let robots = load::robots_with_work(&s.http, &s.base, &s.token, "restart", ROBOTS, PER_ROBOT)
         .await
-        .expect("robots");
-    for r in &robots {
-        load::seed(&s.http, &s.base, &s.token, r.id, PER_ROBOT)
-            .await
-            .expect("seed");
-    }
+        .expect("robots and their work");
     let plan = load::Plan {
         pollers_per_robot: 2,
         limit: 20,

@@ -14,12 +14,14 @@ mod common;
 
 use destiny_testkit::on_both_backends;
 
-use common::{annotation, refuse_inserts, Backend, Options, Server, DEADLINE};
+use common::{
+    annotation, lease_and_submit, lease_and_submit_each, refuse_inserts, Backend, Options, Server,
+    DEADLINE,
+};
 use destiny_repository::blob::BlobKey;
 use destiny_repository::jobs::{FIRST_IMPORT_BACKOFF, MAX_IMPORT_ATTEMPTS};
 use destiny_repository::server::Jobs;
-use destiny_sdk::client::RobotClient;
-use destiny_sdk::models::{RobotEnhancementBatchResult, RobotResultValidationEntry};
+use destiny_sdk::models::RobotResultValidationEntry;
 use serde_json::{json, Value};
 use sqlx::Row as _;
 use std::time::{Duration, Instant};
@@ -45,54 +47,6 @@ mod postgres_only {
 const POISON: &str = "Poison Robot";
 /// The `source` whose inserts fail with a serialization failure (PostgreSQL).
 const FLAKY: &str = "Flaky Robot";
-
-/// Leases a batch of `limit` and submits a result file with `line(reference)` per
-/// reference; answers the batch id.
-async fn lease_and_submit(
-    s: &Server,
-    client: &RobotClient,
-    robot: Uuid,
-    limit: u32,
-    line: impl Fn(Uuid) -> String,
-) -> Uuid {
-    let batch = client
-        .poll_robot_enhancement_batch(robot, limit, None)
-        .await
-        .expect("poll")
-        .expect("a batch");
-    let refs = s
-        .http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .expect("GET references")
-        .text()
-        .await
-        .expect("references");
-    let mut result = String::new();
-    for r in refs.lines() {
-        let v: Value = serde_json::from_str(r).expect("JSON");
-        result.push_str(&line(v["id"].as_str().expect("id").parse().expect("uuid")));
-        result.push('\n');
-    }
-    let put = s
-        .http
-        .put(batch.result_storage_url.as_str())
-        .header("x-ms-blob-type", "BlockBlob")
-        .body(result)
-        .send()
-        .await
-        .expect("PUT result");
-    assert_eq!(put.status(), 201);
-    client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: None,
-        })
-        .await
-        .expect("submit");
-    batch.id
-}
 
 /// An annotation of `reference` whose `source` is `source`.
 fn annotation_from(source: &str) -> impl Fn(Uuid) -> String + '_ {
@@ -185,12 +139,16 @@ async fn a_poison_batch_fails_and_fifty_good_ones_go_on(backend: Backend) {
     let (good, good_client) = s.robot("good").await;
     let (_, poison_request) = s.seed(poisoner.id, 3).await;
     s.seed(good.id, 50).await;
-    let poison =
-        lease_and_submit(&s, &poison_client, poisoner.id, 3, annotation_from(POISON)).await;
-    let mut goods = Vec::new();
-    for _ in 0..50 {
-        goods.push(lease_and_submit(&s, &good_client, good.id, 1, annotation).await);
-    }
+    let poison = lease_and_submit(
+        &s.http,
+        &poison_client,
+        poisoner.id,
+        3,
+        annotation_from(POISON),
+    )
+    .await
+    .id;
+    let goods = lease_and_submit_each(&s.http, &good_client, good.id, 1, 50, annotation).await;
 
     let (db, dir, clock) = s.stop().await;
     let started = Instant::now();
@@ -251,7 +209,9 @@ async fn transient_failure_backs_off(backend: Backend) {
     let (good, good_client) = s.robot("good").await;
     let (_, flaky_request) = s.seed(flaky.id, 2).await;
     s.seed(good.id, 5).await;
-    let batch = lease_and_submit(&s, &flaky_client, flaky.id, 2, annotation_from(FLAKY)).await;
+    let batch = lease_and_submit(&s.http, &flaky_client, flaky.id, 2, annotation_from(FLAKY))
+        .await
+        .id;
     until(
         "the first attempt is recorded",
         || async { import_state(&pool, batch).await == ("queued".to_owned(), 1) },
@@ -259,10 +219,7 @@ async fn transient_failure_backs_off(backend: Backend) {
     )
     .await;
     // Waiting out its backoff, it holds nobody up.
-    let mut goods = Vec::new();
-    for _ in 0..5 {
-        goods.push(lease_and_submit(&s, &good_client, good.id, 1, annotation).await);
-    }
+    let goods = lease_and_submit_each(&s.http, &good_client, good.id, 1, 5, annotation).await;
     until(
         "the good batches imported",
         || count_in_done(&pool, &goods),
@@ -300,7 +257,7 @@ async fn nul_in_a_stored_field_refuses_its_line_and_nul_in_content_is_kept(backe
     let (robot, client) = s.robot("nul").await;
     let (ids, request) = s.seed(robot.id, 3).await;
     let (bad_source, bad_version, kept) = (ids[0], ids[1], ids[2]);
-    let batch = lease_and_submit(&s, &client, robot.id, 3, |reference| {
+    let batch = lease_and_submit(&s.http, &client, robot.id, 3, |reference| {
         let mut v: Value = serde_json::from_str(&annotation(reference)).expect("JSON");
         if reference == bad_source {
             v["source"] = "Toy\u{0}Robot".into();
@@ -311,7 +268,8 @@ async fn nul_in_a_stored_field_refuses_its_line_and_nul_in_content_is_kept(backe
         }
         v.to_string()
     })
-    .await;
+    .await
+    .id;
     s.wait_status(request, "partial_failed").await;
     let lines = validation_lines(&s, batch).await;
     let error_of = |r: Uuid| {

@@ -47,37 +47,6 @@ fn ids_of(list: &Value) -> Vec<Uuid> {
         .collect()
 }
 
-/// The lines of a validation file, fetched with a signed URL.
-async fn validation_lines(s: &Server, url: &str) -> Vec<Value> {
-    let text = s
-        .http
-        .get(url)
-        .send()
-        .await
-        .expect("GET validation file")
-        .error_for_status()
-        .expect("validation file 200")
-        .text()
-        .await
-        .expect("validation body");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
-
-/// The validation lines of a polled batch (its URL is signed by the server's state).
-async fn batch_validation(s: &Server, batch: Uuid) -> Vec<Value> {
-    let record = s.state.db.batch(batch, None).await.expect("the batch");
-    let key = record
-        .validation_file
-        .expect("the import wrote a validation file");
-    let url = s
-        .state
-        .signed_url(&key, destiny_repository::blob::Permission::Read)
-        .expect("signed URL");
-    validation_lines(s, url.as_str()).await
-}
-
 async fn python_robot_enhances_every_reference(backend: Backend) {
     let s = start(backend).await;
     let (robot, _) = s.robot("python").await;
@@ -137,7 +106,7 @@ async fn python_robot_enhances_every_reference(backend: Backend) {
         "{reference}"
     );
     let first = Uuid::parse_str(batches[0]["id"].as_str().expect("id")).expect("uuid");
-    let lines = batch_validation(&s, first).await;
+    let lines = s.batch_validation(first).await;
     assert_eq!(lines.len(), 10);
     assert!(lines.iter().all(|l| l.get("error").is_none()), "{lines:?}");
 
@@ -164,7 +133,7 @@ async fn python_robot_errors_make_the_request_partial_failed(backend: Backend) {
     let mut failed = HashSet::new();
     for b in batches {
         let id = Uuid::parse_str(b["id"].as_str().expect("id")).expect("uuid");
-        for line in batch_validation(&s, id).await {
+        for line in s.batch_validation(id).await {
             if let Some(error) = line["error"].as_str() {
                 let reference = line["reference_id"].as_str().expect("reference_id");
                 assert_eq!(error, format!("toy robot gave up on {reference}"));
@@ -244,7 +213,7 @@ async fn python_legacy_flow_imports_the_request_result(backend: Backend) {
     let url = read["validation_result_url"]
         .as_str()
         .expect("the request's validation file");
-    let lines = validation_lines(&s, url).await;
+    let lines = s.json_lines(url).await;
     assert_eq!(lines.len(), 5, "{lines:?}");
     assert_eq!(lines[0], json!({"reference_id": ids[0]}));
     assert_eq!(

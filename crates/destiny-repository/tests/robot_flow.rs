@@ -6,10 +6,11 @@ mod common;
 
 use destiny_testkit::on_both_backends;
 
-use common::{annotation, start, Backend};
+use common::{
+    annotation, fetch_text, poll_batch, put_result, reference_ids, start, submit, Backend,
+};
 use destiny_repository::clock::Clock;
 use destiny_sdk::duration::LeaseDuration;
-use destiny_sdk::models::{RobotEnhancementBatchResult, RobotError};
 use serde_json::{json, Value};
 use sqlx::Row;
 use std::time::Duration;
@@ -35,73 +36,12 @@ async fn enhance_once(
     result: impl Into<Vec<u8>>,
     want_status: &str,
 ) -> Vec<Value> {
-    let batch = client
-        .poll_robot_enhancement_batch(robot, 10, None)
-        .await
-        .unwrap()
-        .expect("a batch");
-    let put = s
-        .http
-        .put(batch.result_storage_url.as_str())
-        .header("x-ms-blob-type", "BlockBlob")
-        .body(result.into())
-        .send()
-        .await
-        .unwrap();
+    let batch = poll_batch(client, robot, 10).await;
+    let put = put_result(&s.http, batch.result_storage_url.as_str(), result.into()).await;
     assert_eq!(put.status(), 201);
-    client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: None,
-        })
-        .await
-        .unwrap();
+    submit(client, batch.id, None).await.unwrap();
     s.wait_status(request, want_status).await;
-    let file = s
-        .state
-        .db
-        .batch(batch.id, None)
-        .await
-        .unwrap()
-        .validation_file
-        .unwrap();
-    let url = s
-        .state
-        .signed_url(&file, destiny_repository::blob::Permission::Read)
-        .unwrap();
-    let text = s
-        .http
-        .get(url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Polls the next batch of `robot` and answers its reference file's text.
-async fn next_reference_file(
-    s: &common::Server,
-    client: &destiny_sdk::client::RobotClient,
-    robot: Uuid,
-) -> String {
-    let batch = client
-        .poll_robot_enhancement_batch(robot, 10, None)
-        .await
-        .unwrap()
-        .expect("a batch");
-    s.http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    s.batch_validation(batch.id).await
 }
 
 /// A result line of `reference` whose annotation `data` nests so that the whole line is
@@ -150,7 +90,7 @@ async fn deep_and_undecodable_lines_are_refused_and_what_is_kept_stays_readable(
     );
     // The kept one sits two levels deeper in the next reference file, which the SDK reads.
     let again = s.request(robot.id, &ids[..1]).await;
-    let text = next_reference_file(&s, &client, robot.id).await;
+    let text = s.next_reference_file(&client, robot.id, 10).await;
     let line = text.lines().next().unwrap();
     assert_eq!(
         destiny_sdk::jsonl::nesting_depth(line),
@@ -194,7 +134,7 @@ async fn free_form_numbers_are_kept_as_python_keeps_them(backend: Backend) {
         .await
         .unwrap();
     let again = s.request(robot.id, &[id]).await;
-    let file = next_reference_file(&s, &client, robot.id).await;
+    let file = s.next_reference_file(&client, robot.id, 10).await;
     for (what, text) in [("the API", &read), ("the reference file", &file)] {
         for kept in [
             r#""big":18446744073709551617"#,
@@ -255,11 +195,7 @@ async fn poll_download_upload_submit_import(backend: Backend) {
     let (robot, client) = s.robot("flow").await;
     let (ids, request) = s.seed(robot.id, 3).await;
 
-    let batch = client
-        .poll_robot_enhancement_batch(robot.id, 10, None)
-        .await
-        .unwrap()
-        .expect("a batch");
+    let batch = poll_batch(&client, robot.id, 10).await;
     assert_eq!(s.request_status(request).await, "processing");
     let refs = s
         .http
@@ -269,18 +205,9 @@ async fn poll_download_upload_submit_import(backend: Backend) {
         .unwrap();
     assert_eq!(refs.status(), 200);
     let text = refs.text().await.unwrap();
-    let got: Vec<Uuid> = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
-        .collect();
     assert_eq!(
-        got, ids,
+        reference_ids(&text),
+        ids,
         "the reference file lists the batch's references, oldest first"
     );
 
@@ -299,13 +226,7 @@ async fn poll_download_upload_submit_import(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(put.status(), 201);
-    let read = client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: None,
-        })
-        .await
-        .unwrap();
+    let read = submit(&client, batch.id, None).await.unwrap();
     assert_eq!(read.id, batch.id);
     assert_eq!(read.robot_id, robot.id);
     s.wait_status(request, "partial_failed").await;
@@ -317,27 +238,7 @@ async fn poll_download_upload_submit_import(backend: Backend) {
 
     let req = s.read_request(request).await;
     assert!(req["validation_result_url"].is_null());
-    let batch_read = s.state.db.batch(batch.id, None).await.unwrap();
-    let url = s
-        .state
-        .signed_url(
-            batch_read.validation_file.as_deref().unwrap(),
-            destiny_repository::blob::Permission::Read,
-        )
-        .unwrap();
-    let validation = s
-        .http
-        .get(url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lines: Vec<Value> = validation
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = s.batch_validation(batch.id).await;
     assert_eq!(lines[0], json!({"reference_id": ids[0]}));
     assert_eq!(
         lines[1],
@@ -354,13 +255,7 @@ async fn poll_download_upload_submit_import(backend: Backend) {
         .await
         .unwrap()
         .is_none());
-    let again = client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: None,
-        })
-        .await
-        .unwrap_err();
+    let again = submit(&client, batch.id, None).await.unwrap_err();
     assert_eq!(again.status(), Some(422));
 }
 
@@ -382,32 +277,14 @@ async fn expiry_retries_and_late_submit_is_refused(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(expiry.as_second(), s.clock.now().as_second() + 60);
-    s.clock.advance(Duration::from_secs(50));
-    let report = s
-        .state
-        .db
-        .expire_due(s.clock.now().as_microsecond(), None)
-        .await
-        .unwrap();
+    let report = s.advance_and_expire(Duration::from_secs(50)).await;
     assert_eq!(report.expired, 0);
 
     // Then it runs out: expired, retried, and the late result refused.
-    s.clock.advance(Duration::from_secs(61));
-    let report = s
-        .state
-        .db
-        .expire_due(s.clock.now().as_microsecond(), None)
-        .await
-        .unwrap();
+    let report = s.advance_and_expire(Duration::from_secs(61)).await;
     assert_eq!((report.expired, report.retried), (2, 2));
     assert_eq!(s.request_status(request).await, "received");
-    let late = client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: None,
-        })
-        .await
-        .unwrap_err();
+    let late = submit(&client, batch.id, None).await.unwrap_err();
     assert_eq!(late.status(), Some(422));
     assert_eq!(
         late.detail(),
@@ -420,29 +297,11 @@ async fn expiry_retries_and_late_submit_is_refused(backend: Backend) {
     assert_eq!(renew.status(), Some(409));
 
     // The retries are handed out again; failing the batch fails them.
-    let retry = client
-        .poll_robot_enhancement_batch(robot.id, 10, None)
-        .await
-        .unwrap()
-        .unwrap();
+    let retry = poll_batch(&client, robot.id, 10).await;
     assert_ne!(retry.id, batch.id);
-    let text = s
-        .http
-        .get(retry.reference_storage_url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = fetch_text(&s.http, retry.reference_storage_url.as_str()).await;
     assert_eq!(text.lines().count(), ids.len());
-    let read = client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: retry.id,
-            error: Some(RobotError {
-                message: "model offline".into(),
-            }),
-        })
+    let read = submit(&client, retry.id, Some("model offline"))
         .await
         .unwrap();
     assert_eq!(read.error.as_deref(), Some("model offline"));
@@ -464,11 +323,7 @@ async fn robots_only_touch_their_own_batches(backend: Backend) {
         .await
         .unwrap()
         .is_none());
-    let batch = client_a
-        .poll_robot_enhancement_batch(a.id, 10, None)
-        .await
-        .unwrap()
-        .unwrap();
+    let batch = poll_batch(&client_a, a.id, 10).await;
     for err in [
         client_b
             .get_robot_enhancement_batch(batch.id)
@@ -478,13 +333,7 @@ async fn robots_only_touch_their_own_batches(backend: Backend) {
             .renew_robot_enhancement_batch_lease(batch.id, None)
             .await
             .unwrap_err(),
-        client_b
-            .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-                request_id: batch.id,
-                error: None,
-            })
-            .await
-            .unwrap_err(),
+        submit(&client_b, batch.id, None).await.unwrap_err(),
     ] {
         assert_eq!(err.status(), Some(403), "{err}");
     }
@@ -522,8 +371,7 @@ async fn a_lease_is_retried_three_times_then_no_more(backend: Backend) {
             .unwrap()
             .unwrap_or_else(|| panic!("round {round}: no work to lease"));
         assert!(!batch.id.is_nil());
-        s.clock.advance(Duration::from_secs(61));
-        let report = s.state.db.expire_due(s.now_us(), None).await.unwrap();
+        let report = s.advance_and_expire(Duration::from_secs(61)).await;
         let want_retry = u64::from(round < 3);
         assert_eq!(
             (report.expired, report.retried),

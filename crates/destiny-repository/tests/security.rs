@@ -14,13 +14,12 @@ mod common;
 
 use destiny_testkit::on_both_backends;
 
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::{signed_headers, start, Backend, Options, Server};
+use common::{poll_batch, signed_headers, start, submit, Backend, Options, Server};
 use destiny_repository::clock::Clock;
 use destiny_repository::config::SignatureClock;
-use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatchResult, RobotError};
+use destiny_sdk::models::ProvisionedRobot;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Row as _;
@@ -226,13 +225,7 @@ async fn a_robot_cannot_touch_another_robots_work(backend: Backend) {
     }
 
     // Alice's work is intact: her batch is hers to finish, the rest still waits for her.
-    let read = alice_client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: Some(RobotError {
-                message: "alice gives up".into(),
-            }),
-        })
+    let read = submit(&alice_client, batch.id, Some("alice gives up"))
         .await
         .expect("alice submits");
     assert_eq!(read.error.as_deref(), Some("alice gives up"));
@@ -331,16 +324,8 @@ async fn a_blob_url_opens_only_its_path_until_it_expires(backend: Backend) {
     let (bob, bob_client) = s.robot("bob").await;
     s.seed(alice.id, 1).await;
     s.seed(bob.id, 1).await;
-    let mine = alice_client
-        .poll_robot_enhancement_batch(alice.id, 10, None)
-        .await
-        .expect("poll")
-        .expect("batch");
-    let theirs = bob_client
-        .poll_robot_enhancement_batch(bob.id, 10, None)
-        .await
-        .expect("poll")
-        .expect("batch");
+    let mine = poll_batch(&alice_client, alice.id, 10).await;
+    let theirs = poll_batch(&bob_client, bob.id, 10).await;
     let read = mine.reference_storage_url.as_str().to_owned();
     let write = mine.result_storage_url.as_str().to_owned();
     let their_write = theirs.result_storage_url.as_str().to_owned();
@@ -577,26 +562,10 @@ async fn admin_routes_refuse_robots_and_anonymous_callers(backend: Backend) {
 
 // ---------------------------------------------------------------------------------------
 
-/// Everything the server logs in this process, at TRACE and above, without colours.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || common::LogSink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber)
-            .expect("no other global subscriber in this test binary");
-        logs
-    })
-    .clone()
-}
-
 async fn secrets_are_never_logged(backend: Backend) {
-    let logs = captured_logs();
+    // At TRACE, without colours: everything the server logs in this process.
+    let (logs, installed) = common::capture_logs(tracing::Level::TRACE);
+    assert!(installed, "no other global subscriber in this test binary");
     let s = start(backend).await;
     let (robot, client) = s.robot("discreet").await;
     let (other, _) = s.robot("other").await;
@@ -606,11 +575,7 @@ async fn secrets_are_never_logged(backend: Backend) {
     let poll_path = format!("/v1/robot-enhancement-batches/?robot_id={}", robot.id);
 
     // A normal round: poll, upload, submit.
-    let batch = client
-        .poll_robot_enhancement_batch(robot.id, 10, None)
-        .await
-        .expect("poll")
-        .expect("batch");
+    let batch = poll_batch(&client, robot.id, 10).await;
     let lines: Vec<String> = ids.iter().map(|id| common::annotation(*id)).collect();
     client
         .upload_file(
@@ -619,13 +584,7 @@ async fn secrets_are_never_logged(backend: Backend) {
         )
         .await
         .expect("upload");
-    client
-        .send_robot_enhancement_batch_result(&RobotEnhancementBatchResult {
-            request_id: batch.id,
-            error: None,
-        })
-        .await
-        .expect("submit");
+    submit(&client, batch.id, None).await.expect("submit");
 
     // Failures, each with the secret or the token somewhere in the request.
     let wrong_body = signed_headers(

@@ -10,6 +10,15 @@ use common::Backend;
 
 on_both_backends!(a_status_outside_the_state_machine_is_refused);
 
+/// Checks that the database refused a statement through the `pending_status_known` check.
+fn assert_refused<T>(result: Result<T, sqlx::Error>) {
+    let Err(err) = result else {
+        panic!("an unknown status is refused");
+    };
+    let err = err.to_string();
+    assert!(err.contains("pending_status_known"), "{err}");
+}
+
 async fn a_status_outside_the_state_machine_is_refused(backend: Backend) {
     let s = common::start(backend).await;
     let (robot, _) = s.robot("checked").await;
@@ -20,10 +29,7 @@ async fn a_status_outside_the_state_machine_is_refused(backend: Backend) {
             .bind(request.to_string())
             .execute(&pool)
             .await;
-    let err = refused
-        .expect_err("an unknown status is refused")
-        .to_string();
-    assert!(err.contains("pending_status_known"), "{err}");
+    assert_refused(refused);
     let inserted = sqlx::query(
         "INSERT INTO pending_enhancements (id, reference_id, robot_id, request_id, status, \
          created_at, updated_at) SELECT 'x', reference_id, robot_id, request_id, 'done', 0, 0 \
@@ -32,10 +38,7 @@ async fn a_status_outside_the_state_machine_is_refused(backend: Backend) {
     .bind(request.to_string())
     .execute(&pool)
     .await;
-    let err = inserted
-        .expect_err("an unknown status is refused")
-        .to_string();
-    assert!(err.contains("pending_status_known"), "{err}");
+    assert_refused(inserted);
     // Every status of the state machine is still accepted.
     for status in destiny_repository::lifecycle::PendingStatus::ALL {
         sqlx::query("UPDATE pending_enhancements SET status = $1 WHERE request_id = $2")

@@ -413,22 +413,10 @@ async fn shutdown_stops_polling_and_finishes_in_flight_batches() {
     );
     assert_eq!(report.polls_batch, 1, "no poll after the shutdown");
     // The other five are still there for the next robot.
-    let client = s.client(&robot);
-    let rest = client
-        .poll_robot_enhancement_batch(robot.id, 100, None)
-        .await
-        .unwrap()
-        .expect("the unleased half");
     let text = s
-        .http
-        .get(rest.reference_storage_url.as_str())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(text.lines().count(), 5);
+        .next_reference_file(&s.client(&robot), robot.id, 100)
+        .await;
+    assert_eq!(text.lines().count(), 5, "the unleased half");
     assert_eq!(ids.len(), 10);
 }
 

@@ -12,18 +12,24 @@
 //! - [`Server`] ([`start`], [`start_with`]): `destiny serve` in this process on port 0
 //!   with a manual clock, and the admin calls tests make (register, import, request,
 //!   seed, wait, expire, signed requests by hand).
+//! - [`lease_and_submit`], [`lease_and_submit_each`] and their steps ([`poll_batch`], [`fetch_text`],
+//!   [`reference_ids`], [`put_result`], [`submit`]): a robot's side of a batch by hand.
 //! - [`eventually`], [`wait_for`] and [`DEADLINE`]: waits with a deadline, never a bare
 //!   sleep.
 //! - [`python`]: the Python peers (destiny-sdk 0.7.4 and 0.17.6) and their scripts in
 //!   `crates/destiny-testkit/python/`.
-//! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches).
+//! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches); [`mod@bench`]: what the
+//!   benches read from their environment.
 //! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back.
 //! - [`fixture`] / [`fixture_text`]: the shared fixtures in `../shared/fixtures`.
-//! - [`init_logging`] and [`LogSink`]: logs on demand (`TEST_LOG=debug`) or captured.
+//! - [`init_logging`], [`capture_logs`] and [`LogSink`]: logs on demand (`TEST_LOG=debug`)
+//!   or captured.
 
 #![allow(clippy::missing_panics_doc)] // A test kit fails tests by panicking.
 
 mod backend;
+mod batch;
+pub mod bench;
 mod fixtures;
 mod logs;
 pub mod proxy;
@@ -33,8 +39,12 @@ mod server;
 mod wait;
 
 pub use backend::{postgres_admin_url, skip_postgres, Backend, TestDb};
+pub use batch::{
+    fetch_text, lease_and_submit, lease_and_submit_each, poll_batch, put_result, reference_ids,
+    submit,
+};
 pub use fixtures::{fixture, fixture_text};
-pub use logs::{init_logging, LogSink};
+pub use logs::{capture_logs, init_logging, LogSink};
 pub use server::{
     annotation, refuse_inserts, run_python, signed_headers, start, start_with, Options, Server,
 };

@@ -40,6 +40,20 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Serving on the database at `url` rather than the test's own, with a 1 s database
+    /// timeout so that while it is unreachable requests answer at once.
+    pub fn on_database(url: String) -> Self {
+        Self {
+            tweak: Box::new(move |c| {
+                c.database = url;
+                c.database_timeout = Duration::from_secs(1);
+            }),
+            ..Self::default()
+        }
+    }
+}
+
 /// A repository served in this process on 127.0.0.1:0.
 pub struct Server {
     /// `http://127.0.0.1:<port>`.
@@ -328,6 +342,40 @@ impl Server {
     /// How many enhancements from `source` a reference has.
     pub async fn count_from(&self, reference: Uuid, source: &str) -> usize {
         self.enhancements_from(reference, source).await.len()
+    }
+
+    /// The lines of a JSON Lines file at `url` (a signed blob URL), parsed.
+    pub async fn json_lines(&self, url: &str) -> Vec<Value> {
+        crate::batch::fetch_text(&self.http, url)
+            .await
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// The validation file of batch `id` once its import wrote it, fetched through a
+    /// URL the server's state signs, one value a line.
+    pub async fn batch_validation(&self, id: Uuid) -> Vec<Value> {
+        let record = self.state.db.batch(id, None).await.expect("the batch");
+        let key = record
+            .validation_file
+            .expect("the import wrote a validation file");
+        let url = self
+            .state
+            .signed_url(&key, destiny_repository::blob::Permission::Read)
+            .expect("signed URL");
+        self.json_lines(url.as_str()).await
+    }
+
+    /// Polls `robot`'s next batch of at most `limit` and answers its reference file.
+    pub async fn next_reference_file(
+        &self,
+        client: &RobotClient,
+        robot: Uuid,
+        limit: u32,
+    ) -> String {
+        let batch = crate::batch::poll_batch(client, robot, limit).await;
+        crate::batch::fetch_text(&self.http, batch.reference_storage_url.as_str()).await
     }
 
     /// Runs the expiry job now (at the server's clock).

@@ -225,6 +225,26 @@ pub async fn robots(
     Ok(out)
 }
 
+/// Registers `n` robots named `<prefix>-<i>` and seeds `per_robot` pending enhancements
+/// for each ([`robots`], then [`seed`]).
+///
+/// # Errors
+/// As [`robots`] and [`seed`].
+pub async fn robots_with_work(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    prefix: &str,
+    n: usize,
+    per_robot: usize,
+) -> Result<Vec<ProvisionedRobot>, BoxError> {
+    let out = robots(http, base, token, prefix, n).await?;
+    for robot in &out {
+        seed(http, base, token, robot.id, per_robot).await?;
+    }
+    Ok(out)
+}
+
 /// Imports `n` references and requests their enhancement by `robot` (one pending
 /// enhancement each); answers the reference ids.
 ///
