@@ -114,33 +114,20 @@ impl EnhancementContent {
 
 // Read in one pass: the map is read up to `enhancement_type` (which every writer puts
 // first), then the rest of it goes straight into the variant.
-impl<'de> Deserialize<'de> for EnhancementContent {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        tagged::deserialize_tagged(de)
+tagged::tagged_union!(EnhancementContent, "enhancement_type", |tag, rest| Ok(
+    match tag.as_str() {
+        "bibliographic" => Self::Bibliographic(rest.variant()?),
+        "abstract" => Self::Abstract(rest.variant()?),
+        "annotation" => Self::Annotation(rest.variant()?),
+        "location" => Self::Location(rest.variant()?),
+        "reference_association" => Self::ReferenceAssociation(rest.variant()?),
+        "linked_data" => Self::LinkedData(rest.variant()?),
+        "full_text" => Self::FullText(rest.variant()?),
+        "raw" => Self::Raw(rest.variant()?),
+        "tombstone" => Self::Tombstone(rest.variant()?),
+        _ => Self::Unknown(rest.into_object(tag)?),
     }
-}
-
-impl tagged::TaggedUnion for EnhancementContent {
-    const TAG: &'static str = "enhancement_type";
-
-    fn from_tag<'de, A: serde::de::MapAccess<'de>>(
-        tag: String,
-        rest: tagged::TagRest<'de, A>,
-    ) -> Result<Self, A::Error> {
-        Ok(match tag.as_str() {
-            "bibliographic" => Self::Bibliographic(rest.variant()?),
-            "abstract" => Self::Abstract(rest.variant()?),
-            "annotation" => Self::Annotation(rest.variant()?),
-            "location" => Self::Location(rest.variant()?),
-            "reference_association" => Self::ReferenceAssociation(rest.variant()?),
-            "linked_data" => Self::LinkedData(rest.variant()?),
-            "full_text" => Self::FullText(rest.variant()?),
-            "raw" => Self::Raw(rest.variant()?),
-            "tombstone" => Self::Tombstone(rest.variant()?),
-            _ => Self::Unknown(rest.into_object(tag)?),
-        })
-    }
-}
+));
 
 /// Position of an author in the author list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,12 +331,7 @@ pub struct AnnotationContent {
 #[serde(transparent)]
 pub struct AnnotationScheme(String);
 
-impl AnnotationScheme {
-    /// The scheme text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+super::text::text_impls!(AnnotationScheme, "The scheme text.", Display Deserialize);
 
 impl std::str::FromStr for AnnotationScheme {
     type Err = String;
@@ -362,19 +344,6 @@ impl std::str::FromStr for AnnotationScheme {
         } else {
             Ok(Self(s.to_owned()))
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for AnnotationScheme {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(de)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl std::fmt::Display for AnnotationScheme {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -454,30 +423,18 @@ impl Serialize for Annotation {
     }
 }
 
-impl<'de> Deserialize<'de> for Annotation {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        tagged::deserialize_tagged(de)
+tagged::tagged_union!(
+    Annotation,
+    "annotation_type",
+    |tag, rest| match tag.as_str() {
+        "boolean" => rest.variant().map(Self::Boolean),
+        "score" => rest.variant().map(Self::Score),
+        other => Err(serde::de::Error::custom(format!(
+            "input tag {other:?} found using 'annotation_type' does not match any of the \
+         expected tags: 'boolean', 'score'"
+        ))),
     }
-}
-
-impl tagged::TaggedUnion for Annotation {
-    const TAG: &'static str = "annotation_type";
-
-    fn from_tag<'de, A: serde::de::MapAccess<'de>>(
-        tag: String,
-        rest: tagged::TagRest<'de, A>,
-    ) -> Result<Self, A::Error> {
-        use serde::de::Error;
-        match tag.as_str() {
-            "boolean" => rest.variant().map(Self::Boolean),
-            "score" => rest.variant().map(Self::Score),
-            other => Err(A::Error::custom(format!(
-                "input tag {other:?} found using 'annotation_type' does not match any of the \
-                 expected tags: 'boolean', 'score'"
-            ))),
-        }
-    }
-}
+);
 
 /// Version of a location's document, per the DRIVER guidelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

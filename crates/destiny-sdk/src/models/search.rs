@@ -223,22 +223,13 @@ impl<'de> Deserialize<'de> for StatusCounts {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StatusCounts, A::Error> {
                 let mut counts = StatusCounts::default();
                 while let Some(status) = map.next_key::<String>()? {
-                    let LaxCount(n) = map.next_value()?;
+                    let lax::Lax(n) = map.next_value::<lax::Lax<i64>>()?;
                     counts.insert(status, n);
                 }
                 Ok(counts)
             }
         }
         de.deserialize_map(CountsVisitor)
-    }
-}
-
-/// One count, read as pydantic reads an `int` in lax mode.
-struct LaxCount(i64);
-
-impl<'de> Deserialize<'de> for LaxCount {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        lax::int(de).map(LaxCount)
     }
 }
 
