@@ -647,12 +647,16 @@ mod tests {
             serde_json::to_string(&url).unwrap(),
             r#"{"identifier":"https://e.org/p","identifier_type":"url"}"#
         );
-        assert!(parse(r#"{"identifier":0,"identifier_type":"pm_id"}"#)
-            .unwrap_err()
-            .contains("greater than 0"));
-        assert!(parse(r#"{"identifier":"x"}"#)
-            .unwrap_err()
-            .contains("identifier_type"));
+        for (json, says) in [
+            (
+                r#"{"identifier":0,"identifier_type":"pm_id"}"#,
+                "greater than 0",
+            ),
+            (r#"{"identifier":"x"}"#, "identifier_type"),
+        ] {
+            let e = parse(json).unwrap_err();
+            assert!(e.contains(says), "{json}: {e}");
+        }
     }
 
     #[test]

@@ -351,18 +351,15 @@ mod tests {
         assert_eq!(parse(r#"{"i": 12, "b": true}"#).unwrap(), (12, true));
         assert_eq!(parse(r#"{"i": 12.0, "b": 0}"#).unwrap(), (12, false));
         assert_eq!(parse(r#"{"i": " -7 ", "b": "Yes"}"#).unwrap(), (-7, true));
-        assert!(parse(r#"{"i": 1.5, "b": true}"#)
-            .unwrap_err()
-            .contains("fractional"));
-        assert!(parse(r#"{"i": "x1", "b": true}"#)
-            .unwrap_err()
-            .contains("integer"));
-        assert!(parse(r#"{"i": 1, "b": 2}"#)
-            .unwrap_err()
-            .contains("boolean"));
-        assert!(parse(r#"{"i": 1, "b": "maybe"}"#)
-            .unwrap_err()
-            .contains("boolean"));
+        for (json, says) in [
+            (r#"{"i": 1.5, "b": true}"#, "fractional"),
+            (r#"{"i": "x1", "b": true}"#, "integer"),
+            (r#"{"i": 1, "b": 2}"#, "boolean"),
+            (r#"{"i": 1, "b": "maybe"}"#, "boolean"),
+        ] {
+            let e = parse(json).unwrap_err();
+            assert!(e.contains(says), "{json}: {e}");
+        }
     }
 
     #[test]
