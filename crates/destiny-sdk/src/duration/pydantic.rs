@@ -82,6 +82,20 @@ fn mul(a: u32, b: u32) -> Result<u32, Reason> {
     a.checked_mul(b).ok_or(Reason::DurationValueTooLarge)
 }
 
+/// The units of the time part of an ISO 8601 duration, in seconds.
+const TIME_UNITS: [(u8, u32); 3] = [(b'H', 3600), (b'M', 60), (b'S', 1)];
+/// The units of its date part, in days (speedate's month and year).
+const DATE_UNITS: [(u8, u32); 4] = [(b'Y', 365), (b'M', 30), (b'W', 7), (b'D', 1)];
+
+/// The multiplier of the unit letter `letter` among `units`, or `unknown`.
+fn unit(letter: Option<&u8>, units: &[(u8, u32)], unknown: Reason) -> Result<u32, Reason> {
+    units
+        .iter()
+        .find(|(l, _)| Some(l) == letter)
+        .map(|&(_, mult)| mult)
+        .ok_or(unknown)
+}
+
 /// Parses `text` as pydantic parses a `timedelta` from a string.
 pub(crate) fn parse(text: &str) -> Result<Parsed, Reason> {
     let bytes = text.as_bytes();
@@ -138,13 +152,9 @@ fn parse_iso(bytes: &[u8]) -> Result<Parsed, Reason> {
             }
             last_had_fraction = fraction.is_some();
             position += offset;
+            let unit_letter = bytes.get(position);
             if got_t {
-                let mult: u32 = match bytes.get(position) {
-                    Some(b'H') => 3600,
-                    Some(b'M') => 60,
-                    Some(b'S') => 1,
-                    _ => return Err(Reason::DurationInvalidTimeUnit),
-                };
+                let mult = unit(unit_letter, &TIME_UNITS, Reason::DurationInvalidTimeUnit)?;
                 second = add(second, mul(mult, value)?)?;
                 if let Some(fraction) = fraction {
                     let extra_seconds = fraction * f64::from(mult);
@@ -155,13 +165,7 @@ fn parse_iso(bytes: &[u8]) -> Result<Parsed, Reason> {
                     microsecond = add(microsecond, micro)?;
                 }
             } else {
-                let mult: u32 = match bytes.get(position) {
-                    Some(b'Y') => 365,
-                    Some(b'M') => 30,
-                    Some(b'W') => 7,
-                    Some(b'D') => 1,
-                    _ => return Err(Reason::DurationInvalidDateUnit),
-                };
+                let mult = unit(unit_letter, &DATE_UNITS, Reason::DurationInvalidDateUnit)?;
                 day = add(day, mul(value, mult)?)?;
                 if let Some(fraction) = fraction {
                     let extra_days = fraction * f64::from(mult);
