@@ -25,11 +25,8 @@ use super::{ids, lax};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Enhancement {
     /// Set by the repository on stored enhancements.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "ids::opt_v4_or_v7"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "ids::opt_v4_or_v7")]
     pub id: Option<Uuid>,
     /// The reference this enhances.
     #[serde(deserialize_with = "ids::v4_or_v7")]
@@ -42,19 +39,13 @@ pub struct Enhancement {
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub robot_version: Option<String>,
     /// Enhancements this one was derived from.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "ids::opt_vec_v4_or_v7"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "ids::opt_vec_v4_or_v7")]
     pub derived_from: Option<Vec<Uuid>>,
     /// The enhancement this one replaces (SDK 0.17): the newest of its chain, on the same
     /// reference. Only robots entitled to supersede may set it.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "ids::opt_v4_or_v7"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "ids::opt_v4_or_v7")]
     pub supersedes: Option<Uuid>,
     /// The data.
     pub content: EnhancementContent,
@@ -160,39 +151,24 @@ pub struct BibliographicMetadata {
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub authorship: Option<Vec<Authorship>>,
     /// Number of citing works.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_int")]
     pub cited_by_count: Option<i64>,
     /// When the record was created.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "super::datetime::opt_date"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "super::datetime::opt_date")]
     pub created_date: Option<jiff::civil::Date>,
     /// When the record was last updated.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "super::datetime::opt_date"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "super::datetime::opt_date")]
     pub updated_date: Option<jiff::civil::Date>,
     /// Publication date of the version of record.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "super::datetime::opt_date"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "super::datetime::opt_date")]
     pub publication_date: Option<jiff::civil::Date>,
     /// Publication year of the version of record.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_int")]
     pub publication_year: Option<i64>,
     /// Publisher of the version of record.
     #[serde(default, skip_serializing_if = "lax::omit_none")]
@@ -214,32 +190,20 @@ pub struct BibliographicMetadata {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Pagination {
     /// Volume.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "pagination_text"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "pagination_text")]
     pub volume: Option<String>,
     /// Issue.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "pagination_text"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "pagination_text")]
     pub issue: Option<String>,
     /// First page.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "pagination_text"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "pagination_text")]
     pub first_page: Option<String>,
     /// Last page.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "pagination_text"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "pagination_text")]
     pub last_page: Option<String>,
 }
 
@@ -457,11 +421,8 @@ pub enum DriverVersion {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Location {
     /// Whether an open-access version is there.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_bool"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_bool")]
     pub is_oa: Option<bool>,
     /// Which version is there.
     #[serde(default, skip_serializing_if = "lax::omit_none")]
@@ -476,11 +437,8 @@ pub struct Location {
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub license: Option<String>,
     /// Anything else.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_free_object"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_free_object")]
     pub extra: Option<Map<String, Value>>,
 }
 
@@ -556,11 +514,8 @@ pub struct FullTextContent {
     /// Where the file is.
     pub file_url: super::HttpUrl,
     /// Its size in bytes (always set on full texts from the repository).
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_int")]
     pub byte_size: Option<i64>,
     /// Its SHA-256 (always set on full texts from the repository).
     #[serde(default, skip_serializing_if = "lax::omit_none")]
@@ -572,11 +527,8 @@ pub struct FullTextContent {
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub version: Option<DriverVersion>,
     /// Whether it is open access.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_bool"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_bool")]
     pub is_oa: Option<bool>,
     /// Its licence, such as `cc-by`.
     #[serde(default, skip_serializing_if = "lax::omit_none")]

@@ -61,11 +61,8 @@ structs_alike! {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RobotResultValidationEntry {
     /// The reference the line is about; absent when the entry could not be parsed.
-    #[serde(
-        default,
-        skip_serializing_if = "super::lax::omit_none",
-        deserialize_with = "ids::opt_v4_or_v7"
-    )]
+    #[serde(default, skip_serializing_if = "super::lax::omit_none")]
+    #[serde(deserialize_with = "ids::opt_v4_or_v7")]
     pub reference_id: Option<Uuid>,
     /// What went wrong; absent on success.
     #[serde(default, skip_serializing_if = "super::lax::omit_none")]
@@ -150,11 +147,8 @@ structs_alike! {
         /// Signed URL the JSONL result file is PUT to.
         pub result_storage_url: HttpUrl,
         /// Extra fields for the robot (unused by the repository so far).
-        #[serde(
-            default,
-            skip_serializing_if = "super::lax::omit_none",
-            deserialize_with = "super::lax::opt_free_object"
-        )]
+        #[serde(default, skip_serializing_if = "super::lax::omit_none")]
+        #[serde(deserialize_with = "super::lax::opt_free_object")]
         pub extra_fields: Option<serde_json::Map<String, serde_json::Value>>,
     }
 }

@@ -124,11 +124,8 @@ pub struct SearchEnhancementRequestRead {
     /// Progress of the requested enhancements.
     pub request_status: EnhancementRequestStatus,
     /// References the search matched, once known.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_int")]
     pub n_matched: Option<i64>,
     /// Enhancements requested so far.
     #[serde(default, deserialize_with = "lax::int")]
