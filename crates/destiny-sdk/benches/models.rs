@@ -6,8 +6,10 @@
 //! scanning the JSON without keeping anything (`IgnoredAny`) and building a
 //! `serde_json::Value` tree.
 
+mod common;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use destiny_sdk::jsonl;
 use destiny_sdk::models::{from_json_str, Reference};
@@ -18,22 +20,15 @@ fn per_line(budget: Duration, lines: &[String], mut op: impl FnMut(&str)) -> f64
     for line in lines {
         op(line); // warm-up
     }
-    let start = Instant::now();
-    let mut done = 0u64;
-    while start.elapsed() < budget {
+    common::ns_per_op(budget, lines.len() as u64, || {
         for line in lines {
             op(line);
         }
-        done += lines.len() as u64;
-    }
-    start.elapsed().as_nanos() as f64 / done as f64
+    })
 }
 
 fn main() {
-    let budget = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map_or(Duration::from_secs(1), Duration::from_secs_f64);
+    let budget = common::budget();
     let mut gen = ReferenceGenerator::new(1);
     let refs: Vec<Reference> = (0..2000).map(|_| gen.generate()).collect();
     let lines: Vec<String> = refs

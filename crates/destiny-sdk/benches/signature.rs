@@ -5,6 +5,8 @@
 //! also measures the Python SDK and `openssl speed` for comparison).
 //! Each result is printed as a line `BENCH <case> <bytes> <ns/op> <MB/s>` and as a table.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -32,22 +34,15 @@ fn measure(budget: Duration, mut op: impl FnMut()) -> f64 {
         }
         batch *= 2;
     }
-    let start = Instant::now();
-    let mut calls = 0u64;
-    while start.elapsed() < budget {
+    common::ns_per_op(budget, batch, || {
         for _ in 0..batch {
             op();
         }
-        calls += batch;
-    }
-    start.elapsed().as_nanos() as f64 / calls as f64
+    })
 }
 
 fn main() {
-    let budget = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map_or(Duration::from_secs(1), Duration::from_secs_f64);
+    let budget = common::budget();
     let client_id = Uuid::from_u128(0x8b1e3f36_8c3e_4a8c_9d2a_0f0f6a8e1c11);
     let auth = HmacAuth::new(SECRET);
     let key = SigningKey::new(SECRET);

@@ -190,92 +190,57 @@ mod tests {
         let auth: (&str, &[u8]) = ("authorization", b"Signature abc");
         let id: (&str, &[u8]) = ("x-client-id", V4.as_bytes());
         let ts: (&str, &[u8]) = ("x-request-timestamp", b"1733380000");
+        let with_id = |value: &'static [u8]| vec![auth, ("x-client-id", value), ts];
+        let with_ts = |value: &'static [u8]| vec![auth, id, ("x-request-timestamp", value)];
+        let (no_auth, unsupported) = (
+            "Authorization header missing.",
+            "Authorization type not supported.",
+        );
+        let (no_id, bad_id) = (
+            "X-Client-Id header missing",
+            "Invalid format for client id, expected UUIDv4 or UUIDv7.",
+        );
+        let (no_ts, bad_ts) = (
+            "X-Request-Timestamp header missing",
+            "Invalid format for request timestamp, expected a number.",
+        );
+        let not_finite = "Invalid request timestamp, expected a finite number.";
         let rows: Vec<Row<'_>> = vec![
-            (vec![], "Authorization header missing."),
-            (
-                vec![("authorization", b"")],
-                "Authorization header missing.",
-            ),
-            (
-                vec![("authorization", b"Bearer abc"), id, ts],
-                "Authorization type not supported.",
-            ),
-            (
-                vec![("authorization", b"signature abc")],
-                "Authorization type not supported.",
-            ),
-            (
-                vec![("authorization", b"Signature\tabc")],
-                "Authorization type not supported.",
-            ),
-            (vec![auth], "X-Client-Id header missing"),
-            (
-                vec![auth, ("x-client-id", b""), ts],
-                "X-Client-Id header missing",
-            ),
-            (
-                vec![auth, ("x-client-id", b"nope")],
-                "Invalid format for client id, expected UUIDv4 or UUIDv7.",
-            ),
+            (vec![], no_auth),
+            (vec![("authorization", b"")], no_auth),
+            (vec![("authorization", b"Bearer abc"), id, ts], unsupported),
+            (vec![("authorization", b"signature abc")], unsupported),
+            (vec![("authorization", b"Signature\tabc")], unsupported),
+            (vec![auth], no_id),
+            (with_id(b""), no_id),
+            (vec![auth, ("x-client-id", b"nope")], bad_id),
             (
                 vec![
                     auth,
                     ("x-client-id", b"3a533776-c9ad-4aac-a089-d654d50949\xe9\xe9"),
                 ],
-                "Invalid format for client id, expected UUIDv4 or UUIDv7.",
+                bad_id,
             ),
-            (vec![auth, id], "X-Request-Timestamp header missing"),
+            (vec![auth, id], no_ts),
+            (with_ts(b""), no_ts),
+            (with_ts(b"1733379699.9"), "Token is expired."),
+            (with_ts(b"soon"), bad_ts),
+            (with_ts(b"17333\xff80000"), bad_ts),
+            (with_ts(b"nan"), not_finite),
+            (with_ts(b"-inf"), not_finite),
             (
-                vec![auth, id, ("x-request-timestamp", b"")],
-                "X-Request-Timestamp header missing",
-            ),
-            (
-                vec![auth, id, ("x-request-timestamp", b"1733379699.9")],
-                "Token is expired.",
-            ),
-            (
-                vec![auth, id, ("x-request-timestamp", b"soon")],
-                "Invalid format for request timestamp, expected a number.",
-            ),
-            (
-                vec![auth, id, ("x-request-timestamp", b"17333\xff80000")],
-                "Invalid format for request timestamp, expected a number.",
-            ),
-            (
-                vec![auth, id, ("x-request-timestamp", b"nan")],
-                "Invalid request timestamp, expected a finite number.",
-            ),
-            (
-                vec![auth, id, ("x-request-timestamp", b"-inf")],
-                "Invalid request timestamp, expected a finite number.",
-            ),
-            (
-                vec![auth, id, ("x-request-timestamp", b"1733380300.1")],
+                with_ts(b"1733380300.1"),
                 "Request timestamp is too far in the future.",
             ),
-            (
-                vec![
-                    auth,
-                    ("x-client-id", b"3a533776-c9ad-1aac-a089-d654d509490c"),
-                    ts,
-                ],
-                "Invalid format for client id, expected UUIDv4 or UUIDv7.",
-            ),
-            (
-                vec![
-                    auth,
-                    ("x-client-id", b"3a533776-c9ad-4aac-0089-d654d509490c"),
-                    ts,
-                ],
-                "Invalid format for client id, expected UUIDv4 or UUIDv7.",
-            ),
+            (with_id(b"3a533776-c9ad-1aac-a089-d654d509490c"), bad_id),
+            (with_id(b"3a533776-c9ad-4aac-0089-d654d509490c"), bad_id),
             // Python's order: a version problem does not hide a missing timestamp.
             (
                 vec![
                     auth,
                     ("x-client-id", b"3a533776-c9ad-1aac-a089-d654d509490c"),
                 ],
-                "X-Request-Timestamp header missing",
+                no_ts,
             ),
         ];
         for (pairs, want) in rows {

@@ -19,6 +19,21 @@ use crate::models::{
 };
 use crate::secret::Secret;
 
+/// Blocking methods that run the async client's method of the same name on the runtime.
+macro_rules! blocking {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(
+            #[doc = concat!("See [`super::RobotClient::", stringify!($name), "`].")]
+            ///
+            /// # Errors
+            /// As the async method.
+            pub fn $name(&self, $($arg: $ty),*) -> Result<$ret, ClientError> {
+                self.runtime.block_on(self.inner.$name($($arg),*))
+            }
+        )*
+    };
+}
+
 /// The blocking robot API client; the same calls as [`super::RobotClient`], same retries.
 ///
 /// ```no_run
@@ -72,165 +87,26 @@ impl RobotClient {
         &self.inner
     }
 
-    /// See [`super::RobotClient::poll_robot_enhancement_batch`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn poll_robot_enhancement_batch(
-        &self,
-        robot_id: Uuid,
-        limit: u32,
-        lease: Option<LeaseDuration>,
-    ) -> Result<Option<RobotEnhancementBatch>, ClientError> {
-        self.runtime.block_on(
-            self.inner
-                .poll_robot_enhancement_batch(robot_id, limit, lease),
-        )
-    }
-
-    /// See [`super::RobotClient::renew_robot_enhancement_batch_lease`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn renew_robot_enhancement_batch_lease(
-        &self,
-        batch_id: Uuid,
-        lease: Option<LeaseDuration>,
-    ) -> Result<jiff::Timestamp, ClientError> {
-        self.runtime.block_on(
-            self.inner
-                .renew_robot_enhancement_batch_lease(batch_id, lease),
-        )
-    }
-
-    /// See [`super::RobotClient::get_robot_enhancement_batch`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn get_robot_enhancement_batch(
-        &self,
-        batch_id: Uuid,
-    ) -> Result<RobotEnhancementBatch, ClientError> {
-        self.runtime
-            .block_on(self.inner.get_robot_enhancement_batch(batch_id))
-    }
-
-    /// See [`super::RobotClient::send_robot_enhancement_batch_result`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn send_robot_enhancement_batch_result(
-        &self,
-        result: &RobotEnhancementBatchResult,
-    ) -> Result<RobotEnhancementBatchRead, ClientError> {
-        self.runtime
-            .block_on(self.inner.send_robot_enhancement_batch_result(result))
-    }
-
-    /// See [`super::RobotClient::send_robot_result`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn send_robot_result(
-        &self,
-        result: &RobotResult,
-    ) -> Result<EnhancementRequestRead, ClientError> {
-        self.runtime.block_on(self.inner.send_robot_result(result))
-    }
-
-    /// See [`super::RobotClient::create_enhancement_request`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn create_enhancement_request(
-        &self,
-        request: &EnhancementRequestIn,
-    ) -> Result<EnhancementRequestRead, ClientError> {
-        self.runtime
-            .block_on(self.inner.create_enhancement_request(request))
-    }
-
-    /// See [`super::RobotClient::get_enhancement_request`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn get_enhancement_request(
-        &self,
-        request_id: Uuid,
-    ) -> Result<EnhancementRequestRead, ClientError> {
-        self.runtime
-            .block_on(self.inner.get_enhancement_request(request_id))
-    }
-
-    /// See [`super::RobotClient::create_robot_automation`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn create_robot_automation(
-        &self,
-        automation: &RobotAutomationIn,
-    ) -> Result<RobotAutomation, ClientError> {
-        self.runtime
-            .block_on(self.inner.create_robot_automation(automation))
-    }
-
-    /// See [`super::RobotClient::update_robot_automation`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn update_robot_automation(
-        &self,
-        automation_id: Uuid,
-        automation: &RobotAutomationIn,
-    ) -> Result<RobotAutomation, ClientError> {
-        self.runtime.block_on(
-            self.inner
-                .update_robot_automation(automation_id, automation),
-        )
-    }
-
-    /// See [`super::RobotClient::list_robot_automations`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn list_robot_automations(&self) -> Result<Vec<RobotAutomation>, ClientError> {
-        self.runtime.block_on(self.inner.list_robot_automations())
-    }
-
-    /// See [`super::RobotClient::request_search_enhancement`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn request_search_enhancement(
-        &self,
-        request: &SearchEnhancementRequestIn,
-    ) -> Result<SearchEnhancementRequestRead, ClientError> {
-        self.runtime
-            .block_on(self.inner.request_search_enhancement(request))
-    }
-
-    /// See [`super::RobotClient::request_search_enhancement_dry_run`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn request_search_enhancement_dry_run(
-        &self,
-        request: &SearchEnhancementRequestIn,
-    ) -> Result<SearchResultTotal, ClientError> {
-        self.runtime
-            .block_on(self.inner.request_search_enhancement_dry_run(request))
-    }
-
-    /// See [`super::RobotClient::get_search_enhancement_request`].
-    ///
-    /// # Errors
-    /// As the async method.
-    pub fn get_search_enhancement_request(
-        &self,
-        request_id: Uuid,
-    ) -> Result<SearchEnhancementRequestRead, ClientError> {
-        self.runtime
-            .block_on(self.inner.get_search_enhancement_request(request_id))
+    blocking! {
+        fn poll_robot_enhancement_batch(robot_id: Uuid, limit: u32, lease: Option<LeaseDuration>)
+            -> Option<RobotEnhancementBatch>;
+        fn renew_robot_enhancement_batch_lease(batch_id: Uuid, lease: Option<LeaseDuration>)
+            -> jiff::Timestamp;
+        fn get_robot_enhancement_batch(batch_id: Uuid) -> RobotEnhancementBatch;
+        fn send_robot_enhancement_batch_result(result: &RobotEnhancementBatchResult)
+            -> RobotEnhancementBatchRead;
+        fn send_robot_result(result: &RobotResult) -> EnhancementRequestRead;
+        fn create_enhancement_request(request: &EnhancementRequestIn) -> EnhancementRequestRead;
+        fn get_enhancement_request(request_id: Uuid) -> EnhancementRequestRead;
+        fn create_robot_automation(automation: &RobotAutomationIn) -> RobotAutomation;
+        fn update_robot_automation(automation_id: Uuid, automation: &RobotAutomationIn)
+            -> RobotAutomation;
+        fn list_robot_automations() -> Vec<RobotAutomation>;
+        fn request_search_enhancement(request: &SearchEnhancementRequestIn)
+            -> SearchEnhancementRequestRead;
+        fn request_search_enhancement_dry_run(request: &SearchEnhancementRequestIn)
+            -> SearchResultTotal;
+        fn get_search_enhancement_request(request_id: Uuid) -> SearchEnhancementRequestRead;
     }
 
     /// Downloads a signed storage URL into memory (see

@@ -15,6 +15,19 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// `python@X.Y.Z/destiny-sdk@V`).
 pub const DEFAULT_USER_AGENT: &str = concat!("rust/destiny-sdk-rs@", env!("CARGO_PKG_VERSION"));
 
+/// Builder methods that set the timeout field of the same name.
+macro_rules! timeout_setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, timeout: $ty) -> Self {
+                self.$field = timeout;
+                self
+            }
+        )*
+    };
+}
+
 /// Configures and builds a [`RobotClient`]; start with [`RobotClient::builder`].
 ///
 /// ```
@@ -73,35 +86,18 @@ impl RobotClientBuilder {
         }
     }
 
-    /// Limit on establishing a connection (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Limit on a whole API call other than a poll (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Limit on a poll (default 60 s, as the Python SDK's `timeout=60`).
-    pub fn poll_timeout(mut self, timeout: Duration) -> Self {
-        self.poll_timeout = timeout;
-        self
-    }
-
-    /// Limit on a whole storage download or upload (default 10 minutes; `None` for no
-    /// limit beyond the read timeout).
-    pub fn storage_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.storage_timeout = timeout;
-        self
-    }
-
-    /// Limit on a pause between two reads of any response (default 60 s).
-    pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.read_timeout = timeout;
-        self
+    timeout_setters! {
+        /// Limit on establishing a connection (default 10 s).
+        connect_timeout: Duration;
+        /// Limit on a whole API call other than a poll (default 30 s).
+        request_timeout: Duration;
+        /// Limit on a poll (default 60 s, as the Python SDK's `timeout=60`).
+        poll_timeout: Duration;
+        /// Limit on a whole storage download or upload (default 10 minutes; `None` for no
+        /// limit beyond the read timeout).
+        storage_timeout: Option<Duration>;
+        /// Limit on a pause between two reads of any response (default 60 s).
+        read_timeout: Duration;
     }
 
     /// How failed requests are retried (default [`RetryPolicy::default`]).

@@ -7,13 +7,11 @@
 //! here are what that SDK (or its `httpx` session, with the SDK's models dumped as JSON)
 //! sends.
 
-use bytes::Bytes;
 use http::Method;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use uuid::Uuid;
 
-use super::request::ApiCall;
+use super::request::json_body;
 use super::retry::Retry;
 use super::{ClientError, RobotClient};
 use crate::models::{
@@ -35,14 +33,8 @@ impl RobotClient {
         &self,
         request: &EnhancementRequestIn,
     ) -> Result<EnhancementRequestRead, ClientError> {
-        let call = self.json_call(
-            Method::POST,
-            "/enhancement-requests/".to_owned(),
-            Vec::new(),
-            Some(request),
-            Retry::UnsentOnly,
-        )?;
-        self.call_json(call).await
+        self.post_json("/enhancement-requests/".to_owned(), request)
+            .await
     }
 
     /// An enhancement request and its status: `GET /v1/enhancement-requests/{id}/`.
@@ -73,14 +65,8 @@ impl RobotClient {
         &self,
         automation: &RobotAutomationIn,
     ) -> Result<RobotAutomation, ClientError> {
-        let call = self.json_call(
-            Method::POST,
-            "/enhancement-requests/automations/".to_owned(),
-            Vec::new(),
-            Some(automation),
-            Retry::UnsentOnly,
-        )?;
-        self.call_json(call).await
+        self.post_json("/enhancement-requests/automations/".to_owned(), automation)
+            .await
     }
 
     /// Replaces a robot automation:
@@ -97,13 +83,13 @@ impl RobotClient {
         automation_id: Uuid,
         automation: &RobotAutomationIn,
     ) -> Result<RobotAutomation, ClientError> {
-        let call = self.json_call(
+        let call = self.api_call(
             Method::PUT,
             format!("/enhancement-requests/automations/{automation_id}/"),
             Vec::new(),
-            Some(automation),
+            Some(json_body(automation)?),
             Retry::Idempotent,
-        )?;
+        );
         self.call_json(call).await
     }
 
@@ -133,14 +119,7 @@ impl RobotClient {
         &self,
         request: &SearchEnhancementRequestIn,
     ) -> Result<SearchEnhancementRequestRead, ClientError> {
-        let call = self.json_call(
-            Method::POST,
-            "/enhancement-requests/search/".to_owned(),
-            vec![("dry_run", "false".to_owned())],
-            Some(request),
-            Retry::UnsentOnly,
-        )?;
-        self.call_json(call).await
+        self.search_enhancement(request, false).await
     }
 
     /// Counts the references a search enhancement request would enhance, creating
@@ -156,14 +135,7 @@ impl RobotClient {
         &self,
         request: &SearchEnhancementRequestIn,
     ) -> Result<SearchResultTotal, ClientError> {
-        let call = self.json_call(
-            Method::POST,
-            "/enhancement-requests/search/".to_owned(),
-            vec![("dry_run", "true".to_owned())],
-            Some(request),
-            Retry::Idempotent,
-        )?;
-        self.call_json(call).await
+        self.search_enhancement(request, true).await
     }
 
     /// The status of a search enhancement request:
@@ -182,44 +154,24 @@ impl RobotClient {
             .await
     }
 
-    /// A call with `body` as compact JSON (the bytes sent are the bytes signed).
-    fn json_call(
+    /// `POST /v1/enhancement-requests/search/?dry_run=..`: a dry run has no effect, so it
+    /// is retried as an idempotent call; a real one only when unsent.
+    async fn search_enhancement<T: DeserializeOwned>(
         &self,
-        method: Method,
-        path: String,
-        query: Vec<(&'static str, String)>,
-        body: Option<&impl Serialize>,
-        retry: Retry,
-    ) -> Result<ApiCall, ClientError> {
-        let body = body
-            .map(serde_json::to_vec)
-            .transpose()
-            .map_err(|e| ClientError::Config(format!("could not serialise the request body: {e}")))?
-            .map(Bytes::from);
-        Ok(ApiCall {
-            method,
-            path,
-            query,
-            body,
-            retry,
-            timeout: self.inner.request_timeout,
-        })
-    }
-
-    async fn get_json<T: DeserializeOwned>(&self, path: String) -> Result<T, ClientError> {
-        let call = self.json_call(
-            Method::GET,
-            path,
-            Vec::new(),
-            None::<&()>,
-            Retry::Idempotent,
-        )?;
+        request: &SearchEnhancementRequestIn,
+        dry_run: bool,
+    ) -> Result<T, ClientError> {
+        let call = self.api_call(
+            Method::POST,
+            "/enhancement-requests/search/".to_owned(),
+            vec![("dry_run", dry_run.to_string())],
+            Some(json_body(request)?),
+            if dry_run {
+                Retry::Idempotent
+            } else {
+                Retry::UnsentOnly
+            },
+        );
         self.call_json(call).await
-    }
-
-    async fn call_json<T: DeserializeOwned>(&self, call: ApiCall) -> Result<T, ClientError> {
-        let (method, path) = (call.method.clone(), call.path.clone());
-        let answer = self.call(call).await?;
-        self.decode(&method, &path, &answer)
     }
 }

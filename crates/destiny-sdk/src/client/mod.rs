@@ -42,7 +42,6 @@ mod storage;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -55,11 +54,11 @@ pub use storage::ByteStream;
 
 use crate::duration::LeaseDuration;
 use crate::models::{
-    from_json_slice, EnhancementRequestRead, RobotEnhancementBatch, RobotEnhancementBatchRead,
+    EnhancementRequestRead, RobotEnhancementBatch, RobotEnhancementBatchRead,
     RobotEnhancementBatchResult, RobotResult,
 };
 use crate::secret::Secret;
-use request::{Answer, ApiCall};
+use request::ApiCall;
 use retry::Retry;
 
 /// A source of signing timestamps, seconds since the Unix epoch.
@@ -176,19 +175,20 @@ impl RobotClient {
             query.push(("lease", lease.to_string()));
         }
         let call = ApiCall {
-            method: Method::POST,
-            path: "/robot-enhancement-batches/".to_owned(),
-            query,
-            body: None,
-            retry: Retry::UnsentOrRefused,
             timeout: self.inner.poll_timeout,
+            ..self.api_call(
+                Method::POST,
+                "/robot-enhancement-batches/".to_owned(),
+                query,
+                None,
+                Retry::UnsentOrRefused,
+            )
         };
-        let (method, path) = (call.method.clone(), call.path.clone());
         let answer = self.call(call).await?;
         if answer.status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
-        self.decode(&method, &path, &answer).map(Some)
+        answer.decode().map(Some)
     }
 
     /// Extends the lease of a batch's unfinished work:
@@ -205,20 +205,18 @@ impl RobotClient {
         batch_id: Uuid,
         lease: Option<LeaseDuration>,
     ) -> Result<jiff::Timestamp, ClientError> {
-        let call = ApiCall {
-            method: Method::PATCH,
-            path: format!("/robot-enhancement-batches/{batch_id}/renew-lease/"),
-            query: lease
+        let call = self.api_call(
+            Method::PATCH,
+            format!("/robot-enhancement-batches/{batch_id}/renew-lease/"),
+            lease
                 .map(|l| ("lease", l.to_string()))
                 .into_iter()
                 .collect(),
-            body: None,
-            retry: Retry::Idempotent,
-            timeout: self.inner.request_timeout,
-        };
-        let (method, path) = (call.method.clone(), call.path.clone());
+            None,
+            Retry::Idempotent,
+        );
         let answer = self.call(call).await?;
-        parse_lease_expiry(&answer.body).map_err(|source| self.decode_error(&method, &path, source))
+        parse_lease_expiry(&answer.body).map_err(|source| answer.decode_error(source))
     }
 
     /// Fetches a batch again (with freshly signed storage URLs):
@@ -233,17 +231,8 @@ impl RobotClient {
         &self,
         batch_id: Uuid,
     ) -> Result<RobotEnhancementBatch, ClientError> {
-        let call = ApiCall {
-            method: Method::GET,
-            path: format!("/robot-enhancement-batches/{batch_id}/"),
-            query: Vec::new(),
-            body: None,
-            retry: Retry::Idempotent,
-            timeout: self.inner.request_timeout,
-        };
-        let (method, path) = (call.method.clone(), call.path.clone());
-        let answer = self.call(call).await?;
-        self.decode(&method, &path, &answer)
+        self.get_json(format!("/robot-enhancement-batches/{batch_id}/"))
+            .await
     }
 
     /// Reports on a batch once its result file is uploaded (or that it failed):
@@ -280,47 +269,22 @@ impl RobotClient {
         self.post_json(path, result).await
     }
 
+    /// `GET path`, answered with JSON; retried as an idempotent call.
+    async fn get_json<T: DeserializeOwned>(&self, path: String) -> Result<T, ClientError> {
+        let call = self.api_call(Method::GET, path, Vec::new(), None, Retry::Idempotent);
+        self.call_json(call).await
+    }
+
+    /// `POST path` with `body` as JSON, answered with JSON; retried only when unsent (a
+    /// call that reached the server may have had its effect).
     async fn post_json<T: DeserializeOwned>(
         &self,
         path: String,
         body: &impl serde::Serialize,
     ) -> Result<T, ClientError> {
-        let body = serde_json::to_vec(body).map_err(|e| {
-            ClientError::Config(format!("could not serialise the request body: {e}"))
-        })?;
-        let call = ApiCall {
-            method: Method::POST,
-            path,
-            query: Vec::new(),
-            body: Some(Bytes::from(body)),
-            retry: Retry::UnsentOnly,
-            timeout: self.inner.request_timeout,
-        };
-        let (method, path) = (call.method.clone(), call.path.clone());
-        let answer = self.call(call).await?;
-        self.decode(&method, &path, &answer)
-    }
-
-    fn decode<T: DeserializeOwned>(
-        &self,
-        method: &Method,
-        path: &str,
-        answer: &Answer,
-    ) -> Result<T, ClientError> {
-        from_json_slice(&answer.body).map_err(|source| self.decode_error(method, path, source))
-    }
-
-    fn decode_error(
-        &self,
-        method: &Method,
-        path: &str,
-        source: crate::models::ModelError,
-    ) -> ClientError {
-        ClientError::Decode {
-            method: method.clone(),
-            path: format!("{}{}", self.inner.base_path, path),
-            source,
-        }
+        let body = Some(request::json_body(body)?);
+        let call = self.api_call(Method::POST, path, Vec::new(), body, Retry::UnsentOnly);
+        self.call_json(call).await
     }
 }
 

@@ -5,11 +5,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::error::{detail_of, is_expired_timestamp};
 use super::retry::Retry;
 use super::{ClientError, RobotClient};
 use crate::auth::{create_signature, pyfloat};
+use crate::models::{from_json_slice, ModelError};
 
 /// A call to make: everything but the signature, which each attempt computes afresh.
 pub(super) struct ApiCall {
@@ -30,12 +33,39 @@ pub(super) struct ApiCall {
 /// The longest `Retry-After` honoured; a longer one is waited only this long.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
+/// `body` as the compact JSON a request sends (the bytes sent are the bytes signed).
+pub(super) fn json_body(body: &impl Serialize) -> Result<Bytes, ClientError> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|e| ClientError::Config(format!("could not serialise the request body: {e}")))
+}
+
 /// A 2xx answer.
 pub(super) struct Answer {
     /// The status (200, 202, 204...).
     pub(super) status: StatusCode,
     /// The whole body.
     pub(super) body: Bytes,
+    /// The method of the call answered, for errors.
+    method: Method,
+    /// The URL path of the call answered (base path included), for errors.
+    path: String,
+}
+
+impl Answer {
+    /// The body read as JSON.
+    pub(super) fn decode<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+        from_json_slice(&self.body).map_err(|source| self.decode_error(source))
+    }
+
+    /// [`ClientError::Decode`] for this answer's body.
+    pub(super) fn decode_error(&self, source: ModelError) -> ClientError {
+        ClientError::Decode {
+            method: self.method.clone(),
+            path: self.path.clone(),
+            source,
+        }
+    }
 }
 
 /// What one attempt ended with.
@@ -52,6 +82,33 @@ enum Outcome {
 }
 
 impl RobotClient {
+    /// A call to `path` (under the API root) with the request timeout.
+    pub(super) fn api_call(
+        &self,
+        method: Method,
+        path: String,
+        query: Vec<(&'static str, String)>,
+        body: Option<Bytes>,
+        retry: Retry,
+    ) -> ApiCall {
+        ApiCall {
+            method,
+            path,
+            query,
+            body,
+            retry,
+            timeout: self.inner.request_timeout,
+        }
+    }
+
+    /// Sends `call` and reads its answer as JSON.
+    pub(super) async fn call_json<T: DeserializeOwned>(
+        &self,
+        call: ApiCall,
+    ) -> Result<T, ClientError> {
+        self.call(call).await?.decode()
+    }
+
     /// Sends `call`, signed, retrying as its [`Retry`] class and the policy allow, and
     /// once more with a fresh timestamp if the server says the timestamp expired.
     pub(super) async fn call(&self, call: ApiCall) -> Result<Answer, ClientError> {
@@ -123,7 +180,12 @@ impl RobotClient {
             Err(err) => return transport_failure(call, path, err),
         };
         if status.is_success() {
-            return Outcome::Done(Answer { status, body });
+            return Outcome::Done(Answer {
+                status,
+                body,
+                method: call.method.clone(),
+                path: path.to_owned(),
+            });
         }
         let detail = detail_of(status, &body);
         let expired = is_expired_timestamp(status, &detail);

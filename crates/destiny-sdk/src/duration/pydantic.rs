@@ -82,6 +82,31 @@ fn mul(a: u32, b: u32) -> Result<u32, Reason> {
     a.checked_mul(b).ok_or(Reason::DurationValueTooLarge)
 }
 
+/// The whole part of `amount` (`as` saturates, as speedate's casts do) and the rest.
+fn split(amount: f64) -> (u32, f64) {
+    let whole = amount.trunc();
+    (whole as u32, amount - whole)
+}
+
+/// A fraction of a second in whole microseconds, rounded.
+fn micros(fraction: f64) -> u32 {
+    (fraction * 1_000_000.0).round() as u32
+}
+
+/// The units of the time part of an ISO 8601 duration, in seconds.
+const TIME_UNITS: [(u8, u32); 3] = [(b'H', 3600), (b'M', 60), (b'S', 1)];
+/// The units of its date part, in days (speedate's month and year).
+const DATE_UNITS: [(u8, u32); 4] = [(b'Y', 365), (b'M', 30), (b'W', 7), (b'D', 1)];
+
+/// The multiplier of the unit letter `letter` among `units`, or `unknown`.
+fn unit(letter: Option<&u8>, units: &[(u8, u32)], unknown: Reason) -> Result<u32, Reason> {
+    units
+        .iter()
+        .find(|(l, _)| Some(l) == letter)
+        .map(|&(_, mult)| mult)
+        .ok_or(unknown)
+}
+
 /// Parses `text` as pydantic parses a `timedelta` from a string.
 pub(crate) fn parse(text: &str) -> Result<Parsed, Reason> {
     let bytes = text.as_bytes();
@@ -138,40 +163,24 @@ fn parse_iso(bytes: &[u8]) -> Result<Parsed, Reason> {
             }
             last_had_fraction = fraction.is_some();
             position += offset;
+            let unit_letter = bytes.get(position);
             if got_t {
-                let mult: u32 = match bytes.get(position) {
-                    Some(b'H') => 3600,
-                    Some(b'M') => 60,
-                    Some(b'S') => 1,
-                    _ => return Err(Reason::DurationInvalidTimeUnit),
-                };
+                let mult = unit(unit_letter, &TIME_UNITS, Reason::DurationInvalidTimeUnit)?;
                 second = add(second, mul(mult, value)?)?;
                 if let Some(fraction) = fraction {
-                    let extra_seconds = fraction * f64::from(mult);
-                    let full = extra_seconds.trunc();
-                    // `as` saturates, as speedate's casts do.
-                    second = add(second, full as u32)?;
-                    let micro = ((extra_seconds - full) * 1_000_000.0).round() as u32;
-                    microsecond = add(microsecond, micro)?;
+                    let (seconds, rest) = split(fraction * f64::from(mult));
+                    second = add(second, seconds)?;
+                    microsecond = add(microsecond, micros(rest))?;
                 }
             } else {
-                let mult: u32 = match bytes.get(position) {
-                    Some(b'Y') => 365,
-                    Some(b'M') => 30,
-                    Some(b'W') => 7,
-                    Some(b'D') => 1,
-                    _ => return Err(Reason::DurationInvalidDateUnit),
-                };
+                let mult = unit(unit_letter, &DATE_UNITS, Reason::DurationInvalidDateUnit)?;
                 day = add(day, mul(value, mult)?)?;
                 if let Some(fraction) = fraction {
-                    let extra_days = fraction * f64::from(mult);
-                    let full_days = extra_days.trunc();
-                    day = add(day, full_days as u32)?;
-                    let extra_seconds = (extra_days - full_days) * 86_400.0;
-                    let full_seconds = extra_seconds.trunc();
-                    second = add(second, full_seconds as u32)?;
-                    let micro = ((extra_seconds - full_seconds) * 1_000_000.0).round() as u32;
-                    microsecond = microsecond.wrapping_add(micro);
+                    let (days, rest) = split(fraction * f64::from(mult));
+                    day = add(day, days)?;
+                    let (seconds, rest) = split(rest * 86_400.0);
+                    second = add(second, seconds)?;
+                    microsecond = microsecond.wrapping_add(micros(rest));
                 }
             }
         }

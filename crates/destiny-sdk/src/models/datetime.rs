@@ -54,12 +54,9 @@ fn invalid(why: impl fmt::Display) -> String {
     format!("input should be a valid datetime, {why}")
 }
 
-impl DateTime {
-    /// The text pydantic writes for it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+super::text::text_impls!(DateTime, "The text pydantic writes for it.", Debug Display);
 
+impl DateTime {
     /// The instant, when the datetime has an offset (a naive one has none).
     pub fn timestamp(&self) -> Option<jiff::Timestamp> {
         // jiff refuses a timestamp without an offset.
@@ -105,18 +102,6 @@ impl std::str::FromStr for DateTime {
                 ))),
             },
         }
-    }
-}
-
-impl fmt::Debug for DateTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for DateTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -25,11 +25,8 @@ use super::{ids, lax};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Enhancement {
     /// Set by the repository on stored enhancements.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "ids::opt_v4_or_v7"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "ids::opt_v4_or_v7")]
     pub id: Option<Uuid>,
     /// The reference this enhances.
     #[serde(deserialize_with = "ids::v4_or_v7")]
@@ -42,19 +39,13 @@ pub struct Enhancement {
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub robot_version: Option<String>,
     /// Enhancements this one was derived from.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "ids::opt_vec_v4_or_v7"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "ids::opt_vec_v4_or_v7")]
     pub derived_from: Option<Vec<Uuid>>,
     /// The enhancement this one replaces (SDK 0.17): the newest of its chain, on the same
     /// reference. Only robots entitled to supersede may set it.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "ids::opt_v4_or_v7"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "ids::opt_v4_or_v7")]
     pub supersedes: Option<Uuid>,
     /// The data.
     pub content: EnhancementContent,
@@ -114,33 +105,20 @@ impl EnhancementContent {
 
 // Read in one pass: the map is read up to `enhancement_type` (which every writer puts
 // first), then the rest of it goes straight into the variant.
-impl<'de> Deserialize<'de> for EnhancementContent {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        tagged::deserialize_tagged(de)
+tagged::tagged_union!(EnhancementContent, "enhancement_type", |tag, rest| Ok(
+    match tag.as_str() {
+        "bibliographic" => Self::Bibliographic(rest.variant()?),
+        "abstract" => Self::Abstract(rest.variant()?),
+        "annotation" => Self::Annotation(rest.variant()?),
+        "location" => Self::Location(rest.variant()?),
+        "reference_association" => Self::ReferenceAssociation(rest.variant()?),
+        "linked_data" => Self::LinkedData(rest.variant()?),
+        "full_text" => Self::FullText(rest.variant()?),
+        "raw" => Self::Raw(rest.variant()?),
+        "tombstone" => Self::Tombstone(rest.variant()?),
+        _ => Self::Unknown(rest.into_object(tag)?),
     }
-}
-
-impl tagged::TaggedUnion for EnhancementContent {
-    const TAG: &'static str = "enhancement_type";
-
-    fn from_tag<'de, A: serde::de::MapAccess<'de>>(
-        tag: String,
-        rest: tagged::TagRest<'de, A>,
-    ) -> Result<Self, A::Error> {
-        Ok(match tag.as_str() {
-            "bibliographic" => Self::Bibliographic(rest.variant()?),
-            "abstract" => Self::Abstract(rest.variant()?),
-            "annotation" => Self::Annotation(rest.variant()?),
-            "location" => Self::Location(rest.variant()?),
-            "reference_association" => Self::ReferenceAssociation(rest.variant()?),
-            "linked_data" => Self::LinkedData(rest.variant()?),
-            "full_text" => Self::FullText(rest.variant()?),
-            "raw" => Self::Raw(rest.variant()?),
-            "tombstone" => Self::Tombstone(rest.variant()?),
-            _ => Self::Unknown(rest.into_object(tag)?),
-        })
-    }
-}
+));
 
 /// Position of an author in the author list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,39 +151,24 @@ pub struct BibliographicMetadata {
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub authorship: Option<Vec<Authorship>>,
     /// Number of citing works.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_int")]
     pub cited_by_count: Option<i64>,
     /// When the record was created.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "super::datetime::opt_date"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "super::datetime::opt_date")]
     pub created_date: Option<jiff::civil::Date>,
     /// When the record was last updated.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "super::datetime::opt_date"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "super::datetime::opt_date")]
     pub updated_date: Option<jiff::civil::Date>,
     /// Publication date of the version of record.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "super::datetime::opt_date"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "super::datetime::opt_date")]
     pub publication_date: Option<jiff::civil::Date>,
     /// Publication year of the version of record.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_int")]
     pub publication_year: Option<i64>,
     /// Publisher of the version of record.
     #[serde(default, skip_serializing_if = "lax::omit_none")]
@@ -227,32 +190,20 @@ pub struct BibliographicMetadata {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Pagination {
     /// Volume.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "pagination_text"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "pagination_text")]
     pub volume: Option<String>,
     /// Issue.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "pagination_text"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "pagination_text")]
     pub issue: Option<String>,
     /// First page.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "pagination_text"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "pagination_text")]
     pub first_page: Option<String>,
     /// Last page.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "pagination_text"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "pagination_text")]
     pub last_page: Option<String>,
 }
 
@@ -344,12 +295,7 @@ pub struct AnnotationContent {
 #[serde(transparent)]
 pub struct AnnotationScheme(String);
 
-impl AnnotationScheme {
-    /// The scheme text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+super::text::text_impls!(AnnotationScheme, "The scheme text.", Display Deserialize);
 
 impl std::str::FromStr for AnnotationScheme {
     type Err = String;
@@ -362,19 +308,6 @@ impl std::str::FromStr for AnnotationScheme {
         } else {
             Ok(Self(s.to_owned()))
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for AnnotationScheme {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(de)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl std::fmt::Display for AnnotationScheme {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -454,30 +387,18 @@ impl Serialize for Annotation {
     }
 }
 
-impl<'de> Deserialize<'de> for Annotation {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        tagged::deserialize_tagged(de)
+tagged::tagged_union!(
+    Annotation,
+    "annotation_type",
+    |tag, rest| match tag.as_str() {
+        "boolean" => rest.variant().map(Self::Boolean),
+        "score" => rest.variant().map(Self::Score),
+        other => Err(serde::de::Error::custom(format!(
+            "input tag {other:?} found using 'annotation_type' does not match any of the \
+         expected tags: 'boolean', 'score'"
+        ))),
     }
-}
-
-impl tagged::TaggedUnion for Annotation {
-    const TAG: &'static str = "annotation_type";
-
-    fn from_tag<'de, A: serde::de::MapAccess<'de>>(
-        tag: String,
-        rest: tagged::TagRest<'de, A>,
-    ) -> Result<Self, A::Error> {
-        use serde::de::Error;
-        match tag.as_str() {
-            "boolean" => rest.variant().map(Self::Boolean),
-            "score" => rest.variant().map(Self::Score),
-            other => Err(A::Error::custom(format!(
-                "input tag {other:?} found using 'annotation_type' does not match any of the \
-                 expected tags: 'boolean', 'score'"
-            ))),
-        }
-    }
-}
+);
 
 /// Version of a location's document, per the DRIVER guidelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -500,11 +421,8 @@ pub enum DriverVersion {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Location {
     /// Whether an open-access version is there.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_bool"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_bool")]
     pub is_oa: Option<bool>,
     /// Which version is there.
     #[serde(default, skip_serializing_if = "lax::omit_none")]
@@ -519,11 +437,8 @@ pub struct Location {
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub license: Option<String>,
     /// Anything else.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_free_object"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_free_object")]
     pub extra: Option<Map<String, Value>>,
 }
 
@@ -599,11 +514,8 @@ pub struct FullTextContent {
     /// Where the file is.
     pub file_url: super::HttpUrl,
     /// Its size in bytes (always set on full texts from the repository).
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_int")]
     pub byte_size: Option<i64>,
     /// Its SHA-256 (always set on full texts from the repository).
     #[serde(default, skip_serializing_if = "lax::omit_none")]
@@ -615,11 +527,8 @@ pub struct FullTextContent {
     #[serde(default, skip_serializing_if = "lax::omit_none")]
     pub version: Option<DriverVersion>,
     /// Whether it is open access.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_bool"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_bool")]
     pub is_oa: Option<bool>,
     /// Its licence, such as `cc-by`.
     #[serde(default, skip_serializing_if = "lax::omit_none")]

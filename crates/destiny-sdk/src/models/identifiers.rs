@@ -27,12 +27,11 @@ macro_rules! identifier_newtype {
         #[serde(transparent)]
         pub struct $name(String);
 
-        impl $name {
-            /// The identifier text, after clean-up.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
+        super::text::text_impls!(
+            $name,
+            "The identifier text, after clean-up.",
+            Debug Display Deserialize
+        );
 
         impl std::str::FromStr for $name {
             type Err = String;
@@ -40,25 +39,6 @@ macro_rules! identifier_newtype {
             fn from_str(s: &str) -> Result<Self, String> {
                 let parse: fn(&str) -> Result<String, String> = $parse;
                 parse(s).map(Self)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-                let text = std::borrow::Cow::<str>::deserialize(de)?;
-                text.parse().map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.0, f)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
             }
         }
     };
@@ -411,37 +391,24 @@ struct TaggedOther {
     other_identifier_name: String,
 }
 
-impl<'de> Deserialize<'de> for ExternalIdentifier {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        tagged::deserialize_tagged(de)
-    }
-}
-
-impl tagged::TaggedUnion for ExternalIdentifier {
-    const TAG: &'static str = "identifier_type";
-
-    fn from_tag<'de, A: serde::de::MapAccess<'de>>(
-        tag: String,
-        rest: tagged::TagRest<'de, A>,
-    ) -> Result<Self, A::Error> {
-        Ok(match tag.as_str() {
-            "doi" => Self::Doi(rest.variant::<Tagged<Doi>>()?.identifier),
-            "eric" => Self::Eric(rest.variant::<Tagged<EricNumber>>()?.identifier),
-            "pm_id" => Self::PmId(rest.variant::<TaggedInt>()?.identifier),
-            "pro_quest" => Self::ProQuest(rest.variant::<Tagged<ProQuestId>>()?.identifier),
-            "open_alex" => Self::OpenAlex(rest.variant::<Tagged<OpenAlexId>>()?.identifier),
-            "url" => Self::Url(rest.variant::<Tagged<DocumentUrl>>()?.identifier),
-            "other" => {
-                let o: TaggedOther = rest.variant()?;
-                Self::Other {
-                    identifier: o.identifier,
-                    other_identifier_name: o.other_identifier_name,
-                }
+tagged::tagged_union!(ExternalIdentifier, "identifier_type", |tag, rest| Ok(
+    match tag.as_str() {
+        "doi" => Self::Doi(rest.variant::<Tagged<Doi>>()?.identifier),
+        "eric" => Self::Eric(rest.variant::<Tagged<EricNumber>>()?.identifier),
+        "pm_id" => Self::PmId(rest.variant::<TaggedInt>()?.identifier),
+        "pro_quest" => Self::ProQuest(rest.variant::<Tagged<ProQuestId>>()?.identifier),
+        "open_alex" => Self::OpenAlex(rest.variant::<Tagged<OpenAlexId>>()?.identifier),
+        "url" => Self::Url(rest.variant::<Tagged<DocumentUrl>>()?.identifier),
+        "other" => {
+            let o: TaggedOther = rest.variant()?;
+            Self::Other {
+                identifier: o.identifier,
+                other_identifier_name: o.other_identifier_name,
             }
-            _ => Self::Unknown(rest.into_object(tag)?),
-        })
+        }
+        _ => Self::Unknown(rest.into_object(tag)?),
     }
-}
+));
 
 impl Serialize for ExternalIdentifier {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
@@ -680,12 +647,16 @@ mod tests {
             serde_json::to_string(&url).unwrap(),
             r#"{"identifier":"https://e.org/p","identifier_type":"url"}"#
         );
-        assert!(parse(r#"{"identifier":0,"identifier_type":"pm_id"}"#)
-            .unwrap_err()
-            .contains("greater than 0"));
-        assert!(parse(r#"{"identifier":"x"}"#)
-            .unwrap_err()
-            .contains("identifier_type"));
+        for (json, says) in [
+            (
+                r#"{"identifier":0,"identifier_type":"pm_id"}"#,
+                "greater than 0",
+            ),
+            (r#"{"identifier":"x"}"#, "identifier_type"),
+        ] {
+            let e = parse(json).unwrap_err();
+            assert!(e.contains(says), "{json}: {e}");
+        }
     }
 
     #[test]

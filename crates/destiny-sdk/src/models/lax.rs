@@ -5,6 +5,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
 
 thread_local! {
     static EXCLUDE_NONE: Cell<bool> = const { Cell::new(false) };
@@ -116,73 +117,87 @@ pub(crate) fn python_numbers(value: &mut serde_json::Value) {
 /// An integer as pydantic accepts it in lax mode: a JSON integer, a float with no
 /// fractional part, a string holding an integer, or a boolean (`true` is 1).
 pub(crate) fn int<'de, D: Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
-    de.deserialize_any(IntVisitor)
+    Lax::deserialize(de).map(|v| v.0)
 }
 
 /// [`int`] for an optional field (pair with `#[serde(default)]`).
 pub(crate) fn opt_int<'de, D: Deserializer<'de>>(de: D) -> Result<Option<i64>, D::Error> {
-    Option::<LaxInt>::deserialize(de).map(|o| o.map(|v| v.0))
+    opt(de)
 }
 
 /// A boolean as pydantic accepts it in lax mode: `true`/`false`, `0`/`1`, or one of the
 /// strings `true false yes no on off t f y n 1 0` (any case).
 pub(crate) fn bool<'de, D: Deserializer<'de>>(de: D) -> Result<bool, D::Error> {
-    de.deserialize_any(BoolVisitor)
+    Lax::deserialize(de).map(|v| v.0)
 }
 
 /// [`bool`] for an optional field (pair with `#[serde(default)]`).
 pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
-    Option::<LaxBool>::deserialize(de).map(|o| o.map(|v| v.0))
+    opt(de)
 }
 
 /// A float as pydantic accepts it in lax mode: a JSON number, a boolean (`true` is 1.0),
 /// or a string holding a finite number (surrounding whitespace allowed).
 pub(crate) fn float<'de, D: Deserializer<'de>>(de: D) -> Result<f64, D::Error> {
-    de.deserialize_any(FloatVisitor)
+    Lax::deserialize(de).map(|v| v.0)
 }
 
 /// [`float`] for an optional field (pair with `#[serde(default)]`).
 pub(crate) fn opt_float<'de, D: Deserializer<'de>>(de: D) -> Result<Option<f64>, D::Error> {
-    Option::<LaxFloat>::deserialize(de).map(|o| o.map(|v| v.0))
+    opt(de)
 }
 
-struct LaxFloat(f64);
-impl<'de> Deserialize<'de> for LaxFloat {
+fn opt<'de, T: LaxScalar, D: Deserializer<'de>>(de: D) -> Result<Option<T>, D::Error> {
+    Option::<Lax<T>>::deserialize(de).map(|o| o.map(|v| v.0))
+}
+
+/// A value read as pydantic reads its type in lax mode (for the item type of a list or
+/// map, where `deserialize_with` cannot reach).
+pub(crate) struct Lax<T>(pub(crate) T);
+
+impl<'de, T: LaxScalar> Deserialize<'de> for Lax<T> {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        float(de).map(LaxFloat)
+        de.deserialize_any(LaxVisitor(PhantomData)).map(Lax)
     }
 }
 
-struct FloatVisitor;
+/// A scalar type with pydantic's lax-mode reading of each JSON type: what the
+/// [`LaxVisitor`] of the type does with each value it is handed.
+pub(crate) trait LaxScalar: Sized {
+    /// What the value should have been, for serde's type errors.
+    const EXPECTING: &'static str;
+    /// From a JSON boolean.
+    fn from_bool<E: de::Error>(v: bool) -> Result<Self, E>;
+    /// From a JSON integer that fits an `i64`.
+    fn from_i64<E: de::Error>(v: i64) -> Result<Self, E>;
+    /// From a JSON integer above `i64::MAX`.
+    fn from_u64<E: de::Error>(v: u64) -> Result<Self, E>;
+    /// From a JSON float.
+    fn from_f64<E: de::Error>(v: f64) -> Result<Self, E>;
+    /// From a JSON string.
+    fn from_str<E: de::Error>(v: &str) -> Result<Self, E>;
+}
 
-impl<'de> Visitor<'de> for FloatVisitor {
-    type Value = f64;
+impl LaxScalar for f64 {
+    const EXPECTING: &'static str = "a valid number";
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<f64, A::Error> {
-        visit_number_map(self, map)
-    }
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a valid number")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<f64, E> {
+    fn from_bool<E: de::Error>(v: bool) -> Result<f64, E> {
         Ok(if v { 1.0 } else { 0.0 })
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+    fn from_i64<E: de::Error>(v: i64) -> Result<f64, E> {
         Ok(v as f64)
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+    fn from_u64<E: de::Error>(v: u64) -> Result<f64, E> {
         Ok(v as f64)
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+    fn from_f64<E: de::Error>(v: f64) -> Result<f64, E> {
         Ok(v)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+    fn from_str<E: de::Error>(v: &str) -> Result<f64, E> {
         match v.trim().parse::<f64>() {
             Ok(n) if n.is_finite() => Ok(n),
             _ => Err(E::custom(format!(
@@ -192,46 +207,22 @@ impl<'de> Visitor<'de> for FloatVisitor {
     }
 }
 
-struct LaxInt(i64);
-impl<'de> Deserialize<'de> for LaxInt {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        int(de).map(LaxInt)
-    }
-}
+impl LaxScalar for i64 {
+    const EXPECTING: &'static str = "a valid integer";
 
-struct LaxBool(bool);
-impl<'de> Deserialize<'de> for LaxBool {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        bool(de).map(LaxBool)
-    }
-}
-
-struct IntVisitor;
-
-impl<'de> Visitor<'de> for IntVisitor {
-    type Value = i64;
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<i64, A::Error> {
-        visit_number_map(self, map)
-    }
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a valid integer")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<i64, E> {
+    fn from_bool<E: de::Error>(v: bool) -> Result<i64, E> {
         Ok(i64::from(v))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+    fn from_i64<E: de::Error>(v: i64) -> Result<i64, E> {
         Ok(v)
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+    fn from_u64<E: de::Error>(v: u64) -> Result<i64, E> {
         i64::try_from(v).map_err(|_| E::custom(format!("integer {v} is too large")))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+    fn from_f64<E: de::Error>(v: f64) -> Result<i64, E> {
         if v.fract() == 0.0 && v.is_finite() && v.abs() < 9.2e18 {
             Ok(v as i64)
         } else if v.fract() == 0.0 && v.is_finite() {
@@ -243,7 +234,7 @@ impl<'de> Visitor<'de> for IntVisitor {
         }
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+    fn from_str<E: de::Error>(v: &str) -> Result<i64, E> {
         let t = v.trim();
         let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
         if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -257,24 +248,14 @@ impl<'de> Visitor<'de> for IntVisitor {
     }
 }
 
-struct BoolVisitor;
+impl LaxScalar for bool {
+    const EXPECTING: &'static str = "a valid boolean";
 
-impl<'de> Visitor<'de> for BoolVisitor {
-    type Value = bool;
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
-        visit_number_map(self, map)
-    }
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a valid boolean")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+    fn from_bool<E: de::Error>(v: bool) -> Result<bool, E> {
         Ok(v)
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+    fn from_i64<E: de::Error>(v: i64) -> Result<bool, E> {
         match v {
             0 => Ok(false),
             1 => Ok(true),
@@ -284,11 +265,11 @@ impl<'de> Visitor<'de> for BoolVisitor {
         }
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
-        self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+    fn from_u64<E: de::Error>(v: u64) -> Result<bool, E> {
+        Self::from_i64(i64::try_from(v).unwrap_or(i64::MAX))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
+    fn from_f64<E: de::Error>(v: f64) -> Result<bool, E> {
         if v == 0.0 {
             Ok(false)
         } else if v == 1.0 {
@@ -300,7 +281,7 @@ impl<'de> Visitor<'de> for BoolVisitor {
         }
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+    fn from_str<E: de::Error>(v: &str) -> Result<bool, E> {
         match v.to_ascii_lowercase().as_str() {
             "0" | "off" | "f" | "false" | "n" | "no" => Ok(false),
             "1" | "on" | "t" | "true" | "y" | "yes" => Ok(true),
@@ -308,6 +289,42 @@ impl<'de> Visitor<'de> for BoolVisitor {
                 "input should be a valid boolean, unable to interpret {v:?}"
             ))),
         }
+    }
+}
+
+/// Reads a `T` from any JSON value through its [`LaxScalar`] conversions (numbers kept
+/// exact by `arbitrary_precision` come as a map: see [`visit_number_map`]).
+struct LaxVisitor<T>(PhantomData<T>);
+
+impl<'de, T: LaxScalar> Visitor<'de> for LaxVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        visit_number_map(self, map)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        T::from_bool(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        T::from_i64(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        T::from_u64(v)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        T::from_f64(v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::from_str(v)
     }
 }
 
@@ -334,18 +351,15 @@ mod tests {
         assert_eq!(parse(r#"{"i": 12, "b": true}"#).unwrap(), (12, true));
         assert_eq!(parse(r#"{"i": 12.0, "b": 0}"#).unwrap(), (12, false));
         assert_eq!(parse(r#"{"i": " -7 ", "b": "Yes"}"#).unwrap(), (-7, true));
-        assert!(parse(r#"{"i": 1.5, "b": true}"#)
-            .unwrap_err()
-            .contains("fractional"));
-        assert!(parse(r#"{"i": "x1", "b": true}"#)
-            .unwrap_err()
-            .contains("integer"));
-        assert!(parse(r#"{"i": 1, "b": 2}"#)
-            .unwrap_err()
-            .contains("boolean"));
-        assert!(parse(r#"{"i": 1, "b": "maybe"}"#)
-            .unwrap_err()
-            .contains("boolean"));
+        for (json, says) in [
+            (r#"{"i": 1.5, "b": true}"#, "fractional"),
+            (r#"{"i": "x1", "b": true}"#, "integer"),
+            (r#"{"i": 1, "b": 2}"#, "boolean"),
+            (r#"{"i": 1, "b": "maybe"}"#, "boolean"),
+        ] {
+            let e = parse(json).unwrap_err();
+            assert!(e.contains(says), "{json}: {e}");
+        }
     }
 
     #[test]

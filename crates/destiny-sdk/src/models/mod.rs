@@ -17,6 +17,8 @@
 //! - `strict` (private): every model is read from JSON objects only, never arrays.
 //! - `tagged` (private): reading the tagged unions from raw JSON text, without a
 //!   `serde_json::Value` in between.
+//! - `text` (private): the impls shared by the text newtypes ([`HttpUrl`], [`DateTime`],
+//!   the identifiers...).
 
 pub mod datetime;
 pub mod enhancements;
@@ -29,6 +31,7 @@ pub mod robots;
 pub mod search;
 mod strict;
 mod tagged;
+mod text;
 pub mod url;
 
 pub use datetime::DateTime;

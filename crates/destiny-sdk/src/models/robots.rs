@@ -29,38 +29,40 @@ pub struct LinkedRobotError {
     pub reference_id: Uuid,
 }
 
-/// The robot's report on a legacy enhancement request
-/// (`POST /v1/enhancement-requests/{id}/results/`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RobotResult {
-    /// The enhancement request this reports on.
-    #[serde(deserialize_with = "ids::v4_or_v7")]
-    pub request_id: Uuid,
-    /// Set when the whole request failed; `null` means the result file is ready.
-    #[serde(default, skip_serializing_if = "super::lax::omit_none")]
-    pub error: Option<RobotError>,
+/// Defines structs with the same fields, serde attributes included (the Python SDK
+/// declares each model on its own): each `pub struct Name;` gets the fields given
+/// `with` after them.
+macro_rules! structs_alike {
+    ($($(#[$attr:meta])* pub struct $name:ident;)* with $fields:tt) => {
+        $($(#[$attr])* pub struct $name $fields)*
+    };
 }
 
-/// The robot's report on a batch (`POST /v1/robot-enhancement-batches/{id}/results/`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RobotEnhancementBatchResult {
-    /// The batch this reports on (must equal the id in the path).
-    #[serde(deserialize_with = "ids::v4_or_v7")]
-    pub request_id: Uuid,
-    /// Set when the whole batch failed; `null` means the result file is ready.
-    #[serde(default, skip_serializing_if = "super::lax::omit_none")]
-    pub error: Option<RobotError>,
+structs_alike! {
+    /// The robot's report on a legacy enhancement request
+    /// (`POST /v1/enhancement-requests/{id}/results/`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RobotResult;
+    /// The robot's report on a batch (`POST /v1/robot-enhancement-batches/{id}/results/`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RobotEnhancementBatchResult;
+    with {
+        /// The request or batch this reports on (must equal the id in the path).
+        #[serde(deserialize_with = "ids::v4_or_v7")]
+        pub request_id: Uuid,
+        /// Set when the whole request or batch failed; `null` means the result file is
+        /// ready.
+        #[serde(default, skip_serializing_if = "super::lax::omit_none")]
+        pub error: Option<RobotError>,
+    }
 }
 
 /// One line of the validation file the repository writes after importing a result file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RobotResultValidationEntry {
     /// The reference the line is about; absent when the entry could not be parsed.
-    #[serde(
-        default,
-        skip_serializing_if = "super::lax::omit_none",
-        deserialize_with = "ids::opt_v4_or_v7"
-    )]
+    #[serde(default, skip_serializing_if = "super::lax::omit_none")]
+    #[serde(deserialize_with = "ids::opt_v4_or_v7")]
     pub reference_id: Option<Uuid>,
     /// What went wrong; absent on success.
     #[serde(default, skip_serializing_if = "super::lax::omit_none")]
@@ -129,42 +131,26 @@ impl EnhancementResultEntry {
     }
 }
 
-/// A leased batch of work handed to a robot by a poll.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RobotEnhancementBatch {
-    /// The batch id.
-    #[serde(deserialize_with = "ids::v4_or_v7")]
-    pub id: Uuid,
-    /// Signed URL of the JSONL file of [`Reference`](super::Reference)s to enhance.
-    pub reference_storage_url: HttpUrl,
-    /// Signed URL the JSONL result file is PUT to.
-    pub result_storage_url: HttpUrl,
-    /// Extra fields for the robot (unused by the repository so far).
-    #[serde(
-        default,
-        skip_serializing_if = "super::lax::omit_none",
-        deserialize_with = "super::lax::opt_free_object"
-    )]
-    pub extra_fields: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-/// A legacy enhancement request pushed to a robot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RobotRequest {
-    /// The enhancement request id.
-    #[serde(deserialize_with = "ids::v4_or_v7")]
-    pub id: Uuid,
-    /// Signed URL of the JSONL file of references to enhance.
-    pub reference_storage_url: HttpUrl,
-    /// Signed URL the JSONL result file is PUT to.
-    pub result_storage_url: HttpUrl,
-    /// Extra fields for the robot.
-    #[serde(
-        default,
-        skip_serializing_if = "super::lax::omit_none",
-        deserialize_with = "super::lax::opt_free_object"
-    )]
-    pub extra_fields: Option<serde_json::Map<String, serde_json::Value>>,
+structs_alike! {
+    /// A leased batch of work handed to a robot by a poll.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RobotEnhancementBatch;
+    /// A legacy enhancement request pushed to a robot.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RobotRequest;
+    with {
+        /// The batch or enhancement request id.
+        #[serde(deserialize_with = "ids::v4_or_v7")]
+        pub id: Uuid,
+        /// Signed URL of the JSONL file of [`Reference`](super::Reference)s to enhance.
+        pub reference_storage_url: HttpUrl,
+        /// Signed URL the JSONL result file is PUT to.
+        pub result_storage_url: HttpUrl,
+        /// Extra fields for the robot (unused by the repository so far).
+        #[serde(default, skip_serializing_if = "super::lax::omit_none")]
+        #[serde(deserialize_with = "super::lax::opt_free_object")]
+        pub extra_fields: Option<serde_json::Map<String, serde_json::Value>>,
+    }
 }
 
 /// The repository's view of a batch, returned when a result is submitted.

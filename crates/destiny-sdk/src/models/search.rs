@@ -124,11 +124,8 @@ pub struct SearchEnhancementRequestRead {
     /// Progress of the requested enhancements.
     pub request_status: EnhancementRequestStatus,
     /// References the search matched, once known.
-    #[serde(
-        default,
-        skip_serializing_if = "lax::omit_none",
-        deserialize_with = "lax::opt_int"
-    )]
+    #[serde(default, skip_serializing_if = "lax::omit_none")]
+    #[serde(deserialize_with = "lax::opt_int")]
     pub n_matched: Option<i64>,
     /// Enhancements requested so far.
     #[serde(default, deserialize_with = "lax::int")]
@@ -223,22 +220,13 @@ impl<'de> Deserialize<'de> for StatusCounts {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StatusCounts, A::Error> {
                 let mut counts = StatusCounts::default();
                 while let Some(status) = map.next_key::<String>()? {
-                    let LaxCount(n) = map.next_value()?;
+                    let lax::Lax(n) = map.next_value::<lax::Lax<i64>>()?;
                     counts.insert(status, n);
                 }
                 Ok(counts)
             }
         }
         de.deserialize_map(CountsVisitor)
-    }
-}
-
-/// One count, read as pydantic reads an `int` in lax mode.
-struct LaxCount(i64);
-
-impl<'de> Deserialize<'de> for LaxCount {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        lax::int(de).map(LaxCount)
     }
 }
 

@@ -31,6 +31,32 @@ pub(crate) trait TaggedUnion: Sized {
     ) -> Result<Self, A::Error>;
 }
 
+/// Makes `$name` a [`TaggedUnion`] under the key `$tag` and implements its `Deserialize`:
+/// `|tag, rest| body` gives the value for a tag (a `String`) from the rest of the object
+/// (a [`TagRest`]), as [`TaggedUnion::from_tag`].
+macro_rules! tagged_union {
+    ($name:ident, $tag:literal, |$tag_var:ident, $rest:ident| $body:expr) => {
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+                $crate::models::tagged::deserialize_tagged(de)
+            }
+        }
+
+        impl $crate::models::tagged::TaggedUnion for $name {
+            const TAG: &'static str = $tag;
+
+            fn from_tag<'de, A: ::serde::de::MapAccess<'de>>(
+                $tag_var: String,
+                $rest: $crate::models::tagged::TagRest<'de, A>,
+            ) -> Result<Self, A::Error> {
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use tagged_union;
+
 /// `Deserialize::deserialize` for a [`TaggedUnion`].
 pub(crate) fn deserialize_tagged<'de, T: TaggedUnion, D: Deserializer<'de>>(
     de: D,

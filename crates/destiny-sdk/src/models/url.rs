@@ -1,7 +1,6 @@
 //! `HttpUrl`: an absolute `http`/`https` URL, read and written as pydantic's `HttpUrl`.
 
-use serde::{Deserialize, Deserializer, Serialize};
-use std::fmt;
+use serde::Serialize;
 
 /// An absolute `http://` or `https://` URL, normalised as pydantic's `HttpUrl` normalises
 /// it: WHATWG URL parsing and serialisation by the `url` crate, which pydantic itself
@@ -24,12 +23,7 @@ pub struct HttpUrl(String);
 /// pydantic's `HttpUrl` length limit.
 const MAX_URL_CHARS: usize = 2083;
 
-impl HttpUrl {
-    /// The URL text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+super::text::text_impls!(HttpUrl, "The URL text.", Debug Display Deserialize);
 
 /// What pydantic's `HttpUrl` makes of `s`, as text.
 pub(crate) fn normalise(s: &str) -> Result<String, String> {
@@ -53,25 +47,6 @@ impl std::str::FromStr for HttpUrl {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         normalise(s).map(Self)
-    }
-}
-
-impl<'de> Deserialize<'de> for HttpUrl {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(de)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Debug for HttpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for HttpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
