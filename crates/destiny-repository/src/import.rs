@@ -2,7 +2,7 @@
 //! the validation file is written, and the outcome is applied in one transaction.
 
 use destiny_sdk::jsonl;
-use destiny_sdk::models::RobotResultValidationEntry;
+use destiny_sdk::models::{Enhancement, RobotResultValidationEntry};
 use destiny_sdk::result_file::{Outcome, ResultFileCheck};
 use std::collections::{HashMap, HashSet};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::blob::{BlobError, BlobKey, BlobStore};
 use crate::db::references::StoredForm;
+use crate::db::supersession;
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -41,7 +42,10 @@ pub async fn import_batch(
     let result_file = record.result_file.clone();
     let validation_file = record.validation_key();
     let pending = db.importing_refs(batch).await?;
-    let mut check = ResultFileCheck::new(pending.iter().map(|p| p.reference_id));
+    // The batch's robot's entitlements as they are now (a revoked one no longer counts).
+    let entitlements = db.robot_entitlements(record.robot_id).await?;
+    let mut check = ResultFileCheck::new(pending.iter().map(|p| p.reference_id))
+        .with_entitlements(entitlements);
     let mut lines: Vec<RobotResultValidationEntry> = Vec::with_capacity(pending.len() + 1);
 
     let key = BlobKey::new(result_file.as_str())?;
@@ -66,7 +70,8 @@ pub async fn import_batch(
         Err(e) => return Err(ApiError::Storage(e)),
     }
 
-    let unstorable = refuse_unstorable(&check, &mut lines);
+    let mut unstorable = refuse_unstorable(&check, &mut lines);
+    unstorable.extend(refuse_supersessions(db, &check, &mut lines).await?);
 
     // Each accepted enhancement's stored form, computed once for the duplicate check and
     // the insert.
@@ -137,6 +142,49 @@ fn refuse_unstorable(
         }
     }
     refused
+}
+
+/// Applies the supersession rules ([`crate::db::supersession`]) to the accepted lines
+/// that supersede: one whose target may not be superseded gets a refused validation line
+/// saying why, and its reference fails. Answers the references refused.
+///
+/// # Errors
+/// Database errors.
+async fn refuse_supersessions(
+    db: &Db,
+    check: &ResultFileCheck,
+    lines: &mut [RobotResultValidationEntry],
+) -> Result<HashSet<Uuid>, ApiError> {
+    fn superseding(outcome: &Outcome) -> Option<(&Enhancement, Uuid)> {
+        match outcome {
+            Outcome::Enhance(e) => e.supersedes.map(|target| (&**e, target)),
+            Outcome::Fail => None,
+        }
+    }
+    let ids: Vec<Uuid> = check
+        .decided()
+        .values()
+        .filter_map(superseding)
+        .map(|(_, target)| target)
+        .collect();
+    let mut refused = HashSet::new();
+    if ids.is_empty() {
+        return Ok(refused);
+    }
+    let targets = db.supersession_targets(&ids).await?;
+    for line in lines.iter_mut().filter(|l| l.error.is_none()) {
+        let Some(reference) = line.reference_id else {
+            continue;
+        };
+        let Some((e, target)) = check.decided().get(&reference).and_then(superseding) else {
+            continue;
+        };
+        if let Some(why) = supersession::refusal(e, targets.get(&target)) {
+            line.error = Some(why);
+            refused.insert(reference);
+        }
+    }
+    Ok(refused)
 }
 
 /// Writes a validation file: one JSONL line per entry, streamed in 60 KiB writes.

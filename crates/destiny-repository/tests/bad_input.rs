@@ -1,9 +1,8 @@
 //! Bad input gets the documented answer and changes nothing: an invalid JSONL line on
 //! import (422 naming the line, nothing of that import kept), invalid `limit` and
 //! `lease` (422 in FastAPI's shape), unknown batches (404 with the real text), conflicts
-//! (409) and invalid references to other records (422), robot bodies granting
-//! entitlements (422: not stored yet, so never silently dropped), on both backends; a
-//! client stalling in its request headers is disconnected.
+//! (409) and invalid references to other records (422), on both backends; a client
+//! stalling in its request headers is disconnected.
 
 mod common;
 
@@ -22,7 +21,6 @@ on_both_backends!(
     bad_limit_and_lease_are_422,
     unknown_batches_are_404,
     constraint_violations_are_409_or_422,
-    entitlements_are_refused_not_dropped,
 );
 
 /// Rows of a table.
@@ -315,79 +313,6 @@ async fn constraint_violations_are_409_or_422(backend: Backend) {
         "no refused request was stored"
     );
     assert_eq!(count(&s, "pending_enhancements").await, 0);
-}
-
-/// Entitlements are not stored yet: a robot body granting any is refused (422 naming the
-/// field) on register and update, and changes nothing; an empty list is accepted, and
-/// the robot is answered without the field (as SDK 0.7.4, which forbids it, can read).
-async fn entitlements_are_refused_not_dropped(backend: Backend) {
-    let s = start(backend).await;
-    let robot = |name: &str, entitlements: Value| {
-        Some(
-            json!({"name": name, "description": "d", "owner": "o", "entitlements": entitlements})
-                .to_string(),
-        )
-    };
-    let refused = |what: &str, status: u16, answer: &Value| {
-        assert_eq!(status, 422, "{what}: {answer}");
-        assert_eq!(
-            answer["detail"][0]["loc"],
-            json!(["body", "entitlements"]),
-            "{what}"
-        );
-        assert_eq!(
-            answer["detail"][0]["msg"], "this repository does not grant entitlements yet",
-            "{what}"
-        );
-    };
-    let (status, answer) = s
-        .admin(
-            Method::POST,
-            "/v1/robots/",
-            robot("entitled", json!(["full_text"])),
-        )
-        .await;
-    refused("register", status, &answer);
-    assert_eq!(answer["detail"][0]["input"], json!(["full_text"]));
-    assert_eq!(count(&s, "robots").await, 0, "nothing registered");
-
-    let (status, created) = s
-        .admin(Method::POST, "/v1/robots/", robot("plain", json!([])))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    assert!(created.get("entitlements").is_none(), "{created}");
-    let path = format!("/v1/robots/{}/", created["id"].as_str().unwrap());
-    let (status, answer) = s
-        .admin(
-            Method::PUT,
-            &path,
-            robot("renamed", json!(["raw_enhancement_writer", "full_text"])),
-        )
-        .await;
-    refused("update", status, &answer);
-    let (_, unchanged) = s.admin(Method::GET, &path, None).await;
-    assert_eq!(
-        unchanged["name"], "plain",
-        "the refused update changed nothing"
-    );
-    let (status, updated) = s
-        .admin(Method::PUT, &path, robot("renamed", json!([])))
-        .await;
-    assert_eq!(
-        (status, &updated["name"]),
-        (200, &json!("renamed")),
-        "{updated}"
-    );
-    assert!(updated.get("entitlements").is_none(), "{updated}");
-    // An unknown entitlement is the model's refusal, at the item's path.
-    let (status, answer) = s
-        .admin(Method::POST, "/v1/robots/", robot("odd", json!(["root"])))
-        .await;
-    assert_eq!(status, 422, "{answer}");
-    assert_eq!(
-        answer["detail"][0]["loc"],
-        json!(["body", "entitlements[0]"])
-    );
 }
 
 /// A connection whose request headers stop arriving is closed once `header_read_timeout`

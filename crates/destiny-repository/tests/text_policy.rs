@@ -105,7 +105,6 @@ async fn nul_is_refused_in_text_columns_and_kept_in_json(backend: Backend) {
     // NUL inside the JSON of a reference (identifiers, enhancement content) is kept.
     let line = json!({"identifiers": [{"identifier": "W1", "identifier_type": "open_alex"}],
         "enhancements": [{"source": "s", "visibility": "public",
-            "reference_id": "00000000-0000-4000-8000-000000000001",
             "content": {"enhancement_type": "abstract", "process": "other", "abstract": "A\u{0}B"}}]});
     let (status, ids) = s
         .admin(Method::POST, "/v1/references/", Some(line.to_string()))

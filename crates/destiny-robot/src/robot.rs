@@ -161,8 +161,9 @@ impl From<Enhancement> for Enhanced {
 }
 
 impl Enhanced {
-    /// The result line for `reference_id`. Raw content, which the repository refuses
-    /// from robots, becomes a `LinkedRobotError` here rather than there.
+    /// The result line for `reference_id`. Raw content is written as it is: the repository
+    /// decides from the robot's entitlements (`raw_enhancement_writer`), which a robot
+    /// cannot read.
     pub(crate) fn into_entry(self, reference_id: Uuid, info: &RobotInfo) -> EnhancementResultEntry {
         let enhancement = match self {
             Self::Content(content) => Enhancement {
@@ -178,12 +179,6 @@ impl Enhanced {
             },
             Self::Enhancement(e) => *e,
         };
-        if matches!(enhancement.content, EnhancementContent::Raw(_)) {
-            return EnhancementResultEntry::Error(destiny_sdk::models::LinkedRobotError {
-                message: destiny_sdk::result_file::texts::RAW.to_owned(),
-                reference_id,
-            });
-        }
         EnhancementResultEntry::Enhancement(Box::new(enhancement))
     }
 }

@@ -29,7 +29,8 @@ use uuid::Uuid;
 
 use crate::jsonl;
 use crate::models::{
-    Enhancement, EnhancementContent, EnhancementResultEntry, RobotResultValidationEntry,
+    Enhancement, EnhancementContent, EnhancementResultEntry, RobotEntitlement,
+    RobotResultValidationEntry,
 };
 
 /// The validation file's texts (spec §4), as the repository writes them.
@@ -38,11 +39,12 @@ pub mod texts {
     pub const NOT_IN_BATCH: &str = "Reference not in batch enhancement request.";
     /// A second line for the same reference.
     pub const DUPLICATE_REFERENCE: &str = "Duplicate reference ID in enhancement result.";
-    /// A `raw` enhancement, which robots may not create.
-    pub const RAW: &str = "Robot returned illegal raw enhancement type";
-    /// An enhancement with `supersedes`, which only robots holding the
-    /// `enhancement_supersession_writer` entitlement may set. (The repository's own text
-    /// is not in a published source; this one is the toolkit's.)
+    /// A `raw` enhancement from a robot without the `raw_enhancement_writer` entitlement
+    /// (the repository's text since it has entitlements).
+    pub const RAW: &str = "Robot is not entitled to return raw enhancements.";
+    /// An enhancement with `supersedes` from a robot without the
+    /// `enhancement_supersession_writer` entitlement. (The repository's own text is not in
+    /// a published source; this one is the toolkit's, worded as [`RAW`].)
     pub const SUPERSEDES: &str = "Robot is not entitled to supersede enhancements.";
     /// A `tombstone` that supersedes nothing: it must head a chain.
     pub const LONE_TOMBSTONE: &str = "A tombstone enhancement must supersede an enhancement.";
@@ -82,6 +84,10 @@ pub struct ResultFileCheck {
     entries: usize,
     /// Lines that decided nothing (unparsable, unknown type, outside the batch, repeated).
     refused: usize,
+    /// The robot may return `raw` enhancements (`raw_enhancement_writer`).
+    may_write_raw: bool,
+    /// The robot may set `supersedes` (`enhancement_supersession_writer`).
+    may_supersede: bool,
 }
 
 /// The end of a check: lines for references without one, and every reference's outcome.
@@ -97,7 +103,7 @@ pub struct CheckedFile {
 
 impl ResultFileCheck {
     /// A check for a batch of these references (their order is kept for
-    /// [`finish`](Self::finish)).
+    /// [`finish`](Self::finish)), returned by a robot without entitlements.
     pub fn new(batch: impl IntoIterator<Item = Uuid>) -> Self {
         let batch: Vec<Uuid> = batch.into_iter().collect();
         Self {
@@ -107,7 +113,47 @@ impl ResultFileCheck {
             entries: 0,
             refused: 0,
             batch,
+            may_write_raw: false,
+            may_supersede: false,
         }
+    }
+
+    /// The same check for a robot holding `entitlements`: `raw_enhancement_writer` lets
+    /// `raw` enhancements through, `enhancement_supersession_writer` lets `supersedes`
+    /// (and a tombstone that supersedes) through. Whether the superseded enhancement may
+    /// be superseded is the repository's to decide: it knows the stored ones.
+    ///
+    /// ```
+    /// use destiny_sdk::models::RobotEntitlement;
+    /// use destiny_sdk::result_file::{texts, ResultFileCheck};
+    /// use uuid::Uuid;
+    ///
+    /// let reference = Uuid::new_v4();
+    /// let raw = format!(
+    ///     r#"{{"reference_id": "{reference}", "source": "s", "visibility": "public",
+    ///         "content": {{"enhancement_type": "raw", "source_export_date": "2024-01-01T00:00:00Z",
+    ///         "description": "d", "metadata": {{}}, "data": {{"x": 1}}}}}}"#
+    /// ).replace('\n', " ");
+    /// let refused = ResultFileCheck::new([reference]).check_line(&raw).unwrap();
+    /// assert_eq!(refused.error.as_deref(), Some(texts::RAW));
+    /// let entitled = ResultFileCheck::new([reference])
+    ///     .with_entitlements([RobotEntitlement::RawEnhancementWriter])
+    ///     .check_line(&raw)
+    ///     .unwrap();
+    /// assert_eq!(entitled.error, None);
+    /// ```
+    pub fn with_entitlements(
+        mut self,
+        entitlements: impl IntoIterator<Item = RobotEntitlement>,
+    ) -> Self {
+        for entitlement in entitlements {
+            match entitlement {
+                RobotEntitlement::RawEnhancementWriter => self.may_write_raw = true,
+                RobotEntitlement::EnhancementSupersessionWriter => self.may_supersede = true,
+                RobotEntitlement::FullText => {}
+            }
+        }
+        self
     }
 
     /// [`check_line`](Self::check_line) for a line as bytes, as read from the file: a line
@@ -141,8 +187,10 @@ impl ResultFileCheck {
     /// In order: a line that does not parse, or an enhancement of a type this SDK does not
     /// know, gets `Entry N could not be parsed: …` and no reference id; then a reference
     /// outside the batch, and a second line for a reference, are refused; a
-    /// `LinkedRobotError` fails its reference with its message; a `raw` enhancement fails
-    /// it with [`texts::RAW`]; any other enhancement is accepted (no error).
+    /// `LinkedRobotError` fails its reference with its message; without the entitlement
+    /// for it, a `raw` enhancement fails it with [`texts::RAW`] and one with `supersedes`
+    /// with [`texts::SUPERSEDES`]; a tombstone that supersedes nothing fails it with
+    /// [`texts::LONE_TOMBSTONE`]; any other enhancement is accepted (no error).
     pub fn check_line(&mut self, text: &str) -> Option<RobotResultValidationEntry> {
         if text.trim().is_empty() {
             return None;
@@ -167,17 +215,20 @@ impl ResultFileCheck {
                 fail(Some(reference_id), err.message)
             }
             EnhancementResultEntry::Enhancement(e)
-                if matches!(e.content, EnhancementContent::Raw(_)) =>
+                if !self.may_write_raw && matches!(e.content, EnhancementContent::Raw(_)) =>
             {
                 self.decided.insert(reference_id, Outcome::Fail);
                 fail(Some(reference_id), texts::RAW.to_owned())
             }
-            EnhancementResultEntry::Enhancement(e) if e.supersedes.is_some() => {
+            EnhancementResultEntry::Enhancement(e)
+                if !self.may_supersede && e.supersedes.is_some() =>
+            {
                 self.decided.insert(reference_id, Outcome::Fail);
                 fail(Some(reference_id), texts::SUPERSEDES.to_owned())
             }
             EnhancementResultEntry::Enhancement(e)
-                if matches!(e.content, EnhancementContent::Tombstone(_)) =>
+                if e.supersedes.is_none()
+                    && matches!(e.content, EnhancementContent::Tombstone(_)) =>
             {
                 self.decided.insert(reference_id, Outcome::Fail);
                 fail(Some(reference_id), texts::LONE_TOMBSTONE.to_owned())
@@ -396,5 +447,65 @@ mod tests {
                 Outcome::Fail => assert_ne!(*id, ids[1]),
             }
         }
+    }
+
+    #[test]
+    fn entitlements_let_raw_and_supersession_through() {
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+        let target = Uuid::new_v4();
+        let raw = r#"{"enhancement_type": "raw", "source_export_date": "2024-01-01T00:00:00Z", "description": "d", "metadata": {}, "data": {"x": 1}}"#;
+        let superseding = |id: Uuid, content: &str| {
+            enhancement(id, content).replace(
+                r#""source""#,
+                &format!(r#""supersedes": "{target}", "source""#),
+            )
+        };
+        let lines = [
+            enhancement(ids[0], raw),
+            superseding(
+                ids[1],
+                r#"{"enhancement_type": "abstract", "process": "other", "abstract": "A."}"#,
+            ),
+            superseding(
+                ids[2],
+                r#"{"enhancement_type": "tombstone", "reason": "retracted"}"#,
+            ),
+            enhancement(ids[3], r#"{"enhancement_type": "tombstone"}"#),
+        ];
+        let run = |check: ResultFileCheck| -> Vec<Option<String>> {
+            let mut check = check;
+            lines
+                .iter()
+                .map(|l| check.check_line(l).unwrap().error)
+                .collect()
+        };
+        let lone = Some(texts::LONE_TOMBSTONE.to_owned());
+        assert_eq!(
+            run(ResultFileCheck::new(ids.clone())),
+            vec![
+                Some(texts::RAW.to_owned()),
+                Some(texts::SUPERSEDES.to_owned()),
+                Some(texts::SUPERSEDES.to_owned()),
+                lone.clone()
+            ]
+        );
+        assert_eq!(
+            run(ResultFileCheck::new(ids.clone()).with_entitlements([
+                RobotEntitlement::RawEnhancementWriter,
+                RobotEntitlement::EnhancementSupersessionWriter,
+            ])),
+            vec![None, None, None, lone.clone()],
+            "a tombstone must still head a chain"
+        );
+        assert_eq!(
+            run(ResultFileCheck::new(ids.clone()).with_entitlements([RobotEntitlement::FullText])),
+            vec![
+                Some(texts::RAW.to_owned()),
+                Some(texts::SUPERSEDES.to_owned()),
+                Some(texts::SUPERSEDES.to_owned()),
+                lone
+            ],
+            "full_text grants neither"
+        );
     }
 }

@@ -180,14 +180,23 @@ impl Server {
         )
     }
 
-    /// Registers a robot through the admin API.
+    /// Registers a robot through the admin API (without entitlements, as SDK 0.7.4 does).
     pub async fn register(&self, name: &str) -> ProvisionedRobot {
+        self.register_robot(json!({"name": name, "description": "d", "owner": "o"}))
+            .await
+    }
+
+    /// Registers a robot granted `entitlements` (wire names, such as `full_text`).
+    pub async fn register_entitled(&self, name: &str, entitlements: &[&str]) -> ProvisionedRobot {
+        self.register_robot(
+            json!({"name": name, "description": "d", "owner": "o", "entitlements": entitlements}),
+        )
+        .await
+    }
+
+    async fn register_robot(&self, body: Value) -> ProvisionedRobot {
         let (status, body) = self
-            .admin(
-                reqwest::Method::POST,
-                "/v1/robots/",
-                Some(json!({"name": name, "description": "d", "owner": "o"}).to_string()),
-            )
+            .admin(reqwest::Method::POST, "/v1/robots/", Some(body.to_string()))
             .await;
         assert_eq!(status, 201, "{body}");
         serde_json::from_value(body).expect("ProvisionedRobot")

@@ -17,6 +17,7 @@ use super::body::{json_body, IdPath};
 use super::AppState;
 use crate::clock::micros;
 use crate::error::ApiError;
+use crate::reference_file::Reader;
 
 /// The admin routes with their bearer-token check.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -78,7 +79,13 @@ async fn update_robot(
     body: axum::body::Bytes,
 ) -> Result<Json<Robot>, ApiError> {
     let robot: RobotIn = json_body(&body)?;
-    Ok(Json(state.db.update_robot(id, &robot).await?))
+    // The admin is the entitlement writer: the set given replaces the robot's (`[]`
+    // revokes them all). A body without the field keeps them, so an SDK 0.7.4 client,
+    // which cannot name them, does not revoke what it cannot see.
+    let names_entitlements = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
+        .is_ok_and(|fields| fields.contains_key("entitlements"));
+    let entitlements = names_entitlements.then_some(&robot.entitlements);
+    Ok(Json(state.db.update_robot(id, &robot, entitlements).await?))
 }
 
 async fn cycle_secret(
@@ -87,6 +94,29 @@ async fn cycle_secret(
 ) -> Result<Response, ApiError> {
     let robot = state.db.cycle_robot_secret(id).await?;
     Ok((StatusCode::CREATED, Json(robot)).into_response())
+}
+
+/// Gives an import line what upstream import files leave out, as the repository does
+/// when it imports them: the reference's `id` (a fresh one) and each enhancement's
+/// `reference_id` (the reference's).
+fn fill_import_ids(line: &mut serde_json::Value) {
+    let Some(reference) = line.as_object_mut() else {
+        return; // not an object: the model's refusal names it
+    };
+    let id = reference
+        .entry("id")
+        .or_insert_with(|| Uuid::new_v4().to_string().into())
+        .clone();
+    if let Some(list) = reference
+        .get_mut("enhancements")
+        .and_then(|e| e.as_array_mut())
+    {
+        for enhancement in list.iter_mut().filter_map(|e| e.as_object_mut()) {
+            enhancement
+                .entry("reference_id")
+                .or_insert_with(|| id.clone());
+        }
+    }
 }
 
 /// `POST /v1/references/`: a JSONL body of references (ids assigned when absent); all
@@ -105,22 +135,31 @@ async fn import_references(
         let invalid = |msg: String| ApiError::Unprocessable(format!("Line {}: {msg}", i + 1));
         let mut value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| invalid(e.to_string()))?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.entry("id")
-                .or_insert_with(|| Uuid::new_v4().to_string().into());
-        }
+        fill_import_ids(&mut value);
         let r: Reference =
             destiny_sdk::models::from_json_value(value).map_err(|e| invalid(e.to_string()))?;
-        // As the repository's import files: a tombstone withdraws a chain of stored
-        // enhancements, which an import has none of.
-        if let Some(k) = r
-            .enhancements()
-            .iter()
-            .position(|e| matches!(e.content, EnhancementContent::Tombstone(_)))
-        {
-            return Err(invalid(format!(
-                "enhancements[{k}]: an import cannot carry a tombstone enhancement"
-            )));
+        for (k, e) in r.enhancements().iter().enumerate() {
+            // Written here, or the reference's own: an enhancement is never moved to
+            // another reference silently.
+            if e.reference_id != r.id {
+                return Err(invalid(format!(
+                    "enhancements[{k}].reference_id: {} is not the id of its reference, {}",
+                    e.reference_id, r.id
+                )));
+            }
+            // As the repository's import files: supersession chains are of stored
+            // enhancements, which an import has none of.
+            if matches!(e.content, EnhancementContent::Tombstone(_)) {
+                return Err(invalid(format!(
+                    "enhancements[{k}]: an import cannot carry a tombstone enhancement"
+                )));
+            }
+            if e.supersedes.is_some() {
+                return Err(invalid(format!(
+                    "enhancements[{k}].supersedes: an import cannot supersede enhancements \
+                     (a robot holding enhancement_supersession_writer can)"
+                )));
+            }
         }
         // The text policy of stored fields (`crate::text`): content is JSON text and
         // keeps every character; `source` and `robot_version` are text columns.
@@ -160,11 +199,13 @@ async fn create_request(
     // is removed again if the request is refused.
     let id = Uuid::new_v4();
     let (reference_file, _, _) = crate::db::requests::request_files(id);
+    let reader = Reader::of(&state.db.robot_entitlements(req.robot_id).await?);
     crate::reference_file::write(
         state.blobs.store(),
         &reference_file,
         &state.db,
         &req.reference_ids,
+        reader,
     )
     .await?;
     if let Err(e) = state

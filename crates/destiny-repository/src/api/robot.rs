@@ -24,6 +24,7 @@ use crate::clock::micros;
 use crate::config::SignatureClock;
 use crate::db::batches::{BatchRecord, Submitted};
 use crate::error::ApiError;
+use crate::reference_file::Reader;
 
 /// Largest batch a poll hands out (the real repository's cap).
 pub const MAX_LIMIT: i64 = 10_000;
@@ -161,14 +162,20 @@ async fn poll(
         batch: Some(claim.batch.id),
         reference_file: claim.batch.reference_file.clone(),
     };
-    let answered = crate::reference_file::write(
-        state.blobs.store(),
-        &claim.batch.reference_file,
-        &state.db,
-        &claim.reference_ids,
-    )
-    .await
-    .and_then(|()| batch_json(&state, &claim.batch));
+    let answered = async {
+        // Read now, not at registration: an entitlement revoked meanwhile is gone.
+        let reader = Reader::of(&state.db.robot_entitlements(robot_id).await?);
+        crate::reference_file::write(
+            state.blobs.store(),
+            &claim.batch.reference_file,
+            &state.db,
+            &claim.reference_ids,
+            reader,
+        )
+        .await?;
+        batch_json(&state, &claim.batch)
+    }
+    .await;
     match answered {
         Ok(body) => {
             guard.disarm();

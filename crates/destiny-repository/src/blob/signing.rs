@@ -71,7 +71,7 @@ impl SignedQuery {
     /// Parses a raw query string (without `?`), percent-decoding values.
     ///
     /// ```
-    /// use destiny_repository::blob::SignedQuery;
+    /// use destiny_repository::blob::signing::SignedQuery;
     /// let q = SignedQuery::parse("sp=r&se=17&sig=ab").unwrap();
     /// assert_eq!(q.se.as_deref(), Some("17"));
     /// ```

@@ -15,6 +15,7 @@
 //! - [`imports`]: the durable import queue.
 //! - [`legacy`]: the legacy single-request result flow.
 //! - [`statistics`]: PostgreSQL's planner statistics kept current as the queue changes.
+//! - [`supersession`]: supersession chains and the rules a superseding enhancement meets.
 
 pub mod batches;
 pub mod expiry;
@@ -24,6 +25,7 @@ pub mod references;
 pub mod requests;
 pub mod robots;
 pub mod statistics;
+pub mod supersession;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -63,51 +65,32 @@ pub struct Db {
     statistics: std::sync::Arc<statistics::Statistics>,
 }
 
-/// The migrations of each backend, embedded in the binary: `(version, description, sql)`.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../../migrations/sqlite/0001_init.sql"),
-    ),
-    (
-        2,
-        "legacy batches",
-        include_str!("../../migrations/sqlite/0002_legacy_batches.sql"),
-    ),
-    (
-        3,
-        "import retries",
-        include_str!("../../migrations/sqlite/0003_import_retries.sql"),
-    ),
-    (
-        4,
-        "status check",
-        include_str!("../../migrations/sqlite/0004_status_check.sql"),
-    ),
-];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../../migrations/postgres/0001_init.sql"),
-    ),
-    (
-        2,
-        "legacy batches",
-        include_str!("../../migrations/postgres/0002_legacy_batches.sql"),
-    ),
-    (
-        3,
-        "import retries",
-        include_str!("../../migrations/postgres/0003_import_retries.sql"),
-    ),
-    (
-        4,
-        "status check",
-        include_str!("../../migrations/postgres/0004_status_check.sql"),
-    ),
-];
+/// Declares the migrations of both backends from one list, embedded in the binary as
+/// `(version, description, sql)`: each version has a file of the same name under
+/// `migrations/sqlite/` and `migrations/postgres/`, so the two schemas cannot drift apart
+/// in what they migrate.
+macro_rules! migrations {
+    ($($version:literal $description:literal $file:literal;)*) => {
+        const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[$((
+            $version,
+            $description,
+            include_str!(concat!("../../migrations/sqlite/", $file)),
+        )),*];
+        const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[$((
+            $version,
+            $description,
+            include_str!(concat!("../../migrations/postgres/", $file)),
+        )),*];
+    };
+}
+
+migrations! {
+    1 "init" "0001_init.sql";
+    2 "legacy batches" "0002_legacy_batches.sql";
+    3 "import retries" "0003_import_retries.sql";
+    4 "status check" "0004_status_check.sql";
+    5 "entitlements" "0005_entitlements.sql";
+}
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
     use sqlx::migrate::{Migration, MigrationType, Migrator};

@@ -1,6 +1,6 @@
 //! References and their stored enhancements.
 
-use destiny_sdk::models::{Enhancement, Reference, Visibility};
+use destiny_sdk::models::{DateTime, Enhancement, Reference, Visibility};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 use std::collections::HashMap;
@@ -58,7 +58,14 @@ impl StoredForm {
             .map(serde_json::to_string)
             .transpose()
             .map_err(internal)?;
-        let head = serde_json::json!([e.source, e.visibility, e.robot_version, e.derived_from]);
+        // `supersedes` counts only when set, so the fingerprints stored before it existed
+        // still match: an enhancement that reverts a chain to an earlier content is not a
+        // duplicate of that earlier, superseded one.
+        let mut head =
+            serde_json::json!([e.source, e.visibility, e.robot_version, e.derived_from]);
+        if let (Some(target), Some(list)) = (e.supersedes, head.as_array_mut()) {
+            list.push(target.to_string().into());
+        }
         let mut h = Sha256::new();
         h.update(head.to_string().as_bytes());
         h.update(b"\n");
@@ -71,7 +78,7 @@ impl StoredForm {
     }
 }
 
-/// Enhancement rows per `INSERT` (9 parameters each). Not more: binding a parameter costs
+/// Enhancement rows per `INSERT` (10 parameters each). Not more: binding a parameter costs
 /// SQLite a scan of the statement's parameter names, so one statement's binding cost
 /// grows with the square of its parameters (400 rows spent 18% of the server's CPU there).
 const INSERT_ROWS: usize = 50;
@@ -103,22 +110,22 @@ pub async fn insert_enhancements(
         }
     }
     let mut stored = Vec::with_capacity(items.len());
-    for chunk in items.chunks(INSERT_ROWS) {
-        let ids: Vec<Uuid> = chunk
-            .iter()
-            .map(|(e, _)| e.id.unwrap_or_else(Uuid::new_v4))
-            .collect();
+    let all_ids: Vec<Uuid> = items
+        .iter()
+        .map(|(e, _)| e.id.unwrap_or_else(Uuid::new_v4))
+        .collect();
+    for (chunk, ids) in items.chunks(INSERT_ROWS).zip(all_ids.chunks(INSERT_ROWS)) {
         let values = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + 9 * i, 9)))
+            .map(|i| format!("({})", placeholders(1 + 10 * i, 10)))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
             "INSERT INTO enhancements (id, reference_id, source, visibility, robot_version, \
-             derived_from, content, fingerprint, created_at) VALUES {values} \
+             derived_from, content, fingerprint, created_at, supersedes) VALUES {values} \
              ON CONFLICT (reference_id, fingerprint) DO NOTHING"
         );
         let mut q = sqlx::query(&sql);
-        for ((e, form), id) in chunk.iter().zip(&ids) {
+        for ((e, form), id) in chunk.iter().zip(ids) {
             q = q
                 .bind(id.to_string())
                 .bind(e.reference_id.to_string())
@@ -128,7 +135,8 @@ pub async fn insert_enhancements(
                 .bind(form.derived.clone())
                 .bind(form.content.as_str())
                 .bind(form.fingerprint.as_str())
-                .bind(now_us);
+                .bind(now_us)
+                .bind(e.supersedes.map(|t| t.to_string()));
         }
         let done = q.execute(&mut **tx).await?;
         if done.rows_affected() == chunk.len() as u64 {
@@ -141,7 +149,7 @@ pub async fn insert_enhancements(
             "SELECT id FROM enhancements WHERE id IN ({})",
             placeholders(1, chunk.len())
         );
-        let q = bind_ids(sqlx::query(&sql), &ids);
+        let q = bind_ids(sqlx::query(&sql), ids);
         let inserted = q
             .fetch_all(&mut **tx)
             .await?
@@ -150,7 +158,39 @@ pub async fn insert_enhancements(
             .collect::<Result<std::collections::HashSet<Uuid>, sqlx::Error>>()?;
         stored.extend(ids.iter().map(|id| inserted.contains(id)));
     }
+    for ((e, _), (id, stored)) in items.iter().zip(all_ids.iter().zip(&stored)) {
+        if let (Some(target), true) = (e.supersedes, stored) {
+            supersede(tx, target, *id, e.reference_id).await?;
+        }
+    }
     Ok(stored)
+}
+
+/// Records that `successor` supersedes `target`, which must still head its chain on
+/// `reference`. The import checked that before writing its validation file; a
+/// concurrent import that superseded it first makes this one fail as busy, to be retried
+/// (and then refused with the reason in its validation file).
+async fn supersede(
+    tx: &mut Transaction<'static, Any>,
+    target: Uuid,
+    successor: Uuid,
+    reference: Uuid,
+) -> Result<(), ApiError> {
+    let done = sqlx::query(
+        "UPDATE enhancements SET superseded_by = $1 \
+         WHERE id = $2 AND reference_id = $3 AND superseded_by IS NULL",
+    )
+    .bind(successor.to_string())
+    .bind(target.to_string())
+    .bind(reference.to_string())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::Busy(format!(
+            "Enhancement {target} was superseded by another import meanwhile."
+        )));
+    }
+    Ok(())
 }
 
 fn visibility(s: &str) -> Visibility {
@@ -165,6 +205,13 @@ fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, sqlx::Error> 
     serde_json::from_str(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+/// When a row was stored (microseconds since the epoch) as pydantic writes a datetime.
+fn stored_at(micros: i64) -> Result<DateTime, sqlx::Error> {
+    let decode = |e: String| sqlx::Error::Decode(e.into());
+    let at = jiff::Timestamp::from_microsecond(micros).map_err(|e| decode(e.to_string()))?;
+    at.to_string().parse().map_err(decode)
+}
+
 fn enhancement_of(row: &AnyRow) -> Result<Enhancement, sqlx::Error> {
     let derived: Option<String> = row.try_get("derived_from")?;
     let content: String = row.try_get("content")?;
@@ -175,9 +222,13 @@ fn enhancement_of(row: &AnyRow) -> Result<Enhancement, sqlx::Error> {
         visibility: visibility(&row.try_get::<String, _>("visibility")?),
         robot_version: row.try_get("robot_version")?,
         derived_from: derived.as_deref().map(decode).transpose()?,
-        supersedes: None,
+        supersedes: row
+            .try_get::<Option<String>, _>("supersedes")?
+            .map(|t| Uuid::parse_str(&t))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         content: decode(&content)?,
-        created_at: None,
+        created_at: Some(stored_at(row.try_get("created_at")?)?),
     })
 }
 
@@ -326,10 +377,8 @@ async fn insert_step(
             ApiError::Conflict(_) => exists(r.id),
             other => other,
         })?;
-        for mut e in r.enhancements.unwrap_or_default() {
-            e.reference_id = r.id;
-            enhancements.push(e);
-        }
+        // The route checked that each names this reference.
+        enhancements.extend(r.enhancements.unwrap_or_default());
     }
     let forms = enhancements
         .iter()
@@ -341,7 +390,8 @@ async fn insert_step(
 }
 
 /// References with their enhancements, in the order of `ids` (unknown ids skipped), read
-/// on `conn`.
+/// on `conn`. Only the heads of supersession chains are read: a withdrawn chain is read as
+/// its tombstone (whose id a robot needs to supersede it again).
 ///
 /// # Errors
 /// Database errors.
@@ -367,8 +417,9 @@ async fn references_in(conn: &mut AnyConnection, ids: &[Uuid]) -> Result<Vec<Ref
             );
         }
         let sql = format!(
-            "SELECT id, reference_id, source, visibility, robot_version, derived_from, content \
-             FROM enhancements WHERE reference_id IN ({list}) ORDER BY created_at, id"
+            "SELECT id, reference_id, source, visibility, robot_version, derived_from, content, \
+             created_at, supersedes FROM enhancements \
+             WHERE reference_id IN ({list}) AND superseded_by IS NULL ORDER BY created_at, id"
         );
         let q = bind_ids(sqlx::query(&sql), chunk);
         for row in q.fetch_all(&mut *conn).await? {

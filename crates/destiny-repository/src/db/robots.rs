@@ -1,6 +1,8 @@
 //! Registered robots: their names, owners and HMAC secrets.
 
-use destiny_sdk::models::{ProvisionedRobot, Robot, RobotIn};
+use std::collections::BTreeSet;
+
+use destiny_sdk::models::{ProvisionedRobot, Robot, RobotEntitlement, RobotIn};
 use destiny_sdk::secret::Secret;
 use sqlx::Row;
 use uuid::Uuid;
@@ -22,21 +24,14 @@ fn duplicate_name(e: sqlx::Error, name: &str) -> ApiError {
     }
 }
 
-/// The refusal of a robot body that grants entitlements: they are not stored yet, and
-/// dropping them silently would register a robot with fewer rights than asked for.
-fn entitlements_not_granted(robot: &RobotIn) -> Result<(), ApiError> {
-    if robot.entitlements.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::Validation {
-        loc: vec!["body".into(), "entitlements".into()],
-        msg: "this repository does not grant entitlements yet".into(),
-        input: robot
-            .entitlements
-            .iter()
-            .map(|e| serde_json::Value::from(e.as_str()))
-            .collect(),
-    })
+/// A robot's entitlements as stored: a JSON array of their names, in declared order.
+fn entitlements_text(entitlements: &BTreeSet<RobotEntitlement>) -> String {
+    serde_json::to_string(entitlements).expect("a set of enum names serialises")
+}
+
+fn entitlements_of(row: &sqlx::any::AnyRow) -> Result<BTreeSet<RobotEntitlement>, sqlx::Error> {
+    let text: String = row.try_get("entitlements")?;
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 /// The robot's text fields as the text policy allows them ([`crate::text`]): no NUL, and
@@ -53,8 +48,7 @@ fn robot_of(row: &sqlx::any::AnyRow) -> Result<Robot, sqlx::Error> {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
         owner: row.try_get("owner")?,
-        // Entitlements are not stored yet; the admin routes refuse to grant any.
-        entitlements: Default::default(),
+        entitlements: entitlements_of(row)?,
     })
 }
 
@@ -62,20 +56,20 @@ impl Db {
     /// Registers a robot with a fresh secret.
     ///
     /// # Errors
-    /// 422 when it asks for entitlements (not granted yet) or a field cannot be stored
-    /// ([`crate::text`]); 409 when the name is taken; database errors.
+    /// 422 when a field cannot be stored ([`crate::text`]); 409 when the name is taken;
+    /// database errors.
     pub async fn create_robot(
         &self,
         robot: &RobotIn,
         now_us: i64,
     ) -> Result<ProvisionedRobot, ApiError> {
-        entitlements_not_granted(robot)?;
         storable(robot)?;
         let id = Uuid::new_v4();
         let secret = crate::random::secret().map_err(|e| ApiError::Internal(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO robots (id, name, description, owner, client_secret, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO robots \
+             (id, name, description, owner, client_secret, created_at, entitlements) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
         .bind(&robot.name)
@@ -83,6 +77,7 @@ impl Db {
         .bind(&robot.owner)
         .bind(&secret)
         .bind(now_us)
+        .bind(entitlements_text(&robot.entitlements))
         .execute(self.writer())
         .await
         .map_err(|e| duplicate_name(e, &robot.name))?;
@@ -90,7 +85,7 @@ impl Db {
             name: robot.name.clone(),
             description: robot.description.clone(),
             owner: robot.owner.clone(),
-            entitlements: Default::default(),
+            entitlements: robot.entitlements.clone(),
             id,
             client_secret: secret,
         })
@@ -101,7 +96,7 @@ impl Db {
     /// # Errors
     /// 404 when unknown; database errors.
     pub async fn robot(&self, id: Uuid) -> Result<Robot, ApiError> {
-        let row = sqlx::query("SELECT id, name, description, owner FROM robots WHERE id = $1")
+        let row = sqlx::query("SELECT id, name, description, owner, entitlements FROM robots WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(self.reader())
             .await?
@@ -114,33 +109,57 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn robots(&self) -> Result<Vec<Robot>, ApiError> {
-        let rows = sqlx::query("SELECT id, name, description, owner FROM robots ORDER BY name")
+        let rows = sqlx::query("SELECT id, name, description, owner, entitlements FROM robots ORDER BY name")
             .fetch_all(self.reader())
             .await?;
         Ok(rows.iter().map(robot_of).collect::<Result<_, _>>()?)
     }
 
-    /// Replaces a robot's name, description and owner.
+    /// Replaces a robot's name, description and owner, and its entitlements when
+    /// `entitlements` is given (`None`: the body did not name them, and they are kept, so a
+    /// client that cannot name them, such as SDK 0.7.4, does not revoke them).
     ///
     /// # Errors
-    /// 422 when it asks for entitlements (not granted yet) or a field cannot be stored
-    /// ([`crate::text`]); 404 when unknown; 409 when the new name is taken.
-    pub async fn update_robot(&self, id: Uuid, robot: &RobotIn) -> Result<Robot, ApiError> {
-        entitlements_not_granted(robot)?;
+    /// 422 when a field cannot be stored ([`crate::text`]); 404 when unknown; 409 when the
+    /// new name is taken.
+    pub async fn update_robot(
+        &self,
+        id: Uuid,
+        robot: &RobotIn,
+        entitlements: Option<&BTreeSet<RobotEntitlement>>,
+    ) -> Result<Robot, ApiError> {
         storable(robot)?;
-        let done =
-            sqlx::query("UPDATE robots SET name = $1, description = $2, owner = $3 WHERE id = $4")
-                .bind(&robot.name)
-                .bind(&robot.description)
-                .bind(&robot.owner)
-                .bind(id.to_string())
-                .execute(self.writer())
-                .await
-                .map_err(|e| duplicate_name(e, &robot.name))?;
+        let done = sqlx::query(
+            "UPDATE robots SET name = $1, description = $2, owner = $3, \
+             entitlements = COALESCE($4, entitlements) WHERE id = $5",
+        )
+        .bind(&robot.name)
+        .bind(&robot.description)
+        .bind(&robot.owner)
+        .bind(entitlements.map(entitlements_text))
+        .bind(id.to_string())
+        .execute(self.writer())
+        .await
+        .map_err(|e| duplicate_name(e, &robot.name))?;
         if done.rows_affected() == 0 {
             return Err(not_found(id));
         }
         self.robot(id).await
+    }
+
+    /// The entitlements a robot holds now (none for an unknown robot).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn robot_entitlements(
+        &self,
+        id: Uuid,
+    ) -> Result<BTreeSet<RobotEntitlement>, ApiError> {
+        let row = sqlx::query("SELECT entitlements FROM robots WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.as_ref().map(entitlements_of).transpose()?.unwrap_or_default())
     }
 
     /// Gives a robot a new secret; the old one stops working at once.

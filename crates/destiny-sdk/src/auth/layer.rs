@@ -53,7 +53,13 @@ pub struct HmacAuthLayer<A> {
     clock: SharedClock,
     /// The accepted timestamp window.
     policy: TimestampPolicy,
+    /// Requests another authentication already accepted (an identity token on a hybrid
+    /// route), which pass without a signature.
+    accepted_elsewhere: Option<AcceptedElsewhere>,
 }
+
+/// Tells from a request's head that another authentication already accepted it.
+type AcceptedElsewhere = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
 
 impl<A> Clone for HmacAuthLayer<A> {
     fn clone(&self) -> Self {
@@ -62,6 +68,7 @@ impl<A> Clone for HmacAuthLayer<A> {
             body_limit: self.body_limit,
             clock: Arc::clone(&self.clock),
             policy: self.policy,
+            accepted_elsewhere: self.accepted_elsewhere.clone(),
         }
     }
 }
@@ -72,6 +79,7 @@ impl<A: fmt::Debug> fmt::Debug for HmacAuthLayer<A> {
             .field("auth", &self.auth)
             .field("body_limit", &self.body_limit)
             .field("policy", &self.policy)
+            .field("hybrid", &self.accepted_elsewhere.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +98,7 @@ impl<A: HmacAuthMethod> HmacAuthLayer<A> {
             body_limit: DEFAULT_BODY_LIMIT,
             clock: Arc::new(SystemClock),
             policy: TimestampPolicy::default(),
+            accepted_elsewhere: None,
         }
     }
 
@@ -111,6 +120,35 @@ impl<A: HmacAuthMethod> HmacAuthLayer<A> {
     #[must_use]
     pub fn with_policy(mut self, policy: TimestampPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Makes the routes hybrid: a request for which `accepted` answers true (say, one an
+    /// outer layer already authenticated by an identity token, and marked in its
+    /// extensions) reaches the inner service without a signature, and without a
+    /// [`VerifiedClient`]. `accepted` must only answer true for what the other
+    /// authentication verified: a request it lets through is not checked at all.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use destiny_sdk::auth::{HmacAuth, HmacAuthLayer, VerifiedClient};
+    ///
+    /// /// Put in the extensions by an outer layer that checked an identity token.
+    /// #[derive(Clone)]
+    /// struct Admin;
+    ///
+    /// async fn who(client: Option<VerifiedClient>) -> String {
+    ///     client.map_or("the admin".into(), |c| c.client_id().to_string())
+    /// }
+    ///
+    /// let app: Router = Router::new().route("/v1/who/", get(who)).layer(
+    ///     HmacAuthLayer::new(HmacAuth::new("s3cret"))
+    ///         .accepting(|parts| parts.extensions.get::<Admin>().is_some()),
+    /// );
+    /// ```
+    #[must_use]
+    pub fn accepting(mut self, accepted: impl Fn(&Parts) -> bool + Send + Sync + 'static) -> Self {
+        self.accepted_elsewhere = Some(Arc::new(accepted));
         self
     }
 }
@@ -184,6 +222,14 @@ where
                 Ok(bytes) => bytes,
                 Err(err) => return Ok(err.into_response()),
             };
+            if config
+                .accepted_elsewhere
+                .as_ref()
+                .is_some_and(|f| f(&parts))
+            {
+                let request = Request::from_parts(parts, Body::from(bytes));
+                return inner.call(request).await.map(IntoResponse::into_response);
+            }
             let signed = SignedRequest {
                 headers: &parts.headers,
                 body: &bytes,

@@ -455,3 +455,29 @@ fn secrets_never_appear_in_debug_output() {
         AuthErrorKind::InvalidSignature
     );
 }
+
+#[tokio::test]
+async fn a_hybrid_layer_lets_what_another_authentication_accepted_through_unsigned() {
+    #[derive(Clone)]
+    struct Admin;
+    let hybrid =
+        || layer(HmacAuth::new(SECRET)).accepting(|p| p.extensions.get::<Admin>().is_some());
+    let mut marked = Request::post("/echo")
+        .body(Body::from(&b"hi"[..]))
+        .unwrap_or_default();
+    marked.extensions_mut().insert(Admin);
+    assert_eq!(
+        send(hybrid(), marked).await,
+        (StatusCode::OK, "|hi".to_owned()),
+        "through, with the body and no verified client"
+    );
+    let unmarked = Request::post("/echo")
+        .body(Body::from(&b"hi"[..]))
+        .unwrap_or_default();
+    assert_eq!(send(hybrid(), unmarked).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(hybrid(), signed(SECRET, b"hi", NOW)).await,
+        (StatusCode::OK, format!("{}|hi", client_id())),
+        "signed requests are verified as before"
+    );
+}
