@@ -1,23 +1,22 @@
-//! The admin routes: robots, references and enhancement requests, behind a bearer token
-//! (the real repository uses its identity provider here).
+//! The admin routes: robots and references, behind the admin's bearer token (the real
+//! repository uses its identity provider here).
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use destiny_sdk::models::{
-    EnhancementContent, EnhancementRequestIn, EnhancementRequestRead, Reference, Robot, RobotIn,
+    EnhancementContent, Reference, Robot, RobotIn,
 };
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::body::{json_body, IdPath};
+use super::caller::require_admin;
 use super::AppState;
 use crate::clock::micros;
 use crate::error::ApiError;
-use crate::reference_file::Reader;
 
 /// The admin routes with their bearer-token check.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -27,27 +26,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/robots/{id}/secret/", post(cycle_secret))
         .route("/v1/references/", post(import_references))
         .route("/v1/references/{id}/", get(get_reference))
-        .route("/v1/enhancement-requests/", post(create_request))
-        .route("/v1/enhancement-requests/{id}/", get(get_request))
         .route_layer(middleware::from_fn_with_state(state, require_admin))
-}
-
-async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    // Bytes, not text: a token with non-ASCII bytes is a wrong token, not a missing one.
-    let given = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-    match given {
-        Some(token) if bool::from(token.ct_eq(state.admin_token.expose().as_bytes())) => {
-            next.run(req).await
-        }
-        Some(_) => ApiError::Unauthorized("Invalid admin token.".into()).into_response(),
-        None => ApiError::Unauthorized(
-            "Admin routes require an Authorization: Bearer <admin token> header.".into(),
-        )
-        .into_response(),
-    }
 }
 
 async fn create_robot(
@@ -187,44 +166,4 @@ async fn get_reference(
     IdPath(id): IdPath,
 ) -> Result<Json<Reference>, ApiError> {
     Ok(Json(state.db.reference(id).await?))
-}
-
-async fn create_request(
-    State(state): State<AppState>,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let req: EnhancementRequestIn = json_body(&body)?;
-    // The legacy flow's reference file (see `db::legacy`) is written first, so a full
-    // disk refuses the request before it exists (a retry cannot duplicate it); the file
-    // is removed again if the request is refused.
-    let id = Uuid::new_v4();
-    let (reference_file, _, _) = crate::db::requests::request_files(id);
-    let reader = Reader::of(&state.db.robot_entitlements(req.robot_id).await?);
-    crate::reference_file::write(
-        state.blobs.store(),
-        &reference_file,
-        &state.db,
-        &req.reference_ids,
-        reader,
-    )
-    .await?;
-    if let Err(e) = state
-        .db
-        .create_request_with_id(id, &req, micros(state.clock.now()))
-        .await
-    {
-        if let Ok(key) = crate::blob::BlobKey::new(&reference_file) {
-            let _ = state.blobs.store().delete(&key).await;
-        }
-        return Err(e);
-    }
-    let read = state.request_read(id).await?;
-    Ok((StatusCode::ACCEPTED, Json(read)).into_response())
-}
-
-async fn get_request(
-    State(state): State<AppState>,
-    IdPath(id): IdPath,
-) -> Result<Json<EnhancementRequestRead>, ApiError> {
-    Ok(Json(state.request_read(id).await?))
 }

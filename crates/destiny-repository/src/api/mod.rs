@@ -1,7 +1,9 @@
 //! The HTTP API: [`AppState`] and one router per resource group, assembled in [`app`].
 //!
 //! - [`robot`]: the HMAC-signed robot routes (spec §2).
-//! - [`admin`]: robots, references and enhancement requests (bearer token).
+//! - [`admin`]: robots and references (the admin's bearer token).
+//! - [`requests`]: enhancement requests, hybrid (a signed robot or the admin).
+//! - [`caller`]: who calls (admin or robot) and the middleware deciding it.
 //! - health check and blob routes.
 //! - [`body`]: request bodies read once at the edge (size limit, idle timeout) and the
 //!   `{id}` path extractor.
@@ -11,6 +13,8 @@
 
 pub mod admin;
 pub mod body;
+pub mod caller;
+pub mod requests;
 pub mod robot;
 
 use axum::routing::get;
@@ -101,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/system/healthcheck/", get(healthcheck))
         .merge(robot::router(state.clone()))
         .merge(admin::router(state.clone()))
+        .merge(requests::router(state.clone()))
         // Bodies are buffered by `body::buffer_body`; this only keeps axum's extractors
         // from applying their own (smaller) default.
         .layer(axum::extract::DefaultBodyLimit::max(

@@ -42,10 +42,11 @@ impl SecretLookup for DbSecrets {
     }
 }
 
-/// The robot routes with their HMAC layer.
-pub fn router(state: AppState) -> Router<AppState> {
+/// The HMAC layer of robot requests: secrets from the database, the configured body
+/// limit, signature window and clock.
+pub(super) fn hmac_layer(state: &AppState) -> HmacAuthLayer<MultiClientHmacAuth<impl SecretLookup>> {
     let window = state.config.signature_window;
-    let mut auth = HmacAuthLayer::new(MultiClientHmacAuth::new(DbSecrets(state.db.clone())))
+    let auth = HmacAuthLayer::new(MultiClientHmacAuth::new(DbSecrets(state.db.clone())))
         .with_body_limit(state.config.max_body_bytes)
         .with_policy(TimestampPolicy {
             max_age: window,
@@ -53,8 +54,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         });
     if state.config.signature_clock == SignatureClock::Server {
         let clock = state.clock.clone();
-        auth = auth.with_clock(move || clock.now().as_microsecond() as f64 / 1e6);
+        return auth.with_clock(move || clock.now().as_microsecond() as f64 / 1e6);
     }
+    auth
+}
+
+/// The robot routes with their HMAC layer.
+pub fn router(state: AppState) -> Router<AppState> {
+    let auth = hmac_layer(&state);
     Router::new()
         .route("/v1/robot-enhancement-batches/", post(poll))
         .route("/v1/robot-enhancement-batches/{id}/", get(get_batch))

@@ -1,0 +1,76 @@
+//! The enhancement-request routes, hybrid as in today's repository: a robot signing with
+//! HMAC or the admin with its bearer token may call them. A robot acts only for itself
+//! (403 otherwise; the real repository lets any robot act for any, with a TODO to check).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use destiny_sdk::models::{EnhancementRequestIn, EnhancementRequestRead};
+use uuid::Uuid;
+
+use super::body::{json_body, IdPath};
+use super::caller::{admin_by_bearer, is_admin, Caller};
+use super::AppState;
+use crate::clock::micros;
+use crate::error::ApiError;
+use crate::reference_file::Reader;
+
+/// The hybrid routes: the bearer check in front of the HMAC layer, which lets the
+/// admin's requests through unsigned.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/enhancement-requests/", post(create_request))
+        .route("/v1/enhancement-requests/{id}/", get(get_request))
+        .route_layer(super::robot::hmac_layer(&state).accepting(is_admin))
+        .route_layer(middleware::from_fn_with_state(state, admin_by_bearer))
+}
+
+/// `POST /v1/enhancement-requests/`: 202 with the request as read.
+async fn create_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let req: EnhancementRequestIn = json_body(&body)?;
+    caller.may_act_for(req.robot_id, "The robot_id")?;
+    // The legacy flow's reference file (see `db::legacy`) is written first, so a full
+    // disk refuses the request before it exists (a retry cannot duplicate it); the file
+    // is removed again if the request is refused.
+    let id = Uuid::new_v4();
+    let (reference_file, _, _) = crate::db::requests::request_files(id);
+    let reader = Reader::of(&state.db.robot_entitlements(req.robot_id).await?);
+    crate::reference_file::write(
+        state.blobs.store(),
+        &reference_file,
+        &state.db,
+        &req.reference_ids,
+        reader,
+    )
+    .await?;
+    if let Err(e) = state
+        .db
+        .create_request_with_id(id, &req, micros(state.clock.now()))
+        .await
+    {
+        if let Ok(key) = crate::blob::BlobKey::new(&reference_file) {
+            let _ = state.blobs.store().delete(&key).await;
+        }
+        return Err(e);
+    }
+    let read = state.request_read(id).await?;
+    Ok((StatusCode::ACCEPTED, Json(read)).into_response())
+}
+
+/// `GET /v1/enhancement-requests/{id}/`.
+async fn get_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<EnhancementRequestRead>, ApiError> {
+    let read = state.request_read(id).await?;
+    caller.may_act_for(read.robot_id, &format!("EnhancementRequest {id}"))?;
+    Ok(Json(read))
+}
