@@ -24,7 +24,7 @@ pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watc
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expiry job failed; will retry"),
         }
-        state.step_done();
+        state.changed();
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
@@ -104,7 +104,7 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
             match record_failure(&state, *batch, next).await {
                 Ok(()) => {
                     unrecorded = None;
-                    state.step_done();
+                    state.changed();
                 }
                 Err(e) => {
                     tracing::warn!(%batch, error = %e, "cannot record a failed import; will retry")
@@ -123,7 +123,7 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
                             unrecorded = Some((taken.batch, next));
                         }
                     }
-                    state.step_done();
+                    state.changed();
                 }
                 Ok(None) => break,
                 Err(e) => {

@@ -107,7 +107,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         config: Arc::new(config),
         admin_token,
         import_wake: Arc::new(Notify::new()),
-        job_steps: Arc::new(watch::Sender::new(0)),
+        changes: Arc::new(watch::Sender::new(0)),
     };
     Ok(Prepared {
         state,

@@ -14,8 +14,9 @@
 //!   seed, wait, expire, signed requests by hand).
 //! - [`lease_and_submit`], [`lease_and_submit_each`] and their steps ([`poll_batch`], [`fetch_text`],
 //!   [`reference_ids`], [`put_result`], [`submit`]): a robot's side of a batch by hand.
-//! - [`eventually`], [`wait_for`] and [`DEADLINE`]: waits with a deadline, never a bare
-//!   sleep.
+//! - [`on_change`] (woken by the server's committed changes, no timer; what
+//!   [`Server::wait_status`] uses), [`eventually`], [`wait_for`] and [`DEADLINE`]: waits
+//!   with a deadline, never a bare sleep.
 //! - [`python`]: the Python peers (destiny-sdk 0.7.4 and 0.17.6) and their scripts in
 //!   `crates/destiny-testkit/python/`.
 //! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches); [`mod@bench`]: what the
@@ -48,4 +49,4 @@ pub use logs::{capture_logs, init_logging, LogSink};
 pub use server::{
     annotation, refuse_inserts, run_python, signed_headers, start, start_with, Options, Server,
 };
-pub use wait::{eventually, wait_for, DEADLINE};
+pub use wait::{eventually, on_change, wait_for, DEADLINE};

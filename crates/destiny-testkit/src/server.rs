@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::logs::init_logging;
-use crate::wait::{eventually, DEADLINE};
+use crate::wait::{on_change, DEADLINE};
 use crate::{Backend, TestDb};
 
 /// How to start a [`Server`].
@@ -320,11 +320,16 @@ impl Server {
             .request_status
     }
 
-    /// Waits (with [`DEADLINE`]) until the request reaches `want`.
+    /// Waits (with [`DEADLINE`]) until the request reaches `want`, checking again on each
+    /// change the server commits (no timer).
     pub async fn wait_status(&self, id: Uuid, want: &str) {
-        eventually(&format!("request {id} to be {want}"), DEADLINE, || async {
-            self.request_status(id).await == want
-        })
+        let changes = self.state.changes.subscribe();
+        on_change(
+            &format!("request {id} to be {want}"),
+            DEADLINE,
+            changes,
+            || async { self.request_status(id).await == want },
+        )
         .await;
     }
 
@@ -387,13 +392,19 @@ impl Server {
         crate::batch::fetch_text(&self.http, batch.reference_storage_url.as_str()).await
     }
 
-    /// Runs the expiry job now (at the server's clock).
+    /// Runs the expiry job now (at the server's clock), and wakes the import worker: an
+    /// import retry whose backoff the clock has passed is taken at once, not on the
+    /// worker's next round.
     pub async fn expire(&self) -> ExpiryReport {
-        self.state
+        let report = self
+            .state
             .db
             .expire_due(self.now_us(), None)
             .await
-            .expect("the expiry job")
+            .expect("the expiry job");
+        self.state.changed();
+        self.state.import_wake.notify_one();
+        report
     }
 
     /// Moves the server's clock forward by `by` and runs the expiry job.

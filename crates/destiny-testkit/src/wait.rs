@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 /// How long anything asynchronous may take before a test fails (a deadline, not a sleep).
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -46,5 +48,35 @@ where
             "timed out after {within:?} waiting for {what}"
         );
         tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// Waits until `check` is true, checking again each time `changes` moves (a server's count
+/// of committed changes: [`AppState::changes`](destiny_repository::api::AppState::changes)),
+/// never on a timer; fails the test after `within`, naming `what`.
+///
+/// # Panics
+/// When `within` runs out first, or the server stops.
+pub async fn on_change<F, Fut>(
+    what: &str,
+    within: Duration,
+    mut changes: watch::Receiver<u64>,
+    mut check: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        // Marked seen before the check: a change during it wakes the next wait.
+        changes.borrow_and_update();
+        if check().await {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => panic!("the server stopped while waiting for {what}"),
+            Err(_) => panic!("timed out after {within:?} waiting for {what}"),
+        }
     }
 }

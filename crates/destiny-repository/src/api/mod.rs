@@ -44,19 +44,18 @@ pub struct AppState {
     pub admin_token: Secret,
     /// Wakes the import worker when a result is submitted.
     pub import_wake: Arc<Notify>,
-    /// Counts the background jobs' finished steps (an import attempt settled, an expiry
-    /// pass run), so whoever waits on their effect (the test kit, the demo) is woken by
-    /// the step instead of polling for it.
-    pub job_steps: Arc<watch::Sender<u64>>,
+    /// Counts committed changes to the work's state (requests created, batches claimed
+    /// and submitted, imports and expiries done), so whoever waits on one (the test kit,
+    /// the demo) is woken by it instead of polling for it.
+    pub changes: Arc<watch::Sender<u64>>,
     /// The queue polls wait in for their turn.
     pub admission: crate::admission::Admission,
 }
 
 impl AppState {
-    /// Marks a background job's step done: wakes the [`job_steps`](Self::job_steps)
-    /// watchers.
-    pub fn step_done(&self) {
-        self.job_steps.send_modify(|n| *n = n.wrapping_add(1));
+    /// Marks a change committed: wakes the [`changes`](Self::changes) watchers.
+    pub fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// A signed URL for a blob.

@@ -60,6 +60,7 @@ async fn create_request(
         }
         return Err(e);
     }
+    state.changed();
     let read = state.request_read(id).await?;
     Ok((StatusCode::ACCEPTED, Json(read)).into_response())
 }

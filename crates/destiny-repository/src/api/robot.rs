@@ -186,6 +186,7 @@ async fn poll(
     match answered {
         Ok(body) => {
             guard.disarm();
+            state.changed();
             Ok(Json(body).into_response())
         }
         Err(error) => {
@@ -304,6 +305,7 @@ async fn submit(
         .db
         .submit(id, client.client_id(), error, micros(state.clock.now()))
         .await?;
+    state.changed();
     if outcome == Submitted::Importing {
         state.import_wake.notify_one();
     }
@@ -343,6 +345,7 @@ async fn submit_request(
         .db
         .submit_request_result(id, client.client_id(), error, micros(state.clock.now()))
         .await?;
+    state.changed();
     if outcome == Submitted::Importing {
         state.import_wake.notify_one();
     }
