@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use common::{poll_batch, Backend, Options, Server, DEADLINE};
+use common::{poll_batch, sql, Backend, Options, Server, DEADLINE};
 use destiny_repository::clock::Clock;
 use destiny_repository::config::SignatureClock;
 use destiny_sdk::models::ProvisionedRobot;
@@ -1409,28 +1409,18 @@ async fn snapshot(c: &Ctx) -> Vec<String> {
         "enhancement_requests",
         "batches",
     ] {
-        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&pool)
-            .await
-            .expect("count")
-            .get(0);
+        let n: i64 = sql::scalar(&pool, &format!("SELECT COUNT(*) FROM {table}"), &[]).await;
         out.push(format!("{table}: {n}"));
     }
-    let rows = sqlx::query("SELECT id, status, expires_at FROM pending_enhancements ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .expect("pending enhancements");
-    for r in rows {
+    let pending = "SELECT id, status, expires_at FROM pending_enhancements ORDER BY id";
+    for r in sql::rows(&pool, pending, &[]).await {
         let id: String = r.get(0);
         let status: String = r.get(1);
         let expires: Option<i64> = r.get(2);
         out.push(format!("pending {id}: {status} {expires:?}"));
     }
-    let secrets = sqlx::query("SELECT id, client_secret FROM robots ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .expect("robots");
-    for r in secrets {
+    let secrets = "SELECT id, client_secret FROM robots ORDER BY id";
+    for r in sql::rows(&pool, secrets, &[]).await {
         let id: String = r.get(0);
         let secret: String = r.get(1);
         out.push(format!(

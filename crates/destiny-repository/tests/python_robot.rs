@@ -8,7 +8,7 @@ mod common;
 
 use destiny_testkit::on_both_backends;
 
-use common::{run_python, start, Backend, Server};
+use common::{run_python, sql, start, start_seeded, Backend, Server};
 use destiny_sdk::models::{ProvisionedRobot, RobotResult};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -38,6 +38,14 @@ async fn python_robot(s: &Server, robot: &ProvisionedRobot, jobs: Vec<Value>) ->
     answers
 }
 
+/// Runs one `drain` job of the Python robot (`options` say how) and answers the batches
+/// it handled.
+async fn drain(s: &Server, robot: &ProvisionedRobot, mut options: Value) -> Vec<Value> {
+    options["op"] = "drain".into();
+    let answers = python_robot(s, robot, vec![options]).await;
+    answers[0]["batches"].as_array().expect("batches").clone()
+}
+
 /// The reference ids of a JSON list.
 fn ids_of(list: &Value) -> Vec<Uuid> {
     list.as_array()
@@ -48,16 +56,9 @@ fn ids_of(list: &Value) -> Vec<Uuid> {
 }
 
 async fn python_robot_enhances_every_reference(backend: Backend) {
-    let s = start(backend).await;
-    let (robot, _) = s.robot("python").await;
-    let (ids, request) = s.seed(robot.id, 25).await;
-    let answers = python_robot(
-        &s,
-        &robot,
-        vec![json!({"op": "drain", "limit": 10, "lease": "PT5M", "renew": "PT10M"})],
-    )
-    .await;
-    let batches = answers[0]["batches"].as_array().expect("batches");
+    let (s, robot, _, ids, request) = start_seeded(backend, "python", 25).await;
+    let renewing = json!({"limit": 10, "lease": "PT5M", "renew": "PT10M"});
+    let batches = drain(&s, &robot, renewing).await;
     assert_eq!(
         batches.len(),
         3,
@@ -70,7 +71,7 @@ async fn python_robot_enhances_every_reference(backend: Backend) {
     assert_eq!(leased, ids, "each reference once, oldest first");
 
     let pool = s.db.pool().await;
-    for b in batches {
+    for b in &batches {
         let read = &b["read"];
         assert_eq!(read["id"], b["id"]);
         assert_eq!(read["robot_id"], json!(robot.id));
@@ -78,12 +79,12 @@ async fn python_robot_enhances_every_reference(backend: Backend) {
         assert!(read["reference_data_url"].is_string(), "{read}");
         assert!(read["error"].is_null());
         // The renewal (POST, as SDK 0.7.4 sends it) moved the lease to now + 10 min.
-        let expiries =
-            sqlx::query("SELECT expires_at FROM pending_enhancements WHERE batch_id = $1")
-                .bind(b["id"].as_str().expect("id"))
-                .fetch_all(&pool)
-                .await
-                .expect("expiries");
+        let expiries = sql::rows(
+            &pool,
+            "SELECT expires_at FROM pending_enhancements WHERE batch_id = $1",
+            &[b["id"].as_str().expect("id")],
+        )
+        .await;
         assert!(!expiries.is_empty());
         for row in expiries {
             let at: i64 = row.try_get(0).expect("expires_at");
@@ -92,13 +93,12 @@ async fn python_robot_enhances_every_reference(backend: Backend) {
     }
 
     s.wait_status(request, "completed").await;
-    let stored: i64 = sqlx::query("SELECT COUNT(*) FROM enhancements WHERE source = $1")
-        .bind("python-toy-robot")
-        .fetch_one(&pool)
-        .await
-        .expect("count")
-        .try_get(0)
-        .expect("count");
+    let stored: i64 = sql::scalar(
+        &pool,
+        "SELECT COUNT(*) FROM enhancements WHERE source = $1",
+        &["python-toy-robot"],
+    )
+    .await;
     assert_eq!(stored, 25, "one enhancement per reference, none twice");
     let reference = s.reference(ids[7]).await;
     assert_eq!(
@@ -111,22 +111,14 @@ async fn python_robot_enhances_every_reference(backend: Backend) {
     assert!(lines.iter().all(|l| l.get("error").is_none()), "{lines:?}");
 
     // Nothing is left: the robot's next drain gets 204 at once.
-    let again = python_robot(&s, &robot, vec![json!({"op": "drain", "limit": 10})]).await;
-    assert_eq!(again[0]["batches"], json!([]));
+    let again = drain(&s, &robot, json!({"limit": 10})).await;
+    assert!(again.is_empty(), "{again:?}");
     pool.close().await;
 }
 
 async fn python_robot_errors_make_the_request_partial_failed(backend: Backend) {
-    let s = start(backend).await;
-    let (robot, _) = s.robot("python-flaky").await;
-    let (ids, request) = s.seed(robot.id, 12).await;
-    let answers = python_robot(
-        &s,
-        &robot,
-        vec![json!({"op": "drain", "limit": 5, "fail_every": 3})],
-    )
-    .await;
-    let batches = answers[0]["batches"].as_array().expect("batches");
+    let (s, robot, _, ids, request) = start_seeded(backend, "python-flaky", 12).await;
+    let batches = drain(&s, &robot, json!({"limit": 5, "fail_every": 3})).await;
     assert_eq!(batches.len(), 3);
     s.wait_status(request, "partial_failed").await;
 
@@ -144,13 +136,10 @@ async fn python_robot_errors_make_the_request_partial_failed(backend: Backend) {
     let expected: HashSet<Uuid> = [2, 5, 8, 11].iter().map(|&i| ids[i]).collect();
     assert_eq!(failed, expected, "every third reference failed");
     let pool = s.db.pool().await;
-    let statuses = sqlx::query(
-        "SELECT status, COUNT(*) AS n FROM pending_enhancements GROUP BY status ORDER BY status",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("statuses");
-    let statuses: Vec<(String, i64)> = statuses
+    let by_status =
+        "SELECT status, COUNT(*) AS n FROM pending_enhancements GROUP BY status ORDER BY status";
+    let statuses: Vec<(String, i64)> = sql::rows(&pool, by_status, &[])
+        .await
         .iter()
         .map(|r| (r.try_get(0).expect("status"), r.try_get(1).expect("n")))
         .collect();

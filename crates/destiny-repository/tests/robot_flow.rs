@@ -7,7 +7,8 @@ mod common;
 use destiny_testkit::on_both_backends;
 
 use common::{
-    annotation, fetch_text, poll_batch, put_result, reference_ids, start, submit, Backend,
+    annotation, fetch_text, poll_batch, put_result, reference_ids, start, start_seeded, submit,
+    Backend,
 };
 use destiny_repository::clock::Clock;
 use destiny_sdk::duration::LeaseDuration;
@@ -59,9 +60,7 @@ fn nested_annotation(reference: Uuid, depth: usize) -> String {
 
 async fn deep_and_undecodable_lines_are_refused_and_what_is_kept_stays_readable(backend: Backend) {
     use destiny_sdk::result_file::MAX_RESULT_DEPTH;
-    let s = start(backend).await;
-    let (robot, client) = s.robot("deep").await;
-    let (ids, request) = s.seed(robot.id, 3).await;
+    let (s, robot, client, ids, request) = start_seeded(backend, "deep", 3).await;
     let mut result = Vec::new();
     result.extend(nested_annotation(ids[0], MAX_RESULT_DEPTH).into_bytes());
     result.push(b'\n');
@@ -151,31 +150,14 @@ async fn free_form_numbers_are_kept_as_python_keeps_them(backend: Backend) {
 }
 
 async fn exact_duplicates_are_discarded(backend: Backend) {
-    let s = start(backend).await;
-    let (robot, client) = s.robot("twice").await;
-    let (ids, first) = s.seed(robot.id, 1).await;
-    let lines = enhance_once(
-        &s,
-        &client,
-        robot.id,
-        first,
-        annotation(ids[0]),
-        "completed",
-    )
-    .await;
+    let (s, robot, client, ids, first) = start_seeded(backend, "twice", 1).await;
+    let result = annotation(ids[0]);
+    let lines = enhance_once(&s, &client, robot.id, first, result.clone(), "completed").await;
     assert_eq!(lines, vec![json!({"reference_id": ids[0]})]);
 
     // The same enhancement again, from a second request: discarded, not stored twice.
     let second = s.request(robot.id, &ids).await;
-    let lines = enhance_once(
-        &s,
-        &client,
-        robot.id,
-        second,
-        annotation(ids[0]),
-        "partial_failed",
-    )
-    .await;
+    let lines = enhance_once(&s, &client, robot.id, second, result, "partial_failed").await;
     assert_eq!(
         lines,
         vec![
@@ -191,9 +173,7 @@ async fn exact_duplicates_are_discarded(backend: Backend) {
 }
 
 async fn poll_download_upload_submit_import(backend: Backend) {
-    let s = start(backend).await;
-    let (robot, client) = s.robot("flow").await;
-    let (ids, request) = s.seed(robot.id, 3).await;
+    let (s, robot, client, ids, request) = start_seeded(backend, "flow", 3).await;
 
     let batch = poll_batch(&client, robot.id, 10).await;
     assert_eq!(s.request_status(request).await, "processing");
@@ -260,9 +240,7 @@ async fn poll_download_upload_submit_import(backend: Backend) {
 }
 
 async fn expiry_retries_and_late_submit_is_refused(backend: Backend) {
-    let s = start(backend).await;
-    let (robot, client) = s.robot("slow").await;
-    let (ids, request) = s.seed(robot.id, 2).await;
+    let (s, robot, client, ids, request) = start_seeded(backend, "slow", 2).await;
     let lease: LeaseDuration = "PT1M".parse().unwrap();
     let batch = client
         .poll_robot_enhancement_batch(robot.id, 10, Some(lease))
@@ -360,9 +338,7 @@ async fn robots_only_touch_their_own_batches(backend: Backend) {
 /// README: "retries a pending enhancement up to 3 times": the original and its three
 /// retries each expire, and the fourth expiry creates no retry.
 async fn a_lease_is_retried_three_times_then_no_more(backend: Backend) {
-    let s = start(backend).await;
-    let (robot, client) = s.robot("forgetful").await;
-    let (ids, _request) = s.seed(robot.id, 1).await;
+    let (s, robot, client, ids, _request) = start_seeded(backend, "forgetful", 1).await;
     let lease: LeaseDuration = "PT1M".parse().unwrap();
     for round in 0..4 {
         let batch = client

@@ -338,32 +338,25 @@ async fn a_blob_url_opens_only_its_path_until_it_expires(backend: Backend) {
     let their_refs = std::fs::read(root.join(format!("batches/{}/references.jsonl", theirs.id)))
         .expect("bob's reference file");
 
-    // My signed query on other paths.
+    // My signed query on other paths: `on(a, b)` is URL `a`'s path with URL `b`'s query.
+    let on = |path: &str, query: &str| format!("{}?{}", path_of(path), query_of(query));
     let reuses = [
-        (
-            "bob's result file",
-            Method::PUT,
-            format!("{}?{}", path_of(&their_write), query_of(&write)),
-        ),
-        (
-            "bob's reference file",
-            Method::GET,
-            format!("{}?{}", path_of(&their_read), query_of(&read)),
-        ),
+        ("bob's result file", Method::PUT, on(&their_write, &write)),
+        ("bob's reference file", Method::GET, on(&their_read, &read)),
         (
             "my result file with my read query",
             Method::PUT,
-            format!("{}?{}", path_of(&write), query_of(&read)),
+            on(&write, &read),
         ),
         (
             "my reference file with my write query",
             Method::GET,
-            format!("{}?{}", path_of(&read), query_of(&write)),
+            on(&read, &write),
         ),
         (
             "a sibling name",
             Method::PUT,
-            format!("{}.bak?{}", path_of(&write), query_of(&write)),
+            write.replacen('?', ".bak?", 1),
         ),
     ];
     for (what, method, url) in reuses {

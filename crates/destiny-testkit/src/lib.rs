@@ -9,9 +9,9 @@
 //!   named by `DESTINY_TEST_POSTGRES`, dropped afterwards). Without
 //!   `DESTINY_TEST_POSTGRES` the PostgreSQL tests FAIL, unless `DESTINY_SKIP_POSTGRES=1`
 //!   says to skip them.
-//! - [`Server`] ([`start`], [`start_with`]): `destiny serve` in this process on port 0
-//!   with a manual clock, and the admin calls tests make (register, import, request,
-//!   seed, wait, expire, signed requests by hand).
+//! - [`Server`] ([`start`], [`start_with`], [`start_seeded`]): `destiny serve` in this
+//!   process on port 0 with a manual clock, and the admin calls tests make (register,
+//!   import, request, seed, wait, expire, signed requests by hand).
 //! - [`lease_and_submit`], [`lease_and_submit_each`] and their steps ([`poll_batch`], [`fetch_text`],
 //!   [`reference_ids`], [`put_result`], [`submit`]): a robot's side of a batch by hand.
 //! - [`on_change`] (woken by the server's committed changes, no timer; what
@@ -19,6 +19,8 @@
 //!   with a deadline, never a bare sleep.
 //! - [`python`]: the Python peers (destiny-sdk 0.7.4 and 0.17.6) and their scripts in
 //!   `crates/destiny-testkit/python/`.
+//! - [`sql`]: the rows, the one row or the one value a query of the test's database
+//!   answers.
 //! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches); [`mod@bench`]: what the
 //!   benches read from their environment.
 //! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back.
@@ -37,6 +39,7 @@ pub mod proxy;
 pub mod python;
 pub mod scratch_db;
 mod server;
+pub mod sql;
 mod wait;
 
 pub use backend::{postgres_admin_url, skip_postgres, Backend, TestDb};
@@ -47,6 +50,7 @@ pub use batch::{
 pub use fixtures::{fixture, fixture_text};
 pub use logs::{capture_logs, init_logging, LogSink};
 pub use server::{
-    annotation, refuse_inserts, run_python, signed_headers, start, start_with, Options, Server,
+    annotation, refuse_inserts, run_python, signed_headers, start, start_seeded, start_with,
+    Options, Server,
 };
 pub use wait::{eventually, on_change, wait_for, DEADLINE};

@@ -92,6 +92,20 @@ pub async fn start_with(
     Server::start(backend, options).await
 }
 
+/// What most robot tests start from: a server ([`start`]), the robot `name` with a client
+/// of it, and `n` references requested of that robot ([`Server::seed`]): their ids and
+/// the request's.
+pub async fn start_seeded(
+    backend: Backend,
+    name: &str,
+    n: usize,
+) -> (Server, ProvisionedRobot, RobotClient, Vec<Uuid>, Uuid) {
+    let s = start(backend).await;
+    let (robot, client) = s.robot(name).await;
+    let (ids, request) = s.seed(robot.id, n).await;
+    (s, robot, client, ids, request)
+}
+
 impl Server {
     /// Starts a server on a fresh database.
     pub async fn start(backend: Backend, options: Options) -> Self {

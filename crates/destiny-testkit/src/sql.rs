@@ -1,0 +1,38 @@
+//! Reads of a test's own database, on either backend: the rows, the one row or the one
+//! value a query answers, with text bound to `$1`, `$2`, … in order. A failed query
+//! fails the test, naming its SQL.
+
+use sqlx::any::AnyRow;
+use sqlx::AnyPool;
+
+/// `sql` with `binds` bound in order.
+fn query<'q>(
+    sql: &'q str,
+    binds: &[&str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    binds
+        .iter()
+        .fold(sqlx::query(sql), |q, b| q.bind((*b).to_owned()))
+}
+
+/// Every row `sql` answers.
+pub async fn rows(pool: &AnyPool, sql: &str, binds: &[&str]) -> Vec<AnyRow> {
+    query(sql, binds).fetch_all(pool).await.expect(sql)
+}
+
+/// The one row `sql` answers.
+pub async fn row(pool: &AnyPool, sql: &str, binds: &[&str]) -> AnyRow {
+    query(sql, binds).fetch_one(pool).await.expect(sql)
+}
+
+/// The first column of the one row `sql` answers (a `COUNT(*)`, say).
+pub async fn scalar<T>(pool: &AnyPool, sql: &str, binds: &[&str]) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    row(pool, sql, binds)
+        .await
+        .try_get(0)
+        .expect("a value of the type asked for")
+}
