@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::blob::{BlobError, BlobKey, BlobStore};
 use crate::db::references::StoredForm;
 use crate::db::supersession;
+use crate::db::imports::PendingRef;
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -18,7 +19,7 @@ use crate::error::ApiError;
 pub use destiny_sdk::result_file::texts;
 
 /// Counts of one import.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportReport {
     /// Enhancements stored.
     pub completed: u64,
@@ -26,6 +27,10 @@ pub struct ImportReport {
     pub discarded: u64,
     /// References failed.
     pub failed: u64,
+    /// The batch's robot.
+    pub robot: Uuid,
+    /// The enhancements stored (with the ids given them), for the automations to match.
+    pub stored: Vec<Enhancement>,
 }
 
 /// Imports the result file of `batch` (which must be `running` in the import queue).
@@ -97,25 +102,40 @@ pub async fn import_batch(
 
     write_validation_file(blobs, validation_file.as_str(), &lines).await?;
 
-    let outcomes = pending
+    let outcomes: Vec<(PendingRef, Outcome)> = pending
         .into_iter()
         .zip(checked.outcomes)
         .map(|(p, (reference_id, outcome))| {
             debug_assert_eq!(p.reference_id, reference_id);
             if unstorable.contains(&reference_id) {
-                (p, Outcome::Fail)
-            } else {
-                (p, outcome)
+                return (p, Outcome::Fail);
+            }
+            match outcome {
+                // Given its id here, so the automations can name what was stored.
+                Outcome::Enhance(mut e) => {
+                    e.id = Some(e.id.unwrap_or_else(Uuid::new_v4));
+                    (p, Outcome::Enhance(e))
+                }
+                Outcome::Fail => (p, Outcome::Fail),
             }
         })
         .collect();
     let (completed, discarded, failed) = db
-        .finish_import(batch, outcomes, &forms, &validation_file, now_us)
+        .finish_import(batch, &outcomes, &forms, &validation_file, now_us)
         .await?;
+    let stored = outcomes
+        .into_iter()
+        .filter_map(|(p, outcome)| match outcome {
+            Outcome::Enhance(e) if completed.contains(&p.id) => Some(*e),
+            _ => None,
+        })
+        .collect();
     Ok(ImportReport {
-        completed,
+        completed: completed.len() as u64,
         discarded,
         failed,
+        robot: record.robot_id,
+        stored,
     })
 }
 

@@ -64,6 +64,7 @@ internal! {
     import;
     jobs;
     lifecycle;
+    percolate;
     random;
     reference_file;
     text;

@@ -7,9 +7,9 @@ mod common;
 use destiny_sdk::client::ClientError;
 use destiny_sdk::models::EnhancementRequestIn;
 use destiny_testkit::on_both_backends;
-use destiny_testkit::python::{run_script_on, Peer};
+use destiny_testkit::python::answer;
 
-use common::{start, Backend, Server};
+use common::{start, Backend};
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -20,46 +20,18 @@ on_both_backends!(
     the_admin_and_bad_credentials,
 );
 
-/// Runs peer jobs with the Python SDK 0.17.6 signing as `robot`; answers each job's
-/// output line.
-async fn python_0176(
-    s: &Server,
-    robot: &destiny_sdk::models::ProvisionedRobot,
-    jobs: Vec<Value>,
-) -> Vec<Value> {
-    let jobs: Vec<Value> = jobs
-        .into_iter()
-        .map(|mut job| {
-            job["base_url"] = json!(format!("{}/v1/", s.base));
-            job["secret"] = json!(robot.client_secret.as_str());
-            job["client_id"] = json!(robot.id);
-            job
-        })
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        run_script_on(Peer::Sdk0176, "peer_client_0176.py", &[], &jobs)
-    })
-    .await
-    .expect("the peer")
-}
-
-fn answer(line: &Value) -> Value {
-    serde_json::from_str(line["answer"].as_str().unwrap_or_else(|| panic!("{line}")))
-        .expect("the model's JSON")
-}
-
 async fn python_0176_robots_request_their_own_enhancements(backend: Backend) {
     let s = start(backend).await;
     let (robot, client) = s.robot("self-serving").await;
     let other = s.register("other").await;
     let ids = s.references(3).await;
     let own = json!({"robot_id": robot.id, "reference_ids": ids, "source": "bulk"});
-    let created = python_0176(
-        &s,
-        &robot,
-        vec![json!({"op": "create_enhancement_request", "body": own})],
-    )
-    .await;
+    let created = s
+        .python_0176(
+            &robot,
+            vec![json!({"op": "create_enhancement_request", "body": own})],
+        )
+        .await;
     let created = answer(&created[0]);
     assert_eq!(created["robot_id"], json!(robot.id));
     assert_eq!(created["request_status"], "received");
@@ -67,15 +39,15 @@ async fn python_0176_robots_request_their_own_enhancements(backend: Backend) {
 
     let for_other = json!({"robot_id": other.id, "reference_ids": ids});
     let duplicate = json!({"robot_id": robot.id, "reference_ids": [ids[0], ids[0]]});
-    let lines = python_0176(
-        &s,
-        &robot,
-        vec![
-            json!({"op": "get_enhancement_request", "id": id}),
-            json!({"op": "create_enhancement_request", "body": for_other}),
-        ],
-    )
-    .await;
+    let lines = s
+        .python_0176(
+            &robot,
+            vec![
+                json!({"op": "get_enhancement_request", "id": id}),
+                json!({"op": "create_enhancement_request", "body": for_other}),
+            ],
+        )
+        .await;
     assert_eq!(answer(&lines[0])["id"], json!(id));
     assert_eq!(lines[1]["status"], 403, "{}", lines[1]);
     assert!(

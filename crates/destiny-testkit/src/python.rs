@@ -138,3 +138,12 @@ fn shortest_floats(value: &mut Value) {
         _ => {}
     }
 }
+
+/// The model a peer job answered with (its `answer` line, as JSON).
+///
+/// # Panics
+/// When the job answered an error (`{"status": …, "text": …}`) instead.
+pub fn answer(line: &Value) -> Value {
+    serde_json::from_str(line["answer"].as_str().unwrap_or_else(|| panic!("{line}")))
+        .expect("the model's JSON")
+}

@@ -497,6 +497,33 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Runs jobs of `peer_client_0176.py` (the Python SDK 0.17.6 as a client) signing as
+    /// `robot`, from a blocking thread so this server keeps serving; answers each job's
+    /// output line (read the model it answered with [`crate::python::answer`]).
+    pub async fn python_0176(&self, robot: &ProvisionedRobot, jobs: Vec<Value>) -> Vec<Value> {
+        let jobs: Vec<Value> = jobs
+            .into_iter()
+            .map(|mut job| {
+                job["base_url"] = json!(format!("{}/v1/", self.base));
+                job["secret"] = json!(robot.client_secret.as_str());
+                job["client_id"] = json!(robot.id);
+                job
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            crate::python::run_script_on(
+                crate::python::Peer::Sdk0176,
+                "peer_client_0176.py",
+                &[],
+                &jobs,
+            )
+        })
+        .await
+        .expect("the peer")
+    }
+}
+
 /// A result-file line: a score annotation of `reference`.
 pub fn annotation(reference: Uuid) -> String {
     json!({"reference_id": reference, "source": "Toy Robot", "visibility": "public", "robot_version": "0.1.0",

@@ -158,6 +158,10 @@ async fn import_references(
         .db
         .insert_references(refs, micros(state.clock.now()))
         .await?;
+    // The import stands; a failure to match it is logged (its trigger is lost).
+    if let Err(e) = crate::percolate::after_import(&state, &ids).await {
+        tracing::error!(error = %e, "cannot match imported references against the automations");
+    }
     Ok((StatusCode::CREATED, Json(ids)).into_response())
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - [`robot`]: the HMAC-signed robot routes (spec §2).
 //! - [`admin`]: robots and references (the admin's bearer token).
-//! - [`requests`]: enhancement requests, hybrid (a signed robot or the admin).
+//! - [`requests`]: enhancement requests, hybrid (a signed robot or the admin), and
+//!   [`automations`], mounted with them.
 //! - [`caller`]: who calls (admin or robot) and the middleware deciding it.
 //! - health check and blob routes.
 //! - [`body`]: request bodies read once at the edge (size limit, idle timeout) and the
@@ -12,6 +13,7 @@
 //! methods a route does not have (405 `Method Not Allowed`), as FastAPI answers them.
 
 pub mod admin;
+pub mod automations;
 pub mod body;
 pub mod caller;
 pub mod requests;

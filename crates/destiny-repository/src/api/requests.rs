@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use destiny_sdk::models::{EnhancementRequestIn, EnhancementRequestRead};
 use uuid::Uuid;
@@ -24,6 +24,14 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/enhancement-requests/", post(create_request))
         .route("/v1/enhancement-requests/{id}/", get(get_request))
+        .route(
+            "/v1/enhancement-requests/automations/",
+            post(super::automations::create).get(super::automations::list),
+        )
+        .route(
+            "/v1/enhancement-requests/automations/{id}/",
+            put(super::automations::update),
+        )
         .route_layer(super::robot::hmac_layer(&state).accepting(is_admin))
         .route_layer(middleware::from_fn_with_state(state, admin_by_bearer))
 }
@@ -36,31 +44,7 @@ async fn create_request(
 ) -> Result<Response, ApiError> {
     let req: EnhancementRequestIn = json_body(&body)?;
     caller.may_act_for(req.robot_id, "The robot_id")?;
-    // The legacy flow's reference file (see `db::legacy`) is written first, so a full
-    // disk refuses the request before it exists (a retry cannot duplicate it); the file
-    // is removed again if the request is refused.
-    let id = Uuid::new_v4();
-    let (reference_file, _, _) = crate::db::requests::request_files(id);
-    let reader = Reader::of(&state.db.robot_entitlements(req.robot_id).await?);
-    crate::reference_file::write(
-        state.blobs.store(),
-        &reference_file,
-        &state.db,
-        &req.reference_ids,
-        reader,
-    )
-    .await?;
-    if let Err(e) = state
-        .db
-        .create_request_with_id(id, &req, micros(state.clock.now()))
-        .await
-    {
-        if let Ok(key) = crate::blob::BlobKey::new(&reference_file) {
-            let _ = state.blobs.store().delete(&key).await;
-        }
-        return Err(e);
-    }
-    state.changed();
+    let id = state.create_request(&req).await?;
     let read = state.request_read(id).await?;
     Ok((StatusCode::ACCEPTED, Json(read)).into_response())
 }
@@ -74,4 +58,41 @@ async fn get_request(
     let read = state.request_read(id).await?;
     caller.may_act_for(read.robot_id, &format!("EnhancementRequest {id}"))?;
     Ok(Json(read))
+}
+
+impl AppState {
+    /// Creates an enhancement request (for a caller, or for an automation's match).
+    ///
+    /// # Errors
+    /// As [`crate::db::Db::create_request`]; storage failures writing its reference file.
+    pub(crate) async fn create_request(&self, req: &EnhancementRequestIn) -> Result<Uuid, ApiError> {
+        // The legacy flow's reference file (see `db::legacy`) is written first, so a full
+        // disk refuses the request before it exists (a retry cannot duplicate it); the
+        // file is removed again if the request is refused.
+        let id = Uuid::new_v4();
+        let (reference_file, _, _) = crate::db::requests::request_files(id);
+        let reader = Reader::of(&self.db.robot_entitlements(req.robot_id).await?);
+        crate::reference_file::write(
+            self.blobs.store(),
+            &reference_file,
+            &self.db,
+            &req.reference_ids,
+            reader,
+        )
+        .await?;
+        if let Err(e) = self
+            .db
+            .create_request_with_id(id, req, micros(self.clock.now()))
+            .await
+        {
+            if let Ok(key) = crate::blob::BlobKey::new(&reference_file) {
+                if let Err(cleanup) = self.blobs.store().delete(&key).await {
+                    tracing::warn!(%id, error = %cleanup, "cannot remove a refused request's reference file");
+                }
+            }
+            return Err(e);
+        }
+        self.changed();
+        Ok(id)
+    }
 }

@@ -184,23 +184,24 @@ impl Db {
 
     /// Applies an import in one transaction: stores enhancements (exact duplicates are
     /// discarded), moves each pending enhancement to its final status, records the
-    /// validation file and marks the import done. Returns (completed, discarded, failed).
+    /// validation file and marks the import done. Returns the pending enhancements
+    /// completed (their ids), and how many were discarded and failed.
     ///
     /// # Errors
     /// Database errors (nothing is applied then).
     pub async fn finish_import(
         &self,
         batch: Uuid,
-        outcomes: Vec<(PendingRef, Outcome)>,
+        outcomes: &[(PendingRef, Outcome)],
         forms: &std::collections::HashMap<Uuid, StoredForm>,
         validation_file: &str,
         now_us: i64,
-    ) -> Result<(u64, u64, u64), ApiError> {
+    ) -> Result<(std::collections::HashSet<Uuid>, u64, u64), ApiError> {
         let mut tx = self.writer().begin().await?;
         let (mut completed, mut discarded, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         let mut enhanced = Vec::new();
         let mut enhancements = Vec::new();
-        for (pending, outcome) in &outcomes {
+        for (pending, outcome) in outcomes {
             match outcome {
                 Outcome::Enhance(e) => {
                     let form = forms.get(&pending.reference_id).ok_or_else(|| {
@@ -247,7 +248,7 @@ impl Db {
         set_request_validation_file(&mut tx, batch, Some(validation_file)).await?;
         tx.commit().await?;
         Ok((
-            completed.len() as u64,
+            completed.into_iter().collect(),
             discarded.len() as u64,
             failed.len() as u64,
         ))

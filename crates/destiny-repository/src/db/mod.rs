@@ -17,6 +17,7 @@
 //! - [`statistics`]: PostgreSQL's planner statistics kept current as the queue changes.
 //! - [`supersession`]: supersession chains and the rules a superseding enhancement meets.
 
+pub mod automations;
 pub mod batches;
 pub mod expiry;
 pub mod imports;
@@ -90,6 +91,7 @@ migrations! {
     3 "import retries" "0003_import_retries.sql";
     4 "status check" "0004_status_check.sql";
     5 "entitlements" "0005_entitlements.sql";
+    6 "automations" "0006_automations.sql";
 }
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

@@ -1,0 +1,189 @@
+//! Robot automations, matched ("percolated") as the repository does: every reference
+//! imported and every enhancement stored is turned into a document
+//! ([`documents`]: `reference` and `changeset`) and matched against every automation's
+//! query ([`query`], checked against the [`mapping`] when registered; [`eval`]); a match
+//! requests an enhancement of that reference from the automation's robot.
+//!
+//! Never for the robot whose result caused the match (a robot cannot trigger itself), and
+//! never a second enhancement for a robot and reference while one is under way.
+//! Differences from Elasticsearch are listed in `docs/automations.md`.
+
+pub mod documents;
+pub mod eval;
+pub mod mapping;
+pub mod query;
+pub mod simple;
+
+use std::collections::HashMap;
+
+use destiny_sdk::models::{Enhancement, EnhancementRequestIn, Reference, RobotAutomation};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use query::Query;
+
+use crate::api::AppState;
+use crate::error::ApiError;
+
+/// What caused the documents being matched.
+#[derive(Debug, Clone, Copy)]
+pub enum Cause {
+    /// References imported.
+    Import,
+    /// A robot's batch of results imported: that robot's automations are skipped.
+    Results {
+        /// The batch.
+        batch: Uuid,
+        /// Its robot.
+        robot: Uuid,
+    },
+}
+
+impl Cause {
+    /// The `source` of the enhancement requests a match creates (upstream:
+    /// `RobotEnhancementBatch:{id}`; a reference import has no batch, so `ReferenceImport`).
+    fn source(self) -> String {
+        match self {
+            Cause::Import => "ReferenceImport".to_owned(),
+            Cause::Results { batch, .. } => format!("RobotEnhancementBatch:{batch}"),
+        }
+    }
+
+    fn robot(self) -> Option<Uuid> {
+        match self {
+            Cause::Import => None,
+            Cause::Results { robot, .. } => Some(robot),
+        }
+    }
+}
+
+/// Every automation with its parsed query (one stored before a mapping change that no
+/// longer parses is skipped, with a warning).
+async fn automations(state: &AppState) -> Result<Vec<(RobotAutomation, Query)>, ApiError> {
+    let mut parsed = Vec::new();
+    for automation in state.db.automations(None).await? {
+        match query::parse(&automation.query) {
+            Ok(q) => parsed.push((automation, q)),
+            Err(e) => tracing::warn!(
+                automation = %automation.id, error = %e,
+                "a stored automation no longer parses; skipped"
+            ),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Matches the references just imported (by id) against every automation.
+///
+/// # Errors
+/// As [`dispatch`].
+pub async fn after_import(state: &AppState, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
+    let automations = automations(state).await?;
+    if automations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut docs = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        for reference in state.db.references_by_id(chunk).await? {
+            docs.push((reference.id, documents::imported(&reference)));
+        }
+    }
+    dispatch(state, &automations, &docs, Cause::Import).await
+}
+
+/// Matches the enhancements a robot's batch just stored against every automation but
+/// the robot's own.
+///
+/// # Errors
+/// As [`dispatch`].
+pub async fn after_results(
+    state: &AppState,
+    batch: Uuid,
+    robot: Uuid,
+    stored: &[Enhancement],
+) -> Result<Vec<Uuid>, ApiError> {
+    let automations = automations(state).await?;
+    if automations.is_empty() || stored.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut docs = Vec::with_capacity(stored.len());
+    for chunk in stored.chunks(500) {
+        let ids: Vec<Uuid> = chunk.iter().map(|e| e.reference_id).collect();
+        let references: HashMap<Uuid, Reference> = state
+            .db
+            .references_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        for added in chunk {
+            let Some(reference) = references.get(&added.reference_id) else {
+                continue;
+            };
+            // As stored (with its `created_at`), when the reference still shows it.
+            let added = reference
+                .enhancements()
+                .iter()
+                .find(|e| e.id == added.id)
+                .unwrap_or(added);
+            docs.push((reference.id, documents::enhanced(reference, added)));
+        }
+    }
+    dispatch(state, &automations, &docs, Cause::Results { batch, robot }).await
+}
+
+/// Matches `documents` (each with its reference's id) against `automations` and requests
+/// the enhancements they call for: one request per robot, of the references it has
+/// nothing under way for. Answers the requests created.
+///
+/// # Errors
+/// Database or storage failures (requests created before one are kept).
+async fn dispatch(
+    state: &AppState,
+    automations: &[(RobotAutomation, Query)],
+    documents: &[(Uuid, Value)],
+    cause: Cause,
+) -> Result<Vec<Uuid>, ApiError> {
+    // Robots in the order their first automation was registered, so what a match
+    // requests is requested in a stable order.
+    let mut wanted: Vec<(Uuid, Vec<Uuid>)> = Vec::new();
+    for (automation, query) in automations {
+        if Some(automation.robot_id) == cause.robot() {
+            continue;
+        }
+        let at = match wanted.iter().position(|(r, _)| *r == automation.robot_id) {
+            Some(at) => at,
+            None => {
+                wanted.push((automation.robot_id, Vec::new()));
+                wanted.len() - 1
+            }
+        };
+        let refs = &mut wanted[at].1;
+        for (reference, document) in documents {
+            if !refs.contains(reference) && eval::matches(query, document) {
+                refs.push(*reference);
+            }
+        }
+    }
+    let mut created = Vec::new();
+    for (robot, references) in wanted {
+        if references.is_empty() {
+            continue;
+        }
+        let under_way = state.db.under_way(robot, &references).await?;
+        let reference_ids: Vec<Uuid> = references
+            .into_iter()
+            .filter(|r| !under_way.contains(r))
+            .collect();
+        if reference_ids.is_empty() {
+            continue;
+        }
+        let request = EnhancementRequestIn {
+            robot_id: robot,
+            reference_ids,
+            source: Some(cause.source()),
+        };
+        created.push(state.create_request(&request).await?);
+    }
+    Ok(created)
+}
