@@ -15,8 +15,8 @@ mod common;
 use destiny_testkit::on_both_backends;
 
 use common::{
-    annotation, lease_and_submit, lease_and_submit_each, refuse_inserts, Backend, Options, Server,
-    DEADLINE,
+    annotation, lease_and_submit, lease_and_submit_each, refuse_inserts, sql, Backend, Options,
+    Server, DEADLINE,
 };
 use destiny_repository::blob::BlobKey;
 use destiny_repository::jobs::{FIRST_IMPORT_BACKOFF, MAX_IMPORT_ATTEMPTS};
@@ -59,13 +59,8 @@ fn annotation_from(source: &str) -> impl Fn(Uuid) -> String + '_ {
 
 /// (import_state, import_attempts) of a batch.
 async fn import_state(pool: &sqlx::AnyPool, batch: Uuid) -> (String, i64) {
-    let row = sqlx::query(
-        "SELECT import_state, CAST(import_attempts AS BIGINT) FROM batches WHERE id = $1",
-    )
-    .bind(batch.to_string())
-    .fetch_one(pool)
-    .await
-    .expect("batch");
+    let state = "SELECT import_state, CAST(import_attempts AS BIGINT) FROM batches WHERE id = $1";
+    let row = sql::row(pool, state, &[&batch.to_string()]).await;
     (row.get(0), row.get(1))
 }
 
@@ -113,11 +108,9 @@ async fn validation_lines(s: &Server, batch: Uuid) -> Vec<RobotResultValidationE
 
 /// The statuses of a batch's pending enhancements.
 async fn pending_statuses(pool: &sqlx::AnyPool, batch: Uuid) -> Vec<String> {
-    sqlx::query("SELECT status FROM pending_enhancements WHERE batch_id = $1 ORDER BY seq")
-        .bind(batch.to_string())
-        .fetch_all(pool)
+    let statuses = "SELECT status FROM pending_enhancements WHERE batch_id = $1 ORDER BY seq";
+    sql::rows(pool, statuses, &[&batch.to_string()])
         .await
-        .expect("statuses")
         .iter()
         .map(|r| r.get(0))
         .collect()
@@ -187,11 +180,7 @@ async fn a_poison_batch_fails_and_fifty_good_ones_go_on(backend: Backend) {
             "{error}"
         );
     }
-    let stored: i64 = sqlx::query("SELECT COUNT(*) FROM enhancements")
-        .fetch_one(&pool)
-        .await
-        .expect("count")
-        .get(0);
+    let stored: i64 = sql::scalar(&pool, "SELECT COUNT(*) FROM enhancements", &[]).await;
     assert_eq!(stored, 50, "the good ones only");
     pool.close().await;
 }
