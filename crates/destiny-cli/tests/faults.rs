@@ -421,10 +421,8 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
 
     // SIGKILL as soon as the import runs.
     let pool = sqlite_pool(&dir.path().join("destiny.db")).await;
-    let state_sql = "SELECT import_state FROM batches WHERE id = $1";
-    let batch_id = batch.id.to_string();
     let seen = wait_for("the import to start", DEADLINE, || async {
-        let state: String = sql::scalar(&pool, state_sql, &[&batch_id]).await;
+        let (state, _) = sql::batch_import(&pool, batch.id).await;
         (state != "queued").then_some(state)
     })
     .await;
@@ -436,7 +434,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
         "the import finished before it could be interrupted; log:\n{}",
         server.log()
     );
-    let state: String = sql::scalar(&pool, state_sql, &[&batch_id]).await;
+    let (state, _) = sql::batch_import(&pool, batch.id).await;
     assert_eq!(state, "running", "killed mid-import:\n{}", server.log());
     assert_eq!(
         enhancement_counts(&pool, "Importer").await,
@@ -458,16 +456,11 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     let server = Serve::start(dir.path(), "second.log").await;
     assert!(!abandoned.exists(), "swept at start-up");
     wait_for("the resumed import", DEADLINE, || async {
-        let state: String = sql::scalar(&pool, state_sql, &[&batch_id]).await;
+        let (state, _) = sql::batch_import(&pool, batch.id).await;
         (state == "done").then_some(())
     })
     .await;
-    let attempts: i64 = sql::scalar(
-        &pool,
-        "SELECT import_attempts FROM batches WHERE id = $1",
-        &[&batch_id],
-    )
-    .await;
+    let (_, attempts) = sql::batch_import(&pool, batch.id).await;
     assert_eq!(attempts, 2, "{}", server.log());
     assert_eq!(temporary_files(&blobs), Vec::<PathBuf>::new());
     assert_eq!(

@@ -265,17 +265,11 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
     // and is retried once its backoff (on the server's clock) has passed.
     submit(&client, a.batch.id, None).await.expect("submit");
     let a_id = a.batch.id.to_string();
-    let attempts = "SELECT import_attempts FROM batches WHERE id = $1";
     retry_imports_until(&s, "the import retried", || async {
-        count(&pool, attempts, &[&a_id]).await >= 2
+        sql::batch_import(&pool, a.batch.id).await.1 >= 2
     })
     .await;
-    let state: String = sql::scalar(
-        &pool,
-        "SELECT import_state FROM batches WHERE id = $1",
-        &[&a_id],
-    )
-    .await;
+    let (state, _) = sql::batch_import(&pool, a.batch.id).await;
     assert!(state == "queued" || state == "running", "{state}");
     let importing =
         "SELECT COUNT(*) FROM pending_enhancements WHERE batch_id = $1 AND status = 'importing'";
