@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 mod robot_support;
 
-use destiny_testkit::wait_for;
+use destiny_testkit::{sql, wait_for};
 use robot_support::{spawn_toy, DEADLINE};
 
 /// Temporary (partial) blob files anywhere under `dir`, as the store names them (none
@@ -55,50 +55,23 @@ async fn sqlite_pool(path: &Path) -> sqlx::AnyPool {
         .expect("open the SQLite file")
 }
 
-/// The one value `sql` selects, with `bind` as its one parameter.
-async fn scalar<T>(pool: &sqlx::AnyPool, sql: &str, bind: &str) -> T
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    sqlx::query(sql)
-        .bind(bind.to_owned())
-        .fetch_one(pool)
-        .await
-        .expect(sql)
-        .try_get(0)
-        .expect("a value of the type asked for")
-}
-
 /// Pending enhancements of a request by status.
 async fn statuses(pool: &sqlx::AnyPool, request: Uuid) -> Vec<(String, i64)> {
-    sqlx::query(
-        "SELECT status, COUNT(*) AS n FROM pending_enhancements WHERE request_id = $1 \
-         GROUP BY status ORDER BY status",
-    )
-    .bind(request.to_string())
-    .fetch_all(pool)
-    .await
-    .expect("statuses")
-    .iter()
-    .map(|r| {
-        (
-            r.try_get("status").expect("status"),
-            r.try_get("n").expect("n"),
-        )
-    })
-    .collect()
+    let by_status = "SELECT status, COUNT(*) AS n FROM pending_enhancements \
+                     WHERE request_id = $1 GROUP BY status ORDER BY status";
+    sql::rows(pool, by_status, &[&request.to_string()])
+        .await
+        .iter()
+        .map(|r| (r.get("status"), r.get("n")))
+        .collect()
 }
 
 /// Enhancements from `source`, as (references enhanced, enhancements stored).
 async fn enhancement_counts(pool: &sqlx::AnyPool, source: &str) -> (i64, i64) {
-    let row = sqlx::query(
-        "SELECT COUNT(DISTINCT reference_id) AS r, COUNT(*) AS n FROM enhancements WHERE source = $1",
-    )
-    .bind(source.to_owned())
-    .fetch_one(pool)
-    .await
-    .expect("enhancement counts");
-    (row.try_get("r").expect("r"), row.try_get("n").expect("n"))
+    let counts = "SELECT COUNT(DISTINCT reference_id) AS r, COUNT(*) AS n \
+                  FROM enhancements WHERE source = $1";
+    let row = sql::row(pool, counts, &[source]).await;
+    (row.get("r"), row.get("n"))
 }
 
 // ---- An in-process repository -----------------------------------------------------------
@@ -278,13 +251,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
     );
 
     // Its lease runs out and the work is retried: every reference completes, once.
-    repo.clock.advance(Duration::from_secs(61));
-    let report = repo
-        .state
-        .db
-        .expire_due(repo.now_us(), None)
-        .await
-        .expect("expiry");
+    let report = repo.advance_and_expire(Duration::from_secs(61)).await;
     assert_eq!((report.expired, report.retried), (N as u64, N as u64));
     let mut second = spawn_toy(&repo, &robot, &settings, &[], "second.log");
     repo.wait_status(request, "completed").await;
@@ -305,10 +272,10 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
         (N as i64, N as i64)
     );
     for id in &ids {
-        let n: i64 = scalar(
+        let n: i64 = sql::scalar(
             &pool,
             "SELECT COUNT(*) FROM enhancements WHERE reference_id = $1 AND source = 'Toy Robot'",
-            &id.to_string(),
+            &[&id.to_string()],
         )
         .await;
         assert_eq!(n, 1, "reference {id}");
@@ -454,10 +421,8 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
 
     // SIGKILL as soon as the import runs.
     let pool = sqlite_pool(&dir.path().join("destiny.db")).await;
-    let state_sql = "SELECT import_state FROM batches WHERE id = $1";
-    let batch_id = batch.id.to_string();
     let seen = wait_for("the import to start", DEADLINE, || async {
-        let state: String = scalar(&pool, state_sql, &batch_id).await;
+        let (state, _) = sql::batch_import(&pool, batch.id).await;
         (state != "queued").then_some(state)
     })
     .await;
@@ -469,7 +434,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
         "the import finished before it could be interrupted; log:\n{}",
         server.log()
     );
-    let state: String = scalar(&pool, state_sql, &batch_id).await;
+    let (state, _) = sql::batch_import(&pool, batch.id).await;
     assert_eq!(state, "running", "killed mid-import:\n{}", server.log());
     assert_eq!(
         enhancement_counts(&pool, "Importer").await,
@@ -491,16 +456,11 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     let server = Serve::start(dir.path(), "second.log").await;
     assert!(!abandoned.exists(), "swept at start-up");
     wait_for("the resumed import", DEADLINE, || async {
-        let state: String = scalar(&pool, state_sql, &batch_id).await;
+        let (state, _) = sql::batch_import(&pool, batch.id).await;
         (state == "done").then_some(())
     })
     .await;
-    let attempts: i64 = scalar(
-        &pool,
-        "SELECT import_attempts FROM batches WHERE id = $1",
-        &batch_id,
-    )
-    .await;
+    let (_, attempts) = sql::batch_import(&pool, batch.id).await;
     assert_eq!(attempts, 2, "{}", server.log());
     assert_eq!(temporary_files(&blobs), Vec::<PathBuf>::new());
     assert_eq!(

@@ -17,6 +17,8 @@
 //!
 //! Results print as Markdown tables.
 
+#[path = "../tests/load/mod.rs"]
+mod load;
 use destiny_testkit::scratch_db;
 
 use destiny_repository::clock::SystemClock;
@@ -24,7 +26,8 @@ use destiny_repository::config::Config;
 use destiny_repository::db::Backend;
 use destiny_repository::server::{prepare, Jobs};
 use destiny_sdk::client::RobotClient;
-use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatchResult};
+use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatch, RobotEnhancementBatchResult};
+use load::BoxError;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,8 +41,6 @@ const ROBOTS: usize = 8;
 const THROUGHPUT_LIMIT: u32 = 100;
 /// Batches each concurrent robot handles.
 const THROUGHPUT_BATCHES: usize = 40;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), BoxError> {
     let sizes: Vec<usize> = destiny_testkit::bench::list("DESTINY_BENCH_SIZES", "100000,1000000")?;
@@ -152,19 +153,8 @@ async fn run_stage(backend: Backend, n: usize, pg: Option<&str>) -> Result<Stage
     ));
     let http = reqwest::Client::new();
 
-    let mut robots = Vec::new();
-    for i in 0..=ROBOTS {
-        let robot: ProvisionedRobot = http
-            .post(format!("{base}/v1/robots/"))
-            .bearer_auth(&token)
-            .json(&json!({"name": format!("bench-{i}"), "description": "d", "owner": "o"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        robots.push(robot);
-    }
+    // One robot for the latency run, ROBOTS for the throughput run.
+    let robots = load::robots(&http, &base, &token, "bench", ROBOTS + 1).await?;
     let per_robot = THROUGHPUT_BATCHES * THROUGHPUT_LIMIT as usize;
     let seed_started = Instant::now();
     seed(&db, &robots[0], n).await?;
@@ -234,6 +224,21 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// The reference file of `batch`.
+async fn reference_file(
+    http: &reqwest::Client,
+    batch: &RobotEnhancementBatch,
+) -> Result<bytes::Bytes, BoxError> {
+    let url = batch.reference_storage_url.as_str();
+    Ok(http
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?)
+}
+
 /// One poll of `limit` plus the download of its reference file: (claim ms, total ms,
 /// file bytes).
 async fn timed_poll(
@@ -248,13 +253,7 @@ async fn timed_poll(
         .await?
         .ok_or("nothing pending")?;
     let claim = t0.elapsed();
-    let body = http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
+    let body = reference_file(http, &batch).await?;
     let total = t0.elapsed();
     let lines = body.iter().filter(|&&b| b == b'\n').count();
     if lines != limit as usize {
@@ -282,13 +281,8 @@ async fn robot_loop(
         else {
             break;
         };
-        let refs = http
-            .get(batch.reference_storage_url.as_str())
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
+        let file = reference_file(http, &batch).await?;
+        let refs = std::str::from_utf8(&file)?;
         let mut result = String::with_capacity(refs.len());
         for line in refs.lines() {
             let v: serde_json::Value = serde_json::from_str(line)?;

@@ -16,7 +16,7 @@ mod common;
 use destiny_testkit::on_both_backends;
 
 use common::{
-    fetch_text, reference_ids, refuse_inserts, start, Backend, Options, Server, DEADLINE,
+    fetch_text, reference_ids, refuse_inserts, sql, start, Backend, Options, Server, DEADLINE,
 };
 use destiny_repository::config::Config;
 use destiny_sdk::client::{ClientError, RetryPolicy, RobotClient};
@@ -395,6 +395,39 @@ async fn giving_a_claim_back_leaves_rows_the_expiry_moved_on(backend: Backend) {
         .expect("the batch stays: rows refer to it");
 }
 
+/// `n` references, one JSON line each, with OpenAlex ids `W<first>`, `W<first + 1>`, ….
+fn open_alex_lines(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| {
+            format!("{}\n", json!({"identifiers": [{"identifier": format!("W{i}"), "identifier_type": "open_alex"}]}))
+        })
+        .collect()
+}
+
+/// How many references the server has stored.
+async fn stored_references(pool: &sqlx::AnyPool) -> i64 {
+    sql::scalar(pool, "SELECT COUNT(*) FROM refs", &[]).await
+}
+
+/// Imports `body` as the admin in a task of its own; the task answers the status.
+fn spawn_import(s: &Server, body: String) -> tokio::task::JoinHandle<u16> {
+    let (http, url, token) = (
+        s.http.clone(),
+        format!("{}/v1/references/", s.base),
+        s.token.clone(),
+    );
+    tokio::spawn(async move {
+        http.post(url)
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+            .expect("the import answers")
+            .status()
+            .as_u16()
+    })
+}
+
 /// A poll made once a 60,000-reference import has begun writing answers while the import
 /// still runs: the import gives the writer up between chunks (one transaction for the
 /// whole body held SQLite's writer for all of it, and a poll waited behind). "Still
@@ -405,38 +438,9 @@ async fn a_poll_during_a_large_import_does_not_wait_for_it(backend: Backend) {
     let s = start(backend).await;
     let (robot, client) = s.robot("beside-an-import").await;
     s.seed(robot.id, SEEDED as usize).await;
-    let body: String = (0..IMPORTED)
-        .map(|i| {
-            format!(
-                "{{\"identifiers\": [{{\"identifier\": \"W{}\", \"identifier_type\": \"open_alex\"}}]}}\n",
-                10_000_000 + i
-            )
-        })
-        .collect();
-    let import = {
-        let (http, url, token) = (
-            s.http.clone(),
-            format!("{}/v1/references/", s.base),
-            s.token.clone(),
-        );
-        tokio::spawn(async move {
-            http.post(url)
-                .bearer_auth(token)
-                .body(body)
-                .send()
-                .await
-                .expect("the import answers")
-                .status()
-        })
-    };
+    let import = spawn_import(&s, open_alex_lines(10_000_000, IMPORTED as usize));
     let pool = s.db.pool().await;
-    let stored = || async {
-        sqlx::query("SELECT COUNT(*) AS n FROM refs")
-            .fetch_one(&pool)
-            .await
-            .expect("count")
-            .get::<i64, _>("n")
-    };
+    let stored = || stored_references(&pool);
     // The first chunk is committed (an event of the server's): then poll.
     tokio::time::timeout(DEADLINE, async {
         while stored().await == SEEDED {
@@ -469,25 +473,8 @@ async fn a_large_import_is_all_or_nothing(backend: Backend) {
     let s = start(backend).await;
     let stored_before = s.references(1).await;
     let pool = s.db.pool().await;
-    let count = || async {
-        sqlx::query("SELECT COUNT(*) AS n FROM refs")
-            .fetch_one(&pool)
-            .await
-            .expect("count")
-            .get::<i64, _>("n")
-    };
-    let body = |last: Value| -> String {
-        let mut text: String = (0..LINES)
-            .map(|i| {
-                format!(
-                    "{{\"identifiers\": [{{\"identifier\": \"W{}\", \"identifier_type\": \"open_alex\"}}]}}\n",
-                    20_000_000 + i
-                )
-            })
-            .collect();
-        text.push_str(&last.to_string());
-        text
-    };
+    let count = || stored_references(&pool);
+    let body = |last: Value| format!("{}{last}", open_alex_lines(20_000_000, LINES));
 
     let (status, detail) = s
         .admin(
@@ -503,24 +490,7 @@ async fn a_large_import_is_all_or_nothing(backend: Backend) {
     let last = Uuid::new_v4();
     let refused = json!({"id": last, "enhancements": [{"reference_id": last, "source": "refused last",
         "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}]});
-    let import = {
-        let (http, url, token, text) = (
-            s.http.clone(),
-            format!("{}/v1/references/", s.base),
-            s.token.clone(),
-            body(refused),
-        );
-        tokio::spawn(async move {
-            http.post(url)
-                .bearer_auth(token)
-                .body(text)
-                .send()
-                .await
-                .expect("the import answers")
-                .status()
-                .as_u16()
-        })
-    };
+    let import = spawn_import(&s, body(refused));
     let mut most = 0;
     while !import.is_finished() {
         most = most.max(count().await);

@@ -18,7 +18,7 @@ use destiny_testkit::on_both_backends;
 
 use common::proxy::Proxy;
 use common::{
-    annotation, lease_and_submit, lease_and_submit_each, Backend, Options, Server, TestDb,
+    annotation, lease_and_submit, lease_and_submit_each, sql, Backend, Options, Server, TestDb,
 };
 use destiny_repository::server::Jobs;
 use destiny_sdk::client::RobotClient;
@@ -233,15 +233,7 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
     let pool = s.db.pool().await;
     let state_of = |batch: Uuid| {
         let pool = pool.clone();
-        async move {
-            sqlx::query("SELECT import_state FROM batches WHERE id = $1")
-                .bind(batch.to_string())
-                .fetch_one(&pool)
-                .await
-                .expect("a batch")
-                .try_get::<String, _>(0)
-                .expect("state")
-        }
+        async move { sql::batch_import(&pool, batch).await.0 }
     };
     // Two workers take an import each, never the same one.
     let now = s.now_us();

@@ -102,28 +102,23 @@ async fn entitlements_are_granted_kept_and_revoked(backend: Backend) {
     let (_, list) = s.admin(Method::GET, "/v1/robots/", None).await;
     assert_eq!(list[0]["entitlements"], declared_order, "{list}");
 
-    let put = |name: &str, entitlements: Option<Value>| {
-        let mut body = json!({"name": name, "description": "d", "owner": "o"});
+    // Renames the robot, with `entitlements` in the body when given.
+    let put = |entitlements: Option<Value>| {
+        let mut body = json!({"name": "renamed", "description": "d", "owner": "o"});
         if let Some(e) = entitlements {
             body["entitlements"] = e;
         }
-        Some(body.to_string())
+        s.admin(Method::PUT, &path, Some(body.to_string()))
     };
     // A body without the field (an SDK 0.7.4 client's) keeps them.
-    let (status, kept) = s.admin(Method::PUT, &path, put("renamed", None)).await;
+    let (status, kept) = put(None).await;
     assert_eq!(status, 200, "{kept}");
     assert_eq!(
         (&kept["name"], &kept["entitlements"]),
         (&json!("renamed"), &declared_order)
     );
     // A list replaces them.
-    let (_, replaced) = s
-        .admin(
-            Method::PUT,
-            &path,
-            put("renamed", Some(json!(["enhancement_supersession_writer"]))),
-        )
-        .await;
+    let (_, replaced) = put(Some(json!(["enhancement_supersession_writer"]))).await;
     assert_eq!(
         replaced["entitlements"],
         json!(["enhancement_supersession_writer"])
@@ -133,19 +128,11 @@ async fn entitlements_are_granted_kept_and_revoked(backend: Backend) {
         replaced["entitlements"]
     );
     // An empty list revokes them all; the robot is then written without the field.
-    let (_, revoked) = s
-        .admin(Method::PUT, &path, put("renamed", Some(json!([]))))
-        .await;
+    let (_, revoked) = put(Some(json!([]))).await;
     assert!(revoked.get("entitlements").is_none(), "{revoked}");
     assert!(read(&s, &path).await.get("entitlements").is_none());
     // A new secret keeps them.
-    let (_, regranted) = s
-        .admin(
-            Method::PUT,
-            &path,
-            put("renamed", Some(json!(["full_text"]))),
-        )
-        .await;
+    let (_, regranted) = put(Some(json!(["full_text"]))).await;
     assert_eq!(regranted["entitlements"], json!(["full_text"]));
     let (status, cycled) = s.admin(Method::POST, &format!("{path}secret/"), None).await;
     assert_eq!(status, 201, "{cycled}");
@@ -287,6 +274,9 @@ async fn supersession_needs_its_entitlement_and_a_chain_head(backend: Backend) {
         .await;
 
     let line = |content: Value, target: &str| result_line(reference, content, Some(target));
+    // The writer's result for `reference`: `content`, superseding `target`.
+    let by_writer =
+        |content: Value, target: &str| enhance_once(&s, &writer, reference, line(content, target));
     let refused = enhance_once(
         &s,
         &plain,
@@ -297,12 +287,7 @@ async fn supersession_needs_its_entitlement_and_a_chain_head(backend: Backend) {
         refused.await.as_deref(),
         Some("Robot is not entitled to supersede enhancements.")
     );
-    let accepted = enhance_once(
-        &s,
-        &writer,
-        reference,
-        line(abstract_content("Second."), &first),
-    );
+    let accepted = by_writer(abstract_content("Second."), &first);
     assert_eq!(accepted.await, None);
     let heads = enhancements(&s, reference).await;
     assert_eq!(heads.len(), 1, "only the chain's head is read: {heads:?}");
@@ -311,14 +296,7 @@ async fn supersession_needs_its_entitlement_and_a_chain_head(backend: Backend) {
     let second = heads[0]["id"].as_str().unwrap().to_owned();
 
     // The superseded one is no longer the chain's head.
-    let why = enhance_once(
-        &s,
-        &writer,
-        reference,
-        line(abstract_content("Third."), &first),
-    )
-    .await
-    .unwrap();
+    let why = by_writer(abstract_content("Third."), &first).await.unwrap();
     assert_eq!(
         why,
         format!("Superseded enhancement {first} is not the latest in its chain: {second} supersedes it.")
@@ -327,9 +305,7 @@ async fn supersession_needs_its_entitlement_and_a_chain_head(backend: Backend) {
     let annotation = serde_json::from_str::<Value>(&destiny_testkit::annotation(reference))
         .unwrap()["content"]
         .clone();
-    let why = enhance_once(&s, &writer, reference, line(annotation, &second))
-        .await
-        .unwrap();
+    let why = by_writer(annotation, &second).await.unwrap();
     assert!(
         why.ends_with(
             "is of type abstract; an enhancement of type annotation cannot supersede it."
@@ -352,26 +328,19 @@ async fn supersession_needs_its_entitlement_and_a_chain_head(backend: Backend) {
 
     // A tombstone withdraws the chain; only its type may supersede the tombstone.
     let tombstone = json!({"enhancement_type": "tombstone", "reason": "retracted"});
-    let accepted = enhance_once(&s, &writer, reference, line(tombstone, &second)).await;
+    let accepted = by_writer(tombstone, &second).await;
     assert_eq!(accepted, None);
     let heads = enhancements(&s, reference).await;
     assert_eq!(heads.len(), 1);
     assert_eq!(heads[0]["content"]["enhancement_type"], "tombstone");
     let grave = heads[0]["id"].as_str().unwrap().to_owned();
     let bibliographic = json!({"enhancement_type": "bibliographic", "title": "T"});
-    let why = enhance_once(&s, &writer, reference, line(bibliographic, &grave))
-        .await
-        .unwrap();
+    let why = by_writer(bibliographic, &grave).await.unwrap();
     assert!(
         why.ends_with("only an enhancement of type abstract may supersede it."),
         "{why}"
     );
-    let accepted = enhance_once(
-        &s,
-        &writer,
-        reference,
-        line(abstract_content("Back."), &grave),
-    );
+    let accepted = by_writer(abstract_content("Back."), &grave);
     assert_eq!(accepted.await, None);
     let heads = enhancements(&s, reference).await;
     assert_eq!(heads.len(), 1);

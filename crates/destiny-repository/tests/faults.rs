@@ -19,13 +19,12 @@ use destiny_testkit::on_both_backends;
 mod load;
 
 use common::{
-    annotation, fetch_text, poll_batch, put_result, reference_ids, start, submit, Backend, Options,
-    Server, TestDb, DEADLINE,
+    annotation, eventually, fetch_text, poll_batch, put_result, reference_ids, sql, start, submit,
+    Backend, Options, Server, TestDb, DEADLINE,
 };
 use destiny_sdk::client::RobotClient;
-use destiny_sdk::models::RobotEnhancementBatch;
+use destiny_sdk::models::{ProvisionedRobot, RobotEnhancementBatch};
 use reqwest::Method;
-use sqlx::Row;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -40,13 +39,23 @@ on_both_backends!(
 
 // ---- Load -----------------------------------------------------------------------------
 
+/// `n` robots of `s` named `<prefix>-<i>`, each with `per_robot` pending enhancements.
+async fn robots_with_work(
+    s: &Server,
+    prefix: &str,
+    n: usize,
+    per_robot: usize,
+) -> Vec<ProvisionedRobot> {
+    load::robots_with_work(&s.http, &s.base, &s.token, prefix, n, per_robot)
+        .await
+        .expect("robots and their work")
+}
+
 async fn sixteen_pollers_lease_once_and_lose_nothing(backend: Backend) {
     const ROBOTS: usize = 4;
     const PER_ROBOT: usize = 1_250;
     let s = start(backend).await;
-    let robots = load::robots_with_work(&s.http, &s.base, &s.token, "load", ROBOTS, PER_ROBOT)
-        .await
-        .expect("robots and their work");
+    let robots = robots_with_work(&s, "load", ROBOTS, PER_ROBOT).await;
     let plan = load::Plan {
         pollers_per_robot: 4,
         limit: 50,
@@ -177,16 +186,23 @@ async fn upload(s: &Server, lease: &Lease, body: String) -> (u16, String) {
     )
 }
 
-async fn count(pool: &sqlx::AnyPool, sql: &str, bind: Option<String>) -> i64 {
-    let mut q = sqlx::query(sql);
-    if let Some(b) = bind {
-        q = q.bind(b);
-    }
-    q.fetch_one(pool)
-        .await
-        .expect(sql)
-        .try_get::<i64, _>(0)
-        .expect("a count")
+/// The count `sql` answers, with `binds` bound in order.
+async fn count(pool: &sqlx::AnyPool, sql: &str, binds: &[&str]) -> i64 {
+    sql::scalar(pool, sql, binds).await
+}
+
+/// Moves `s`'s clock one import backoff at a time until `done` holds.
+async fn retry_imports_until<F, Fut>(s: &Server, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually(what, DEADLINE, || {
+        s.clock
+            .advance(destiny_repository::jobs::FIRST_IMPORT_BACKOFF);
+        done()
+    })
+    .await;
 }
 
 async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent(backend: Backend) {
@@ -221,13 +237,13 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
     }
     let processing = "SELECT COUNT(*) FROM pending_enhancements WHERE status = 'processing'";
     let pending = "SELECT COUNT(*) FROM pending_enhancements WHERE status = 'pending'";
-    assert_eq!(count(&pool, processing, None).await, 20, "A and B only");
+    assert_eq!(count(&pool, processing, &[]).await, 20, "A and B only");
     assert_eq!(
-        count(&pool, pending, None).await,
+        count(&pool, pending, &[]).await,
         10,
         "the claims rolled back"
     );
-    assert_eq!(count(&pool, "SELECT COUNT(*) FROM batches", None).await, 2);
+    assert_eq!(count(&pool, "SELECT COUNT(*) FROM batches", &[]).await, 2);
 
     // An upload: 503, nothing stored (a small body fails at commit, a large one
     // mid-stream).
@@ -248,30 +264,18 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
     // An import that cannot write its validation file stays queued, nothing applied,
     // and is retried once its backoff (on the server's clock) has passed.
     submit(&client, a.batch.id, None).await.expect("submit");
-    let attempts = "SELECT import_attempts FROM batches WHERE id = $1";
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while count(&pool, attempts, Some(a.batch.id.to_string())).await < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "import not retried");
-        s.clock
-            .advance(destiny_repository::jobs::FIRST_IMPORT_BACKOFF);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let state: String = sqlx::query("SELECT import_state FROM batches WHERE id = $1")
-        .bind(a.batch.id.to_string())
-        .fetch_one(&pool)
-        .await
-        .expect("import state")
-        .try_get(0)
-        .expect("state");
+    let a_id = a.batch.id.to_string();
+    retry_imports_until(&s, "the import retried", || async {
+        sql::batch_import(&pool, a.batch.id).await.1 >= 2
+    })
+    .await;
+    let (state, _) = sql::batch_import(&pool, a.batch.id).await;
     assert!(state == "queued" || state == "running", "{state}");
     let importing =
         "SELECT COUNT(*) FROM pending_enhancements WHERE batch_id = $1 AND status = 'importing'";
+    assert_eq!(count(&pool, importing, &[&a_id]).await, 10);
     assert_eq!(
-        count(&pool, importing, Some(a.batch.id.to_string())).await,
-        10
-    );
-    assert_eq!(
-        count(&pool, "SELECT COUNT(*) FROM enhancements", None).await,
+        count(&pool, "SELECT COUNT(*) FROM enhancements", &[]).await,
         0
     );
 
@@ -279,13 +283,10 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
     std::fs::remove_file(filler).expect("free the space");
     let completed =
         "SELECT COUNT(*) FROM pending_enhancements WHERE batch_id = $1 AND status = 'completed'";
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while count(&pool, completed, Some(a.batch.id.to_string())).await < 10 {
-        assert!(tokio::time::Instant::now() < deadline, "A not imported");
-        s.clock
-            .advance(destiny_repository::jobs::FIRST_IMPORT_BACKOFF);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    retry_imports_until(&s, "A imported", || async {
+        count(&pool, completed, &[&a_id]).await >= 10
+    })
+    .await;
     assert_eq!(upload(&s, &b, b.result()).await.0, 201);
     submit(&client, b.batch.id, None).await.expect("submit");
     let c = lease(&s, &client, robot.id, 10).await;
@@ -296,7 +297,7 @@ async fn a_full_blob_directory_refuses_clearly_and_keeps_the_database_consistent
         let n = count(
             &pool,
             "SELECT COUNT(*) FROM enhancements WHERE reference_id = $1",
-            Some(id.to_string()),
+            &[&id.to_string()],
         )
         .await;
         assert_eq!(n, 1, "reference {id}");
@@ -490,9 +491,7 @@ async fn postgres_restarted_under_load_is_503_then_recovers_without_a_server_res
     let unused = TestDb::create(Backend::Sqlite, dir.path()).await;
     let clock = destiny_repository::clock::ManualClock::new(jiff::Timestamp::now());
     let s = Server::start_on(unused, dir, clock, Options::on_database(url.clone())).await;
-    let robots = load::robots_with_work(&s.http, &s.base, &s.token, "restart", ROBOTS, PER_ROBOT)
-        .await
-        .expect("robots and their work");
+    let robots = robots_with_work(&s, "restart", ROBOTS, PER_ROBOT).await;
     let plan = load::Plan {
         pollers_per_robot: 2,
         limit: 20,

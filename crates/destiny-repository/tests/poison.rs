@@ -15,8 +15,8 @@ mod common;
 use destiny_testkit::on_both_backends;
 
 use common::{
-    annotation, lease_and_submit, lease_and_submit_each, refuse_inserts, Backend, Options, Server,
-    DEADLINE,
+    annotation, lease_and_submit, lease_and_submit_each, refuse_inserts, sql, Backend, Options,
+    Server, DEADLINE,
 };
 use destiny_repository::blob::BlobKey;
 use destiny_repository::jobs::{FIRST_IMPORT_BACKOFF, MAX_IMPORT_ATTEMPTS};
@@ -57,23 +57,11 @@ fn annotation_from(source: &str) -> impl Fn(Uuid) -> String + '_ {
     }
 }
 
-/// (import_state, import_attempts) of a batch.
-async fn import_state(pool: &sqlx::AnyPool, batch: Uuid) -> (String, i64) {
-    let row = sqlx::query(
-        "SELECT import_state, CAST(import_attempts AS BIGINT) FROM batches WHERE id = $1",
-    )
-    .bind(batch.to_string())
-    .fetch_one(pool)
-    .await
-    .expect("batch");
-    (row.get(0), row.get(1))
-}
-
 /// How many of `batches` are in `state`.
 async fn count_in(pool: &sqlx::AnyPool, batches: &[Uuid], state: &str) -> usize {
     let mut n = 0;
     for b in batches {
-        if import_state(pool, *b).await.0 == state {
+        if sql::batch_import(pool, *b).await.0 == state {
             n += 1;
         }
     }
@@ -113,11 +101,9 @@ async fn validation_lines(s: &Server, batch: Uuid) -> Vec<RobotResultValidationE
 
 /// The statuses of a batch's pending enhancements.
 async fn pending_statuses(pool: &sqlx::AnyPool, batch: Uuid) -> Vec<String> {
-    sqlx::query("SELECT status FROM pending_enhancements WHERE batch_id = $1 ORDER BY seq")
-        .bind(batch.to_string())
-        .fetch_all(pool)
+    let statuses = "SELECT status FROM pending_enhancements WHERE batch_id = $1 ORDER BY seq";
+    sql::rows(pool, statuses, &[&batch.to_string()])
         .await
-        .expect("statuses")
         .iter()
         .map(|r| r.get(0))
         .collect()
@@ -163,7 +149,7 @@ async fn a_poison_batch_fails_and_fifty_good_ones_go_on(backend: Backend) {
     let good_elapsed = started.elapsed();
     until(
         "the poison batch failed",
-        || async { import_state(&pool, poison).await.0 == "failed" },
+        || async { sql::batch_import(&pool, poison).await.0 == "failed" },
         || {},
     )
     .await;
@@ -173,7 +159,10 @@ async fn a_poison_batch_fails_and_fifty_good_ones_go_on(backend: Backend) {
     );
 
     // Failed once, not retried: a retry cannot help.
-    assert_eq!(import_state(&pool, poison).await, ("failed".to_owned(), 1));
+    assert_eq!(
+        sql::batch_import(&pool, poison).await,
+        ("failed".to_owned(), 1)
+    );
     assert_eq!(pending_statuses(&pool, poison).await, vec!["failed"; 3]);
     assert_eq!(s.request_status(poison_request).await, "failed");
     let lines = validation_lines(&s, poison).await;
@@ -187,11 +176,7 @@ async fn a_poison_batch_fails_and_fifty_good_ones_go_on(backend: Backend) {
             "{error}"
         );
     }
-    let stored: i64 = sqlx::query("SELECT COUNT(*) FROM enhancements")
-        .fetch_one(&pool)
-        .await
-        .expect("count")
-        .get(0);
+    let stored: i64 = sql::scalar(&pool, "SELECT COUNT(*) FROM enhancements", &[]).await;
     assert_eq!(stored, 50, "the good ones only");
     pool.close().await;
 }
@@ -214,7 +199,7 @@ async fn transient_failure_backs_off(backend: Backend) {
         .id;
     until(
         "the first attempt is recorded",
-        || async { import_state(&pool, batch).await == ("queued".to_owned(), 1) },
+        || async { sql::batch_import(&pool, batch).await == ("queued".to_owned(), 1) },
         || {},
     )
     .await;
@@ -226,18 +211,21 @@ async fn transient_failure_backs_off(backend: Backend) {
         || {},
     )
     .await;
-    assert_eq!(import_state(&pool, batch).await, ("queued".to_owned(), 1));
+    assert_eq!(
+        sql::batch_import(&pool, batch).await,
+        ("queued".to_owned(), 1)
+    );
     assert_eq!(pending_statuses(&pool, batch).await, vec!["importing"; 2]);
     // With the server's clock moving, it is retried, and given up after the last attempt.
     let clock = s.clock.clone();
     until(
         "the flaky batch given up",
-        || async { import_state(&pool, batch).await.0 == "failed" },
+        || async { sql::batch_import(&pool, batch).await.0 == "failed" },
         || clock.advance(FIRST_IMPORT_BACKOFF),
     )
     .await;
     assert_eq!(
-        import_state(&pool, batch).await,
+        sql::batch_import(&pool, batch).await,
         ("failed".to_owned(), i64::from(MAX_IMPORT_ATTEMPTS))
     );
     assert_eq!(pending_statuses(&pool, batch).await, vec!["failed"; 2]);

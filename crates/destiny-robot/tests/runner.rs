@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{eventually, runner, seeded, spawn, start, start_with, Running, Server};
+use common::{eventually, run_until, runner, seeded, spawn, start, start_with, Running, Server};
 use destiny_robot::toy::{TOYS, TOY_SOURCE};
 use destiny_robot::{
     AbandonReason, Context, Outcome, Robot, RobotFailure, RobotInfo, RunError, RunnerBuilder,
@@ -129,6 +129,11 @@ fn minute() -> destiny_sdk::duration::LeaseDuration {
     "PT1M".parse().unwrap()
 }
 
+/// For [`run_gated`]: a one-minute lease, renewed every `every`.
+fn renewing(every: Duration) -> impl FnOnce(RunnerBuilder<Gated>) -> RunnerBuilder<Gated> {
+    move |b| b.lease(minute()).renew_every(every)
+}
+
 /// Every reference has exactly one toy enhancement.
 async fn assert_one_toy_enhancement_each(s: &Server, ids: &[Uuid]) {
     for id in ids {
@@ -214,19 +219,16 @@ async fn a_crashed_runner_leaves_its_work_to_expiry_and_a_restart_finishes_it() 
     );
     assert_eq!(s.request_status(request).await, "received");
 
-    let mut second = spawn(runner(&s, &robot, ToyRobot::new()).batch_size(10));
-    s.wait_status(request, "completed").await;
-    assert_eq!(second.finish().await.references_enhanced, 30);
+    let second = runner(&s, &robot, ToyRobot::new()).batch_size(10);
+    let report = run_until(&s, second, request, "completed").await;
+    assert_eq!(report.references_enhanced, 30);
     assert_one_toy_enhancement_each(&s, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewals_keep_a_slow_batch_alive_past_its_first_lease() {
     let (s, robot, ids, request) = seeded(start().await, "slow", 5).await;
-    let (gated, mut running) = run_gated(&s, &robot, |b| {
-        b.lease(minute()).renew_every(Duration::from_millis(100))
-    })
-    .await;
+    let (gated, mut running) = run_gated(&s, &robot, renewing(Duration::from_millis(100))).await;
     // Three times 40 s: two minutes, twice the lease, each covered by fresh renewals.
     for _ in 0..3 {
         s.clock.advance(Duration::from_secs(40));
@@ -248,10 +250,7 @@ async fn renewals_keep_a_slow_batch_alive_past_its_first_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_lease_stops_the_batch_without_any_report() {
     let (s, robot, ids, request) = seeded(start().await, "lost", 4).await;
-    let (gated, mut running) = run_gated(&s, &robot, |b| {
-        b.lease(minute()).renew_every(Duration::from_millis(50))
-    })
-    .await;
+    let (gated, mut running) = run_gated(&s, &robot, renewing(Duration::from_millis(50))).await;
     let report = s.advance_and_expire(Duration::from_secs(61)).await;
     assert_eq!(report.expired, 4);
     eventually(
@@ -316,13 +315,10 @@ async fn transient_failures_are_retried_until_they_succeed() {
         failures: 2,
         ..Scripted::default()
     };
-    let mut running = spawn(
-        runner(&s, &robot, flaky)
-            .batch_size(10)
-            .transient_policy(quick_retries(3, WhenExhausted::LinkedError)),
-    );
-    s.wait_status(request, "completed").await;
-    let report = running.finish().await;
+    let builder = runner(&s, &robot, flaky)
+        .batch_size(10)
+        .transient_policy(quick_retries(3, WhenExhausted::LinkedError));
+    let report = run_until(&s, builder, request, "completed").await;
     assert_eq!(
         (report.references_enhanced, report.references_failed),
         (20, 0)
@@ -340,11 +336,9 @@ async fn a_poison_reference_becomes_a_linked_robot_error_and_the_rest_completes(
         stubborn: vec![stubborn],
         ..Scripted::default()
     };
-    let mut running = spawn(
-        runner(&s, &robot, scripted).transient_policy(quick_retries(2, WhenExhausted::LinkedError)),
-    );
-    s.wait_status(request, "partial_failed").await;
-    let report = running.finish().await;
+    let builder =
+        runner(&s, &robot, scripted).transient_policy(quick_retries(2, WhenExhausted::LinkedError));
+    let report = run_until(&s, builder, request, "partial_failed").await;
     assert_eq!(
         (report.references_enhanced, report.references_failed),
         (8, 2)
@@ -390,9 +384,7 @@ async fn a_fatal_failure_reports_a_batch_error() {
         fatal: true,
         ..Scripted::default()
     };
-    let mut running = spawn(runner(&s, &robot, scripted));
-    s.wait_status(request, "failed").await;
-    let report = running.finish().await;
+    let report = run_until(&s, runner(&s, &robot, scripted), request, "failed").await;
     assert_eq!((report.batches_failed, report.batches_completed), (1, 0));
 }
 

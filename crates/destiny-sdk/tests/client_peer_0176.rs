@@ -26,6 +26,12 @@ struct Call {
     reply: Reply,
 }
 
+/// A [`Call`]: the job, then the reply.
+fn call(job: Value, reply: Reply) -> Call {
+    Call { job, reply }
+}
+
+/// The calls, in order.
 fn calls() -> Vec<Call> {
     let request =
         json!({"robot_id": ROBOT_ID, "reference_ids": REFERENCE_IDS, "source": "cli « test »"});
@@ -36,57 +42,22 @@ fn calls() -> Vec<Call> {
     let unsourced_search =
         json!({"robot_id": ROBOT_ID, "search_query": "\"quoted \\\\ text\"", "source": null});
     let total = json!({"count": 40, "is_lower_bound": false});
-    vec![
-        Call {
-            job: json!({"op": "create_enhancement_request", "body": request}),
-            reply: Reply::json(202, enhancement_request_json()),
-        },
-        Call {
-            job: json!({"op": "create_enhancement_request", "body": unsourced}),
-            reply: Reply::json(202, enhancement_request_json()),
-        },
-        Call {
-            job: json!({"op": "get_enhancement_request", "id": REQUEST_ID}),
-            reply: Reply::json(200, enhancement_request_json()),
-        },
-        Call {
-            job: json!({"op": "create_robot_automation", "body": automation}),
-            reply: Reply::json(201, automation_json(automation_query())),
-        },
-        Call {
-            job: json!({"op": "update_robot_automation", "id": AUTOMATION_ID, "body": automation}),
-            reply: Reply::json(
-                201,
-                automation_json(json!({"term": {"reference.visibility": "public"}})),
-            ),
-        },
-        Call {
-            job: json!({"op": "list_robot_automations"}),
-            reply: Reply::json(
-                200,
-                json!([
-                    automation_json(automation_query()),
-                    automation_json(json!({}))
-                ]),
-            ),
-        },
-        Call {
-            job: json!({"op": "request_search_enhancement", "body": search, "dry_run": true}),
-            reply: Reply::json(200, total),
-        },
-        Call {
-            job: json!({"op": "request_search_enhancement", "body": unsourced_search, "dry_run": false}),
-            reply: Reply::json(202, search_request_json()),
-        },
-        Call {
-            job: json!({"op": "get_search_enhancement_request", "id": REQUEST_ID}),
-            reply: Reply::json(200, search_request_json()),
-        },
-        Call {
-            job: json!({"op": "create_enhancement_request", "body": request}),
-            reply: Reply::detail(422, "Robot with id x does not exist."),
-        },
-    ]
+    let public = json!({"term": {"reference.visibility": "public"}});
+    // One call a line: the job, then the server's reply.
+    #[rustfmt::skip]
+    let calls = vec![
+        call(json!({"op": "create_enhancement_request", "body": request}), Reply::json(202, enhancement_request_json())),
+        call(json!({"op": "create_enhancement_request", "body": unsourced}), Reply::json(202, enhancement_request_json())),
+        call(json!({"op": "get_enhancement_request", "id": REQUEST_ID}), Reply::json(200, enhancement_request_json())),
+        call(json!({"op": "create_robot_automation", "body": automation}), Reply::json(201, automation_json(automation_query()))),
+        call(json!({"op": "update_robot_automation", "id": AUTOMATION_ID, "body": automation}), Reply::json(201, automation_json(public))),
+        call(json!({"op": "list_robot_automations"}), Reply::json(200, json!([automation_json(automation_query()), automation_json(json!({}))]))),
+        call(json!({"op": "request_search_enhancement", "body": search, "dry_run": true}), Reply::json(200, total)),
+        call(json!({"op": "request_search_enhancement", "body": unsourced_search, "dry_run": false}), Reply::json(202, search_request_json())),
+        call(json!({"op": "get_search_enhancement_request", "id": REQUEST_ID}), Reply::json(200, search_request_json())),
+        call(json!({"op": "create_enhancement_request", "body": request}), Reply::detail(422, "Robot with id x does not exist.")),
+    ];
+    calls
 }
 
 /// What the Rust client made of an answer: the model as JSON text, or the status.

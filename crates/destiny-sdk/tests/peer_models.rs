@@ -428,6 +428,7 @@ fn doi(identifier: Value) -> Value {
 }
 
 /// Documents the Python SDK rejects: (label, model, document).
+#[rustfmt::skip] // One row a line.
 fn rejected() -> Vec<(&'static str, &'static str, Value)> {
     let ann =
         |a: Value| enhancement_with(json!({"enhancement_type": "annotation", "annotations": [a]}));
@@ -440,334 +441,68 @@ fn rejected() -> Vec<(&'static str, &'static str, Value)> {
     };
     vec![
         ("bad DOI", "ExternalIdentifier", doi(json!("not-a-doi"))),
-        (
-            "DOI registrant too short",
-            "Reference",
-            reference_with(doi(json!("10.123/abc"))),
-        ),
-        (
-            "DOI with a space",
-            "ExternalIdentifier",
-            doi(json!("10.1000/a b")),
-        ),
-        (
-            "DOI not a string",
-            "ExternalIdentifier",
-            doi(json!(10.1000)),
-        ),
-        (
-            "open_alex without W",
-            "ExternalIdentifier",
-            json!({"identifier_type": "open_alex", "identifier": "A123"}),
-        ),
-        (
-            "open_alex lowercase w",
-            "ExternalIdentifier",
-            json!({"identifier_type": "open_alex", "identifier": "w123"}),
-        ),
-        (
-            "open_alex trailing letters",
-            "Reference",
-            reference_with(json!({"identifier_type": "open_alex", "identifier": "W123x"})),
-        ),
-        (
-            "pm_id not an int",
-            "ExternalIdentifier",
-            json!({"identifier_type": "pm_id", "identifier": "abc"}),
-        ),
-        (
-            "pm_id fractional",
-            "ExternalIdentifier",
-            json!({"identifier_type": "pm_id", "identifier": 1.5}),
-        ),
-        (
-            "eric bad prefix",
-            "ExternalIdentifier",
-            json!({"identifier_type": "eric", "identifier": "XX123"}),
-        ),
-        (
-            "pro_quest no digits at end",
-            "ExternalIdentifier",
-            json!({"identifier_type": "pro_quest", "identifier": "abc"}),
-        ),
-        (
-            "other without its name",
-            "ExternalIdentifier",
-            json!({"identifier_type": "other", "identifier": "x"}),
-        ),
-        (
-            "identifier without type",
-            "ExternalIdentifier",
-            json!({"identifier": "W123"}),
-        ),
-        (
-            "annotation scheme with /",
-            "Enhancement",
-            ann(
-                json!({"annotation_type": "boolean", "scheme": "a/b", "label": "l", "value": true}),
-            ),
-        ),
-        (
-            "annotation scheme empty",
-            "Enhancement",
-            ann(json!({"annotation_type": "score", "scheme": "", "label": "l", "score": 1})),
-        ),
-        (
-            "empty annotations list",
-            "Enhancement",
-            enhancement_with(json!({"enhancement_type": "annotation", "annotations": []})),
-        ),
-        (
-            "boolean annotation without value",
-            "Enhancement",
-            ann(json!({"annotation_type": "boolean", "scheme": "s", "label": "l"})),
-        ),
-        (
-            "boolean annotation value not a bool",
-            "Enhancement",
-            ann(
-                json!({"annotation_type": "boolean", "scheme": "s", "label": "l", "value": "maybe"}),
-            ),
-        ),
-        (
-            "score annotation score not a number",
-            "Enhancement",
-            ann(json!({"annotation_type": "score", "scheme": "s", "label": "l", "score": "high"})),
-        ),
-        (
-            "annotation without type",
-            "Enhancement",
-            ann(json!({"scheme": "s", "label": "l", "score": 1})),
-        ),
-        (
-            "annotation data not an object",
-            "Enhancement",
-            ann(
-                json!({"annotation_type": "score", "scheme": "s", "label": "l", "score": 1, "data": [1]}),
-            ),
-        ),
-        (
-            "empty locations",
-            "Enhancement",
-            enhancement_with(json!({"enhancement_type": "location", "locations": []})),
-        ),
-        (
-            "location bad version",
-            "Enhancement",
-            loc(json!({"version": "draft"})),
-        ),
-        (
-            "location URL not http",
-            "Enhancement",
-            loc(json!({"landing_page_url": "ftp://example.org/x"})),
-        ),
-        (
-            "location URL not a URL",
-            "Enhancement",
-            loc(json!({"pdf_url": "not a url"})),
-        ),
-        (
-            "location is_oa not a bool",
-            "Enhancement",
-            loc(json!({"is_oa": "sometimes"})),
-        ),
-        (
-            "empty associated_reference_ids",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "reference_association", "associated_reference_ids": [], "association_type": "cites"}),
-            ),
-        ),
-        (
-            "bad association_type",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "reference_association", "associated_reference_ids": [REF], "association_type": "likes"}),
-            ),
-        ),
-        (
-            "associated id neither UUID4 nor identifier",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "reference_association", "associated_reference_ids": ["W123"], "association_type": "cites"}),
-            ),
-        ),
-        (
-            "abstract bad process",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "abstract", "process": "manual", "abstract": "x"}),
-            ),
-        ),
-        (
-            "abstract missing text",
-            "Enhancement",
-            enhancement_with(json!({"enhancement_type": "abstract", "process": "other"})),
-        ),
-        (
-            "authorship bad position",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "bibliographic", "authorship": [{"display_name": "A", "position": "second"}]}),
-            ),
-        ),
-        (
-            "bibliographic bad date",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "bibliographic", "publication_date": "2024-13-01"}),
-            ),
-        ),
-        (
-            "bibliographic count not an int",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "bibliographic", "cited_by_count": "many"}),
-            ),
-        ),
-        (
-            "raw with empty data",
-            "Enhancement",
-            raw(json!("2024-01-02T03:04:05Z"), json!({})),
-        ),
-        (
-            "raw with bad date",
-            "Enhancement",
-            raw(json!("yesterday"), json!({"a": 1})),
-        ),
-        (
-            "raw without data",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "raw", "source_export_date": "2024-01-02T03:04:05Z", "description": "d"}),
-            ),
-        ),
-        (
-            "content without type",
-            "Enhancement",
-            enhancement_with(json!({"process": "other", "abstract": "x"})),
-        ),
-        (
-            "UUID v1 reference id",
-            "Reference",
-            json!({"id": "c232ab00-9414-11ec-b3c8-9f6bdeced846"}),
-        ),
-        (
-            "UUID not a UUID",
-            "Reference",
-            json!({"id": "3a533776-c9ad-4aac-a089"}),
-        ),
-        (
-            "UUID v1 in derived_from",
-            "Enhancement",
-            json!({"reference_id": REF, "source": "s", "visibility": "public", "derived_from": ["c232ab00-9414-11ec-b3c8-9f6bdeced846"], "content": {"enhancement_type": "abstract", "process": "other", "abstract": "x"}}),
-        ),
-        (
-            "bad reference visibility",
-            "Reference",
-            json!({"id": REF, "visibility": "private"}),
-        ),
-        (
-            "bad enhancement visibility",
-            "Enhancement",
-            json!({"reference_id": REF, "source": "s", "visibility": "PUBLIC", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "x"}}),
-        ),
-        (
-            "reference missing id",
-            "Reference",
-            json!({"visibility": "public"}),
-        ),
-        (
-            "enhancement missing source",
-            "Enhancement",
-            json!({"reference_id": REF, "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "x"}}),
-        ),
-        (
-            "enhancement missing content",
-            "Enhancement",
-            json!({"reference_id": REF, "source": "s", "visibility": "public"}),
-        ),
+        ("DOI registrant too short", "Reference", reference_with(doi(json!("10.123/abc")))),
+        ("DOI with a space", "ExternalIdentifier", doi(json!("10.1000/a b"))),
+        ("DOI not a string", "ExternalIdentifier", doi(json!(10.1000))),
+        ("open_alex without W", "ExternalIdentifier", json!({"identifier_type": "open_alex", "identifier": "A123"})),
+        ("open_alex lowercase w", "ExternalIdentifier", json!({"identifier_type": "open_alex", "identifier": "w123"})),
+        ("open_alex trailing letters", "Reference", reference_with(json!({"identifier_type": "open_alex", "identifier": "W123x"}))),
+        ("pm_id not an int", "ExternalIdentifier", json!({"identifier_type": "pm_id", "identifier": "abc"})),
+        ("pm_id fractional", "ExternalIdentifier", json!({"identifier_type": "pm_id", "identifier": 1.5})),
+        ("eric bad prefix", "ExternalIdentifier", json!({"identifier_type": "eric", "identifier": "XX123"})),
+        ("pro_quest no digits at end", "ExternalIdentifier", json!({"identifier_type": "pro_quest", "identifier": "abc"})),
+        ("other without its name", "ExternalIdentifier", json!({"identifier_type": "other", "identifier": "x"})),
+        ("identifier without type", "ExternalIdentifier", json!({"identifier": "W123"})),
+        ("annotation scheme with /", "Enhancement", ann(json!({"annotation_type": "boolean", "scheme": "a/b", "label": "l", "value": true}))),
+        ("annotation scheme empty", "Enhancement", ann(json!({"annotation_type": "score", "scheme": "", "label": "l", "score": 1}))),
+        ("empty annotations list", "Enhancement", enhancement_with(json!({"enhancement_type": "annotation", "annotations": []}))),
+        ("boolean annotation without value", "Enhancement", ann(json!({"annotation_type": "boolean", "scheme": "s", "label": "l"}))),
+        ("boolean annotation value not a bool", "Enhancement", ann(json!({"annotation_type": "boolean", "scheme": "s", "label": "l", "value": "maybe"}))),
+        ("score annotation score not a number", "Enhancement", ann(json!({"annotation_type": "score", "scheme": "s", "label": "l", "score": "high"}))),
+        ("annotation without type", "Enhancement", ann(json!({"scheme": "s", "label": "l", "score": 1}))),
+        ("annotation data not an object", "Enhancement", ann(json!({"annotation_type": "score", "scheme": "s", "label": "l", "score": 1, "data": [1]}))),
+        ("empty locations", "Enhancement", enhancement_with(json!({"enhancement_type": "location", "locations": []}))),
+        ("location bad version", "Enhancement", loc(json!({"version": "draft"}))),
+        ("location URL not http", "Enhancement", loc(json!({"landing_page_url": "ftp://example.org/x"}))),
+        ("location URL not a URL", "Enhancement", loc(json!({"pdf_url": "not a url"}))),
+        ("location is_oa not a bool", "Enhancement", loc(json!({"is_oa": "sometimes"}))),
+        ("empty associated_reference_ids", "Enhancement", enhancement_with(json!({"enhancement_type": "reference_association", "associated_reference_ids": [], "association_type": "cites"}))),
+        ("bad association_type", "Enhancement", enhancement_with(json!({"enhancement_type": "reference_association", "associated_reference_ids": [REF], "association_type": "likes"}))),
+        ("associated id neither UUID4 nor identifier", "Enhancement", enhancement_with(json!({"enhancement_type": "reference_association", "associated_reference_ids": ["W123"], "association_type": "cites"}))),
+        ("abstract bad process", "Enhancement", enhancement_with(json!({"enhancement_type": "abstract", "process": "manual", "abstract": "x"}))),
+        ("abstract missing text", "Enhancement", enhancement_with(json!({"enhancement_type": "abstract", "process": "other"}))),
+        ("authorship bad position", "Enhancement", enhancement_with(json!({"enhancement_type": "bibliographic", "authorship": [{"display_name": "A", "position": "second"}]}))),
+        ("bibliographic bad date", "Enhancement", enhancement_with(json!({"enhancement_type": "bibliographic", "publication_date": "2024-13-01"}))),
+        ("bibliographic count not an int", "Enhancement", enhancement_with(json!({"enhancement_type": "bibliographic", "cited_by_count": "many"}))),
+        ("raw with empty data", "Enhancement", raw(json!("2024-01-02T03:04:05Z"), json!({}))),
+        ("raw with bad date", "Enhancement", raw(json!("yesterday"), json!({"a": 1}))),
+        ("raw without data", "Enhancement", enhancement_with(json!({"enhancement_type": "raw", "source_export_date": "2024-01-02T03:04:05Z", "description": "d"}))),
+        ("content without type", "Enhancement", enhancement_with(json!({"process": "other", "abstract": "x"}))),
+        ("UUID v1 reference id", "Reference", json!({"id": "c232ab00-9414-11ec-b3c8-9f6bdeced846"})),
+        ("UUID not a UUID", "Reference", json!({"id": "3a533776-c9ad-4aac-a089"})),
+        ("UUID v1 in derived_from", "Enhancement", json!({"reference_id": REF, "source": "s", "visibility": "public", "derived_from": ["c232ab00-9414-11ec-b3c8-9f6bdeced846"], "content": {"enhancement_type": "abstract", "process": "other", "abstract": "x"}})),
+        ("bad reference visibility", "Reference", json!({"id": REF, "visibility": "private"})),
+        ("bad enhancement visibility", "Enhancement", json!({"reference_id": REF, "source": "s", "visibility": "PUBLIC", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "x"}})),
+        ("reference missing id", "Reference", json!({"visibility": "public"})),
+        ("enhancement missing source", "Enhancement", json!({"reference_id": REF, "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "x"}})),
+        ("enhancement missing content", "Enhancement", json!({"reference_id": REF, "source": "s", "visibility": "public"})),
         ("reference not an object", "Reference", json!([REF])),
-        (
-            "identifiers not a list",
-            "Reference",
-            json!({"id": REF, "identifiers": doi(json!("10.1000/x"))}),
-        ),
-        (
-            "robot result missing request_id",
-            "RobotResult",
-            json!({"error": null}),
-        ),
-        (
-            "batch result error without message",
-            "RobotEnhancementBatchResult",
-            json!({"request_id": REF, "error": {}}),
-        ),
-        (
-            "batch result error as a string",
-            "RobotEnhancementBatchResult",
-            json!({"request_id": REF, "error": "boom"}),
-        ),
-        (
-            "linked error missing message",
-            "LinkedRobotError",
-            json!({"reference_id": REF}),
-        ),
-        (
-            "linked error UUID v1",
-            "LinkedRobotError",
-            json!({"message": "m", "reference_id": "c232ab00-9414-11ec-b3c8-9f6bdeced846"}),
-        ),
-        (
-            "result entry neither",
-            "EnhancementResultEntry",
-            json!({"reference_id": REF}),
-        ),
-        (
-            "batch storage URL not a URL",
-            "RobotEnhancementBatch",
-            json!({"id": REF, "reference_storage_url": "nope", "result_storage_url": "https://x.org/"}),
-        ),
-        (
-            "batch missing result URL",
-            "RobotEnhancementBatch",
-            json!({"id": REF, "reference_storage_url": "https://x.org/"}),
-        ),
-        (
-            "batch read missing robot_id",
-            "RobotEnhancementBatchRead",
-            json!({"id": REF}),
-        ),
-        (
-            "request read bad status",
-            "EnhancementRequestRead",
-            json!({"robot_id": REF, "reference_ids": [], "id": REF, "request_status": "done"}),
-        ),
-        (
-            "request in bad reference id",
-            "EnhancementRequestIn",
-            json!({"robot_id": REF, "reference_ids": ["x"]}),
-        ),
-        (
-            "validation entry UUID v1",
-            "RobotResultValidationEntry",
-            json!({"reference_id": "c232ab00-9414-11ec-b3c8-9f6bdeced846"}),
-        ),
-        (
-            "robot in extra field (forbid)",
-            "RobotIn",
-            json!({"name": "n", "description": "d", "owner": "o", "extra": 1}),
-        ),
-        (
-            "robot missing owner",
-            "Robot",
-            json!({"name": "n", "description": "d", "id": REF}),
-        ),
-        (
-            "provisioned robot missing secret",
-            "ProvisionedRobot",
-            json!({"name": "n", "description": "d", "owner": "o", "id": REF}),
-        ),
+        ("identifiers not a list", "Reference", json!({"id": REF, "identifiers": doi(json!("10.1000/x"))})),
+        ("robot result missing request_id", "RobotResult", json!({"error": null})),
+        ("batch result error without message", "RobotEnhancementBatchResult", json!({"request_id": REF, "error": {}})),
+        ("batch result error as a string", "RobotEnhancementBatchResult", json!({"request_id": REF, "error": "boom"})),
+        ("linked error missing message", "LinkedRobotError", json!({"reference_id": REF})),
+        ("linked error UUID v1", "LinkedRobotError", json!({"message": "m", "reference_id": "c232ab00-9414-11ec-b3c8-9f6bdeced846"})),
+        ("result entry neither", "EnhancementResultEntry", json!({"reference_id": REF})),
+        ("batch storage URL not a URL", "RobotEnhancementBatch", json!({"id": REF, "reference_storage_url": "nope", "result_storage_url": "https://x.org/"})),
+        ("batch missing result URL", "RobotEnhancementBatch", json!({"id": REF, "reference_storage_url": "https://x.org/"})),
+        ("batch read missing robot_id", "RobotEnhancementBatchRead", json!({"id": REF})),
+        ("request read bad status", "EnhancementRequestRead", json!({"robot_id": REF, "reference_ids": [], "id": REF, "request_status": "done"})),
+        ("request in bad reference id", "EnhancementRequestIn", json!({"robot_id": REF, "reference_ids": ["x"]})),
+        ("validation entry UUID v1", "RobotResultValidationEntry", json!({"reference_id": "c232ab00-9414-11ec-b3c8-9f6bdeced846"})),
+        ("robot in extra field (forbid)", "RobotIn", json!({"name": "n", "description": "d", "owner": "o", "extra": 1})),
+        ("robot missing owner", "Robot", json!({"name": "n", "description": "d", "id": REF})),
+        ("provisioned robot missing secret", "ProvisionedRobot", json!({"name": "n", "description": "d", "owner": "o", "id": REF})),
     ]
 }
 
@@ -783,173 +518,44 @@ enum Writes {
 
 /// Documents the Python SDK accepts only thanks to lax parsing or normalisation:
 /// Rust must accept them too.
+#[rustfmt::skip] // One row a line.
 fn accepted() -> Vec<(&'static str, &'static str, Value, Writes)> {
     use Writes::*;
     vec![
-        (
-            "DOI https://doi.org/ prefix stripped",
-            "ExternalIdentifier",
-            doi(json!("https://doi.org/10.1000/xyz")),
-            AsPython,
-        ),
-        (
-            "DOI dx.doi.org prefix stripped",
-            "ExternalIdentifier",
-            doi(json!("http://dx.doi.org/10.1000/xyz")),
-            AsPython,
-        ),
-        (
-            "DOI doi: prefix stripped",
-            "ExternalIdentifier",
-            doi(json!("doi:10.1000/xyz")),
-            AsPython,
-        ),
-        (
-            "open_alex URL stripped",
-            "ExternalIdentifier",
-            json!({"identifier_type": "open_alex", "identifier": "https://openalex.org/W123"}),
-            AsPython,
-        ),
-        (
-            "open_alex works URL stripped",
-            "ExternalIdentifier",
-            json!({"identifier_type": "open_alex", "identifier": "https://openalex.org/works/W123"}),
-            AsPython,
-        ),
-        (
-            "eric URL stripped",
-            "ExternalIdentifier",
-            json!({"identifier_type": "eric", "identifier": "https://eric.ed.gov/?id=EJ123"}),
-            AsPython,
-        ),
-        (
-            "pro_quest URL stripped",
-            "ExternalIdentifier",
-            json!({"identifier_type": "pro_quest", "identifier": "https://www.proquest.com/docview/123"}),
-            AsPython,
-        ),
-        (
-            "pm_id as a string",
-            "ExternalIdentifier",
-            json!({"identifier_type": "pm_id", "identifier": "123"}),
-            AsPython,
-        ),
-        (
-            "pm_id as a whole float",
-            "ExternalIdentifier",
-            json!({"identifier_type": "pm_id", "identifier": 123.0}),
-            AsPython,
-        ),
-        (
-            "reference without visibility",
-            "Reference",
-            json!({"id": REF}),
-            AsPython,
-        ),
-        (
-            "reference with unknown fields",
-            "Reference",
-            json!({"id": REF, "created_at": "2025-01-01", "extra": [1]}),
-            AsPython,
-        ),
-        (
-            "uppercase UUID",
-            "Reference",
-            json!({"id": REF.to_uppercase()}),
-            AsPython,
-        ),
-        (
-            "is_oa as a string",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "location", "locations": [{"is_oa": "yes"}]}),
-            ),
-            AsPython,
-        ),
-        (
-            "score as an int",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "annotation", "annotations": [{"annotation_type": "score", "scheme": "s", "label": "l", "score": 1}]}),
-            ),
-            AsPython,
-        ),
-        (
-            "bibliographic year as a string",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "bibliographic", "publication_year": "1999"}),
-            ),
-            AsPython,
-        ),
-        (
-            "batch with extra_fields null",
-            "RobotEnhancementBatch",
-            json!({"id": REF, "reference_storage_url": "https://x.org/a", "result_storage_url": "https://x.org/b", "extra_fields": null}),
-            AsPython,
-        ),
-        (
-            "URL host case and empty path",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "location", "locations": [{"landing_page_url": "https://Example.org"}]}),
-            ),
-            SameMeaning,
-        ),
-        (
-            "raw date with +00:00",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "raw", "source_export_date": "2024-01-02T03:04:05+00:00", "description": "d", "data": 1}),
-            ),
-            SameMeaning,
-        ),
-        (
-            "raw date as a date only",
-            "Enhancement",
-            enhancement_with(
-                json!({"enhancement_type": "raw", "source_export_date": "2024-01-02", "description": "d", "data": 1}),
-            ),
-            SameMeaning,
-        ),
+        ("DOI https://doi.org/ prefix stripped", "ExternalIdentifier", doi(json!("https://doi.org/10.1000/xyz")), AsPython),
+        ("DOI dx.doi.org prefix stripped", "ExternalIdentifier", doi(json!("http://dx.doi.org/10.1000/xyz")), AsPython),
+        ("DOI doi: prefix stripped", "ExternalIdentifier", doi(json!("doi:10.1000/xyz")), AsPython),
+        ("open_alex URL stripped", "ExternalIdentifier", json!({"identifier_type": "open_alex", "identifier": "https://openalex.org/W123"}), AsPython),
+        ("open_alex works URL stripped", "ExternalIdentifier", json!({"identifier_type": "open_alex", "identifier": "https://openalex.org/works/W123"}), AsPython),
+        ("eric URL stripped", "ExternalIdentifier", json!({"identifier_type": "eric", "identifier": "https://eric.ed.gov/?id=EJ123"}), AsPython),
+        ("pro_quest URL stripped", "ExternalIdentifier", json!({"identifier_type": "pro_quest", "identifier": "https://www.proquest.com/docview/123"}), AsPython),
+        ("pm_id as a string", "ExternalIdentifier", json!({"identifier_type": "pm_id", "identifier": "123"}), AsPython),
+        ("pm_id as a whole float", "ExternalIdentifier", json!({"identifier_type": "pm_id", "identifier": 123.0}), AsPython),
+        ("reference without visibility", "Reference", json!({"id": REF}), AsPython),
+        ("reference with unknown fields", "Reference", json!({"id": REF, "created_at": "2025-01-01", "extra": [1]}), AsPython),
+        ("uppercase UUID", "Reference", json!({"id": REF.to_uppercase()}), AsPython),
+        ("is_oa as a string", "Enhancement", enhancement_with(json!({"enhancement_type": "location", "locations": [{"is_oa": "yes"}]})), AsPython),
+        ("score as an int", "Enhancement", enhancement_with(json!({"enhancement_type": "annotation", "annotations": [{"annotation_type": "score", "scheme": "s", "label": "l", "score": 1}]})), AsPython),
+        ("bibliographic year as a string", "Enhancement", enhancement_with(json!({"enhancement_type": "bibliographic", "publication_year": "1999"})), AsPython),
+        ("batch with extra_fields null", "RobotEnhancementBatch", json!({"id": REF, "reference_storage_url": "https://x.org/a", "result_storage_url": "https://x.org/b", "extra_fields": null}), AsPython),
+        ("URL host case and empty path", "Enhancement", enhancement_with(json!({"enhancement_type": "location", "locations": [{"landing_page_url": "https://Example.org"}]})), SameMeaning),
+        ("raw date with +00:00", "Enhancement", enhancement_with(json!({"enhancement_type": "raw", "source_export_date": "2024-01-02T03:04:05+00:00", "description": "d", "data": 1})), SameMeaning),
+        ("raw date as a date only", "Enhancement", enhancement_with(json!({"enhancement_type": "raw", "source_export_date": "2024-01-02", "description": "d", "data": 1})), SameMeaning),
     ]
 }
 
 /// Deliberate deviations (spec §5: lenient reading for newer repositories): Python 0.7.4
 /// rejects these, Rust accepts them.
+#[rustfmt::skip] // One row a line.
 fn deviations() -> Vec<(&'static str, &'static str, Value)> {
     vec![
-        (
-            "UUID v7 id",
-            "Reference",
-            json!({"id": "0190b3f6-0000-7000-8000-000000000000"}),
-        ),
-        (
-            "unknown enhancement type",
-            "Enhancement",
-            enhancement_with(json!({"enhancement_type": "graph_data", "data": {}})),
-        ),
-        (
-            "url identifier (SDK 0.17.6)",
-            "Reference",
-            reference_with(json!({"identifier_type": "url", "identifier": "https://x.org/"})),
-        ),
+        ("UUID v7 id", "Reference", json!({"id": "0190b3f6-0000-7000-8000-000000000000"})),
+        ("unknown enhancement type", "Enhancement", enhancement_with(json!({"enhancement_type": "graph_data", "data": {}}))),
+        ("url identifier (SDK 0.17.6)", "Reference", reference_with(json!({"identifier_type": "url", "identifier": "https://x.org/"}))),
         // SDK 0.17.6's DOI rule: any non-space suffix, prefixes in any case.
-        (
-            "DOI with non-ASCII letters",
-            "ExternalIdentifier",
-            doi(json!("10.1000/édition")),
-        ),
-        (
-            "DOI with a dollar sign",
-            "ExternalIdentifier",
-            doi(json!("10.18730/9wq$d")),
-        ),
-        (
-            "DOI with an upper-case DOI: prefix",
-            "ExternalIdentifier",
-            doi(json!("DOI:10.1234/x")),
-        ),
+        ("DOI with non-ASCII letters", "ExternalIdentifier", doi(json!("10.1000/édition"))),
+        ("DOI with a dollar sign", "ExternalIdentifier", doi(json!("10.18730/9wq$d"))),
+        ("DOI with an upper-case DOI: prefix", "ExternalIdentifier", doi(json!("DOI:10.1234/x"))),
     ]
 }
 

@@ -1,9 +1,10 @@
 //! Reads of a test's own database, on either backend: the rows, the one row or the one
-//! value a query answers, with text bound to `$1`, `$2`, … in order. A failed query
-//! fails the test, naming its SQL.
+//! value a query answers, with text bound to `$1`, `$2`, … in order, and the reads many
+//! tests make ([`batch_import`]). A failed query fails the test, naming its SQL.
 
 use sqlx::any::AnyRow;
 use sqlx::AnyPool;
+use uuid::Uuid;
 
 /// `sql` with `binds` bound in order.
 fn query<'q>(
@@ -35,4 +36,12 @@ where
         .await
         .try_get(0)
         .expect("a value of the type asked for")
+}
+
+/// Where the import of `batch` stands: its `import_state` and `import_attempts`.
+pub async fn batch_import(pool: &AnyPool, batch: Uuid) -> (String, i64) {
+    use sqlx::Row;
+    let import = "SELECT import_state, CAST(import_attempts AS BIGINT) FROM batches WHERE id = $1";
+    let row = row(pool, import, &[&batch.to_string()]).await;
+    (row.get(0), row.get(1))
 }

@@ -65,6 +65,19 @@ pub fn spawn<R: Robot>(builder: RunnerBuilder<R>) -> Running {
     }
 }
 
+/// Runs the runner `builder` makes until the request `request` is `status`, then stops
+/// it and answers its final counters.
+pub async fn run_until<R: Robot>(
+    s: &Server,
+    builder: RunnerBuilder<R>,
+    request: Uuid,
+    status: &str,
+) -> MetricsSnapshot {
+    let mut running = spawn(builder);
+    s.wait_status(request, status).await;
+    running.finish().await
+}
+
 impl Running {
     /// Stops the runner and returns its final counters (the run must succeed).
     pub async fn finish(&mut self) -> MetricsSnapshot {
