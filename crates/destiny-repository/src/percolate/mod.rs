@@ -76,7 +76,7 @@ async fn automations(state: &AppState) -> Result<Vec<(RobotAutomation, Query)>, 
 /// Matches the references just imported (by id) against every automation.
 ///
 /// # Errors
-/// As [`dispatch`].
+/// Database or storage failures (requests created before one are kept).
 pub async fn after_import(state: &AppState, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
     let automations = automations(state).await?;
     if automations.is_empty() {
@@ -95,7 +95,7 @@ pub async fn after_import(state: &AppState, ids: &[Uuid]) -> Result<Vec<Uuid>, A
 /// the robot's own.
 ///
 /// # Errors
-/// As [`dispatch`].
+/// Database or storage failures (requests created before one are kept).
 pub async fn after_results(
     state: &AppState,
     batch: Uuid,
