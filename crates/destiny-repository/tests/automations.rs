@@ -21,6 +21,14 @@ on_both_backends!(
     an_import_and_a_robots_flags_trigger_a_chain,
 );
 
+const AUTOMATIONS: &str = "/v1/enhancement-requests/automations/";
+
+/// The admin registers `body` as an automation: (status, answer).
+async fn register(s: &Server, body: &Value) -> (u16, Value) {
+    s.admin(Method::POST, AUTOMATIONS, Some(body.to_string()))
+        .await
+}
+
 fn object(v: Value) -> Map<String, Value> {
     v.as_object().expect("an object").clone()
 }
@@ -48,22 +56,10 @@ async fn automations_are_registered_changed_and_listed(backend: Backend) {
 
     // The admin, for any robot.
     let body = json!({"robot_id": other.id, "query": with_doi()});
-    let (status, created) = s
-        .admin(
-            Method::POST,
-            "/v1/enhancement-requests/automations/",
-            Some(body.to_string()),
-        )
-        .await;
+    let (status, created) = register(&s, &body).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["query"], with_doi());
-    let (status, again) = s
-        .admin(
-            Method::POST,
-            "/v1/enhancement-requests/automations/",
-            Some(body.to_string()),
-        )
-        .await;
+    let (status, again) = register(&s, &body).await;
     assert_eq!(status, 409, "the same query twice: {again}");
 
     // A robot, for itself (Rust client), and not for another.
@@ -111,9 +107,7 @@ async fn automations_are_registered_changed_and_listed(backend: Backend) {
         "another robot's automation: {}",
         lines[2]
     );
-    let (status, all) = s
-        .admin(Method::GET, "/v1/enhancement-requests/automations/", None)
-        .await;
+    let (status, all) = s.admin(Method::GET, AUTOMATIONS, None).await;
     assert_eq!(
         (status, all.as_array().map(Vec::len)),
         (200, Some(3)),
@@ -130,13 +124,7 @@ async fn automations_are_registered_changed_and_listed(backend: Backend) {
         .await;
     assert_eq!(status, 404, "{detail}");
     let nobody = json!({"robot_id": unknown, "query": {"match_all": {}}});
-    let (status, detail) = s
-        .admin(
-            Method::POST,
-            "/v1/enhancement-requests/automations/",
-            Some(nobody.to_string()),
-        )
-        .await;
+    let (status, detail) = register(&s, &nobody).await;
     assert_eq!(
         (status, detail),
         (
@@ -182,20 +170,12 @@ async fn queries_are_checked_when_registered(backend: Backend) {
     ];
     for (query, want, text) in cases {
         let body = json!({"robot_id": robot.id, "query": query});
-        let (status, detail) = s
-            .admin(
-                Method::POST,
-                "/v1/enhancement-requests/automations/",
-                Some(body.to_string()),
-            )
-            .await;
+        let (status, detail) = register(&s, &body).await;
         assert_eq!(status, want, "{query}: {detail}");
         let detail = detail["detail"].as_str().unwrap_or_default();
         assert!(detail.contains(text), "{query}: {detail}");
     }
-    let (_, all) = s
-        .admin(Method::GET, "/v1/enhancement-requests/automations/", None)
-        .await;
+    let (_, all) = s.admin(Method::GET, AUTOMATIONS, None).await;
     assert_eq!(all, json!([]), "nothing refused is stored");
 }
 
@@ -253,13 +233,7 @@ async fn an_import_and_a_robots_flags_trigger_a_chain(backend: Backend) {
         // Registered one after the other: matches are requested in this order.
         s.clock.advance(std::time::Duration::from_secs(1));
         let body = json!({"robot_id": robot, "query": query});
-        let (status, detail) = s
-            .admin(
-                Method::POST,
-                "/v1/enhancement-requests/automations/",
-                Some(body.to_string()),
-            )
-            .await;
+        let (status, detail) = register(&s, &body).await;
         assert_eq!(status, 201, "{detail}");
     }
 
