@@ -67,5 +67,6 @@ internal! {
     percolate;
     random;
     reference_file;
+    search;
     text;
 }

@@ -108,6 +108,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         admin_token,
         import_wake: Arc::new(Notify::new()),
         changes: Arc::new(watch::Sender::new(0)),
+        search: Arc::new(
+            crate::search::SearchIndex::new().map_err(|e| ServeError::Startup(e.to_string()))?,
+        ),
     };
     Ok(Prepared {
         state,

@@ -4,6 +4,8 @@
 //! - [`admin`]: robots and references (the admin's bearer token).
 //! - [`requests`]: enhancement requests, hybrid (a signed robot or the admin), and
 //!   [`automations`], mounted with them.
+//! - [`search`]: reference search (admin) and search-based enhancement requests
+//!   (hybrid, mounted by [`requests`]).
 //! - [`caller`]: who calls (admin or robot) and the middleware deciding it.
 //! - health check and blob routes.
 //! - [`body`]: request bodies read once at the edge (size limit, idle timeout) and the
@@ -18,6 +20,7 @@ pub mod body;
 pub mod caller;
 pub mod requests;
 pub mod robot;
+pub mod search;
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -50,6 +53,8 @@ pub struct AppState {
     /// and submitted, imports and expiries done), so whoever waits on one (the test kit,
     /// the demo) is woken by it instead of polling for it.
     pub changes: Arc<watch::Sender<u64>>,
+    /// The reference search index (caught up from the database before each search).
+    pub search: Arc<crate::search::SearchIndex>,
     /// The queue polls wait in for their turn.
     pub admission: crate::admission::Admission,
 }

@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/v1/enhancement-requests/automations/{id}/",
             put(super::automations::update),
         )
+        .route("/v1/enhancement-requests/search/", post(super::search::create))
+        .route("/v1/enhancement-requests/search/{id}/", get(super::search::get))
         .route_layer(super::robot::hmac_layer(&state).accepting(is_admin))
         .route_layer(middleware::from_fn_with_state(state, admin_by_bearer))
 }
@@ -66,6 +68,18 @@ impl AppState {
     /// # Errors
     /// As [`crate::db::Db::create_request`]; storage failures writing its reference file.
     pub(crate) async fn create_request(&self, req: &EnhancementRequestIn) -> Result<Uuid, ApiError> {
+        self.create_request_with(req, None).await
+    }
+
+    /// [`AppState::create_request`] for a search-based request, with its search.
+    ///
+    /// # Errors
+    /// As [`AppState::create_request`].
+    pub(crate) async fn create_request_with(
+        &self,
+        req: &EnhancementRequestIn,
+        search: Option<&crate::db::requests::SearchRecord>,
+    ) -> Result<Uuid, ApiError> {
         // The legacy flow's reference file (see `db::legacy`) is written first, so a full
         // disk refuses the request before it exists (a retry cannot duplicate it); the
         // file is removed again if the request is refused.
@@ -82,7 +96,7 @@ impl AppState {
         .await?;
         if let Err(e) = self
             .db
-            .create_request_with_id(id, req, micros(self.clock.now()))
+            .create_request_with_id(id, req, search, micros(self.clock.now()))
             .await
         {
             if let Ok(key) = crate::blob::BlobKey::new(&reference_file) {

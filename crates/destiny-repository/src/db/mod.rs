@@ -24,6 +24,7 @@ pub mod imports;
 pub mod legacy;
 pub mod references;
 pub mod requests;
+pub mod search;
 pub mod robots;
 pub mod statistics;
 pub mod supersession;
@@ -92,6 +93,7 @@ migrations! {
     4 "status check" "0004_status_check.sql";
     5 "entitlements" "0005_entitlements.sql";
     6 "automations" "0006_automations.sql";
+    7 "search" "0007_search.sql";
 }
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

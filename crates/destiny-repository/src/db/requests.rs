@@ -1,7 +1,9 @@
 //! Enhancement requests ("enhance these references with that robot") and the pending
 //! enhancements they create, one per reference.
 
-use destiny_sdk::models::{EnhancementRequestIn, EnhancementRequestRead};
+use destiny_sdk::models::{
+    EnhancementRequestIn, EnhancementRequestRead, EnhancementRequestSearchStatus, StatusCounts,
+};
 use sqlx::Row;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -9,6 +11,17 @@ use uuid::Uuid;
 use super::Db;
 use crate::error::ApiError;
 use crate::lifecycle::{project_request_status, PendingStatus};
+
+/// A search-based request's search: its query, how it went, how many it matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRecord {
+    /// The Lucene query string.
+    pub query: String,
+    /// How the search went.
+    pub status: EnhancementRequestSearchStatus,
+    /// How many references it matched.
+    pub n_matched: i64,
+}
 
 /// What the API needs to answer for a request, besides signed URLs.
 #[derive(Debug, Clone)]
@@ -53,7 +66,7 @@ impl Db {
         req: &EnhancementRequestIn,
         now_us: i64,
     ) -> Result<Uuid, ApiError> {
-        self.create_request_with_id(Uuid::new_v4(), req, now_us)
+        self.create_request_with_id(Uuid::new_v4(), req, None, now_us)
             .await
     }
 
@@ -66,6 +79,7 @@ impl Db {
         &self,
         id: Uuid,
         req: &EnhancementRequestIn,
+        search: Option<&SearchRecord>,
         now_us: i64,
     ) -> Result<Uuid, ApiError> {
         if let Some(source) = &req.source {
@@ -78,7 +92,8 @@ impl Db {
                 "Duplicate reference id {dup} in request."
             )));
         }
-        if req.reference_ids.is_empty() {
+        // A search may match nothing; a list of ids may not be empty.
+        if req.reference_ids.is_empty() && search.is_none() {
             return Err(ApiError::Unprocessable(
                 "reference_ids must not be empty.".into(),
             ));
@@ -106,7 +121,8 @@ impl Db {
         let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO enhancement_requests (id, robot_id, source, reference_ids, created_at, \
-             reference_file, result_file) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             reference_file, result_file, search_query, search_status, n_matched) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(id.to_string())
         .bind(req.robot_id.to_string())
@@ -115,6 +131,9 @@ impl Db {
         .bind(now_us)
         .bind(reference_file)
         .bind(result_file)
+        .bind(search.map(|r| r.query.clone()))
+        .bind(search.map(|r| r.status.as_str()))
+        .bind(search.map(|r| r.n_matched))
         .execute(&mut *tx)
         .await?;
         for chunk in req.reference_ids.chunks(200) {
@@ -194,5 +213,43 @@ impl Db {
             result_file: row.try_get("result_file")?,
             validation_file: row.try_get("validation_file")?,
         })
+    }
+
+    /// A search-based request's search, and its pending enhancements counted by status.
+    ///
+    /// # Errors
+    /// 404 when unknown, or not a search-based request; database errors.
+    pub async fn search_request(&self, id: Uuid) -> Result<(SearchRecord, StatusCounts), ApiError> {
+        let row = sqlx::query(
+            "SELECT search_query, search_status, n_matched FROM enhancement_requests \
+             WHERE id = $1 AND search_status IS NOT NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "SearchEnhancementRequest with id {id} does not exist."
+            ))
+        })?;
+        let status: String = row.try_get("search_status")?;
+        let status = serde_json::from_value(serde_json::Value::String(status.clone()))
+            .map_err(|_| ApiError::Internal(format!("unknown search status {status:?}")))?;
+        let record = SearchRecord {
+            query: row.try_get("search_query")?,
+            status,
+            n_matched: row.try_get("n_matched")?,
+        };
+        let counts = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM pending_enhancements WHERE request_id = $1 \
+             GROUP BY status ORDER BY status",
+        )
+        .bind(id.to_string())
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?)))
+        .collect::<Result<StatusCounts, sqlx::Error>>()?;
+        Ok((record, counts))
     }
 }
