@@ -105,7 +105,7 @@ impl SearchIndex {
     }
 
     /// Indexes every reference imported or enhanced since the last catch-up (and
-    /// [`LOOK_BACK`] before it).
+    /// two minutes before it: see `LOOK_BACK`).
     ///
     /// # Errors
     /// Database errors.
