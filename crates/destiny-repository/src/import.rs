@@ -19,7 +19,7 @@ use crate::error::ApiError;
 pub use destiny_sdk::result_file::texts;
 
 /// Counts of one import.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportReport {
     /// Enhancements stored.
     pub completed: u64,
@@ -27,10 +27,6 @@ pub struct ImportReport {
     pub discarded: u64,
     /// References failed.
     pub failed: u64,
-    /// The batch's robot.
-    pub robot: Uuid,
-    /// The enhancements stored (with the ids given them), for the automations to match.
-    pub stored: Vec<Enhancement>,
 }
 
 /// Imports the result file of `batch` (which must be `running` in the import queue).
@@ -111,7 +107,7 @@ pub async fn import_batch(
                 return (p, Outcome::Fail);
             }
             match outcome {
-                // Given its id here, so the automations can name what was stored.
+                // Given its id here, so the automations' queue can name what was stored.
                 Outcome::Enhance(mut e) => {
                     e.id = Some(e.id.unwrap_or_else(Uuid::new_v4));
                     (p, Outcome::Enhance(e))
@@ -121,21 +117,12 @@ pub async fn import_batch(
         })
         .collect();
     let (completed, discarded, failed) = db
-        .finish_import(batch, &outcomes, &forms, &validation_file, now_us)
+        .finish_import(batch, record.robot_id, &outcomes, &forms, &validation_file, now_us)
         .await?;
-    let stored = outcomes
-        .into_iter()
-        .filter_map(|(p, outcome)| match outcome {
-            Outcome::Enhance(e) if completed.contains(&p.id) => Some(*e),
-            _ => None,
-        })
-        .collect();
     Ok(ImportReport {
         completed: completed.len() as u64,
         discarded,
         failed,
-        robot: record.robot_id,
-        stored,
     })
 }
 

@@ -132,6 +132,10 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
                 }
             }
         }
+        // Then what imports queued for the automations (a failed match stays queued).
+        if let Err(e) = crate::percolate::drain(&state).await {
+            tracing::warn!(error = %e, "cannot match against the automations; will retry");
+        }
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -155,14 +159,6 @@ async fn attempt(state: &AppState, taken: TakenImport) -> Option<AfterFailure> {
         Ok(r) => {
             tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result");
             state.db.note_changes(r.completed + r.discarded + r.failed);
-            // The import stands; a failure to match it is logged (its trigger is lost).
-            match crate::percolate::after_results(state, batch, r.robot, &r.stored).await {
-                Ok(created) if !created.is_empty() => {
-                    tracing::info!(%batch, requests = created.len(), "automations requested enhancements")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(%batch, error = %e, "cannot match the batch's enhancements against the automations"),
-            }
             None
         }
         Err(e) => {

@@ -9,7 +9,8 @@ use destiny_sdk::models::{ExternalIdentifier, Reference, RobotAutomationIn};
 use destiny_testkit::python::answer;
 use destiny_testkit::{on_both_backends, on_change, DEADLINE};
 
-use common::{lease_and_submit, sql, start, Backend, Server};
+use common::{lease_and_submit, sql, start, Backend, Options, Server};
+use destiny_repository::server::Jobs;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 use sqlx::Row;
@@ -19,6 +20,7 @@ on_both_backends!(
     automations_are_registered_changed_and_listed,
     queries_are_checked_when_registered,
     an_import_and_a_robots_flags_trigger_a_chain,
+    a_queued_match_survives_a_restart,
 );
 
 const AUTOMATIONS: &str = "/v1/enhancement-requests/automations/";
@@ -293,4 +295,40 @@ async fn an_import_and_a_robots_flags_trigger_a_chain(backend: Backend) {
         1,
         "one under way already"
     );
+}
+
+/// Matches are queued with the import and made by the import worker: a server without
+/// one leaves them queued, and the next server with one makes them.
+async fn a_queued_match_survives_a_restart(backend: Backend) {
+    let idle = Options {
+        jobs: Jobs::NONE,
+        ..Options::default()
+    };
+    let s = Server::start(backend, idle).await;
+    let robot = s.register("flagger").await;
+    let body = json!({"robot_id": robot.id, "query": with_doi()});
+    let (status, detail) = register(&s, &body).await;
+    assert_eq!(status, 201, "{detail}");
+    let r: Reference = destiny_sdk::models::from_json_value(json!({"id": Uuid::new_v4(),
+        "identifiers": [{"identifier_type": "doi", "identifier": "10.1234/restart"}]}))
+    .expect("a reference");
+    let ids = s.import(&[r]).await;
+    let pool = s.db.pool().await;
+    let queued: i64 = sql::scalar(&pool, "SELECT COUNT(*) FROM percolation_queue", &[]).await;
+    pool.close().await;
+    assert_eq!(queued, 1);
+    assert!(
+        requests_of(&s, robot.id).await.is_empty(),
+        "no worker, no match yet"
+    );
+
+    let (db, dir, clock) = s.stop().await;
+    let s = Server::start_on(db, dir, clock, Options::default()).await;
+    s.state.import_wake.notify_one();
+    let asked = wait_requests(&s, robot.id, 1).await;
+    assert_eq!(asked, vec![("ReferenceImport".to_owned(), ids)]);
+    let pool = s.db.pool().await;
+    let queued: i64 = sql::scalar(&pool, "SELECT COUNT(*) FROM percolation_queue", &[]).await;
+    pool.close().await;
+    assert_eq!(queued, 0, "matched once, then dequeued");
 }

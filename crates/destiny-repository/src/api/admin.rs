@@ -159,9 +159,18 @@ async fn import_references(
         .db
         .insert_references(refs, micros(state.clock.now()))
         .await?;
-    // The import stands; a failure to match it is logged (its trigger is lost).
-    if let Err(e) = crate::percolate::after_import(&state, &ids).await {
-        tracing::error!(error = %e, "cannot match imported references against the automations");
+    // Matched against the automations by the import worker. Queued once the whole
+    // import stands: a server stopped between the two loses this match.
+    let trigger = crate::db::percolation::Trigger::Import(ids.clone());
+    match state
+        .db
+        .enqueue_percolation(&trigger, micros(state.clock.now()))
+        .await
+    {
+        Ok(()) => state.import_wake.notify_one(),
+        // The references are stored: the import is not refused for this.
+        Err(e) => tracing::error!(error = %e, references = ids.len(),
+            "cannot queue imported references for the automations; they will not be matched"),
     }
     Ok((StatusCode::CREATED, Json(ids)).into_response())
 }

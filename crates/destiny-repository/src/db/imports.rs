@@ -184,7 +184,8 @@ impl Db {
 
     /// Applies an import in one transaction: stores enhancements (exact duplicates are
     /// discarded), moves each pending enhancement to its final status, records the
-    /// validation file and marks the import done. Returns the pending enhancements
+    /// validation file, queues what was stored for the automations
+    /// ([`super::percolation`]) and marks the import done. Returns the pending enhancements
     /// completed (their ids), and how many were discarded and failed.
     ///
     /// # Errors
@@ -192,6 +193,7 @@ impl Db {
     pub async fn finish_import(
         &self,
         batch: Uuid,
+        robot: Uuid,
         outcomes: &[(PendingRef, Outcome)],
         forms: &std::collections::HashMap<Uuid, StoredForm>,
         validation_file: &str,
@@ -246,6 +248,23 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         set_request_validation_file(&mut tx, batch, Some(validation_file)).await?;
+        // The stored enhancements wait for the automations, stored with them.
+        let stored: Vec<(Uuid, Uuid)> = outcomes
+            .iter()
+            .filter(|(p, _)| completed.contains(&p.id))
+            .filter_map(|(p, outcome)| match outcome {
+                Outcome::Enhance(e) => e.id.map(|id| (p.reference_id, id)),
+                Outcome::Fail => None,
+            })
+            .collect();
+        if !stored.is_empty() {
+            let trigger = super::percolation::Trigger::Results {
+                batch,
+                robot,
+                enhancements: stored,
+            };
+            super::percolation::enqueue(&mut *tx, &trigger, now_us).await?;
+        }
         tx.commit().await?;
         Ok((
             completed.into_iter().collect(),

@@ -22,6 +22,7 @@ pub mod batches;
 pub mod expiry;
 pub mod imports;
 pub mod legacy;
+pub mod percolation;
 pub mod references;
 pub mod requests;
 pub mod search;

@@ -1,5 +1,7 @@
 //! Robot automations, matched ("percolated") as the repository does: every reference
-//! imported and every enhancement stored is turned into a document
+//! imported and every enhancement stored is queued with what stores it
+//! ([`crate::db::percolation`]), then, by the import worker ([`drain`]), turned into a
+//! document
 //! ([`documents`]: `reference` and `changeset`) and matched against every automation's
 //! query ([`query`], checked against the [`mapping`] when registered; [`eval`]); a match
 //! requests an enhancement of that reference from the automation's robot.
@@ -16,13 +18,15 @@ pub mod simple;
 
 use std::collections::HashMap;
 
-use destiny_sdk::models::{Enhancement, EnhancementRequestIn, Reference, RobotAutomation};
+use destiny_sdk::models::{EnhancementRequestIn, Reference, RobotAutomation};
 use serde_json::Value;
 use uuid::Uuid;
 
 pub use query::Query;
 
 use crate::api::AppState;
+use crate::clock::micros;
+use crate::db::percolation::Trigger;
 use crate::error::ApiError;
 
 /// What caused the documents being matched.
@@ -73,63 +77,81 @@ async fn automations(state: &AppState) -> Result<Vec<(RobotAutomation, Query)>, 
     Ok(parsed)
 }
 
-/// Matches the references just imported (by id) against every automation.
+/// Matches everything queued ([`crate::db::percolation`]), oldest first, until the queue
+/// is empty; a match that fails goes back to the queue.
 ///
 /// # Errors
-/// Database or storage failures (requests created before one are kept).
-pub async fn after_import(state: &AppState, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError> {
+/// Database or storage failures.
+pub async fn drain(state: &AppState) -> Result<(), ApiError> {
+    while let Some((id, trigger)) = state.db.take_percolation(micros(state.clock.now())).await? {
+        match run(state, &trigger).await {
+            Ok(created) => {
+                if !created.is_empty() {
+                    tracing::info!(requests = created.len(), "automations requested enhancements");
+                }
+                state.db.percolated(id).await?;
+            }
+            Err(e) => {
+                state.db.release_percolation(id).await?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Matches one queued trigger; answers the requests created.
+async fn run(state: &AppState, trigger: &Trigger) -> Result<Vec<Uuid>, ApiError> {
     let automations = automations(state).await?;
     if automations.is_empty() {
         return Ok(Vec::new());
     }
-    let mut docs = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        for reference in state.db.references_by_id(chunk).await? {
-            docs.push((reference.id, documents::imported(&reference)));
+    match trigger {
+        Trigger::Import(ids) => {
+            let mut docs = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(500) {
+                for reference in state.db.references_by_id(chunk).await? {
+                    docs.push((reference.id, documents::imported(&reference)));
+                }
+            }
+            dispatch(state, &automations, &docs, Cause::Import).await
         }
-    }
-    dispatch(state, &automations, &docs, Cause::Import).await
-}
-
-/// Matches the enhancements a robot's batch just stored against every automation but
-/// the robot's own.
-///
-/// # Errors
-/// Database or storage failures (requests created before one are kept).
-pub async fn after_results(
-    state: &AppState,
-    batch: Uuid,
-    robot: Uuid,
-    stored: &[Enhancement],
-) -> Result<Vec<Uuid>, ApiError> {
-    let automations = automations(state).await?;
-    if automations.is_empty() || stored.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut docs = Vec::with_capacity(stored.len());
-    for chunk in stored.chunks(500) {
-        let ids: Vec<Uuid> = chunk.iter().map(|e| e.reference_id).collect();
-        let references: HashMap<Uuid, Reference> = state
-            .db
-            .references_by_id(&ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
-        for added in chunk {
-            let Some(reference) = references.get(&added.reference_id) else {
-                continue;
+        Trigger::Results {
+            batch,
+            robot,
+            enhancements,
+        } => {
+            let mut docs = Vec::with_capacity(enhancements.len());
+            for chunk in enhancements.chunks(500) {
+                let ids: Vec<Uuid> = chunk.iter().map(|(r, _)| *r).collect();
+                let references: HashMap<Uuid, Reference> = state
+                    .db
+                    .references_by_id(&ids)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.id, r))
+                    .collect();
+                for (reference, enhancement) in chunk {
+                    // One superseded since is no longer the reference's to match.
+                    let Some(reference) = references.get(reference) else {
+                        continue;
+                    };
+                    let added = reference
+                        .enhancements()
+                        .iter()
+                        .find(|e| e.id == Some(*enhancement));
+                    if let Some(added) = added {
+                        docs.push((reference.id, documents::enhanced(reference, added)));
+                    }
+                }
+            }
+            let cause = Cause::Results {
+                batch: *batch,
+                robot: *robot,
             };
-            // As stored (with its `created_at`), when the reference still shows it.
-            let added = reference
-                .enhancements()
-                .iter()
-                .find(|e| e.id == added.id)
-                .unwrap_or(added);
-            docs.push((reference.id, documents::enhanced(reference, added)));
+            dispatch(state, &automations, &docs, cause).await
         }
     }
-    dispatch(state, &automations, &docs, Cause::Results { batch, robot }).await
 }
 
 /// Matches `documents` (each with its reference's id) against `automations` and requests
