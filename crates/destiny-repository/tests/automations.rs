@@ -1,7 +1,8 @@
 //! Robot automations on both backends: registered by the admin, by a robot with the Rust
 //! client and with the Python SDK 0.17.6; queries checked at registration (an unsupported
-//! clause is named); and a chain: an import triggers a flagging robot, whose flags
-//! trigger a second robot, never itself, and never twice while one is under way.
+//! clause is named); a chain of three robots: an import triggers a flagging robot, whose
+//! flags trigger a prefilter (never the flagger itself, never twice while one is under
+//! way), whose labels trigger a classifier; and queued matches surviving a restart.
 
 mod common;
 
@@ -19,7 +20,7 @@ use uuid::Uuid;
 on_both_backends!(
     automations_are_registered_changed_and_listed,
     queries_are_checked_when_registered,
-    an_import_and_a_robots_flags_trigger_a_chain,
+    an_import_and_robots_results_trigger_a_chain_of_three,
     a_queued_match_survives_a_restart,
 );
 
@@ -212,25 +213,32 @@ async fn wait_requests(s: &Server, robot: Uuid, n: usize) -> Vec<(String, Vec<Uu
     requests_of(s, robot).await
 }
 
-fn flag_line(reference: Uuid, value: bool, version: &str) -> String {
-    json!({"reference_id": reference, "source": "flagger", "visibility": "public",
+/// A result line: a boolean annotation `scheme`/`include` of `reference`.
+fn label_line(reference: Uuid, scheme: &str, value: bool, version: &str) -> String {
+    json!({"reference_id": reference, "source": scheme, "visibility": "public",
         "robot_version": version, "content": {"enhancement_type": "annotation", "annotations": [
-            {"annotation_type": "boolean", "scheme": "classifier:flag", "label": "include",
+            {"annotation_type": "boolean", "scheme": scheme, "label": "include",
              "value": value}]}})
     .to_string()
 }
 
-async fn an_import_and_a_robots_flags_trigger_a_chain(backend: Backend) {
+fn flag_line(reference: Uuid, value: bool, version: &str) -> String {
+    label_line(reference, "classifier:flag", value, version)
+}
+
+async fn an_import_and_robots_results_trigger_a_chain_of_three(backend: Backend) {
     let s = start(backend).await;
     let (flagger, flagger_client) = s.robot("flagger").await;
-    let (prefilter, _) = s.robot("prefilter").await;
+    let (prefilter, prefilter_client) = s.robot("prefilter").await;
     let (auditor, _) = s.robot("auditor").await;
+    let (classifier, _) = s.robot("classifier").await;
     let version_2 = json!({"nested": {"path": "changeset.enhancements",
         "query": {"term": {"changeset.enhancements.robot_version": "2.0"}}}});
     for (robot, query) in [
         (flagger.id, with_doi()),
         (prefilter.id, flagged("classifier:flag", "include")),
         (auditor.id, version_2),
+        (classifier.id, flagged("prefilter:relevant", "include")),
     ] {
         // Registered one after the other: matches are requested in this order.
         s.clock.advance(std::time::Duration::from_secs(1));
@@ -295,6 +303,14 @@ async fn an_import_and_a_robots_flags_trigger_a_chain(backend: Backend) {
         1,
         "one under way already"
     );
+
+    // The prefilter finds the first relevant: the classifier, third in the chain, is asked.
+    lease_and_submit(&s.http, &prefilter_client, prefilter.id, 10, |r| {
+        label_line(r, "prefilter:relevant", true, "1.0")
+    })
+    .await;
+    let classified = wait_requests(&s, classifier.id, 1).await;
+    assert_eq!(classified[0].1, vec![ids[0]]);
 }
 
 /// Matches are queued with the import and made by the import worker: a server without

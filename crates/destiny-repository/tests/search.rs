@@ -9,7 +9,7 @@ use destiny_sdk::models::Reference;
 use destiny_testkit::on_both_backends;
 use destiny_testkit::python::answer;
 
-use common::{lease_and_submit, start, Backend, Server};
+use common::{lease_and_submit, start, Backend, Options, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -18,6 +18,7 @@ on_both_backends!(
     references_are_found_by_query_string_and_filters,
     enhancements_stored_later_are_searchable,
     search_based_requests_from_python_and_the_admin,
+    a_restarted_server_rebuilds_its_index,
 );
 
 /// A reference with a bibliographic title, a year and an abstract.
@@ -257,4 +258,17 @@ async fn search_based_requests_from_python_and_the_admin(backend: Backend) {
         )
         .await;
     assert_eq!(status, 404, "{detail}");
+}
+
+/// The index lives in memory: a new server builds it from the database at its first
+/// search.
+async fn a_restarted_server_rebuilds_its_index(backend: Backend) {
+    let s = start(backend).await;
+    let ids = library(&s).await;
+    let (_, before) = search(&s, "q=measles").await;
+    assert_eq!(ids_of(&before), vec![ids[2]]);
+    let (db, dir, clock) = s.stop().await;
+    let s = Server::start_on(db, dir, clock, Options::default()).await;
+    let (status, after) = search(&s, "q=measles").await;
+    assert_eq!((status, ids_of(&after)), (200, vec![ids[2]]), "{after}");
 }
