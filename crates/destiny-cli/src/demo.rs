@@ -22,6 +22,8 @@ use uuid::Uuid;
 
 use crate::error::CliError;
 
+mod chain;
+
 /// The sample references shipped with the project (invented data).
 const SAMPLES: &str = include_str!("../samples/references.jsonl");
 
@@ -50,6 +52,11 @@ pub struct DemoArgs {
     /// Leave the repository running afterwards and print how to talk to it.
     #[arg(long)]
     keep: bool,
+    /// Run today's robot chain instead: three robots whose automations hand references
+    /// on (a flagger on every import, a prefilter on its flags, a classifier on the
+    /// prefilter's labels), with progress per robot.
+    #[arg(long)]
+    chain: bool,
 }
 
 /// Talks to the admin API of the demo's repository.
@@ -110,59 +117,143 @@ fn failure(message: String) -> CliError {
 /// Start-up failures, or a request that did not complete.
 pub fn run(args: DemoArgs) -> Result<(), CliError> {
     let runtime = crate::error::runtime()?;
-    runtime.block_on(demo(args))
+    if args.chain {
+        runtime.block_on(chain::demo(args))
+    } else {
+        runtime.block_on(demo(args))
+    }
+}
+
+/// The demo's repository: in this process, on a free port, in a directory of its own.
+struct Local {
+    /// The temporary directory, when none was given (removed on drop).
+    temp: Option<tempfile::TempDir>,
+    dir: PathBuf,
+    db_path: PathBuf,
+    blob_dir: PathBuf,
+    base: String,
+    admin: Admin,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), destiny_repository::server::ServeError>>,
+}
+
+impl Local {
+    /// Starts a repository in `dir` (default: a new temporary directory).
+    async fn start(dir: Option<&PathBuf>) -> Result<Self, CliError> {
+        let temp = match dir {
+            Some(_) => None,
+            None => Some(
+                tempfile::Builder::new()
+                    .prefix("destiny-demo-")
+                    .tempdir()
+                    .map_err(|source| CliError::Io {
+                        what: "creating a temporary directory".into(),
+                        source,
+                    })?,
+            ),
+        };
+        let dir = dir.cloned().unwrap_or_else(|| {
+            temp.as_ref()
+                .map(|t| t.path().to_owned())
+                .unwrap_or_default()
+        });
+        std::fs::create_dir_all(&dir).map_err(|source| CliError::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        let db_path = dir.join("destiny.db");
+        let blob_dir = dir.join("blobs");
+        let mut config = Config::new(format!("sqlite://{}", db_path.display()), &blob_dir);
+        config.listen = "127.0.0.1:0".parse().expect("valid address");
+        config.expiry_interval = Duration::from_secs(5);
+        let prepared = prepare(config, Arc::new(SystemClock))
+            .await
+            .map_err(|e| failure(format!("starting the repository: {e}")))?;
+        let base = format!("http://{}", prepared.addr);
+        let admin = Admin {
+            http: reqwest::Client::new(),
+            base: base.clone(),
+            token: prepared.state.admin_token.expose().to_owned(),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(prepared.serve(async move {
+            let _ = stopped.await;
+        }));
+        println!("Local repository on {base} (SQLite: {})", db_path.display());
+        Ok(Self {
+            temp,
+            dir,
+            db_path,
+            blob_dir,
+            base,
+            admin,
+            stop,
+            server,
+        })
+    }
+
+    /// Registers a robot.
+    async fn robot(&self, name: &str, description: &str) -> Result<ProvisionedRobot, CliError> {
+        let body = json!({"name": name, "description": description, "owner": "destiny demo"});
+        self.admin
+            .json(
+                reqwest::Method::POST,
+                "/v1/robots/",
+                Some((body.to_string(), "application/json")),
+            )
+            .await
+    }
+
+    /// A runner of `robot` as `provisioned`, polling briskly.
+    fn runner<R: destiny_robot::Robot>(
+        &self,
+        robot: R,
+        provisioned: &ProvisionedRobot,
+        batch_size: u32,
+        concurrent_batches: u64,
+    ) -> Result<Runner<R>, CliError> {
+        let mut settings = RunnerSettings::default();
+        settings.batch_size = batch_size;
+        settings.lease = LeaseDuration::from_secs(120).expect("a valid lease");
+        settings.concurrent_batches = concurrent_batches as usize;
+        settings.poll_interval = Duration::from_millis(200);
+        Runner::builder(robot)
+            .repository(
+                self.base.clone(),
+                provisioned.id,
+                provisioned.client_secret.clone(),
+            )
+            .settings(settings)
+            .build()
+            .map_err(|e| CliError::Usage(e.to_string()))
+    }
+
+    /// Says where the files were, and whether they are removed now.
+    fn print_files(&self, keep: bool) {
+        println!("  {:<24} {}", "database", self.db_path.display());
+        println!("  {:<24} {}", "files", self.blob_dir.display());
+        if self.temp.is_some() && !keep {
+            println!("  (a temporary directory, removed now: use --dir DIR or --keep to keep it)");
+        }
+    }
+
+    /// Stops the repository (its directory is removed unless it was given, or `keep`).
+    async fn stop(self, keep: bool) {
+        if keep {
+            let _ = self.temp.map(tempfile::TempDir::keep);
+        }
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
 }
 
 async fn demo(args: DemoArgs) -> Result<(), CliError> {
-    let temp = match &args.dir {
-        Some(_) => None,
-        None => Some(
-            tempfile::Builder::new()
-                .prefix("destiny-demo-")
-                .tempdir()
-                .map_err(|source| CliError::Io {
-                    what: "creating a temporary directory".into(),
-                    source,
-                })?,
-        ),
-    };
-    let dir = args.dir.clone().unwrap_or_else(|| {
-        temp.as_ref()
-            .map(|t| t.path().to_owned())
-            .unwrap_or_default()
-    });
-    std::fs::create_dir_all(&dir).map_err(|source| CliError::Io {
-        what: format!("creating {}", dir.display()),
-        source,
-    })?;
-    let db_path = dir.join("destiny.db");
-    let blob_dir = dir.join("blobs");
-    let mut config = Config::new(format!("sqlite://{}", db_path.display()), &blob_dir);
-    config.listen = "127.0.0.1:0".parse().expect("valid address");
-    config.expiry_interval = Duration::from_secs(5);
-    let prepared = prepare(config, Arc::new(SystemClock))
-        .await
-        .map_err(|e| failure(format!("starting the repository: {e}")))?;
-    let base = format!("http://{}", prepared.addr);
-    let admin = Admin {
-        http: reqwest::Client::new(),
-        base: base.clone(),
-        token: prepared.state.admin_token.expose().to_owned(),
-    };
-    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(prepared.serve(async move {
-        let _ = stopped.await;
-    }));
-    println!("Local repository on {base} (SQLite: {})", db_path.display());
-
-    let robot: ProvisionedRobot = admin
-        .json(
-            reqwest::Method::POST,
-            "/v1/robots/",
-            Some((json!({"name": "toy-robot", "description": "Annotates references with a toy.", "owner": "destiny demo"}).to_string(), "application/json")),
-        )
+    let local = Local::start(args.dir.as_ref()).await?;
+    let admin = &local.admin;
+    let robot = local
+        .robot("toy-robot", "Annotates references with a toy.")
         .await?;
-    let ids = load_references(&admin, args.references, args.seed).await?;
+    let ids = load_references(admin, args.references, args.seed).await?;
     let request: EnhancementRequestRead = admin
         .json(
             reqwest::Method::POST,
@@ -181,23 +272,19 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         request.id
     );
 
-    let mut settings = RunnerSettings::default();
-    settings.batch_size = args.batch_size;
-    settings.lease = LeaseDuration::from_secs(120).expect("a valid lease");
-    settings.concurrent_batches = args.concurrent_batches as usize;
-    settings.poll_interval = Duration::from_millis(200);
-    let runner = Runner::builder(ToyRobot::new().with_seed(args.seed))
-        .repository(base.clone(), robot.id, robot.client_secret.clone())
-        .settings(settings)
-        .build()
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let runner = local.runner(
+        ToyRobot::new().with_seed(args.seed),
+        &robot,
+        args.batch_size,
+        args.concurrent_batches,
+    )?;
     let metrics = runner.metrics();
     let stop_robot = runner.shutdown_token();
     let started = Instant::now();
     let mut robot_task = tokio::spawn(runner.run());
 
     let status = watch_progress(
-        &admin,
+        admin,
         &metrics,
         request.id,
         ids.len() as u64,
@@ -211,18 +298,13 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     if let Ok(Err(e)) = robot_result {
         eprintln!("warning: the robot stopped with an error: {e}");
     }
-    print_summary(&metrics, status, ids.len(), elapsed, &db_path, &blob_dir);
-    if temp.is_some() && !args.keep {
-        println!("  (a temporary directory, removed now: use --dir DIR or --keep to keep it)");
-    }
-
+    print_summary(&metrics, status, ids.len(), elapsed);
+    local.print_files(args.keep);
     if args.keep {
-        let _ = temp.map(tempfile::TempDir::keep);
-        print_keep_instructions(&dir, &base, &admin.token, &robot, request.id);
+        print_keep_instructions(&local.dir, &local.base, &admin.token, &robot, request.id);
         let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = stop_server.send(());
-    let _ = server.await;
+    local.stop(args.keep).await;
     if status == EnhancementRequestStatus::Completed {
         Ok(())
     } else {
@@ -320,8 +402,6 @@ fn print_summary(
     status: EnhancementRequestStatus,
     total: usize,
     elapsed: Duration,
-    db_path: &std::path::Path,
-    blob_dir: &std::path::Path,
 ) {
     let m = metrics.snapshot();
     let ms = |d: Option<Duration>| {
@@ -351,8 +431,6 @@ fn print_summary(
             ),
         ),
         ("lease renewals", m.lease_renewals.to_string()),
-        ("database", db_path.display().to_string()),
-        ("files", blob_dir.display().to_string()),
     ];
     println!();
     for (name, value) in rows {

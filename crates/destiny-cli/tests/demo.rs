@@ -31,6 +31,53 @@ fn demo_completes_and_summarises() {
     assert!(dir.path().join("blobs").is_dir());
 }
 
+/// `destiny demo --chain`: each robot does all it is asked for, and each is asked for
+/// fewer references than the one before it (the automations hand on the yeses).
+#[test]
+fn demo_chain_runs_three_robots_through_their_automations() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_destiny"))
+        .args([
+            "demo",
+            "--chain",
+            "--references",
+            "300",
+            "--batch-size",
+            "40",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut asked = Vec::new();
+    for robot in ["flagger", "prefilter", "classifier"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(robot))
+            .unwrap_or_else(|| panic!("no line for the {robot} in\n{stdout}"));
+        let numbers: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let [n_asked, enhanced, failed, _batches] = numbers[..] else {
+            panic!("{line}");
+        };
+        assert_eq!((enhanced, failed), (n_asked, 0), "{line}");
+        asked.push(n_asked);
+    }
+    assert_eq!(asked[0], 300, "{stdout}");
+    assert!(
+        asked[0] > asked[1] && asked[1] > asked[2] && asked[2] > 0,
+        "{stdout}"
+    );
+}
+
 #[test]
 fn demo_keep_leaves_a_working_repository_with_credentials_in_a_file() {
     let dir = tempfile::tempdir().unwrap();
