@@ -14,7 +14,8 @@ SDK's own methods dump theirs (``json=model.model_dump(mode="json")``).
 Ops: ``create_enhancement_request`` (``body``), ``get_enhancement_request`` (``id``),
 ``create_robot_automation`` (``body``), ``update_robot_automation`` (``id``, ``body``),
 ``list_robot_automations``, ``request_search_enhancement`` (``body``, ``dry_run``),
-``get_search_enhancement_request`` (``id``).
+``get_search_enhancement_request`` (``id``), ``lookup`` (``identifiers``: lookup strings,
+sent by ``OAuthClient.lookup`` with the admin's bearer ``token`` when the job has one).
 """
 
 import json
@@ -33,6 +34,7 @@ from destiny_sdk.robots import (  # noqa: E402
     RobotAutomation,
     RobotAutomationIn,
 )
+from destiny_sdk.references import Reference  # noqa: E402
 from pydantic import TypeAdapter  # noqa: E402
 
 
@@ -45,14 +47,26 @@ def session_call(job: dict, method: str, path: str, body=None) -> httpx.Response
     return response
 
 
+class BearerAuth(httpx.Auth):
+    """A fixed bearer token (the local repository's admin token)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request):
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
 def oauth_client(job: dict) -> OAuthClient:
-    """The SDK's OAuthClient with the SDK's HMAC auth instead of a token."""
-    return OAuthClient(
-        base_url=job["base_url"],
-        auth=HMACSigningAuth(
+    """The SDK's OAuthClient with the job's bearer token, or else the SDK's HMAC auth."""
+    if "token" in job:
+        auth = BearerAuth(job["token"])
+    else:
+        auth = HMACSigningAuth(
             secret_key=job["secret"], client_id=uuid.UUID(job["client_id"])
-        ),
-    )
+        )
+    return OAuthClient(base_url=job["base_url"], auth=auth)
 
 
 def handle(job: dict) -> str:
@@ -90,6 +104,10 @@ def handle(job: dict) -> str:
     if op == "get_search_enhancement_request":
         read = oauth_client(job).get_search_enhancement_request(job["id"])
         return read.model_dump_json()
+    if op == "lookup":
+        found = oauth_client(job).lookup(job["identifiers"])
+        adapter = TypeAdapter(list[Reference])
+        return adapter.dump_json(found).decode()
     msg = f"unknown op {op!r}"
     raise ValueError(msg)
 

@@ -24,7 +24,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/robots/", post(create_robot).get(list_robots))
         .route("/v1/robots/{id}/", get(get_robot).put(update_robot))
         .route("/v1/robots/{id}/secret/", post(cycle_secret))
-        .route("/v1/references/", post(import_references))
+        .route(
+            "/v1/references/",
+            post(import_references).get(super::lookup::references),
+        )
         .route("/v1/references/{id}/", get(get_reference))
         .route("/v1/references/search/", get(super::search::references))
         .route_layer(middleware::from_fn_with_state(state, require_admin))

@@ -1,7 +1,8 @@
 //! The HTTP API: [`AppState`] and one router per resource group, assembled in [`app`].
 //!
 //! - [`robot`]: the HMAC-signed robot routes (spec §2).
-//! - [`admin`]: robots and references (the admin's bearer token).
+//! - [`admin`]: robots and references (the admin's bearer token), with [`lookup`]
+//!   (references by identifier).
 //! - [`requests`]: enhancement requests, hybrid (a signed robot or the admin), and
 //!   [`automations`], mounted with them.
 //! - [`search`]: reference search (admin) and search-based enhancement requests
@@ -18,6 +19,7 @@ pub mod admin;
 pub mod automations;
 pub mod body;
 pub mod caller;
+pub mod lookup;
 pub mod requests;
 pub mod robot;
 pub mod search;

@@ -95,6 +95,7 @@ migrations! {
     5 "entitlements" "0005_entitlements.sql";
     6 "automations" "0006_automations.sql";
     7 "search" "0007_search.sql";
+    8 "identifier lookup" "0008_identifier_lookup.sql";
 }
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

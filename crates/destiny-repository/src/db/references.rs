@@ -1,6 +1,6 @@
 //! References and their stored enhancements.
 
-use destiny_sdk::models::{DateTime, Enhancement, Reference, Visibility};
+use destiny_sdk::models::{DateTime, Enhancement, IdentifierLookup, Reference, Visibility};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 use std::collections::HashMap;
@@ -316,7 +316,11 @@ impl Db {
     async fn delete_references(&self, ids: &[Uuid]) -> Result<(), ApiError> {
         for chunk in ids.chunks(CHUNK) {
             let mut tx = self.writer().begin().await?;
-            for table_column in ["enhancements WHERE reference_id", "refs WHERE id"] {
+            for table_column in [
+                "enhancements WHERE reference_id",
+                "reference_identifiers WHERE reference_id",
+                "refs WHERE id",
+            ] {
                 let sql = format!(
                     "DELETE FROM {table_column} IN ({})",
                     placeholders(1, chunk.len())
@@ -348,6 +352,94 @@ impl Db {
         let mut conn = self.reader().acquire().await?;
         references_in(&mut conn, ids).await
     }
+
+    /// The references any of `lookups` names (a DESTINY id, or an identifier's type and
+    /// value compared as written), each once, in the order of the first lookup naming it.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn references_by_identifiers(
+        &self,
+        lookups: &[IdentifierLookup],
+    ) -> Result<Vec<Reference>, ApiError> {
+        let mut conn = self.reader().acquire().await?;
+        let mut ids = Vec::new();
+        for lookup in lookups {
+            let Some(kind) = lookup.identifier_type else {
+                // The lookup parsed it as a UUID already.
+                ids.extend(Uuid::parse_str(&lookup.identifier).ok());
+                continue;
+            };
+            let rows = sqlx::query(
+                "SELECT DISTINCT reference_id FROM reference_identifiers \
+                 WHERE identifier = $1 AND identifier_type = $2 \
+                 AND COALESCE(other_name, '') = COALESCE($3, '') ORDER BY reference_id",
+            )
+            .bind(&lookup.identifier)
+            .bind(kind.as_str())
+            .bind(lookup.other_identifier_name.clone())
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in &rows {
+                ids.push(uuid_at(row, "reference_id")?);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(*id));
+        references_in(&mut conn, &ids).await
+    }
+}
+
+/// Rows of `reference_identifiers` per statement (4 values each).
+const IDENTIFIER_ROWS: usize = 200;
+
+/// A row of `reference_identifiers`: reference, type, `other` name, value.
+type IdentifierRow = (Uuid, String, Option<String>, String);
+
+/// One identifier of a reference as [`Db::references_by_identifiers`] finds it: type,
+/// `other` name and value as text (a PubMed id's digits), read from its JSON so that an
+/// identifier type newer than this SDK is found too.
+fn identifier_row(
+    reference: Uuid,
+    identifier: &destiny_sdk::models::ExternalIdentifier,
+) -> Result<Option<IdentifierRow>, ApiError> {
+    let json = serde_json::to_value(identifier).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let text = |field: &str| match json.get(field) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Ok(match (text("identifier_type"), text("identifier")) {
+        (Some(kind), Some(value)) => Some((reference, kind, text("other_identifier_name"), value)),
+        _ => None,
+    })
+}
+
+/// Writes the lookup rows of `rows` in `tx`.
+async fn insert_identifiers(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[IdentifierRow],
+) -> Result<(), ApiError> {
+    for chunk in rows.chunks(IDENTIFIER_ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(1 + 4 * i, 4)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO reference_identifiers (reference_id, identifier_type, other_name, \
+             identifier) VALUES {values}"
+        );
+        let mut q = sqlx::query(&sql);
+        for (reference, kind, name, value) in chunk {
+            q = q
+                .bind(reference.to_string())
+                .bind(kind.as_str())
+                .bind(name.clone())
+                .bind(value.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Writes `step` (references and their enhancements) in `tx`.
@@ -357,7 +449,11 @@ async fn insert_step(
     now_us: i64,
 ) -> Result<(), ApiError> {
     let mut enhancements = Vec::new();
+    let mut identifier_rows = Vec::new();
     for r in step {
+        for identifier in r.identifiers.iter().flatten() {
+            identifier_rows.extend(identifier_row(r.id, identifier)?);
+        }
         let identifiers = r
             .identifiers
             .as_ref()
@@ -386,7 +482,7 @@ async fn insert_step(
         .collect::<Result<Vec<_>, _>>()?;
     let all: Vec<(&Enhancement, &StoredForm)> = enhancements.iter().zip(&forms).collect();
     insert_enhancements(tx, &all, now_us).await?;
-    Ok(())
+    insert_identifiers(tx, &identifier_rows).await
 }
 
 /// References with their enhancements, in the order of `ids` (unknown ids skipped), read

@@ -7,6 +7,7 @@
 //!
 //! - [`references`]: [`Reference`] and [`Visibility`].
 //! - [`identifiers`]: [`ExternalIdentifier`] and the validated identifier newtypes.
+//! - [`lookup`]: [`IdentifierLookup`], an identifier as a reference lookup names it.
 //! - [`enhancements`]: [`Enhancement`] and its [`EnhancementContent`] variants.
 //! - [`robots`]: batches, results, errors, enhancement requests, robot registration
 //!   (with [`RobotEntitlement`]s) and robot automations.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod identifiers;
 pub mod ids;
 pub(crate) mod lax;
+pub mod lookup;
 pub mod references;
 pub mod robots;
 pub mod search;
@@ -38,6 +40,7 @@ pub use datetime::DateTime;
 pub use enhancements::*;
 pub use error::{from_json_slice, from_json_str, from_json_value, ModelError};
 pub use identifiers::*;
+pub use lookup::IdentifierLookup;
 pub use references::*;
 pub use robots::*;
 pub use search::*;
