@@ -3,20 +3,29 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-#[test]
-fn demo_completes_and_summarises() {
-    let dir = tempfile::tempdir().unwrap();
+/// Runs `destiny demo ARGS --references 300 --batch-size 40 --dir DIR` to its end and
+/// answers its output, failing unless it exited 0.
+fn run_demo(args: &[&str], dir: &std::path::Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_destiny"))
-        .args(["demo", "--references", "300", "--batch-size", "40", "--dir"])
-        .arg(dir.path())
+        .arg("demo")
+        .args(args)
+        .args(["--references", "300", "--batch-size", "40", "--dir"])
+        .arg(dir)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[test]
+fn demo_completes_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = run_demo(&[], dir.path());
     for needle in [
         "request status           completed",
         "references               300",
@@ -36,25 +45,7 @@ fn demo_completes_and_summarises() {
 #[test]
 fn demo_chain_runs_three_robots_through_their_automations() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_destiny"))
-        .args([
-            "demo",
-            "--chain",
-            "--references",
-            "300",
-            "--batch-size",
-            "40",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_demo(&["--chain"], dir.path());
     let mut asked = Vec::new();
     for robot in ["flagger", "prefilter", "classifier"] {
         let line = stdout

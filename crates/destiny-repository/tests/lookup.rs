@@ -9,7 +9,7 @@ use destiny_sdk::models::Reference;
 use destiny_testkit::on_both_backends;
 use destiny_testkit::python::answer;
 
-use common::{sql, start, Backend, Options, Server};
+use common::{ids_in, sql, start, Backend, Options, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -48,15 +48,6 @@ async fn lookup(s: &Server, query: &str) -> (u16, Value) {
         .await
 }
 
-fn ids_of(found: &Value) -> Vec<Uuid> {
-    found
-        .as_array()
-        .unwrap_or_else(|| panic!("{found}"))
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().parse().unwrap())
-        .collect()
-}
-
 async fn references_are_found_by_their_identifiers(backend: Backend) {
     let s = start(backend).await;
     let ids = shelf(&s).await;
@@ -89,7 +80,7 @@ async fn references_are_found_by_their_identifiers(backend: Backend) {
     for (query, want) in cases {
         let (status, found) = lookup(&s, &query).await;
         assert_eq!(status, 200, "{query}: {found}");
-        assert_eq!(ids_of(&found), want, "{query}");
+        assert_eq!(ids_in(&found), want, "{query}");
     }
     let (_, found) = lookup(&s, "identifier=doi:10.1000/abc").await;
     assert_eq!(
@@ -107,7 +98,7 @@ async fn references_are_found_by_their_identifiers(backend: Backend) {
         )
         .await;
     let read = answer(&lines[0]);
-    assert_eq!(ids_of(&read), vec![ids[1], ids[2], ids[0]], "{read}");
+    assert_eq!(ids_in(&read), vec![ids[1], ids[2], ids[0]], "{read}");
     let anonymous = s
         .http
         .get(format!(
@@ -170,5 +161,5 @@ async fn references_stored_before_the_migration_are_found(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{found}");
-    assert_eq!(ids_of(&found), vec![ids[0], ids[1], ids[2]]);
+    assert_eq!(ids_in(&found), vec![ids[0], ids[1], ids[2]]);
 }

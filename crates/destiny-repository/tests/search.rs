@@ -64,12 +64,7 @@ async fn search(s: &Server, query: &str) -> (u16, Value) {
 }
 
 fn ids_of(found: &Value) -> Vec<Uuid> {
-    found["references"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{found}"))
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().parse().unwrap())
-        .collect()
+    common::ids_in(&found["references"])
 }
 
 async fn references_are_found_by_query_string_and_filters(backend: Backend) {

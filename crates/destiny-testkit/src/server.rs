@@ -524,6 +524,24 @@ impl Server {
     }
 }
 
+/// The `id` of each object of a JSON array an answer holds (references, robots...).
+///
+/// # Panics
+/// When `list` is not an array of objects with UUID `id`s.
+pub fn ids_in(list: &Value) -> Vec<Uuid> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|r| {
+            r["id"]
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .expect("a UUID id")
+        })
+        .collect()
+}
+
 /// A result-file line: a score annotation of `reference`.
 pub fn annotation(reference: Uuid) -> String {
     json!({"reference_id": reference, "source": "Toy Robot", "visibility": "public", "robot_version": "0.1.0",

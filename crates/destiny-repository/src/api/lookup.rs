@@ -34,7 +34,7 @@ fn lookup_strings(params: Vec<(String, String)>) -> Result<Vec<String>, ApiError
 }
 
 /// `GET /v1/references/?identifier=…`: 200 with the references found; 400 naming a lookup
-/// that does not parse; 422 for none or more than [`MAX_LOOKUPS`].
+/// that does not parse; 422 for none or more than 100.
 pub async fn references(
     State(state): State<AppState>,
     Query(params): Query<Vec<(String, String)>>,

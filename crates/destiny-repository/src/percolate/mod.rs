@@ -90,6 +90,7 @@ pub async fn drain(state: &AppState) -> Result<(), ApiError> {
                     tracing::info!(requests = created.len(), "automations requested enhancements");
                 }
                 state.db.percolated(id).await?;
+                state.changed();
             }
             Err(e) => {
                 state.db.release_percolation(id).await?;
