@@ -33,6 +33,7 @@ on_both_backends!(
     a_refused_poll_claims_nothing_and_the_client_polls_again,
     a_poll_that_cannot_write_its_file_gives_its_claim_back,
     giving_a_claim_back_leaves_rows_the_expiry_moved_on,
+    concurrent_expiry_passes_retry_each_enhancement_once,
     a_poll_during_a_large_import_does_not_wait_for_it,
     a_large_import_is_all_or_nothing,
 );
@@ -393,6 +394,46 @@ async fn giving_a_claim_back_leaves_rows_the_expiry_moved_on(backend: Backend) {
     db.batch(claimed.batch.id, None)
         .await
         .expect("the batch stays: rows refer to it");
+}
+
+/// Expiry passes running at once (as on several servers sharing one PostgreSQL) expire
+/// each lapsed lease once and create one retry for it, never two.
+async fn concurrent_expiry_passes_retry_each_enhancement_once(backend: Backend) {
+    let s = start(backend).await;
+    let (robot, _) = s.robot("storm").await;
+    s.seed(robot.id, 3_000).await;
+    let db = &s.state.db;
+    let now = s.now_us();
+    for _ in 0..30 {
+        db.claim(robot.id, 100, now + 1_000_000, now)
+            .await
+            .expect("claim")
+            .expect("work");
+    }
+    let later = now + 2_000_000;
+    let passes = futures_util::future::join_all((0..4).map(|_| db.expire_due(later, None))).await;
+    let (mut expired, mut retried) = (0, 0);
+    for pass in passes {
+        let report = pass.expect("an expiry pass");
+        expired += report.expired;
+        retried += report.retried;
+    }
+    assert_eq!((expired, retried), (3_000, 3_000));
+    let pool = s.db.pool().await;
+    let row = sql::row(
+        &pool,
+        "SELECT COUNT(*), COUNT(DISTINCT retry_of) FROM pending_enhancements \
+         WHERE retry_of IS NOT NULL",
+        &[],
+    )
+    .await;
+    pool.close().await;
+    let (retries, distinct): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(
+        (retries, distinct),
+        (3_000, 3_000),
+        "one retry per expired lease"
+    );
 }
 
 /// `n` references, one JSON line each, with OpenAlex ids `W<first>`, `W<first + 1>`, ….

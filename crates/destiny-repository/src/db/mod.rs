@@ -96,6 +96,7 @@ migrations! {
     6 "automations" "0006_automations.sql";
     7 "search" "0007_search.sql";
     8 "identifier lookup" "0008_identifier_lookup.sql";
+    9 "retry once" "0009_retry_once.sql";
 }
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
