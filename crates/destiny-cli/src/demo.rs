@@ -13,7 +13,7 @@ use destiny_sdk::duration::LeaseDuration;
 use destiny_sdk::jsonl;
 use destiny_sdk::models::{EnhancementRequestRead, EnhancementRequestStatus, ProvisionedRobot};
 use destiny_sdk::samples::ReferenceGenerator;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,12 +23,15 @@ use uuid::Uuid;
 use crate::error::CliError;
 
 mod chain;
+mod report;
+
+use report::{Report, Summary};
 
 /// The sample references shipped with the project (invented data).
 const SAMPLES: &str = include_str!("../samples/references.jsonl");
 
-/// References sent per `POST /v1/references/`.
-const IMPORT_CHUNK: usize = 5_000;
+/// References sent per `POST /v1/references/` (the loading bar moves this much at a time).
+const IMPORT_CHUNK: usize = 2_000;
 
 /// Settings of `destiny demo`.
 #[derive(Debug, Args)]
@@ -57,6 +60,15 @@ pub struct DemoArgs {
     /// prefilter's labels), with progress per robot.
     #[arg(long)]
     chain: bool,
+    /// Print the summary as one JSON object on stdout (the other lines go to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+impl DemoArgs {
+    fn report(&self) -> Report {
+        Report { json: self.json }
+    }
 }
 
 /// Talks to the admin API of the demo's repository.
@@ -139,7 +151,7 @@ struct Local {
 
 impl Local {
     /// Starts a repository in `dir` (default: a new temporary directory).
-    async fn start(dir: Option<&PathBuf>) -> Result<Self, CliError> {
+    async fn start(dir: Option<&PathBuf>, report: Report) -> Result<Self, CliError> {
         let temp = match dir {
             Some(_) => None,
             None => Some(
@@ -179,7 +191,10 @@ impl Local {
         let server = tokio::spawn(prepared.serve(async move {
             let _ = stopped.await;
         }));
-        println!("Local repository on {base} (SQLite: {})", db_path.display());
+        report.say(&format!(
+            "Local repository on {base} (SQLite: {})",
+            db_path.display()
+        ));
         Ok(Self {
             temp,
             dir,
@@ -228,12 +243,26 @@ impl Local {
             .map_err(|e| CliError::Usage(e.to_string()))
     }
 
-    /// Says where the files were, and whether they are removed now.
-    fn print_files(&self, keep: bool) {
-        println!("  {:<24} {}", "database", self.db_path.display());
-        println!("  {:<24} {}", "files", self.blob_dir.display());
-        if self.temp.is_some() && !keep {
-            println!("  (a temporary directory, removed now: use --dir DIR or --keep to keep it)");
+    /// Adds where the files were, and whether they are removed now, to `summary`.
+    fn files(&self, keep: bool, summary: &mut Summary) {
+        let removed = self.temp.is_some() && !keep;
+        summary
+            .row(
+                "database",
+                self.db_path.display().to_string(),
+                &[("database", json!(self.db_path))],
+            )
+            .row(
+                "files",
+                self.blob_dir.display().to_string(),
+                &[("files", json!(self.blob_dir)), ("removed", json!(removed))],
+            );
+        if removed {
+            summary.row(
+                "",
+                "(a temporary directory, removed now: use --dir DIR or --keep to keep it)".into(),
+                &[],
+            );
         }
     }
 
@@ -248,7 +277,8 @@ impl Local {
 }
 
 async fn demo(args: DemoArgs) -> Result<(), CliError> {
-    let local = Local::start(args.dir.as_ref()).await?;
+    let report = args.report();
+    let local = Local::start(args.dir.as_ref(), report).await?;
     let admin = &local.admin;
     let robot = local
         .robot("toy-robot", "Annotates references with a toy.")
@@ -265,12 +295,12 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
             )),
         )
         .await?;
-    println!(
+    report.say(&format!(
         "Registered robot {}, loaded {} references, requested enhancements ({})",
         robot.id,
         ids.len(),
         request.id
-    );
+    ));
 
     let runner = local.runner(
         ToyRobot::new().with_seed(args.seed),
@@ -298,10 +328,18 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     if let Ok(Err(e)) = robot_result {
         eprintln!("warning: the robot stopped with an error: {e}");
     }
-    print_summary(&metrics, status, ids.len(), elapsed);
-    local.print_files(args.keep);
+    let mut summary = summary(&metrics, status, ids.len(), elapsed);
+    local.files(args.keep, &mut summary);
+    report.summary(&summary);
     if args.keep {
-        print_keep_instructions(&local.dir, &local.base, &admin.token, &robot, request.id);
+        print_keep_instructions(
+            report,
+            &local.dir,
+            &local.base,
+            &admin.token,
+            &robot,
+            request.id,
+        );
         let _ = tokio::signal::ctrl_c().await;
     }
     local.stop(args.keep).await;
@@ -323,6 +361,10 @@ async fn load_references(admin: &Admin, count: u64, seed: u64) -> Result<Vec<Uui
         .map(|r| jsonl::to_line(&r).map_err(|e| failure(e.to_string())));
     let lines = samples.map(|l| Ok(l.to_owned())).chain(generated);
     let mut ids = Vec::with_capacity(count as usize);
+    let bar = ProgressBar::new(count);
+    bar.set_style(report::style(
+        "loading {bar:40} {pos}/{len} references  {rate}",
+    ));
     let mut body = String::new();
     let mut in_body = 0;
     for line in lines {
@@ -331,12 +373,14 @@ async fn load_references(admin: &Admin, count: u64, seed: u64) -> Result<Vec<Uui
         in_body += 1;
         if in_body == IMPORT_CHUNK {
             ids.extend(import(admin, std::mem::take(&mut body)).await?);
+            bar.set_position(ids.len() as u64);
             in_body = 0;
         }
     }
     if in_body > 0 {
         ids.extend(import(admin, body).await?);
     }
+    bar.finish_and_clear();
     Ok(ids)
 }
 
@@ -361,12 +405,9 @@ async fn watch_progress(
     >,
 ) -> Result<EnhancementRequestStatus, CliError> {
     let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} references  {per_sec}  ETA {eta}  {msg}",
-        )
-        .expect("a valid template"),
-    );
+    bar.set_style(report::style(
+        "{bar:40} {pos}/{len} references  {rate}  ETA {eta}  {msg}",
+    ));
     let path = format!("/v1/enhancement-requests/{request}/");
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -397,50 +438,76 @@ async fn watch_progress(
     }
 }
 
-fn print_summary(
+/// The summary of a run: what the request ended as, what the robot did, how fast.
+fn summary(
     metrics: &Metrics,
     status: EnhancementRequestStatus,
     total: usize,
     elapsed: Duration,
-) {
+) -> Summary {
     let m = metrics.snapshot();
-    let ms = |d: Option<Duration>| {
-        d.map_or("-".to_owned(), |d| {
-            format!("{:.1} ms", d.as_secs_f64() * 1e3)
-        })
-    };
-    let rows = [
-        ("request status", status.as_str().to_owned()),
-        ("references", total.to_string()),
-        (
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+    let shown = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} ms"));
+    let (p50, p95) = (
+        ms(metrics.poll_latency_quantile(0.5)),
+        ms(metrics.poll_latency_quantile(0.95)),
+    );
+    let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
+    let mut summary = Summary::default();
+    summary
+        .row(
+            "request status",
+            status.as_str().to_owned(),
+            &[("request_status", json!(status.as_str()))],
+        )
+        .row(
+            "references",
+            total.to_string(),
+            &[("references", json!(total))],
+        )
+        .row(
             "enhanced / failed",
             format!("{} / {}", m.references_enhanced, m.references_failed),
-        ),
-        (
+            &[
+                ("enhanced", json!(m.references_enhanced)),
+                ("failed", json!(m.references_failed)),
+            ],
+        )
+        .row(
             "references per second",
-            format!("{:.0}", total as f64 / elapsed.as_secs_f64().max(1e-9)),
-        ),
-        ("elapsed", format!("{:.2} s", elapsed.as_secs_f64())),
-        ("batches", m.batches_completed.to_string()),
-        (
+            report::whole(rate),
+            &[("references_per_second", json!(rate.round() as u64))],
+        )
+        .row(
+            "elapsed",
+            format!("{:.2} s", elapsed.as_secs_f64()),
+            &[("elapsed_seconds", json!(elapsed.as_secs_f64()))],
+        )
+        .row(
+            "batches",
+            m.batches_completed.to_string(),
+            &[("batches", json!(m.batches_completed))],
+        )
+        .row(
             "poll latency p50 / p95",
-            format!(
-                "{} / {}",
-                ms(metrics.poll_latency_quantile(0.5)),
-                ms(metrics.poll_latency_quantile(0.95))
-            ),
-        ),
-        ("lease renewals", m.lease_renewals.to_string()),
-    ];
-    println!();
-    for (name, value) in rows {
-        println!("  {name:<24} {value}");
-    }
+            format!("{} / {}", shown(p50), shown(p95)),
+            &[
+                ("poll_latency_p50_ms", json!(p50)),
+                ("poll_latency_p95_ms", json!(p95)),
+            ],
+        )
+        .row(
+            "lease renewals",
+            m.lease_renewals.to_string(),
+            &[("lease_renewals", json!(m.lease_renewals))],
+        );
+    summary
 }
 
 /// Writes the demo's credentials to `<dir>/demo.env` (mode 0600) rather than printing
 /// secrets, and prints how to use them.
 fn print_keep_instructions(
+    report: Report,
     dir: &std::path::Path,
     base: &str,
     token: &str,
@@ -455,7 +522,7 @@ fn print_keep_instructions(
     if let Err(e) = write_private(&env_file, &text) {
         eprintln!("warning: cannot write {}: {e}", env_file.display());
     }
-    println!(
+    report.say(&format!(
         "\nThe repository stays up on {base} until Ctrl-C. Its credentials are in {env}:\n\
          \n  source {env}\n\
          \n  # the request, with curl (admin API):\n\
@@ -467,7 +534,7 @@ fn print_keep_instructions(
          \x20   c = RobotClient(os.environ['DESTINY_REPOSITORY_URL'], os.environ['ROBOT_SECRET'], os.environ['ROBOT_ID']); \\\n\
          \x20   print(c.poll_robot_enhancement_batch(os.environ['ROBOT_ID'], limit=10))\"\n",
         env = env_file.display(),
-    );
+    ));
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {

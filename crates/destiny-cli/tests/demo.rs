@@ -40,6 +40,38 @@ fn demo_completes_and_summarises() {
     assert!(dir.path().join("blobs").is_dir());
 }
 
+/// `--json`: stdout is one JSON object with the summary's figures.
+#[test]
+fn demo_json_prints_the_summary_as_one_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = run_demo(&["--json"], dir.path());
+    let summary: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(summary["request_status"], "completed", "{summary}");
+    assert_eq!(
+        (summary["references"].as_u64(), summary["enhanced"].as_u64()),
+        (Some(300), Some(300))
+    );
+    assert_eq!(summary["batches"], 8);
+    assert!(
+        summary["references_per_second"].is_u64(),
+        "a whole number: {summary}"
+    );
+    assert_eq!(summary["removed"], false, "--dir keeps the files");
+    let chain = run_demo(&["--chain", "--json"], dir.path().join("chain").as_path());
+    let chain: serde_json::Value =
+        serde_json::from_str(&chain).unwrap_or_else(|e| panic!("{e}: {chain}"));
+    assert_eq!(chain["completed"], true, "{chain}");
+    let asked: Vec<u64> = chain["robots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["asked"].as_u64().unwrap())
+        .collect();
+    assert_eq!(asked.len(), 3, "{chain}");
+    assert_eq!(asked[0], 300, "{chain}");
+}
+
 /// `destiny demo --chain`: each robot does all it is asked for, and each is asked for
 /// fewer references than the one before it (the automations hand on the yeses).
 #[test]

@@ -12,10 +12,11 @@ use destiny_sdk::models::{
     Annotation, AnnotationContent, AnnotationScheme, BooleanAnnotation, EnhancementContent,
     Reference,
 };
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::report::{self, Summary};
 use super::{failure, load_references, DemoArgs, Local};
 use crate::error::CliError;
 
@@ -88,7 +89,8 @@ impl Stage {
 
 /// Runs the chain demo.
 pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
-    let local = Local::start(args.dir.as_ref()).await?;
+    let report = args.report();
+    let local = Local::start(args.dir.as_ref(), report).await?;
     let robots = [
         Labeller {
             name: "flagger",
@@ -138,11 +140,10 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             .await?;
         provisioned.push(registered);
     }
-    println!("Registered the flagger, the prefilter and the classifier with their automations");
+    report.say("Registered the flagger, the prefilter and the classifier with their automations");
 
     let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:>10} {bar:40} {pos}/{len}  {per_sec}")
-        .expect("a valid template");
+    let style = report::style("{prefix:>10} {bar:40} {pos}/{len}  {rate}");
     let mut stages = Vec::new();
     let mut tasks = Vec::new();
     let mut stops = Vec::new();
@@ -190,21 +191,37 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
             eprintln!("warning: a robot stopped with an error: {e}");
         }
     }
-    println!();
-    println!("  {:<24} {}", "references imported", ids.len());
+    let mut summary = Summary::default();
+    summary.row(
+        "references imported",
+        ids.len().to_string(),
+        &[("references_imported", json!(ids.len()))],
+    );
+    let mut robots_json = Vec::new();
     for stage in &stages {
         let m = stage.metrics.snapshot();
-        println!(
-            "  {:<24} asked {}, enhanced {}, failed {}, batches {}",
+        summary.row(
             stage.robot.name,
-            stage.expected,
-            m.references_enhanced,
-            m.references_failed,
-            m.batches_completed
+            format!(
+                "asked {}, enhanced {}, failed {}, batches {}",
+                stage.expected, m.references_enhanced, m.references_failed, m.batches_completed
+            ),
+            &[],
         );
+        robots_json.push(json!({"name": stage.robot.name, "asked": stage.expected,
+            "enhanced": m.references_enhanced, "failed": m.references_failed,
+            "batches": m.batches_completed}));
     }
-    println!("  {:<24} {:.2} s", "elapsed", elapsed.as_secs_f64());
-    local.print_files(args.keep);
+    summary
+        .field("robots", Value::Array(robots_json))
+        .field("completed", json!(outcome.is_ok()))
+        .row(
+            "elapsed",
+            format!("{:.2} s", elapsed.as_secs_f64()),
+            &[("elapsed_seconds", json!(elapsed.as_secs_f64()))],
+        );
+    local.files(args.keep, &mut summary);
+    report.summary(&summary);
     local.stop(args.keep).await;
     outcome
 }
