@@ -44,6 +44,8 @@ pub struct Prepared {
     /// Whether the admin token was generated (so the caller should print it).
     pub generated_token: bool,
     listener: TcpListener,
+    /// The one-server lock of a SQLite database, held until serving ends.
+    _sqlite_lock: Option<std::fs::File>,
 }
 
 /// Opens everything `config` names and binds the listener; nothing is served yet.
@@ -53,6 +55,7 @@ pub struct Prepared {
 /// # Errors
 /// [`ServeError`] when the database, blob directory or address cannot be used.
 pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, ServeError> {
+    let sqlite_lock = crate::db::single_server_lock(&config.database)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let db = Db::connect_with_timeout(&config.database, config.database_timeout).await?;
@@ -117,6 +120,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
         addr,
         generated_token,
         listener,
+        _sqlite_lock: sqlite_lock,
     })
 }
 

@@ -396,6 +396,36 @@ async fn giving_a_claim_back_leaves_rows_the_expiry_moved_on(backend: Backend) {
         .expect("the batch stays: rows refer to it");
 }
 
+/// SQLite serves one instance: a second server on the same file is refused, naming the
+/// file, until the first stops.
+#[tokio::test]
+async fn a_second_server_on_one_sqlite_file_is_refused_while_the_first_runs() {
+    let s = start(Backend::Sqlite).await;
+    let blobs = s.dir.path().join("other-blobs");
+    let config = |db: &str| {
+        let mut c = Config::new(db, &blobs);
+        c.listen = "127.0.0.1:0".parse().expect("address");
+        c
+    };
+    let clock = std::sync::Arc::new(s.clock.clone());
+    let second = destiny_repository::server::prepare(config(&s.db.url), clock.clone()).await;
+    let Err(refusal) = second else {
+        panic!("a second server on {} started", s.db.url);
+    };
+    let text = refusal.to_string();
+    assert!(
+        text.contains("another destiny serve is using the SQLite database")
+            && text.contains("destiny"),
+        "{text}"
+    );
+    let (db, dir, _clock) = s.stop().await;
+    let again = destiny_repository::server::prepare(config(&db.url), clock)
+        .await
+        .expect("the file is free once the first server stopped");
+    drop(again);
+    drop(dir);
+}
+
 /// Expiry passes running at once (as on several servers sharing one PostgreSQL) expire
 /// each lapsed lease once and create one retry for it, never two.
 async fn concurrent_expiry_passes_retry_each_enhancement_once(backend: Backend) {

@@ -56,6 +56,62 @@ pub enum DbError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Another server holds this SQLite database.
+    #[error(
+        "another destiny serve is using the SQLite database {0}: SQLite serves one \
+         instance at a time (several instances share a PostgreSQL database)"
+    )]
+    InUse(String),
+    /// The SQLite database's lock file cannot be opened.
+    #[error("cannot open the lock file {path}: {source}")]
+    LockFile {
+        /// The lock file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Takes the one-server lock of the SQLite database `url` names: an exclusive lock on
+/// `<file>.destiny-lock` beside it, held while the answer lives and released by the
+/// operating system when the process ends, however it ends. `None` for PostgreSQL and
+/// in-memory databases. (Not a lock on the database file itself: closing any handle of
+/// that file drops SQLite's own locks of this process.)
+///
+/// # Errors
+/// [`DbError::InUse`] when another process (or this one) holds it.
+pub fn single_server_lock(url: &str) -> Result<Option<std::fs::File>, DbError> {
+    use std::str::FromStr;
+    if !url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let file = options.get_filename();
+    if url.contains(":memory:") || file.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let mut lock_path = file.as_os_str().to_owned();
+    lock_path.push(".destiny-lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| DbError::LockFile {
+            path: lock_path.display().to_string(),
+            source,
+        })?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(DbError::InUse(file.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(DbError::LockFile {
+            path: lock_path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// Handles to the database.
