@@ -19,6 +19,7 @@ on_both_backends!(
     enhancements_stored_later_are_searchable,
     search_based_requests_from_python_and_the_admin,
     a_restarted_server_rebuilds_its_index,
+    a_write_committed_after_a_search_is_found_by_the_next,
 );
 
 /// A reference with a bibliographic title, a year and an abstract.
@@ -266,4 +267,29 @@ async fn a_restarted_server_rebuilds_its_index(backend: Backend) {
     let s = Server::start_on(db, dir, clock, Options::default()).await;
     let (status, after) = search(&s, "q=measles").await;
     assert_eq!((status, ids_of(&after)), (200, vec![ids[2]]), "{after}");
+}
+
+/// A write stamped before a search but committed after it (a long import takes its
+/// stamp when it starts) is indexed by the next search; so is one stamped later.
+async fn a_write_committed_after_a_search_is_found_by_the_next(backend: Backend) {
+    let s = start(backend).await;
+    let ids = library(&s).await;
+    let (_, found) = search(&s, "q=measles").await;
+    assert_eq!(ids_of(&found), vec![ids[2]]);
+    let now = destiny_repository::clock::Clock::now(&s.clock);
+    // Stamped a minute before that search.
+    s.clock.set(now - jiff::SignedDuration::from_secs(60));
+    let late = s
+        .import(&[paper("Late measles", 2024, "Committed late.")])
+        .await;
+    s.clock.set(now + jiff::SignedDuration::from_secs(1));
+    let (_, found) = search(&s, "q=measles").await;
+    assert_eq!(ids_of(&found).len(), 2, "{found}");
+    assert!(ids_of(&found).contains(&late[0]), "{found}");
+    // Much later: a new write is found, and nothing is indexed twice.
+    s.clock.advance(std::time::Duration::from_secs(3_600));
+    let later = s.import(&[paper("Measles again", 2025, "Later.")]).await;
+    let (_, found) = search(&s, "q=measles").await;
+    assert_eq!(found["total"]["count"], 3, "{found}");
+    assert!(ids_of(&found).contains(&later[0]), "{found}");
 }

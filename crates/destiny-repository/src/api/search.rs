@@ -15,6 +15,7 @@ use serde_json::json;
 use super::body::{json_body, IdPath};
 use super::caller::Caller;
 use super::AppState;
+use crate::clock::micros;
 use crate::db::requests::SearchRecord;
 use crate::error::ApiError;
 use crate::search::Filters;
@@ -101,7 +102,7 @@ pub async fn references(
             ));
         }
     }
-    state.search.catch_up(&state.db).await?;
+    state.search.catch_up(&state.db, micros(state.clock.now())).await?;
     let query = state.search.query(&q, &filters)?;
     let hits = state
         .search
@@ -150,7 +151,7 @@ pub async fn create(
         }
         other => other.map(|_| ())?,
     }
-    state.search.catch_up(&state.db).await?;
+    state.search.catch_up(&state.db, micros(state.clock.now())).await?;
     let query = state.search.query(&req.search_query, &Filters::default())?;
     if dry_run {
         let count = state.search.count(query.as_ref())?;

@@ -1,6 +1,4 @@
-//! What the search index ([`crate::search`]) reads: the references changed since a time.
-
-use std::collections::HashSet;
+//! What the search index ([`crate::search`]) reads: the rows stamped since a time.
 
 use sqlx::Row;
 use uuid::Uuid;
@@ -8,35 +6,41 @@ use uuid::Uuid;
 use super::{uuid_at, Db};
 use crate::error::ApiError;
 
+/// A row stamped at or after a time: a reference imported (`row` is the reference) or an
+/// enhancement stored (`row` is the enhancement) for `reference`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// The row's id.
+    pub row: Uuid,
+    /// The reference it changes.
+    pub reference: Uuid,
+    /// Its `created_at`.
+    pub at: i64,
+}
+
 impl Db {
-    /// The references imported or given an enhancement at or after `since_us`, and the
-    /// newest such time (`since_us` when none).
+    /// Every reference imported and every enhancement stored at or after `since_us`.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn references_changed_since(
-        &self,
-        since_us: i64,
-    ) -> Result<(Vec<Uuid>, i64), ApiError> {
+    pub async fn changes_since(&self, since_us: i64) -> Result<Vec<Change>, ApiError> {
         let rows = sqlx::query(
-            "SELECT id, created_at FROM refs WHERE created_at >= $1 \
+            "SELECT id AS row_id, id AS reference_id, created_at FROM refs WHERE created_at >= $1 \
              UNION ALL \
-             SELECT reference_id, created_at FROM enhancements WHERE created_at >= $1",
+             SELECT id, reference_id, created_at FROM enhancements WHERE created_at >= $1",
         )
         .bind(since_us)
         .fetch_all(self.reader())
         .await?;
-        let mut seen = HashSet::with_capacity(rows.len());
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut newest = since_us;
-        for row in &rows {
-            let id = uuid_at(row, "id")?;
-            let at: i64 = row.try_get("created_at")?;
-            newest = newest.max(at);
-            if seen.insert(id) {
-                ids.push(id);
-            }
-        }
-        Ok((ids, newest))
+        rows.iter()
+            .map(|row| {
+                Ok(Change {
+                    row: uuid_at(row, "row_id")?,
+                    reference: uuid_at(row, "reference_id")?,
+                    at: row.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(ApiError::from)
     }
 }

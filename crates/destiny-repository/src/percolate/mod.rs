@@ -16,7 +16,7 @@ pub mod mapping;
 pub mod query;
 pub mod simple;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use destiny_sdk::models::{EnhancementRequestIn, Reference, RobotAutomation};
 use serde_json::Value;
@@ -169,27 +169,30 @@ async fn dispatch(
 ) -> Result<Vec<Uuid>, ApiError> {
     // Robots in the order their first automation was registered, so what a match
     // requests is requested in a stable order.
-    let mut wanted: Vec<(Uuid, Vec<Uuid>)> = Vec::new();
+    // Each robot's references in match order, and as a set (a reference has a
+    // document per stored enhancement: it is asked for once).
+    let mut wanted: Vec<(Uuid, Vec<Uuid>, HashSet<Uuid>)> = Vec::new();
     for (automation, query) in automations {
         if Some(automation.robot_id) == cause.robot() {
             continue;
         }
-        let at = match wanted.iter().position(|(r, _)| *r == automation.robot_id) {
+        let at = match wanted.iter().position(|(r, _, _)| *r == automation.robot_id) {
             Some(at) => at,
             None => {
-                wanted.push((automation.robot_id, Vec::new()));
+                wanted.push((automation.robot_id, Vec::new(), HashSet::new()));
                 wanted.len() - 1
             }
         };
-        let refs = &mut wanted[at].1;
+        let (_, refs, set) = &mut wanted[at];
         for (reference, document) in documents {
-            if !refs.contains(reference) && eval::matches(query, document) {
+            if !set.contains(reference) && eval::matches(query, document) {
+                set.insert(*reference);
                 refs.push(*reference);
             }
         }
     }
     let mut created = Vec::new();
-    for (robot, references) in wanted {
+    for (robot, references, _) in wanted {
         if references.is_empty() {
             continue;
         }

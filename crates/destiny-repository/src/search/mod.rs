@@ -10,6 +10,7 @@
 
 pub mod document;
 
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::time::Duration;
 
@@ -24,9 +25,10 @@ use crate::db::Db;
 use crate::error::ApiError;
 use document::Fields;
 
-/// How far back each catch-up looks again: a transaction that took its timestamp before
-/// an earlier catch-up but committed after it is still picked up (re-indexing is
-/// idempotent).
+/// How long a write may take between stamping its rows (`created_at`, taken when it
+/// starts) and committing them: each catch-up reads again the rows stamped this long
+/// before it started, so a write that committed after an earlier catch-up is still
+/// picked up. Rows read before are recognised by id and not indexed twice.
 const LOOK_BACK: Duration = Duration::from_secs(120);
 
 /// Memory the index writer may buffer (tantivy's minimum per thread is 15 MB).
@@ -54,8 +56,11 @@ pub struct Hits {
 
 struct Writer {
     writer: IndexWriter,
-    /// Changes stamped from here on are (re)indexed at the next catch-up.
+    /// The next catch-up reads the rows stamped from here on.
     since_us: i64,
+    /// The rows read at or after `since_us`, by id, with their stamps: those already
+    /// indexed.
+    seen: HashMap<Uuid, i64>,
 }
 
 /// The search index.
@@ -100,35 +105,47 @@ impl SearchIndex {
             writer: Mutex::new(Writer {
                 writer,
                 since_us: i64::MIN,
+                seen: HashMap::new(),
             }),
         })
     }
 
-    /// Indexes every reference imported or enhanced since the last catch-up (and
-    /// two minutes before it: see `LOOK_BACK`).
+    /// Indexes every reference imported or enhanced since the last catch-up; `now_us` is
+    /// the time by the clock that stamps the rows.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn catch_up(&self, db: &Db) -> Result<(), ApiError> {
+    pub async fn catch_up(&self, db: &Db, now_us: i64) -> Result<(), ApiError> {
         let mut w = self.writer.lock().await;
-        let (ids, newest) = db.references_changed_since(w.since_us).await?;
-        if ids.is_empty() {
-            return Ok(());
-        }
-        for chunk in ids.chunks(500) {
-            for reference in db.references_by_id(chunk).await? {
-                let id = reference.id.to_string();
-                w.writer
-                    .delete_term(Term::from_field_text(self.fields.id, &id));
-                w.writer
-                    .add_document(document::of(&self.fields, &reference))
-                    .map_err(internal)?;
+        let changes = db.changes_since(w.since_us).await?;
+        let mut references = Vec::new();
+        let mut wanted = HashSet::new();
+        for change in &changes {
+            if w.seen.insert(change.row, change.at).is_none() && wanted.insert(change.reference)
+            {
+                references.push(change.reference);
             }
         }
-        w.writer.commit().map_err(internal)?;
-        self.reader.reload().map_err(internal)?;
+        if !references.is_empty() {
+            for chunk in references.chunks(500) {
+                for reference in db.references_by_id(chunk).await? {
+                    let id = reference.id.to_string();
+                    w.writer
+                        .delete_term(Term::from_field_text(self.fields.id, &id));
+                    w.writer
+                        .add_document(document::of(&self.fields, &reference))
+                        .map_err(internal)?;
+                }
+            }
+            w.writer.commit().map_err(internal)?;
+            self.reader.reload().map_err(internal)?;
+        }
+        // Rows stamped before this are committed by now, and were read by this catch-up
+        // or an earlier one.
         let back = i64::try_from(LOOK_BACK.as_micros()).unwrap_or(i64::MAX);
-        w.since_us = newest.saturating_sub(back);
+        let since = now_us.saturating_sub(back).max(w.since_us);
+        w.since_us = since;
+        w.seen.retain(|_, at| *at >= since);
         Ok(())
     }
 
