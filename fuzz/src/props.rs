@@ -665,7 +665,7 @@ pub fn check_lease(d: LeaseDuration) {
         u32::try_from(signed.subsec_nanos()).ok(),
         Some(d.as_std().subsec_nanos())
     );
-    if micros % 1_000_000 == 0 {
+    if micros.is_multiple_of(1_000_000) {
         assert_eq!(LeaseDuration::from_secs(d.as_std().as_secs()), Ok(d));
     }
 }

@@ -95,7 +95,7 @@ fn mutate(data: &[u8], rng: &mut u64, round: usize) -> Vec<u8> {
     for _ in 0..1 + round % 4 {
         let at = |rng: &mut u64, len: usize| (next(rng) % (len as u64 + 1)) as usize;
         let byte = |rng: &mut u64| {
-            if next(rng) % 2 == 0 {
+            if next(rng).is_multiple_of(2) {
                 INTERESTING[(next(rng) % INTERESTING.len() as u64) as usize]
             } else {
                 next(rng) as u8
