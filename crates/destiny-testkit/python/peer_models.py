@@ -298,26 +298,27 @@ def samples() -> list[tuple[str, str, Any]]:
             "error",
             RobotEnhancementBatchResult(request_id=BATCH, error=RobotError(message="Échec")),
         ),
-        (
-            "RobotEnhancementBatch",
-            "plain",
-            RobotEnhancementBatch(id=BATCH, reference_storage_url=URL, result_storage_url=URL),
-        ),
-        (
-            "RobotEnhancementBatch",
-            "extra_fields",
-            RobotEnhancementBatch(
-                id=BATCH,
-                reference_storage_url="http://127.0.0.1:8000/refs.jsonl",
-                result_storage_url=URL,
-                extra_fields={"z": 1, "a": {"nested": [1, None]}},
+    ]
+    # A batch and a legacy request are declared alike: the same samples of each.
+    for model in (RobotEnhancementBatch, RobotRequest):
+        out += [
+            (
+                model.__name__,
+                "plain",
+                model(id=BATCH, reference_storage_url=URL, result_storage_url=URL),
             ),
-        ),
-        (
-            "RobotRequest",
-            "plain",
-            RobotRequest(id=BATCH, reference_storage_url=URL, result_storage_url=URL),
-        ),
+            (
+                model.__name__,
+                "extra_fields",
+                model(
+                    id=BATCH,
+                    reference_storage_url="http://127.0.0.1:8000/refs.jsonl",
+                    result_storage_url=URL,
+                    extra_fields={"z": 1, "a": {"nested": [1, None]}},
+                ),
+            ),
+        ]
+    out += [
         (
             "RobotEnhancementBatchRead",
             "full",

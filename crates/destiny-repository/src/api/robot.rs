@@ -11,7 +11,7 @@ use destiny_sdk::auth::{
 use destiny_sdk::duration::LeaseDuration;
 use destiny_sdk::models::{
     EnhancementRequestRead, RobotEnhancementBatch, RobotEnhancementBatchRead,
-    RobotEnhancementBatchResult, RobotResult,
+    RobotEnhancementBatchResult, RobotError, RobotResult,
 };
 use destiny_sdk::secret::Secret;
 use std::collections::HashMap;
@@ -297,18 +297,12 @@ async fn submit(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let result: RobotEnhancementBatchResult = json_body(&body)?;
-    if result.request_id != id {
-        return Err(ApiError::BadRequest("Request ID mismatch".into()));
-    }
-    let error = result.error.as_ref().map(|e| e.message.as_str());
+    let error = reported_error(id, result.request_id, result.error.as_ref())?;
     let (outcome, batch) = state
         .db
         .submit(id, client.client_id(), error, micros(state.clock.now()))
         .await?;
-    state.changed();
-    if outcome == Submitted::Importing {
-        state.import_wake.notify_one();
-    }
+    let status = submitted(&state, outcome);
     let read = RobotEnhancementBatchRead {
         robot_id: batch.robot_id,
         source: batch.source.clone(),
@@ -322,10 +316,6 @@ async fn submit(
             .transpose()?,
         error: batch.error,
     };
-    let status = match outcome {
-        Submitted::Failed => StatusCode::OK,
-        Submitted::Importing => StatusCode::ACCEPTED,
-    };
     Ok((status, Json(read)).into_response())
 }
 
@@ -337,22 +327,40 @@ async fn submit_request(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let result: RobotResult = json_body(&body)?;
-    if result.request_id != id {
-        return Err(ApiError::BadRequest("Request ID mismatch".into()));
-    }
-    let error = result.error.as_ref().map(|e| e.message.as_str());
+    let error = reported_error(id, result.request_id, result.error.as_ref())?;
     let outcome = state
         .db
         .submit_request_result(id, client.client_id(), error, micros(state.clock.now()))
         .await?;
-    state.changed();
-    if outcome == Submitted::Importing {
-        state.import_wake.notify_one();
-    }
+    let status = submitted(&state, outcome);
     let read: EnhancementRequestRead = state.request_read(id).await?;
-    let status = match outcome {
-        Submitted::Failed => StatusCode::OK,
-        Submitted::Importing => StatusCode::ACCEPTED,
-    };
     Ok((status, Json(read)).into_response())
+}
+
+/// The error a robot reports with the result for `id` (`None`: a result file is ready).
+///
+/// # Errors
+/// 400 when the body's `request_id` is not `id`.
+fn reported_error(
+    id: Uuid,
+    request_id: Uuid,
+    error: Option<&RobotError>,
+) -> Result<Option<&str>, ApiError> {
+    if request_id != id {
+        return Err(ApiError::BadRequest("Request ID mismatch".into()));
+    }
+    Ok(error.map(|e| e.message.as_str()))
+}
+
+/// Once a result is recorded: wakes what waits for changes (and the importer when there
+/// is a file to import); the status to answer with.
+fn submitted(state: &AppState, outcome: Submitted) -> StatusCode {
+    state.changed();
+    match outcome {
+        Submitted::Failed => StatusCode::OK,
+        Submitted::Importing => {
+            state.import_wake.notify_one();
+            StatusCode::ACCEPTED
+        }
+    }
 }

@@ -12,8 +12,11 @@ use crate::error::ApiError;
 use crate::lifecycle::PendingStatus;
 
 fn not_found(id: Uuid) -> ApiError {
-    ApiError::NotFound(format!("Robot automation with id {id} does not exist."))
+    super::not_found(AUTOMATION, id)
 }
+
+/// How a 404 names an automation.
+const AUTOMATION: &str = "Robot automation";
 
 fn duplicate(e: sqlx::Error, robot_id: Uuid) -> ApiError {
     match ApiError::from(e) {
@@ -111,11 +114,13 @@ impl Db {
     /// # Errors
     /// 404 when unknown; database errors.
     pub async fn automation(&self, id: Uuid) -> Result<RobotAutomation, ApiError> {
-        let row = sqlx::query("SELECT id, robot_id, query FROM robot_automations WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(self.reader())
-            .await?
-            .ok_or_else(|| not_found(id))?;
+        let row = self
+            .row_by_id(
+                "SELECT id, robot_id, query FROM robot_automations WHERE id = $1",
+                id,
+                AUTOMATION,
+            )
+            .await?;
         Ok(automation_of(&row)?)
     }
 
@@ -124,14 +129,12 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn automations(&self, robot: Option<Uuid>) -> Result<Vec<RobotAutomation>, ApiError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT id, robot_id, query FROM robot_automations \
              WHERE $1 IS NULL OR robot_id = $1 ORDER BY created_at, id",
         )
-        .bind(robot.map(|r| r.to_string()))
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows.iter().map(automation_of).collect::<Result<_, _>>()?)
+        .bind(robot.map(|r| r.to_string()));
+        Ok(self.rows_of(query, automation_of).await?)
     }
 
     /// Which of `references` `robot` has an enhancement under way for (pending, leased,

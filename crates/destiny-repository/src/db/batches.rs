@@ -222,18 +222,14 @@ impl Db {
     /// # Errors
     /// 404 when unknown; 403 when it belongs to another robot.
     pub async fn batch(&self, id: Uuid, robot_id: Option<Uuid>) -> Result<BatchRecord, ApiError> {
-        let row = sqlx::query(
-            "SELECT id, robot_id, source, reference_file, result_file, validation_file, error, \
-             request_id FROM batches WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "RobotEnhancementBatch with id {id} does not exist."
-            ))
-        })?;
+        let row = self
+            .row_by_id(
+                "SELECT id, robot_id, source, reference_file, result_file, validation_file, \
+                 error, request_id FROM batches WHERE id = $1",
+                id,
+                "RobotEnhancementBatch",
+            )
+            .await?;
         let batch = batch_of(&row)?;
         if robot_id.is_some_and(|r| r != batch.robot_id) {
             return Err(ApiError::Forbidden(format!(

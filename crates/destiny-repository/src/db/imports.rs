@@ -5,6 +5,7 @@
 //! back to the queue with a backoff (`import_after`) or, when a retry cannot help or the
 //! attempts ran out, ends `failed` with its pending enhancements (see [`crate::jobs`]).
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
@@ -165,21 +166,19 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn importing_refs(&self, batch: Uuid) -> Result<Vec<PendingRef>, ApiError> {
-        let rows = sqlx::query(
-            &format!("SELECT id, reference_id FROM pending_enhancements WHERE batch_id = $1 AND status = {} ORDER BY seq", PendingStatus::Importing.sql()),
-        )
-        .bind(batch.to_string())
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                Ok(PendingRef {
-                    id: uuid_at(r, "id")?,
-                    reference_id: uuid_at(r, "reference_id")?,
-                })
+        let sql = format!(
+            "SELECT id, reference_id FROM pending_enhancements \
+             WHERE batch_id = $1 AND status = {} ORDER BY seq",
+            PendingStatus::Importing.sql()
+        );
+        let query = sqlx::query(&sql).bind(batch.to_string());
+        let pending_ref = |r: &AnyRow| {
+            Ok(PendingRef {
+                id: uuid_at(r, "id")?,
+                reference_id: uuid_at(r, "reference_id")?,
             })
-            .collect::<Result<_, sqlx::Error>>()?)
+        };
+        Ok(self.rows_of(query, pending_ref).await?)
     }
 
     /// Applies an import in one transaction: stores enhancements (exact duplicates are

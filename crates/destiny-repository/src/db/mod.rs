@@ -318,12 +318,63 @@ pub(crate) fn uuid_at(row: &AnyRow, idx: &str) -> Result<uuid::Uuid, sqlx::Error
     uuid::Uuid::parse_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+/// A statement with its values bound, as `sqlx::query(..).bind(..)` builds it.
+pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// The 404 for an unknown record, worded as the Python repository words it:
+/// "{model} with id {id} does not exist."
+pub(crate) fn not_found(model: &str, id: uuid::Uuid) -> crate::error::ApiError {
+    crate::error::ApiError::NotFound(format!("{model} with id {id} does not exist."))
+}
+
+/// Reads and writes of one record by its id, bound to `$1` as text (how both schemas
+/// store ids).
+impl Db {
+    /// The row `sql` selects for `id`, read from the reader pool.
+    ///
+    /// # Errors
+    /// [`not_found`] naming `model` when there is none; database errors.
+    pub(crate) async fn row_by_id(
+        &self,
+        sql: &str,
+        id: uuid::Uuid,
+        model: &str,
+    ) -> Result<AnyRow, crate::error::ApiError> {
+        sqlx::query(sql)
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or_else(|| not_found(model, id))
+    }
+
+    /// Every row `query` reads from the reader pool, each made a `T` by `of`.
+    ///
+    /// # Errors
+    /// Database errors, and those of `of`.
+    pub(crate) async fn rows_of<'q, T>(
+        &self,
+        query: Query<'q>,
+        of: impl Fn(&AnyRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        query.fetch_all(self.reader()).await?.iter().map(of).collect()
+    }
+
+    /// Runs the statement `sql` for `id` on the writer pool: how many rows it changed.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub(crate) async fn execute_by_id(&self, sql: &str, id: uuid::Uuid) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(sql)
+            .bind(id.to_string())
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
 /// `query` with each of `ids` bound next, as text (how both schemas store ids): the values
 /// of an `IN (...)` list written by [`placeholders`].
-pub(crate) fn bind_ids<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ids: &[uuid::Uuid],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+pub(crate) fn bind_ids<'q>(query: Query<'q>, ids: &[uuid::Uuid]) -> Query<'q> {
     ids.iter().fold(query, |q, id| q.bind(id.to_string()))
 }
 

@@ -122,9 +122,7 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn percolated(&self, id: Uuid) -> Result<(), ApiError> {
-        sqlx::query("DELETE FROM percolation_queue WHERE id = $1")
-            .bind(id.to_string())
-            .execute(self.writer())
+        self.execute_by_id("DELETE FROM percolation_queue WHERE id = $1", id)
             .await?;
         Ok(())
     }
@@ -134,10 +132,11 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn release_percolation(&self, id: Uuid) -> Result<(), ApiError> {
-        sqlx::query("UPDATE percolation_queue SET taken_until = NULL WHERE id = $1")
-            .bind(id.to_string())
-            .execute(self.writer())
-            .await?;
+        self.execute_by_id(
+            "UPDATE percolation_queue SET taken_until = NULL WHERE id = $1",
+            id,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -172,14 +172,14 @@ impl Db {
     /// # Errors
     /// 404 when unknown.
     pub async fn request(&self, id: Uuid) -> Result<RequestRecord, ApiError> {
-        let row = sqlx::query(
-            "SELECT robot_id, source, reference_ids, error, reference_file, result_file, validation_file \
-             FROM enhancement_requests WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("EnhancementRequest with id {id} does not exist.")))?;
+        let row = self
+            .row_by_id(
+                "SELECT robot_id, source, reference_ids, error, reference_file, result_file, \
+                 validation_file FROM enhancement_requests WHERE id = $1",
+                id,
+                "EnhancementRequest",
+            )
+            .await?;
         // One row per distinct status: the projection needs which statuses occur, not
         // every pending enhancement (a 20,000-reference request read them all before).
         let statuses: Vec<PendingStatus> =
@@ -220,18 +220,14 @@ impl Db {
     /// # Errors
     /// 404 when unknown, or not a search-based request; database errors.
     pub async fn search_request(&self, id: Uuid) -> Result<(SearchRecord, StatusCounts), ApiError> {
-        let row = sqlx::query(
-            "SELECT search_query, search_status, n_matched FROM enhancement_requests \
-             WHERE id = $1 AND search_status IS NOT NULL",
-        )
-        .bind(id.to_string())
-        .fetch_optional(self.reader())
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "SearchEnhancementRequest with id {id} does not exist."
-            ))
-        })?;
+        let row = self
+            .row_by_id(
+                "SELECT search_query, search_status, n_matched FROM enhancement_requests \
+                 WHERE id = $1 AND search_status IS NOT NULL",
+                id,
+                "SearchEnhancementRequest",
+            )
+            .await?;
         let status: String = row.try_get("search_status")?;
         let status = serde_json::from_value(serde_json::Value::String(status.clone()))
             .map_err(|_| ApiError::Internal(format!("unknown search status {status:?}")))?;

@@ -12,8 +12,11 @@ use crate::error::ApiError;
 use crate::text::{self, MAX_ROBOT_NAME_CHARS};
 
 fn not_found(id: Uuid) -> ApiError {
-    ApiError::NotFound(format!("Robot with id {id} does not exist."))
+    super::not_found(ROBOT, id)
 }
+
+/// How a 404 names a robot.
+const ROBOT: &str = "Robot";
 
 fn duplicate_name(e: sqlx::Error, name: &str) -> ApiError {
     match ApiError::from(e) {
@@ -96,11 +99,13 @@ impl Db {
     /// # Errors
     /// 404 when unknown; database errors.
     pub async fn robot(&self, id: Uuid) -> Result<Robot, ApiError> {
-        let row = sqlx::query("SELECT id, name, description, owner, entitlements FROM robots WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(self.reader())
-            .await?
-            .ok_or_else(|| not_found(id))?;
+        let row = self
+            .row_by_id(
+                "SELECT id, name, description, owner, entitlements FROM robots WHERE id = $1",
+                id,
+                ROBOT,
+            )
+            .await?;
         Ok(robot_of(&row)?)
     }
 
@@ -109,10 +114,9 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn robots(&self) -> Result<Vec<Robot>, ApiError> {
-        let rows = sqlx::query("SELECT id, name, description, owner, entitlements FROM robots ORDER BY name")
-            .fetch_all(self.reader())
-            .await?;
-        Ok(rows.iter().map(robot_of).collect::<Result<_, _>>()?)
+        let query =
+            sqlx::query("SELECT id, name, description, owner, entitlements FROM robots ORDER BY name");
+        Ok(self.rows_of(query, robot_of).await?)
     }
 
     /// Replaces a robot's name, description and owner, and its entitlements when

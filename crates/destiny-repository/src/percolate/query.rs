@@ -214,6 +214,25 @@ fn refuse_options(
     Ok(())
 }
 
+/// The body of a clause whose options are named, as an object of `allowed` options only.
+fn options_of<'v>(
+    body: &'v Value,
+    at: &At,
+    allowed: &[&str],
+) -> Result<&'v Map<String, Value>, ApiError> {
+    let object = object_of(body, at)?;
+    refuse_options(object, at, allowed)?;
+    Ok(object)
+}
+
+/// The text option `key` a clause needs.
+fn text_option<'v>(object: &'v Map<String, Value>, key: &str, at: &At) -> Result<&'v str, ApiError> {
+    object
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| at.malformed(format!("[{key}] (a text) is missing.")))
+}
+
 /// A field a clause names: mapped, and (unless an object for `exists`) a value field.
 /// Fields in a nested object deeper than `scope` match nothing outside a `nested` query,
 /// as in Elasticsearch; they are accepted.
@@ -312,23 +331,15 @@ fn terms_clause(body: &Value, at: &At) -> Result<Query, ApiError> {
 }
 
 fn exists_clause(body: &Value, at: &At) -> Result<Query, ApiError> {
-    let object = object_of(body, at)?;
-    refuse_options(object, at, &["field"])?;
-    let name = object
-        .get("field")
-        .and_then(Value::as_str)
-        .ok_or_else(|| at.malformed("[field] (a text) is missing."))?;
+    let object = options_of(body, at, &["field"])?;
+    let name = text_option(object, "field", at)?;
     let (field, _) = field(name, &at.key("field"))?;
     Ok(Query::Exists { field })
 }
 
 fn nested_clause(body: &Value, at: &At, scope: &str) -> Result<Query, ApiError> {
-    let object = object_of(body, at)?;
-    refuse_options(object, at, &["path", "query", "score_mode", "ignore_unmapped", "inner_hits"])?;
-    let path = object
-        .get("path")
-        .and_then(Value::as_str)
-        .ok_or_else(|| at.malformed("[path] (a text) is missing."))?;
+    let object = options_of(body, at, &["path", "query", "score_mode", "ignore_unmapped", "inner_hits"])?;
+    let path = text_option(object, "path", at)?;
     if mapping::kind(path) != Some(Kind::Nested) {
         return Err(at.key("path").malformed(format!(
             "[nested] failed to find nested object under path [{path}]"
@@ -367,8 +378,7 @@ fn clauses(body: &Value, at: &At, scope: &str) -> Result<Vec<Query>, ApiError> {
 }
 
 fn bool_clause(body: &Value, at: &At, scope: &str) -> Result<Query, ApiError> {
-    let object = object_of(body, at)?;
-    refuse_options(object, at, &["must", "filter", "should", "must_not", "minimum_should_match"])?;
+    let object = options_of(body, at, &["must", "filter", "should", "must_not", "minimum_should_match"])?;
     let list = |key: &str| match object.get(key) {
         Some(body) => clauses(body, &at.key(key), scope),
         None => Ok(Vec::new()),
@@ -401,12 +411,8 @@ fn bool_clause(body: &Value, at: &At, scope: &str) -> Result<Query, ApiError> {
 }
 
 fn simple_clause(body: &Value, at: &At) -> Result<Query, ApiError> {
-    let object = object_of(body, at)?;
-    refuse_options(object, at, &["query", "fields", "default_operator", "analyze_wildcard", "lenient"])?;
-    let text = object
-        .get("query")
-        .and_then(Value::as_str)
-        .ok_or_else(|| at.malformed("[query] (a text) is missing."))?;
+    let object = options_of(body, at, &["query", "fields", "default_operator", "analyze_wildcard", "lenient"])?;
+    let text = text_option(object, "query", at)?;
     let and = match object.get("default_operator").map(|v| v.as_str().map(str::to_ascii_lowercase)) {
         None => false,
         Some(Some(op)) if op == "or" => false,
