@@ -1,8 +1,7 @@
 """Helpers of scripts/bench-today (Python 3 standard library only).
 
   load URL TOKEN N CHUNK [--seed S]  generates N references and imports them in chunks
-  first URL TOKEN                    one search, timed (the first builds the index)
-  second URL TOKEN                   the same again, timed
+  one URL TOKEN LABEL                one search, timed (the first builds the index)
   queries URL TOKEN N                N varied searches over one connection: p50 / p99
   automations                        prints the 100 automation queries (seeded)
 
@@ -129,8 +128,8 @@ def search(c, tok, params):
 def timed_one(url, tok, label):
     c = connect(url)
     t = time.monotonic()
-    total = search(c, tok, {"q": VOCAB[3]})
-    print(f"{label} search: {time.monotonic() - t:.2f} s ({total} hits for {VOCAB[3]!r})")
+    total = search(c, tok, {"q": VOCAB[300]})
+    print(f"{label}: {time.monotonic() - t:.2f} s ({total} hits for {VOCAB[300]!r})")
 
 
 def varied(rng):
@@ -261,10 +260,8 @@ def main(argv):
     if cmd == "load":
         seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 1
         load(argv[2], argv[3], int(argv[4]), int(argv[5]), seed)
-    elif cmd == "first":
-        timed_one(argv[2], argv[3], "first")
-    elif cmd == "second":
-        timed_one(argv[2], argv[3], "second")
+    elif cmd == "one":
+        timed_one(argv[2], argv[3], argv[4])
     elif cmd == "queries":
         queries(argv[2], argv[3], int(argv[4]))
     elif cmd == "automations":
