@@ -88,14 +88,20 @@ def load(url, tok, n, chunk, seed):
         c = connect(url)
         done = 0
         while (body := bodies.get()) is not None:
+            if failed:
+                continue  # keep taking what the generator puts until it stops
             t = time.monotonic()
-            c.request("POST", "/v1/references/", body[1],
-                      {"Authorization": f"Bearer {tok}"})
-            r = c.getresponse()
-            data = r.read()
+            try:
+                c.request("POST", "/v1/references/", body[1],
+                          {"Authorization": f"Bearer {tok}"})
+                r = c.getresponse()
+                data = r.read()
+            except OSError as e:
+                failed.append(repr(e))
+                continue
             if r.status != 201:
                 failed.append((r.status, data[:300]))
-                return
+                continue
             done += body[0]
             if n > 1:
                 print(f"  {done} imported ({len(body[1]) / 1e6:.0f} MB in "
