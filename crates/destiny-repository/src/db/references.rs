@@ -390,8 +390,54 @@ impl Db {
     }
 }
 
-/// Rows of `reference_identifiers` per statement (4 values each).
-const IDENTIFIER_ROWS: usize = 200;
+/// Rows of `refs` or `reference_identifiers` per statement (4 values each): sqlx looks
+/// each SQLite parameter up by name, which costs in proportion to the statement's
+/// parameters, so a statement is kept to a few hundred.
+const ROWS_OF_FOUR: usize = 50;
+
+/// Writes the `refs` rows (id, visibility, identifiers JSON) in `tx`, refusing an id
+/// already stored, or twice in `rows`, with a 409 naming it.
+async fn insert_refs(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(Uuid, &str, Option<String>)],
+    now_us: i64,
+) -> Result<(), ApiError> {
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    if let Some((id, _, _)) = rows.iter().find(|(id, _, _)| !seen.insert(*id)) {
+        return Err(exists(*id));
+    }
+    for chunk in rows.chunks(ROWS_OF_FOUR) {
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, _, _)| *id).collect();
+        let stored = stored_refs(&mut **tx, &ids).await?;
+        if let Some(id) = ids.iter().find(|id| stored.contains(id)) {
+            return Err(exists(*id));
+        }
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(1 + 4 * i, 4)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql =
+            format!("INSERT INTO refs (id, visibility, identifiers, created_at) VALUES {values}");
+        let mut q = sqlx::query(&sql);
+        for (id, visibility, identifiers) in chunk {
+            q = q
+                .bind(id.to_string())
+                .bind(*visibility)
+                .bind(identifiers.clone())
+                .bind(now_us);
+        }
+        q.execute(&mut **tx).await.map_err(|e| match ApiError::from(e) {
+            // Stored since the check above, by an import running at the same time.
+            ApiError::Conflict(_) => ApiError::Conflict(format!(
+                "References of this import (from {}) were imported at the same time by \
+                 another request.",
+                ids[0]
+            )),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
 
 /// A row of `reference_identifiers`: reference, type, `other` name, value.
 type IdentifierRow = (Uuid, String, Option<String>, String);
@@ -420,7 +466,7 @@ async fn insert_identifiers(
     tx: &mut Transaction<'static, Any>,
     rows: &[IdentifierRow],
 ) -> Result<(), ApiError> {
-    for chunk in rows.chunks(IDENTIFIER_ROWS) {
+    for chunk in rows.chunks(ROWS_OF_FOUR) {
         let values = (0..chunk.len())
             .map(|i| format!("({})", placeholders(1 + 4 * i, 4)))
             .collect::<Vec<_>>()
@@ -450,6 +496,7 @@ async fn insert_step(
 ) -> Result<(), ApiError> {
     let mut enhancements = Vec::new();
     let mut identifier_rows = Vec::new();
+    let mut rows = Vec::with_capacity(step.len());
     for r in step {
         for identifier in r.identifiers.iter().flatten() {
             identifier_rows.extend(identifier_row(r.id, identifier)?);
@@ -460,22 +507,11 @@ async fn insert_step(
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO refs (id, visibility, identifiers, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(r.id.to_string())
-        .bind(r.visibility.as_str())
-        .bind(identifiers)
-        .bind(now_us)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(_) => exists(r.id),
-            other => other,
-        })?;
+        rows.push((r.id, r.visibility.as_str(), identifiers));
         // The route checked that each names this reference.
         enhancements.extend(r.enhancements.unwrap_or_default());
     }
+    insert_refs(tx, &rows, now_us).await?;
     let forms = enhancements
         .iter()
         .map(StoredForm::of)
