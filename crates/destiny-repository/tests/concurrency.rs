@@ -366,17 +366,36 @@ async fn a_poll_that_cannot_write_its_file_gives_its_claim_back(backend: Backend
     pool.close().await;
 }
 
-async fn giving_a_claim_back_leaves_rows_the_expiry_moved_on(backend: Backend) {
+/// A server whose robot `name` holds `batches` claims of `per_batch` references each,
+/// leased for one second from the answered time (µs).
+async fn leased(
+    backend: Backend,
+    name: &str,
+    batches: usize,
+    per_batch: i64,
+) -> (Server, Vec<destiny_repository::db::batches::Claimed>, i64) {
     let s = start(backend).await;
-    let (robot, _) = s.robot("fenced").await;
-    s.seed(robot.id, 10).await;
-    let db = &s.state.db;
+    let (robot, _) = s.robot(name).await;
+    s.seed(robot.id, batches * per_batch as usize).await;
     let now = s.now_us();
-    let claimed = db
-        .claim(robot.id, 10, now + 1_000_000, now)
-        .await
-        .expect("claim")
-        .expect("work");
+    let mut claims = Vec::with_capacity(batches);
+    for _ in 0..batches {
+        let claimed = s
+            .state
+            .db
+            .claim(robot.id, per_batch, now + 1_000_000, now)
+            .await
+            .expect("claim")
+            .expect("work");
+        claims.push(claimed);
+    }
+    (s, claims, now)
+}
+
+async fn giving_a_claim_back_leaves_rows_the_expiry_moved_on(backend: Backend) {
+    let (s, claims, now) = leased(backend, "fenced", 1, 10).await;
+    let db = &s.state.db;
+    let claimed = &claims[0];
     // The lease runs out before the claim is given back.
     db.expire_due(now + 2_000_000, None).await.expect("expiry");
     let before = by_status(&s).await;
@@ -429,17 +448,8 @@ async fn a_second_server_on_one_sqlite_file_is_refused_while_the_first_runs() {
 /// Expiry passes running at once (as on several servers sharing one PostgreSQL) expire
 /// each lapsed lease once and create one retry for it, never two.
 async fn concurrent_expiry_passes_retry_each_enhancement_once(backend: Backend) {
-    let s = start(backend).await;
-    let (robot, _) = s.robot("storm").await;
-    s.seed(robot.id, 3_000).await;
+    let (s, _, now) = leased(backend, "storm", 30, 100).await;
     let db = &s.state.db;
-    let now = s.now_us();
-    for _ in 0..30 {
-        db.claim(robot.id, 100, now + 1_000_000, now)
-            .await
-            .expect("claim")
-            .expect("work");
-    }
     let later = now + 2_000_000;
     let passes = futures_util::future::join_all((0..4).map(|_| db.expire_due(later, None))).await;
     let (mut expired, mut retried) = (0, 0);
