@@ -59,6 +59,10 @@ pub struct AppState {
     pub search: Arc<crate::search::SearchIndex>,
     /// The queue polls wait in for their turn.
     pub admission: crate::admission::Admission,
+    /// Held while matching against the automations: one import worker of this server
+    /// matches at a time, so two cannot both find a reference not yet under way for a
+    /// robot and both ask for it.
+    pub percolating: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {

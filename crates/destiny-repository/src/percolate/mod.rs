@@ -83,6 +83,7 @@ async fn automations(state: &AppState) -> Result<Vec<(RobotAutomation, Query)>, 
 /// # Errors
 /// Database or storage failures.
 pub async fn drain(state: &AppState) -> Result<(), ApiError> {
+    let _one_at_a_time = state.percolating.lock().await;
     while let Some((id, trigger)) = state.db.take_percolation(micros(state.clock.now())).await? {
         match run(state, &trigger).await {
             Ok(created) => {
