@@ -345,21 +345,56 @@ pub enum ExternalIdentifier {
     Unknown(Map<String, Value>),
 }
 
+impl ExternalIdentifierType {
+    /// The `identifier_type` text (`doi`, `pm_id`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Doi => "doi",
+            Self::Eric => "eric",
+            Self::PmId => "pm_id",
+            Self::ProQuest => "pro_quest",
+            Self::OpenAlex => "open_alex",
+            Self::Url => "url",
+            Self::Other => "other",
+        }
+    }
+
+    /// Every type, in the SDK's order.
+    pub const ALL: [Self; 7] = [
+        Self::Doi,
+        Self::Eric,
+        Self::PmId,
+        Self::ProQuest,
+        Self::OpenAlex,
+        Self::Url,
+        Self::Other,
+    ];
+}
+
 impl ExternalIdentifier {
+    /// The identifier's kind; `None` for a type newer than SDK 0.17.6.
+    pub fn kind(&self) -> Option<ExternalIdentifierType> {
+        Some(match self {
+            Self::Doi(_) => ExternalIdentifierType::Doi,
+            Self::Eric(_) => ExternalIdentifierType::Eric,
+            Self::PmId(_) => ExternalIdentifierType::PmId,
+            Self::ProQuest(_) => ExternalIdentifierType::ProQuest,
+            Self::OpenAlex(_) => ExternalIdentifierType::OpenAlex,
+            Self::Url(_) => ExternalIdentifierType::Url,
+            Self::Other { .. } => ExternalIdentifierType::Other,
+            Self::Unknown(_) => return None,
+        })
+    }
+
     /// The `identifier_type` text.
     pub fn identifier_type(&self) -> &str {
-        match self {
-            Self::Doi(_) => "doi",
-            Self::Eric(_) => "eric",
-            Self::PmId(_) => "pm_id",
-            Self::ProQuest(_) => "pro_quest",
-            Self::OpenAlex(_) => "open_alex",
-            Self::Url(_) => "url",
-            Self::Other { .. } => "other",
-            Self::Unknown(map) => map
+        match (self.kind(), self) {
+            (Some(kind), _) => kind.as_str(),
+            (None, Self::Unknown(map)) => map
                 .get("identifier_type")
                 .and_then(Value::as_str)
                 .unwrap_or(""),
+            (None, _) => "",
         }
     }
 }

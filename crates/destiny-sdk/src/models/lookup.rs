@@ -36,32 +36,6 @@ pub struct IdentifierLookup {
 /// The delimiter between a lookup's parts.
 const DELIMITER: char = ':';
 
-impl ExternalIdentifierType {
-    /// The `identifier_type` text (`doi`, `pm_id`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Doi => "doi",
-            Self::Eric => "eric",
-            Self::PmId => "pm_id",
-            Self::ProQuest => "pro_quest",
-            Self::OpenAlex => "open_alex",
-            Self::Url => "url",
-            Self::Other => "other",
-        }
-    }
-
-    /// Every type, in the SDK's order.
-    pub const ALL: [Self; 7] = [
-        Self::Doi,
-        Self::Eric,
-        Self::PmId,
-        Self::ProQuest,
-        Self::OpenAlex,
-        Self::Url,
-        Self::Other,
-    ];
-}
-
 impl FromStr for IdentifierLookup {
     type Err = String;
 
