@@ -378,6 +378,15 @@ pub(crate) fn bind_ids<'q>(query: Query<'q>, ids: &[uuid::Uuid]) -> Query<'q> {
     ids.iter().fold(query, |q, id| q.bind(id.to_string()))
 }
 
+/// The `VALUES` list of a multi-row `INSERT` of `rows` rows of `width` values each:
+/// `($1, $2), ($3, $4)` for 2 rows of 2.
+pub(crate) fn row_values(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", placeholders(1 + width * i, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `$first, $first+1, ...` placeholders for an `IN (...)` list of `n` values.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)

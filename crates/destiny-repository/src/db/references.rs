@@ -6,7 +6,7 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::{bind_ids, placeholders, uuid_at, Db};
+use super::{bind_ids, placeholders, row_values, uuid_at, Db};
 use crate::error::ApiError;
 
 /// How many ids go in one `IN (...)` list.
@@ -115,10 +115,7 @@ pub async fn insert_enhancements(
         .map(|(e, _)| e.id.unwrap_or_else(Uuid::new_v4))
         .collect();
     for (chunk, ids) in items.chunks(INSERT_ROWS).zip(all_ids.chunks(INSERT_ROWS)) {
-        let values = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + 10 * i, 10)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = row_values(chunk.len(), 10);
         let sql = format!(
             "INSERT INTO enhancements (id, reference_id, source, visibility, robot_version, \
              derived_from, content, fingerprint, created_at, supersedes) VALUES {values} \
@@ -412,10 +409,7 @@ async fn insert_refs(
         if let Some(id) = ids.iter().find(|id| stored.contains(id)) {
             return Err(exists(*id));
         }
-        let values = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + 4 * i, 4)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = row_values(chunk.len(), 4);
         let sql =
             format!("INSERT INTO refs (id, visibility, identifiers, created_at) VALUES {values}");
         let mut q = sqlx::query(&sql);
@@ -443,22 +437,20 @@ async fn insert_refs(
 type IdentifierRow = (Uuid, String, Option<String>, String);
 
 /// One identifier of a reference as [`Db::references_by_identifiers`] finds it: type,
-/// `other` name and value as text (a PubMed id's digits), read from its JSON so that an
-/// identifier type newer than this SDK is found too.
-fn identifier_row(
-    reference: Uuid,
-    identifier: &destiny_sdk::models::ExternalIdentifier,
-) -> Result<Option<IdentifierRow>, ApiError> {
-    let json = serde_json::to_value(identifier).map_err(|e| ApiError::Internal(e.to_string()))?;
+/// `other` name and value as text (a PubMed id's digits), read from the identifier's JSON
+/// (as stored) so that an identifier type newer than this SDK is found too.
+fn identifier_row(reference: Uuid, json: &serde_json::Value) -> Option<IdentifierRow> {
     let text = |field: &str| match json.get(field) {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
-    Ok(match (text("identifier_type"), text("identifier")) {
-        (Some(kind), Some(value)) => Some((reference, kind, text("other_identifier_name"), value)),
-        _ => None,
-    })
+    Some((
+        reference,
+        text("identifier_type")?,
+        text("other_identifier_name"),
+        text("identifier")?,
+    ))
 }
 
 /// Writes the lookup rows of `rows` in `tx`.
@@ -467,10 +459,7 @@ async fn insert_identifiers(
     rows: &[IdentifierRow],
 ) -> Result<(), ApiError> {
     for chunk in rows.chunks(ROWS_OF_FOUR) {
-        let values = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + 4 * i, 4)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = row_values(chunk.len(), 4);
         let sql = format!(
             "INSERT INTO reference_identifiers (reference_id, identifier_type, other_name, \
              identifier) VALUES {values}"
@@ -498,16 +487,21 @@ async fn insert_step(
     let mut identifier_rows = Vec::new();
     let mut rows = Vec::with_capacity(step.len());
     for r in step {
-        for identifier in r.identifiers.iter().flatten() {
-            identifier_rows.extend(identifier_row(r.id, identifier)?);
-        }
+        // Serialised once: the stored JSON text, and the lookup rows read from it.
         let identifiers = r
             .identifiers
             .as_ref()
-            .map(serde_json::to_string)
+            .map(serde_json::to_value)
             .transpose()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        rows.push((r.id, r.visibility.as_str(), identifiers));
+        if let Some(serde_json::Value::Array(list)) = &identifiers {
+            identifier_rows.extend(list.iter().filter_map(|json| identifier_row(r.id, json)));
+        }
+        rows.push((
+            r.id,
+            r.visibility.as_str(),
+            identifiers.map(|json| json.to_string()),
+        ));
         // The route checked that each names this reference.
         enhancements.extend(r.enhancements.unwrap_or_default());
     }
