@@ -118,34 +118,41 @@ impl SearchIndex {
     pub async fn catch_up(&self, db: &Db, now_us: i64) -> Result<(), ApiError> {
         let mut w = self.writer.lock().await;
         let changes = db.changes_since(w.since_us).await?;
-        let mut references = Vec::new();
-        let mut wanted = HashSet::new();
-        for change in &changes {
-            if w.seen.insert(change.row, change.at).is_none() && wanted.insert(change.reference)
-            {
-                references.push(change.reference);
+        // Rows stamped before this are committed by now: the next catch-up reads from
+        // here, and only rows from here on need remembering.
+        let back = i64::try_from(LOOK_BACK.as_micros()).unwrap_or(i64::MAX);
+        let since = now_us.saturating_sub(back).max(w.since_us);
+        let fresh: Vec<_> = changes
+            .iter()
+            .filter(|c| !w.seen.contains_key(&c.row))
+            .collect();
+        let references: Vec<Uuid> = fresh
+            .iter()
+            .map(|c| c.reference)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in references.chunks(500) {
+            for reference in db.references_by_id(chunk).await? {
+                let id = reference.id.to_string();
+                w.writer
+                    .delete_term(Term::from_field_text(self.fields.id, &id));
+                w.writer
+                    .add_document(document::of(&self.fields, &reference))
+                    .map_err(internal)?;
             }
         }
         if !references.is_empty() {
-            for chunk in references.chunks(500) {
-                for reference in db.references_by_id(chunk).await? {
-                    let id = reference.id.to_string();
-                    w.writer
-                        .delete_term(Term::from_field_text(self.fields.id, &id));
-                    w.writer
-                        .add_document(document::of(&self.fields, &reference))
-                        .map_err(internal)?;
-                }
-            }
             w.writer.commit().map_err(internal)?;
             self.reader.reload().map_err(internal)?;
         }
-        // Rows stamped before this are committed by now, and were read by this catch-up
-        // or an earlier one.
-        let back = i64::try_from(LOOK_BACK.as_micros()).unwrap_or(i64::MAX);
-        let since = now_us.saturating_sub(back).max(w.since_us);
-        w.since_us = since;
+        // Indexed: remembered, and the window moves on (not before, so a failure above
+        // leaves them for the next catch-up).
+        for change in fresh.iter().filter(|c| c.at >= since) {
+            w.seen.insert(change.row, change.at);
+        }
         w.seen.retain(|_, at| *at >= since);
+        w.since_us = since;
         Ok(())
     }
 
