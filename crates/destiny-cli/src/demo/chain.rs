@@ -181,7 +181,18 @@ pub async fn demo(args: DemoArgs) -> Result<(), CliError> {
         stage.bar.set_length(expected as u64);
     }
 
-    let outcome = watch(&stages, &tasks).await;
+    let outcome = watch(&stages, &tasks).await.and_then(|()| {
+        match stages
+            .iter()
+            .find(|s| s.metrics.snapshot().references_failed > 0)
+        {
+            Some(stage) => Err(failure(format!(
+                "the {} failed to enhance some references",
+                stage.robot.name
+            ))),
+            None => Ok(()),
+        }
+    });
     let elapsed = started.elapsed();
     for stop in &stops {
         stop.cancel();
