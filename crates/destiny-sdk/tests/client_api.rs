@@ -65,14 +65,13 @@ async fn poll_204_is_none_and_lease_is_optional() {
 #[tokio::test]
 async fn renew_patches_and_reads_raw_or_quoted_expiry() {
     let want: jiff::Timestamp = "2025-12-05T04:26:55.123456Z".parse().unwrap();
-    let server = TestServer::start([
+    let (server, client) = TestServer::with_client([
         Reply::text(200, "2025-12-05T04:26:55.123456+00:00"),
         Reply::json(200, json!("2025-12-05T04:26:55.123456+00:00")),
         Reply::text(200, "2025-12-05T04:26:55.123456Z"),
         Reply::text(200, "soon"),
     ])
     .await;
-    let client = server.client();
     let lease = LeaseDuration::parse_pydantic("PT1H30M").unwrap();
     for lease in [Some(lease), None, None] {
         let expiry = client
@@ -125,8 +124,8 @@ async fn submit_batch_result_sends_compact_json_signed_over_its_bytes() {
         "reference_data_url": null, "result_storage_url": null,
         "validation_result_url": null, "error": "Échec: réseau indisponible",
     });
-    let server = TestServer::start([Reply::json(202, read.clone()), Reply::json(202, read)]).await;
-    let client = server.client();
+    let (server, client) =
+        TestServer::with_client([Reply::json(202, read.clone()), Reply::json(202, read)]).await;
     let got = client
         .send_robot_enhancement_batch_result(&batch_ok())
         .await

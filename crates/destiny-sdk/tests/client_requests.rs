@@ -49,12 +49,11 @@ async fn create_error(client: &RobotClient) -> ClientError {
 
 #[tokio::test]
 async fn create_and_get_enhancement_requests() {
-    let server = TestServer::start([
+    let (server, client) = TestServer::with_client([
         Reply::json(202, enhancement_request_json()),
         Reply::json(200, enhancement_request_json()),
     ])
     .await;
-    let client = server.client();
     let created = client
         .create_enhancement_request(&request_in())
         .await
@@ -99,13 +98,12 @@ async fn create_and_get_enhancement_requests() {
 #[tokio::test]
 async fn automations_are_created_updated_and_listed() {
     let answer = automation_json(automation_query());
-    let server = TestServer::start([
+    let (server, client) = TestServer::with_client([
         Reply::json(201, answer.clone()),
         Reply::json(201, answer.clone()),
         Reply::json(200, json!([answer.clone(), answer])),
     ])
     .await;
-    let client = server.client();
     let created = client
         .create_robot_automation(&automation_in())
         .await
@@ -153,13 +151,12 @@ async fn automations_are_created_updated_and_listed() {
 
 #[tokio::test]
 async fn search_requests_dry_run_and_status() {
-    let server = TestServer::start([
+    let (server, client) = TestServer::with_client([
         Reply::json(200, json!({"count": 40, "is_lower_bound": false})),
         Reply::json(202, search_request_json()),
         Reply::json(200, search_request_json()),
     ])
     .await;
-    let client = server.client();
     let total = client
         .request_search_enhancement_dry_run(&search_in(None))
         .await
@@ -230,7 +227,7 @@ async fn search_requests_dry_run_and_status() {
 
 #[tokio::test]
 async fn refusals_are_typed_errors_and_bad_answers_decode_errors() {
-    let server = TestServer::start([
+    let (server, client) = TestServer::with_client([
         Reply::detail(404, "Robot with id x does not exist."),
         Reply::json(
             422,
@@ -240,9 +237,7 @@ async fn refusals_are_typed_errors_and_bad_answers_decode_errors() {
         Reply::detail(403, "Not entitled."),
         Reply::json(200, json!({"count": "many"})),
         Reply::json(200, json!([{"robot_id": ROBOT_ID, "query": [], "id": AUTOMATION_ID}])),
-    ])
-    .await;
-    let client = server.client();
+    ]).await;
     assert_refused(
         &create_error(&client).await,
         404,
@@ -283,7 +278,7 @@ async fn refusals_are_typed_errors_and_bad_answers_decode_errors() {
 #[tokio::test]
 async fn reads_retry_5xx_and_creations_do_not() {
     // GETs, the PUT and the dry run retry a 5xx; the creating POSTs never repeat once sent.
-    let server = TestServer::start([
+    let (server, client) = TestServer::with_client([
         Reply::detail(502, "bad gateway"),
         Reply::json(200, enhancement_request_json()),
         Reply::detail(500, "boom"),
@@ -295,7 +290,6 @@ async fn reads_retry_5xx_and_creations_do_not() {
         Reply::detail(500, "boom"),
     ])
     .await;
-    let client = server.client();
     client.get_enhancement_request(REQUEST_ID).await.unwrap();
     client
         .update_robot_automation(AUTOMATION_ID, &automation_in())

@@ -82,7 +82,7 @@ async fn other_401_is_not_retried() {
 
 #[tokio::test]
 async fn get_and_renew_are_retried_on_5xx() {
-    let server = TestServer::start([
+    let (server, client) = TestServer::with_client([
         Reply::detail(503, "busy"),
         Reply::text(502, "bad gateway"),
         Reply::json(200, batch_json(BATCH_ID)),
@@ -90,7 +90,6 @@ async fn get_and_renew_are_retried_on_5xx() {
         Reply::text(200, "2025-12-05T04:26:55+00:00"),
     ])
     .await;
-    let client = server.client();
     assert_eq!(
         client
             .get_robot_enhancement_batch(BATCH_ID)
@@ -122,8 +121,8 @@ async fn retries_stop_at_max_attempts() {
 
 #[tokio::test]
 async fn poll_and_submits_are_not_retried_on_5xx() {
-    let server = TestServer::start((0..9).map(|_| Reply::detail(500, "boom"))).await;
-    let client = server.client();
+    let (server, client) =
+        TestServer::with_client((0..9).map(|_| Reply::detail(500, "boom"))).await;
     assert_eq!(poll_error(&client).await.status(), Some(500));
     assert_eq!(
         server.requests().len(),
@@ -282,13 +281,12 @@ async fn connection_refused_is_retried_even_for_poll() {
 
 #[tokio::test]
 async fn download_streams_unsigned_and_hides_the_query_in_errors() {
-    let server = TestServer::start([
+    let (server, client) = TestServer::with_client([
         Reply::detail(503, "busy"),
         Reply::text(200, "{\"id\":1}\n{\"id\":2}\n"),
         Reply::text(403, "<Error>AuthenticationFailed</Error>"),
     ])
     .await;
-    let client = server.client();
     let url = server.storage_url("/storage/refs.jsonl?sig=SECRETSIG&se=2030");
     let mut stream = client.download_stream(&url).await.unwrap();
     let mut body = Vec::new();
@@ -316,13 +314,12 @@ async fn download_streams_unsigned_and_hides_the_query_in_errors() {
 
 #[tokio::test]
 async fn upload_puts_a_block_blob() {
-    let server = TestServer::start([
+    let (server, client) = TestServer::with_client([
         Reply::text(201, ""),
         Reply::text(201, ""),
         Reply::text(500, "nope"),
     ])
     .await;
-    let client = server.client();
     let url = server.storage_url("/storage/results.jsonl?sig=SECRETSIG");
     client.upload_file(&url, "{\"a\":1}\n").await.unwrap();
     let stream = futures_util::stream::iter(vec![

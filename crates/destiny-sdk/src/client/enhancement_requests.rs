@@ -11,7 +11,6 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::request::json_body;
 use super::retry::Retry;
 use super::{ClientError, RobotClient};
 use crate::models::{
@@ -83,14 +82,9 @@ impl RobotClient {
         automation_id: Uuid,
         automation: &RobotAutomationIn,
     ) -> Result<RobotAutomation, ClientError> {
-        let call = self.api_call(
-            Method::PUT,
-            format!("/enhancement-requests/automations/{automation_id}/"),
-            Vec::new(),
-            Some(json_body(automation)?),
-            Retry::Idempotent,
-        );
-        self.call_json(call).await
+        let path = format!("/enhancement-requests/automations/{automation_id}/");
+        self.call_json(self.api_call(Method::PUT, path).json(automation)?)
+            .await
     }
 
     /// Every robot automation: `GET /v1/enhancement-requests/automations/`.
@@ -161,17 +155,15 @@ impl RobotClient {
         request: &SearchEnhancementRequestIn,
         dry_run: bool,
     ) -> Result<T, ClientError> {
-        let call = self.api_call(
-            Method::POST,
-            "/enhancement-requests/search/".to_owned(),
-            vec![("dry_run", dry_run.to_string())],
-            Some(json_body(request)?),
-            if dry_run {
-                Retry::Idempotent
-            } else {
-                Retry::UnsentOnly
-            },
-        );
-        self.call_json(call).await
+        let call = self
+            .api_call(Method::POST, "/enhancement-requests/search/".to_owned())
+            .query(vec![("dry_run", dry_run.to_string())])
+            .json(request)?;
+        let retry = if dry_run {
+            Retry::Idempotent
+        } else {
+            Retry::UnsentOnly
+        };
+        self.call_json(call.retry(retry)).await
     }
 }

@@ -176,13 +176,10 @@ impl RobotClient {
         }
         let call = ApiCall {
             timeout: self.inner.poll_timeout,
-            ..self.api_call(
-                Method::POST,
-                "/robot-enhancement-batches/".to_owned(),
-                query,
-                None,
-                Retry::UnsentOrRefused,
-            )
+            ..self
+                .api_call(Method::POST, "/robot-enhancement-batches/".to_owned())
+                .query(query)
+                .retry(Retry::UnsentOrRefused)
         };
         let answer = self.call(call).await?;
         if answer.status == StatusCode::NO_CONTENT {
@@ -205,16 +202,17 @@ impl RobotClient {
         batch_id: Uuid,
         lease: Option<LeaseDuration>,
     ) -> Result<jiff::Timestamp, ClientError> {
-        let call = self.api_call(
-            Method::PATCH,
-            format!("/robot-enhancement-batches/{batch_id}/renew-lease/"),
-            lease
-                .map(|l| ("lease", l.to_string()))
-                .into_iter()
-                .collect(),
-            None,
-            Retry::Idempotent,
-        );
+        let call = self
+            .api_call(
+                Method::PATCH,
+                format!("/robot-enhancement-batches/{batch_id}/renew-lease/"),
+            )
+            .query(
+                lease
+                    .map(|l| ("lease", l.to_string()))
+                    .into_iter()
+                    .collect(),
+            );
         let answer = self.call(call).await?;
         parse_lease_expiry(&answer.body).map_err(|source| answer.decode_error(source))
     }
@@ -271,8 +269,7 @@ impl RobotClient {
 
     /// `GET path`, answered with JSON; retried as an idempotent call.
     async fn get_json<T: DeserializeOwned>(&self, path: String) -> Result<T, ClientError> {
-        let call = self.api_call(Method::GET, path, Vec::new(), None, Retry::Idempotent);
-        self.call_json(call).await
+        self.call_json(self.api_call(Method::GET, path)).await
     }
 
     /// `POST path` with `body` as JSON, answered with JSON; retried only when unsent (a
@@ -282,9 +279,8 @@ impl RobotClient {
         path: String,
         body: &impl serde::Serialize,
     ) -> Result<T, ClientError> {
-        let body = Some(request::json_body(body)?);
-        let call = self.api_call(Method::POST, path, Vec::new(), body, Retry::UnsentOnly);
-        self.call_json(call).await
+        let call = self.api_call(Method::POST, path).json(body)?;
+        self.call_json(call.retry(Retry::UnsentOnly)).await
     }
 }
 

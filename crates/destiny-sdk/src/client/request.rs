@@ -33,13 +33,6 @@ pub(super) struct ApiCall {
 /// The longest `Retry-After` honoured; a longer one is waited only this long.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
-/// `body` as the compact JSON a request sends (the bytes sent are the bytes signed).
-pub(super) fn json_body(body: &impl Serialize) -> Result<Bytes, ClientError> {
-    serde_json::to_vec(body)
-        .map(Bytes::from)
-        .map_err(|e| ClientError::Config(format!("could not serialise the request body: {e}")))
-}
-
 /// A 2xx answer.
 pub(super) struct Answer {
     /// The status (200, 202, 204...).
@@ -81,22 +74,42 @@ enum Outcome {
     },
 }
 
+impl ApiCall {
+    /// Adds query parameters, in order.
+    pub(super) fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// Sends `body` as compact JSON (the bytes sent are the bytes signed).
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] when `body` cannot be serialised.
+    pub(super) fn json(mut self, body: &impl Serialize) -> Result<Self, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| {
+            ClientError::Config(format!("could not serialise the request body: {e}"))
+        })?;
+        self.body = Some(Bytes::from(bytes));
+        Ok(self)
+    }
+
+    /// Sets which failures may be retried.
+    pub(super) fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
 impl RobotClient {
-    /// A call to `path` (under the API root) with the request timeout.
-    pub(super) fn api_call(
-        &self,
-        method: Method,
-        path: String,
-        query: Vec<(&'static str, String)>,
-        body: Option<Bytes>,
-        retry: Retry,
-    ) -> ApiCall {
+    /// A call of `method` to `path` (under the API root) with the request timeout, no
+    /// query and no body, retried as idempotent until told otherwise.
+    pub(super) fn api_call(&self, method: Method, path: String) -> ApiCall {
         ApiCall {
             method,
             path,
-            query,
-            body,
-            retry,
+            query: Vec::new(),
+            body: None,
+            retry: Retry::Idempotent,
             timeout: self.inner.request_timeout,
         }
     }

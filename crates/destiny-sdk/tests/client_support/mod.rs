@@ -175,6 +175,13 @@ impl TestServer {
         self.builder().build().unwrap()
     }
 
+    /// [`start`](Self::start), and a client for the server with default settings.
+    pub async fn with_client(replies: impl IntoIterator<Item = Reply>) -> (Self, RobotClient) {
+        let server = Self::start(replies).await;
+        let client = server.client();
+        (server, client)
+    }
+
     /// A client for this server that makes at most `attempts` attempts per call.
     pub fn client_retrying(&self, attempts: u32) -> RobotClient {
         self.builder()
