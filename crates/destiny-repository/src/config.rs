@@ -31,6 +31,8 @@ pub mod defaults {
     pub const HEADER_READ_TIMEOUT: &str = "30s";
     /// `--database-timeout`.
     pub const DATABASE_TIMEOUT: &str = "5s";
+    /// `--import-lease`.
+    pub const IMPORT_LEASE: &str = "30s";
     /// `--poll-wait`.
     pub const POLL_WAIT: &str = "30s";
     /// `--poll-queue`.
@@ -101,6 +103,11 @@ pub struct Config {
     /// PostgreSQL).
     #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_IMPORT_WORKERS", value_parser = count_in::<1, 64>))]
     pub import_workers: Option<usize>,
+    /// How long an import stays with the server that took it without word from it; the
+    /// holder extends it three times as often, and another server takes over an import
+    /// whose holder stopped once it runs out.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_IMPORT_LEASE", default_value = defaults::IMPORT_LEASE, value_parser = duration))]
+    pub import_lease: Duration,
     /// Polls claiming work at once; others wait their turn (default: 4 on SQLite, 8 on
     /// PostgreSQL, half its 16 connections).
     #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_POLL_CONCURRENCY", value_parser = count_in::<1, 256>))]
@@ -147,6 +154,7 @@ impl Config {
             database_timeout: default_duration(defaults::DATABASE_TIMEOUT),
             header_read_timeout: default_duration(defaults::HEADER_READ_TIMEOUT),
             import_workers: None,
+            import_lease: default_duration(defaults::IMPORT_LEASE),
             poll_concurrency: None,
             poll_wait: default_duration(defaults::POLL_WAIT),
             poll_queue: defaults::POLL_QUEUE.parse().unwrap_or(0),

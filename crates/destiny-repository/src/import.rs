@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::blob::{BlobError, BlobKey, BlobStore};
 use crate::db::references::StoredForm;
 use crate::db::supersession;
-use crate::db::imports::PendingRef;
+use crate::db::imports::{PendingRef, TakenImport};
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -29,20 +29,21 @@ pub struct ImportReport {
     pub failed: u64,
 }
 
-/// Imports the result file of `batch` (which must be `running` in the import queue).
+/// Imports the result file of the batch `taken` holds in the import queue; `None`, and
+/// nothing applied, when another worker took the import over before it finished.
 ///
 /// # Errors
 /// Storage or database failures; nothing is applied then and the import can be redone.
 pub async fn import_batch(
     db: &Db,
     blobs: &BlobStore,
-    batch: Uuid,
+    taken: TakenImport,
     now_us: i64,
-) -> Result<ImportReport, ApiError> {
-    let record = db.batch(batch, None).await?;
+) -> Result<Option<ImportReport>, ApiError> {
+    let record = db.batch(taken.batch, None).await?;
     let result_file = record.result_file.clone();
-    let validation_file = record.validation_key();
-    let pending = db.importing_refs(batch).await?;
+    let validation_file = record.validation_key(taken.attempt);
+    let pending = db.importing_refs(taken.batch).await?;
     // The batch's robot's entitlements as they are now (a revoked one no longer counts).
     let entitlements = db.robot_entitlements(record.robot_id).await?;
     let mut check = ResultFileCheck::new(pending.iter().map(|p| p.reference_id))
@@ -116,14 +117,14 @@ pub async fn import_batch(
             }
         })
         .collect();
-    let (completed, discarded, failed) = db
-        .finish_import(batch, record.robot_id, &outcomes, &forms, &validation_file, now_us)
+    let finished = db
+        .finish_import(taken, record.robot_id, &outcomes, &forms, &validation_file, now_us)
         .await?;
-    Ok(ImportReport {
+    Ok(finished.map(|(completed, discarded, failed)| ImportReport {
         completed: completed.len() as u64,
         discarded,
         failed,
-    })
+    }))
 }
 
 /// Applies the text policy of stored fields ([`crate::text`]) to the accepted lines: an

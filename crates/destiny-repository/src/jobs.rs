@@ -5,7 +5,6 @@ use destiny_sdk::models::RobotResultValidationEntry;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
-use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::clock::micros;
@@ -98,16 +97,16 @@ pub fn after_failure(attempt: u32, error: &ApiError) -> AfterFailure {
 /// database is gone), it is recorded before any other import is taken, so no batch is
 /// left `running` until the next start-up.
 pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
-    let mut unrecorded: Option<(Uuid, AfterFailure)> = None;
+    let mut unrecorded: Option<(TakenImport, AfterFailure)> = None;
     loop {
-        if let Some((batch, next)) = &unrecorded {
-            match record_failure(&state, *batch, next).await {
+        if let Some((taken, next)) = &unrecorded {
+            match record_failure(&state, *taken, next).await {
                 Ok(()) => {
                     unrecorded = None;
                     state.changed();
                 }
                 Err(e) => {
-                    tracing::warn!(%batch, error = %e, "cannot record a failed import; will retry")
+                    tracing::warn!(batch = %taken.batch, error = %e, "cannot record a failed import; will retry")
                 }
             }
         }
@@ -115,12 +114,14 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
             if *shutdown.borrow() {
                 return;
             }
-            match state.db.next_import(micros(state.clock.now())).await {
+            let now = state.clock.now();
+            let lease_until = now.checked_add(state.config.import_lease).unwrap_or(now);
+            match state.db.next_import(micros(now), micros(lease_until)).await {
                 Ok(Some(taken)) => {
                     if let Some(next) = attempt(&state, taken).await {
-                        if let Err(e) = record_failure(&state, taken.batch, &next).await {
+                        if let Err(e) = record_failure(&state, taken, &next).await {
                             tracing::warn!(batch = %taken.batch, error = %e, "cannot record a failed import; will retry");
-                            unrecorded = Some((taken.batch, next));
+                            unrecorded = Some((taken, next));
                         }
                     }
                     state.changed();
@@ -144,7 +145,10 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
     }
 }
 
-/// One attempt at a taken import; `None` when it was imported.
+/// One attempt at a taken import, its lease extended while it runs; `None` when it was
+/// imported, or when another worker took it over (the lease could not be extended for
+/// as long as it lasts: this server lost the database, or stalled) and this attempt
+/// stopped.
 async fn attempt(state: &AppState, taken: TakenImport) -> Option<AfterFailure> {
     let batch = taken.batch;
     if taken.attempt > MAX_IMPORT_ATTEMPTS {
@@ -155,10 +159,22 @@ async fn attempt(state: &AppState, taken: TakenImport) -> Option<AfterFailure> {
         )));
     }
     let now = micros(state.clock.now());
-    match crate::import::import_batch(&state.db, state.blobs.store(), batch, now).await {
-        Ok(r) => {
+    let import = crate::import::import_batch(&state.db, state.blobs.store(), taken, now);
+    let outcome = tokio::select! {
+        outcome = import => outcome,
+        () = keep_import_lease(state, taken) => {
+            tracing::warn!(%batch, attempt = taken.attempt, "import taken over by another worker; this attempt stops");
+            return None;
+        }
+    };
+    match outcome {
+        Ok(Some(r)) => {
             tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result");
             state.db.note_changes(r.completed + r.discarded + r.failed);
+            None
+        }
+        Ok(None) => {
+            tracing::warn!(%batch, attempt = taken.attempt, "import taken over by another worker before it finished; nothing of this attempt applied");
             None
         }
         Err(e) => {
@@ -178,6 +194,27 @@ async fn attempt(state: &AppState, taken: TakenImport) -> Option<AfterFailure> {
     }
 }
 
+/// Extends the lease of `taken` every third of the import lease, for as long as it holds
+/// it; returns once it does not (taken over). A failed extension (the database is
+/// unreachable) is tried again at the next beat: the lease still runs meanwhile.
+async fn keep_import_lease(state: &AppState, taken: TakenImport) {
+    let lease = state.config.import_lease;
+    let beat = (lease / 3).max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+    loop {
+        ticks.tick().await;
+        let now = state.clock.now();
+        let until = now.checked_add(lease).unwrap_or(now);
+        match state.db.extend_import_lease(taken, micros(until)).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(batch = %taken.batch, error = %e, "cannot extend an import's lease; will retry")
+            }
+        }
+    }
+}
+
 /// Records the fate of a failed attempt: back in the queue after its backoff, or the
 /// batch failed with a validation file whose lines say why (one per reference that was
 /// being imported). A validation file that cannot be written (storage full) does not keep
@@ -187,18 +224,19 @@ async fn attempt(state: &AppState, taken: TakenImport) -> Option<AfterFailure> {
 /// Database errors: nothing was recorded, and the import is still `running`.
 async fn record_failure(
     state: &AppState,
-    batch: Uuid,
+    taken: TakenImport,
     next: &AfterFailure,
 ) -> Result<(), ApiError> {
+    let batch = taken.batch;
     let now = state.clock.now();
     match next {
         AfterFailure::Retry { wait, why } => {
             let due = now.checked_add(*wait).unwrap_or(now);
-            state.db.retry_import_later(batch, micros(due), why).await
+            state.db.retry_import_later(taken, micros(due), why).await
         }
         AfterFailure::GiveUp(why) => {
             let record = state.db.batch(batch, None).await?;
-            let key = record.validation_key();
+            let key = record.validation_key(taken.attempt);
             let refs = state.db.importing_refs(batch).await?;
             let lines: Vec<RobotResultValidationEntry> = refs
                 .iter()
@@ -216,7 +254,7 @@ async fn record_failure(
             };
             let failed = state
                 .db
-                .fail_import(batch, why, written, micros(now))
+                .fail_import(taken, why, written, micros(now))
                 .await?;
             state.db.note_changes(failed);
             tracing::warn!(%batch, failed, why = %why, "import given up; its batch failed");

@@ -59,12 +59,18 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let db = Db::connect_with_timeout(&config.database, config.database_timeout).await?;
-    let requeued = db
-        .requeue_interrupted_imports()
-        .await
-        .map_err(|e| ServeError::Startup(e.to_string()))?;
-    if requeued > 0 {
-        tracing::info!(requeued, "resuming interrupted imports");
+    // An import left `running` is taken again once its lease runs out. This server
+    // holds a SQLite file alone, so there an import left running is surely a stopped
+    // predecessor's, and is taken again at once; on a shared PostgreSQL its holder may
+    // be another live server.
+    if sqlite_lock.is_some() {
+        let resumed = db
+            .release_import_leases()
+            .await
+            .map_err(|e| ServeError::Startup(e.to_string()))?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resuming imports a stopped server left unfinished");
+        }
     }
     let store = BlobStore::open_root(&config.blob_dir).await?;
     // Writes a killed predecessor left unfinished (an upload, a validation file) leave

@@ -20,6 +20,7 @@ use common::proxy::Proxy;
 use common::{
     annotation, lease_and_submit, lease_and_submit_each, sql, Backend, Options, Server, TestDb,
 };
+use destiny_repository::db::imports::TakenImport;
 use destiny_repository::server::Jobs;
 use destiny_sdk::client::RobotClient;
 use reqwest::Method;
@@ -40,15 +41,23 @@ fn without_import() -> Options {
     }
 }
 
-/// Takes the next due import as a worker does; answers its batch.
-async fn take_import(s: &Server, now: i64) -> Uuid {
+/// Takes the next due import as a worker does, under a minute's lease.
+async fn take_import(s: &Server, now: i64) -> TakenImport {
     s.state
         .db
-        .next_import(now)
+        .next_import(now, now + 60_000_000)
         .await
         .expect("queue")
         .expect("an import")
-        .batch
+}
+
+/// What a worker would take at `now`, if anything.
+async fn take_next(s: &Server, now: i64) -> Option<TakenImport> {
+    s.state
+        .db
+        .next_import(now, now + 60_000_000)
+        .await
+        .expect("queue")
 }
 
 async fn import_states(pool: &sqlx::AnyPool) -> Vec<String> {
@@ -237,8 +246,8 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
     };
     // Two workers take an import each, never the same one.
     let now = s.now_us();
-    let a = take_import(&s, now).await;
-    let b = take_import(&s, now).await;
+    let taken_a = take_import(&s, now).await;
+    let (a, b) = (taken_a.batch, take_import(&s, now).await.batch);
     assert_ne!(a, b);
     assert_eq!(
         (state_of(a).await, state_of(b).await),
@@ -247,7 +256,7 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
     // The first fails and is requeued (due at once); the second's stays `running`.
     s.state
         .db
-        .retry_import_later(a, now, "test failure")
+        .retry_import_later(taken_a, now, "test failure")
         .await
         .expect("requeue");
     assert_eq!(
@@ -255,9 +264,9 @@ async fn import_workers_take_different_imports_and_requeue_only_their_own(backen
         ("queued".into(), "running".into())
     );
     // The queue still holds the requeued import and the untouched one, and nothing else.
-    let c = take_import(&s, now).await;
-    let d = take_import(&s, now).await;
-    assert_eq!(s.state.db.next_import(now).await.expect("queue"), None);
+    let c = take_import(&s, now).await.batch;
+    let d = take_import(&s, now).await.batch;
+    assert_eq!(take_next(&s, now).await, None);
     let mut taken = vec![b, c, d];
     taken.sort();
     assert_eq!(taken, submitted);

@@ -31,12 +31,19 @@ pub struct BatchRecord {
 }
 
 impl BatchRecord {
-    /// Blob key of the validation file the import writes: next to the request's files
-    /// for a legacy batch, next to the batch's own otherwise.
-    pub fn validation_key(&self) -> String {
-        match self.request_id {
+    /// Blob key of the validation file import attempt `attempt` writes: next to the
+    /// request's files for a legacy batch, next to the batch's own otherwise. Attempts
+    /// after the first write files of their own (`validation-2.jsonl`...), so a holder
+    /// that was taken over mid-import cannot overwrite the file of the attempt that
+    /// finished; the batch records which one it is.
+    pub fn validation_key(&self, attempt: u32) -> String {
+        let first = match self.request_id {
             Some(request) => super::requests::request_files(request).2,
             None => batch_files(self.id).2,
+        };
+        match attempt {
+            0 | 1 => first,
+            n => first.replace("validation.jsonl", &format!("validation-{n}.jsonl")),
         }
     }
 }

@@ -1,9 +1,15 @@
 //! The durable import queue: a batch whose result was submitted is `queued`; a worker
-//! marks it `running`, imports it, and marks it `done` in the same transaction as the
-//! imported enhancements, so a crash mid-import leaves it `running` and it is redone
-//! after a restart (the first transaction never committed). An attempt that fails goes
-//! back to the queue with a backoff (`import_after`) or, when a retry cannot help or the
-//! attempts ran out, ends `failed` with its pending enhancements (see [`crate::jobs`]).
+//! marks it `running` under a lease (`import_lease_until`) that it extends while it works,
+//! imports it, and marks it `done` in the same transaction as the imported enhancements.
+//! A holder that stops mid-import (a crash, a killed server) leaves it `running` with a
+//! lease that runs out, and any worker of any server then takes it again: nothing is
+//! requeued at start-up, so a starting server never takes another's import in progress.
+//! Each take counts an attempt (`import_attempts`), and every later write of the holder
+//! names its attempt, so a holder that was taken over changes nothing.
+//!
+//! An attempt that fails goes back to the queue with a backoff (`import_after`) or, when
+//! a retry cannot help or the attempts ran out, ends `failed` with its pending
+//! enhancements (see [`crate::jobs`]).
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -32,17 +38,24 @@ pub struct TakenImport {
     /// Its batch.
     pub batch: Uuid,
     /// Which attempt this is (1 for the first; attempts a crash interrupted count too).
+    /// It fences the holder: each write for the import names it, and changes nothing
+    /// once another worker has taken the import over (a later attempt).
     pub attempt: u32,
 }
 
 impl Db {
-    /// Takes the next queued import (oldest first) that is due (`import_after` not after
-    /// `now_us`: failed attempts wait out their backoff) and that no other worker is
-    /// taking, marking it `running` and counting the attempt.
+    /// Takes the next import that is due and that no other worker is taking, marking it
+    /// `running` under a lease until `lease_until_us` and counting the attempt. Due
+    /// means queued with its backoff (`import_after`) not after `now_us`, or `running`
+    /// with a lease that ran out before `now_us` (its holder stopped); oldest first.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn next_import(&self, now_us: i64) -> Result<Option<TakenImport>, ApiError> {
+    pub async fn next_import(
+        &self,
+        now_us: i64,
+        lease_until_us: i64,
+    ) -> Result<Option<TakenImport>, ApiError> {
         let mut tx = self.writer().begin().await?;
         // Concurrent workers on PostgreSQL skip the rows another one is taking; SQLite's
         // single writer connection keeps them apart by itself.
@@ -52,7 +65,8 @@ impl Db {
         };
         let row = sqlx::query(&format!(
             "SELECT id, CAST(import_attempts AS BIGINT) AS import_attempts FROM batches \
-             WHERE import_state = 'queued' AND import_after <= $1 \
+             WHERE (import_state = 'queued' AND import_after <= $1) \
+                OR (import_state = 'running' AND import_lease_until < $1) \
              ORDER BY created_at LIMIT 1{lock}"
         ))
         .bind(now_us)
@@ -64,11 +78,16 @@ impl Db {
         };
         let id = uuid_at(&row, "id")?;
         let before: i64 = row.try_get("import_attempts")?;
+        // Fenced on the attempt count read: of two takers, one changes the row.
         let done = sqlx::query(
-            "UPDATE batches SET import_state = 'running', import_attempts = import_attempts + 1 \
-             WHERE id = $1 AND import_state = 'queued'",
+            "UPDATE batches SET import_state = 'running', import_attempts = import_attempts + 1, \
+             import_lease_until = $1 WHERE id = $2 AND import_attempts = $3 \
+             AND (import_state = 'queued' OR (import_state = 'running' AND import_lease_until < $4))",
         )
+        .bind(lease_until_us)
         .bind(id.to_string())
+        .bind(before)
+        .bind(now_us)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -78,39 +97,64 @@ impl Db {
         }))
     }
 
-    /// Puts imports left `running` by a previous process back in the queue (call at
-    /// start-up, before workers run).
+    /// Extends the lease of an import `taken` still holds to `lease_until_us`; `false`
+    /// when it no longer holds it (taken over after its lease ran out, or finished).
     ///
     /// # Errors
     /// Database errors.
-    pub async fn requeue_interrupted_imports(&self) -> Result<u64, ApiError> {
+    pub async fn extend_import_lease(
+        &self,
+        taken: TakenImport,
+        lease_until_us: i64,
+    ) -> Result<bool, ApiError> {
         let done = sqlx::query(
-            "UPDATE batches SET import_state = 'queued' WHERE import_state = 'running'",
+            "UPDATE batches SET import_lease_until = $1 \
+             WHERE id = $2 AND import_state = 'running' AND import_attempts = $3",
+        )
+        .bind(lease_until_us)
+        .bind(taken.batch.to_string())
+        .bind(i64::from(taken.attempt))
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends the leases of every `running` import, so they are taken again at once. Only
+    /// for a server that knows it is the database's one server (SQLite, whose file it
+    /// holds locked): on a shared database the holders may be alive.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn release_import_leases(&self) -> Result<u64, ApiError> {
+        let done = sqlx::query(
+            "UPDATE batches SET import_lease_until = 0 \
+             WHERE import_state = 'running' AND import_lease_until > 0",
         )
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }
 
-    /// Puts one import left `running` by a failed attempt back in the queue, to be taken
-    /// again no earlier than `not_before_us` (other workers' imports are left alone);
-    /// `why` is kept as the batch's last import error.
+    /// Puts an import `taken` still holds back in the queue, to be taken again no
+    /// earlier than `not_before_us`; `why` is kept as the batch's last import error.
+    /// Nothing changes when it no longer holds it.
     ///
     /// # Errors
     /// Database errors.
     pub async fn retry_import_later(
         &self,
-        batch: Uuid,
+        taken: TakenImport,
         not_before_us: i64,
         why: &str,
     ) -> Result<(), ApiError> {
         sqlx::query(
             "UPDATE batches SET import_state = 'queued', import_after = $1, import_error = $2 \
-             WHERE id = $3 AND import_state = 'running'",
+             WHERE id = $3 AND import_state = 'running' AND import_attempts = $4",
         )
         .bind(not_before_us)
         .bind(crate::text::storable_message(why).as_ref())
-        .bind(batch.to_string())
+        .bind(taken.batch.to_string())
+        .bind(i64::from(taken.attempt))
         .execute(self.writer())
         .await?;
         Ok(())
@@ -119,28 +163,30 @@ impl Db {
     /// Gives up an import the worker holds (`running`): its pending enhancements still
     /// `importing` end `failed`, the batch records `why` and its validation file (and a
     /// legacy batch's request the file too), and the import ends `failed`. Returns how
-    /// many pending enhancements failed: 0, and nothing changed, when the import is no longer
-    /// `running` (another worker or a restart took it on).
+    /// many pending enhancements failed: 0, and nothing changed, when `taken` no longer
+    /// holds the import (another worker took it over after its lease ran out).
     ///
     /// # Errors
     /// Database errors (nothing is changed then).
     pub async fn fail_import(
         &self,
-        batch: Uuid,
+        taken: TakenImport,
         why: &str,
         validation_file: Option<&str>,
         now_us: i64,
     ) -> Result<u64, ApiError> {
         let mut tx = self.writer().begin().await?;
-        // Fenced: only an import this worker still runs is failed (its pending
+        // Fenced: only an import this worker still holds is failed (its pending
         // enhancements with it); another worker's, or a finished one, is left alone.
+        let batch = taken.batch;
         let held = sqlx::query(
             "UPDATE batches SET import_state = 'failed', import_error = $1, validation_file = $2 \
-             WHERE id = $3 AND import_state = 'running'",
+             WHERE id = $3 AND import_state = 'running' AND import_attempts = $4",
         )
         .bind(crate::text::storable_message(why).as_ref())
         .bind(validation_file)
         .bind(batch.to_string())
+        .bind(i64::from(taken.attempt))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -185,20 +231,39 @@ impl Db {
     /// discarded), moves each pending enhancement to its final status, records the
     /// validation file, queues what was stored for the automations
     /// ([`super::percolation`]) and marks the import done. Returns the pending enhancements
-    /// completed (their ids), and how many were discarded and failed.
+    /// completed (their ids), and how many were discarded and failed; `None`, and nothing
+    /// applied, when `taken` no longer holds the import (another worker took it over).
     ///
     /// # Errors
     /// Database errors (nothing is applied then).
     pub async fn finish_import(
         &self,
-        batch: Uuid,
+        taken: TakenImport,
         robot: Uuid,
         outcomes: &[(PendingRef, Outcome)],
         forms: &std::collections::HashMap<Uuid, StoredForm>,
         validation_file: &str,
         now_us: i64,
-    ) -> Result<(std::collections::HashSet<Uuid>, u64, u64), ApiError> {
+    ) -> Result<Option<(std::collections::HashSet<Uuid>, u64, u64)>, ApiError> {
+        let batch = taken.batch;
         let mut tx = self.writer().begin().await?;
+        // First, and fenced: the import ends `done` only if this attempt still holds it.
+        // On PostgreSQL the row lock also keeps a worker taking it over waiting until
+        // this transaction ends (and then finds it done).
+        let held = sqlx::query(
+            "UPDATE batches SET import_state = 'done', validation_file = $1 \
+             WHERE id = $2 AND import_state = 'running' AND import_attempts = $3",
+        )
+        .bind(validation_file)
+        .bind(batch.to_string())
+        .bind(i64::from(taken.attempt))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if held == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         let (mut completed, mut discarded, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         let mut enhanced = Vec::new();
         let mut enhancements = Vec::new();
@@ -241,11 +306,6 @@ impl Db {
                 q.execute(&mut *tx).await?;
             }
         }
-        sqlx::query("UPDATE batches SET import_state = 'done', validation_file = $1 WHERE id = $2")
-            .bind(validation_file)
-            .bind(batch.to_string())
-            .execute(&mut *tx)
-            .await?;
         set_request_validation_file(&mut tx, batch, Some(validation_file)).await?;
         // The stored enhancements wait for the automations, stored with them.
         let stored: Vec<(Uuid, Uuid)> = outcomes
@@ -265,11 +325,11 @@ impl Db {
             super::percolation::enqueue(&mut *tx, &trigger, now_us).await?;
         }
         tx.commit().await?;
-        Ok((
+        Ok(Some((
             completed.into_iter().collect(),
             discarded.len() as u64,
             failed.len() as u64,
-        ))
+        )))
     }
 }
 

@@ -153,6 +153,7 @@ migrations! {
     7 "search" "0007_search.sql";
     8 "identifier lookup" "0008_identifier_lookup.sql";
     9 "retry once" "0009_retry_once.sql";
+    10 "import leases" "0010_import_leases.sql";
 }
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

@@ -1,0 +1,196 @@
+//! Imports are held under a lease, so several servers can share one database: an import
+//! whose holder stopped is taken over once its lease runs out, the former holder changes
+//! nothing after that (every write names its attempt), and a server starting on a shared
+//! PostgreSQL leaves the imports of live servers alone.
+//!
+//! Time is the test's [`ManualClock`](destiny_repository::clock::ManualClock): leases
+//! run out when the test moves it, not by waiting.
+
+mod common;
+
+use destiny_testkit::on_both_backends;
+
+use common::{annotation, lease_and_submit, sql, Backend, Options, Server};
+use destiny_repository::db::imports::TakenImport;
+use destiny_repository::import::import_batch;
+use destiny_repository::server::Jobs;
+use uuid::Uuid;
+
+on_both_backends!(
+    a_lapsed_import_is_taken_over_and_its_former_holder_changes_nothing,
+    a_held_import_is_not_taken_until_its_lease_runs_out,
+);
+
+/// A second of the clock, in microseconds.
+const SECOND: i64 = 1_000_000;
+
+/// API only: the test takes imports itself.
+fn without_jobs() -> Options {
+    Options {
+        jobs: Jobs::NONE,
+        ..Options::default()
+    }
+}
+
+/// A server holding one submitted, queued result of three references.
+async fn one_queued_import(backend: Backend) -> (Server, Uuid) {
+    let s = Server::start(backend, without_jobs()).await;
+    let (robot, client) = s.robot("leased-import").await;
+    s.seed(robot.id, 3).await;
+    let batch = lease_and_submit(&s.http, &client, robot.id, 3, annotation)
+        .await
+        .id;
+    (s, batch)
+}
+
+/// What a worker takes at `now` (in clock microseconds), with a lease of `lease` seconds.
+async fn take(s: &Server, now: i64, lease: i64) -> Option<TakenImport> {
+    s.state
+        .db
+        .next_import(now, now + lease * SECOND)
+        .await
+        .expect("the import queue")
+}
+
+/// The batch's import state, attempts and validation file.
+async fn import_row(s: &Server, batch: Uuid) -> (String, i64, Option<String>) {
+    let pool = s.db.pool().await;
+    let row = sql::row(
+        &pool,
+        "SELECT import_state, CAST(import_attempts AS BIGINT) AS attempts, validation_file \
+         FROM batches WHERE id = $1",
+        &[&batch.to_string()],
+    )
+    .await;
+    pool.close().await;
+    use sqlx::Row;
+    (
+        row.try_get("import_state").expect("state"),
+        row.try_get("attempts").expect("attempts"),
+        row.try_get("validation_file").expect("validation file"),
+    )
+}
+
+async fn a_lapsed_import_is_taken_over_and_its_former_holder_changes_nothing(backend: Backend) {
+    let (s, batch) = one_queued_import(backend).await;
+    let t0 = s.now_us();
+    let first = take(&s, t0, 30).await.expect("the queued import");
+    assert_eq!((first.batch, first.attempt), (batch, 1));
+
+    // The holder extends its lease; it is not taken while it lasts.
+    assert!(s
+        .state
+        .db
+        .extend_import_lease(first, t0 + 40 * SECOND)
+        .await
+        .expect("extend"));
+    assert_eq!(take(&s, t0 + 35 * SECOND, 30).await, None, "still held");
+
+    // The holder falls silent; once the lease ran out another worker takes it over.
+    let second = take(&s, t0 + 41 * SECOND, 30)
+        .await
+        .expect("the lapsed import");
+    assert_eq!((second.batch, second.attempt), (batch, 2));
+    assert_eq!(take(&s, t0 + 42 * SECOND, 30).await, None, "taken once");
+
+    // The former holder is fenced out: it cannot extend, requeue or fail the import.
+    let now = t0 + 42 * SECOND;
+    let db = &s.state.db;
+    assert!(!db.extend_import_lease(first, now).await.expect("extend"));
+    db.retry_import_later(first, now, "stale holder")
+        .await
+        .expect("requeue");
+    let failed = db
+        .fail_import(first, "stale holder", None, now)
+        .await
+        .expect("fail");
+    assert_eq!(failed, 0);
+    assert_eq!(import_row(&s, batch).await.0, "running");
+
+    // Nor apply the import, before or after the new holder does.
+    let stale = import_batch(db, s.state.blobs.store(), first, now)
+        .await
+        .expect("the stale attempt runs");
+    assert_eq!(stale, None, "the former holder applied nothing");
+    let report = import_batch(db, s.state.blobs.store(), second, now)
+        .await
+        .expect("the new holder imports")
+        .expect("and holds the import");
+    assert_eq!((report.completed, report.failed), (3, 0));
+    let stale = import_batch(db, s.state.blobs.store(), first, now)
+        .await
+        .expect("the stale attempt runs");
+    assert_eq!(stale, None);
+
+    // Done once: three enhancements, and the validation file of the attempt that
+    // finished, which the former holder's did not overwrite.
+    let (state, attempts, validation) = import_row(&s, batch).await;
+    assert_eq!((state.as_str(), attempts), ("done", 2));
+    let validation = validation.expect("a validation file");
+    assert!(validation.ends_with("validation-2.jsonl"), "{validation}");
+    let lines = s.batch_validation(batch).await;
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l["error"].is_null()),
+        "no line says duplicate: {lines:?}"
+    );
+    let pool = s.db.pool().await;
+    let stored: i64 = sql::scalar(&pool, "SELECT COUNT(*) FROM enhancements", &[]).await;
+    pool.close().await;
+    assert_eq!(stored, 3);
+}
+
+async fn a_held_import_is_not_taken_until_its_lease_runs_out(backend: Backend) {
+    let (s, batch) = one_queued_import(backend).await;
+    let t0 = s.now_us();
+    let held = take(&s, t0, 30).await.expect("the queued import");
+    assert_eq!(
+        take(&s, t0 + 30 * SECOND, 30).await,
+        None,
+        "held to the end"
+    );
+    let again = take(&s, t0 + 30 * SECOND + 1, 30).await.expect("lapsed");
+    assert_eq!((again.batch, again.attempt), (held.batch, 2));
+    assert_eq!(again.batch, batch);
+}
+
+/// A server starting on a shared PostgreSQL does not take over the imports other
+/// servers hold: their leases still run (SQLite is one server's file; see
+/// `durability.rs` for its restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_starting_on_postgres_leaves_held_imports_alone() {
+    if common::skip_postgres() {
+        return;
+    }
+    let (s, batch) = one_queued_import(Backend::Postgres).await;
+    let held = take(&s, s.now_us(), 3600).await.expect("the queued import");
+    let url = s.db.url.clone();
+    let blobs = s.blobs();
+    let other = Server::start(
+        Backend::Postgres,
+        Options {
+            jobs: Jobs::ALL,
+            tweak: Box::new(move |c| {
+                c.database = url;
+                c.blob_dir = blobs;
+            }),
+        },
+    )
+    .await;
+    // Its start-up (done when `start` returns) put nothing back in the queue, and its
+    // worker, which looks at the queue as it starts, found nothing to take.
+    let (state, attempts, _) = import_row(&s, batch).await;
+    assert_eq!((state.as_str(), attempts), ("running", 1));
+    other.stop().await;
+    assert_eq!(
+        import_row(&s, batch).await.1,
+        1,
+        "not taken by the other server"
+    );
+    // The holder still finishes it.
+    let report = import_batch(&s.state.db, s.state.blobs.store(), held, s.now_us())
+        .await
+        .expect("import")
+        .expect("still held");
+    assert_eq!(report.completed, 3);
+}
