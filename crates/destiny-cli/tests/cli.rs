@@ -687,6 +687,26 @@ fn serve_start_up_failures_exit_1_and_usage_errors_2() {
         "{}",
         text(&out.stderr)
     );
+    // On PostgreSQL the admin token must be given; refused before connecting.
+    let out = destiny(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "postgres://nobody@127.0.0.1:1/none",
+            "--blob-dir",
+            blobs.to_str().unwrap(),
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("on PostgreSQL the admin token must be given"),
+        "{}",
+        text(&out.stderr)
+    );
     // A flag that is not one stays a usage error.
     let out = destiny(&["serve", "--poll-queue", "many"], &[], b"");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

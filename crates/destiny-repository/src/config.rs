@@ -69,7 +69,8 @@ pub struct Config {
     /// How often leases that ran out are expired (PT10S, 10s...).
     #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_EXPIRY_INTERVAL", default_value = defaults::EXPIRY_INTERVAL, value_parser = duration))]
     pub expiry_interval: Duration,
-    /// Bearer token of the admin API; generated and printed when absent.
+    /// Bearer token of the admin API; on SQLite generated and printed when absent, on
+    /// PostgreSQL required (servers sharing the database must accept the same one).
     #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_ADMIN_TOKEN", hide_env_values = true, value_parser = secret))]
     pub admin_token: Option<Secret>,
     /// How long signed blob URLs stay valid.

@@ -33,6 +33,12 @@ pub enum ServeError {
     /// A background job failed at start-up.
     #[error("start-up: {0}")]
     Startup(String),
+    /// A server on PostgreSQL was given no admin token.
+    #[error(
+        "on PostgreSQL the admin token must be given (--admin-token or DESTINY_ADMIN_TOKEN): \
+         every server sharing the database must accept the same one"
+    )]
+    AdminTokenRequired,
 }
 
 /// A server ready to serve: its state and its bound listener.
@@ -55,6 +61,11 @@ pub struct Prepared {
 /// # Errors
 /// [`ServeError`] when the database, blob directory or address cannot be used.
 pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, ServeError> {
+    // A generated token is this process's alone; servers sharing a PostgreSQL database
+    // must all accept the token an admin client holds.
+    if config.admin_token.is_none() && !config.database.starts_with("sqlite:") {
+        return Err(ServeError::AdminTokenRequired);
+    }
     let sqlite_lock = crate::db::single_server_lock(&config.database)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;

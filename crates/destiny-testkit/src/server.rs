@@ -126,6 +126,11 @@ impl Server {
         let mut config = Config::new(db.url.clone(), dir.path().join("blobs"));
         config.listen = "127.0.0.1:0".parse().expect("address");
         config.expiry_interval = Duration::from_secs(3600);
+        // Given, as on PostgreSQL it must be (servers sharing a database share it).
+        config.admin_token = Some(destiny_sdk::secret::Secret::new(format!(
+            "test-admin-{}",
+            uuid::Uuid::new_v4().simple()
+        )));
         (options.tweak)(&mut config);
         let prepared = prepare(config, Arc::new(clock.clone()))
             .await
