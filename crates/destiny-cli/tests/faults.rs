@@ -472,11 +472,16 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
         enhancement_counts(&pool, "Importer").await,
         (N as i64, N as i64)
     );
-    let validation = std::fs::read_to_string(
-        dir.path()
-            .join(format!("blobs/batches/{}/validation.jsonl", batch.id)),
+    // The second attempt's file, which the batch records.
+    let key: String = sql::scalar(
+        &pool,
+        "SELECT validation_file FROM batches WHERE id = $1",
+        &[&batch.id.to_string()],
     )
-    .expect("the validation file");
+    .await;
+    assert_eq!(key, format!("batches/{}/validation-2.jsonl", batch.id));
+    let validation =
+        std::fs::read_to_string(dir.path().join("blobs").join(key)).expect("the validation file");
     let mut listed = std::collections::HashSet::new();
     for line in validation.lines() {
         let v: Value = serde_json::from_str(line).expect("JSON line");

@@ -18,6 +18,7 @@ pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watc
         let now = micros(state.clock.now());
         match state.db.expire_due(now, None).await {
             Ok(r) if r.expired > 0 => {
+                state.metrics.expired(r.expired, r.retried);
                 tracing::info!(expired = r.expired, retried = r.retried, "expired leases")
             }
             Ok(_) => {}
@@ -171,6 +172,7 @@ async fn attempt(state: &AppState, taken: TakenImport) -> Option<AfterFailure> {
         Ok(Some(r)) => {
             tracing::info!(%batch, completed = r.completed, discarded = r.discarded, failed = r.failed, "imported batch result");
             state.db.note_changes(r.completed + r.discarded + r.failed);
+            state.metrics.imported(r.completed, r.discarded, r.failed);
             None
         }
         Ok(None) => {
@@ -257,6 +259,7 @@ async fn record_failure(
                 .fail_import(taken, why, written, micros(now))
                 .await?;
             state.db.note_changes(failed);
+            state.metrics.import_failed(failed);
             tracing::warn!(%batch, failed, why = %why, "import given up; its batch failed");
             Ok(())
         }

@@ -28,6 +28,8 @@
 //! - `jobs`: background work: the expiry job and the import worker.
 //! - `api`: the HTTP routes (robot, admin, health) and `AppState`.
 //! - `error`: `ApiError`, with each error's HTTP status decided once.
+//! - `metrics`: the server's counters and latencies, served at `GET /metrics`.
+//! - `request_id`: an id per request, answered in `X-Request-Id` and on every log line.
 //! - `text`: the text policy of stored fields (NUL, length limits), one for both backends.
 //! - `random`: secrets and keys from the OS random source.
 //! - `http` (always private): the HTTP/1.1 accept loop (header-read timeout, graceful
@@ -64,9 +66,11 @@ internal! {
     import;
     jobs;
     lifecycle;
+    metrics;
     percolate;
     random;
     reference_file;
+    request_id;
     search;
     text;
 }

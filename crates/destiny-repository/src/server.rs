@@ -122,6 +122,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
     let state = AppState {
         admission,
         percolating: Arc::new(tokio::sync::Mutex::new(())),
+        metrics: crate::metrics::Metrics::default(),
         db,
         blobs,
         clock,

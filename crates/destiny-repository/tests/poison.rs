@@ -84,7 +84,9 @@ async fn until<F: std::future::Future<Output = bool>>(
 
 /// The validation file of a polled batch, parsed.
 async fn validation_lines(s: &Server, batch: Uuid) -> Vec<RobotResultValidationEntry> {
-    let key = BlobKey::new(format!("batches/{batch}/validation.jsonl")).expect("key");
+    // The file the batch records (each import attempt writes its own).
+    let record = s.state.db.batch(batch, None).await.expect("the batch");
+    let key = BlobKey::new(record.validation_file.expect("a validation file")).expect("key");
     let mut file = s
         .state
         .blobs

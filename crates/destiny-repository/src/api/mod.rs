@@ -8,7 +8,7 @@
 //! - [`search`]: reference search (admin) and search-based enhancement requests
 //!   (hybrid, mounted by [`requests`]).
 //! - [`caller`]: who calls (admin or robot) and the middleware deciding it.
-//! - health check and blob routes.
+//! - health check, `/metrics` ([`crate::metrics`]) and blob routes.
 //! - [`body`]: request bodies read once at the edge (size limit, idle timeout) and the
 //!   `{id}` path extractor.
 //!
@@ -63,6 +63,8 @@ pub struct AppState {
     /// matches at a time, so two cannot both find a reference not yet under way for a
     /// robot and both ask for it.
     pub percolating: Arc<tokio::sync::Mutex<()>>,
+    /// What the server counts (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -109,12 +111,14 @@ impl AppState {
 /// The whole application: robot, admin, health and blob routes.
 pub fn app(state: AppState) -> Router {
     let blob_state = state.blobs.clone();
+    let metrics = state.metrics.clone();
     let limits = body::BodyLimits {
         max_bytes: state.config.max_body_bytes,
         idle_timeout: state.config.body_idle_timeout,
     };
     Router::new()
         .route("/v1/system/healthcheck/", get(healthcheck))
+        .route("/metrics", get(crate::metrics::serve))
         .merge(robot::router(state.clone()))
         .merge(admin::router(state.clone()))
         .merge(requests::router(state.clone()))
@@ -131,8 +135,13 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::blob::router(blob_state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Outermost: a request without a proper `Host` is refused before anything else.
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track_latency,
+        ))
+        // A request without a proper `Host` is refused before anything else but its id.
         .layer(axum::middleware::from_fn(crate::http::require_host))
+        .layer(axum::middleware::from_fn(crate::request_id::track))
 }
 
 /// FastAPI's answer to an unknown route.

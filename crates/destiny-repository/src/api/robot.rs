@@ -158,6 +158,7 @@ async fn poll(
         .claim(robot_id, limit, micros(expires), micros(now))
         .await?
     else {
+        state.metrics.polled(0);
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     // The claim is committed and its connection released: the file is written holding
@@ -187,6 +188,7 @@ async fn poll(
         Ok(body) => {
             guard.disarm();
             state.changed();
+            state.metrics.polled(claim.reference_ids.len() as u64);
             Ok(Json(body).into_response())
         }
         Err(error) => {

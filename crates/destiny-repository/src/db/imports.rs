@@ -97,6 +97,19 @@ impl Db {
         }))
     }
 
+    /// Result files queued for import or under import, by every server of the database.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn import_queue_depth(&self) -> Result<u64, ApiError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM batches WHERE import_state IN ('queued', 'running')",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+    }
+
     /// Extends the lease of an import `taken` still holds to `lease_until_us`; `false`
     /// when it no longer holds it (taken over after its lease ran out, or finished).
     ///
