@@ -33,6 +33,10 @@ pub mod defaults {
     pub const DATABASE_TIMEOUT: &str = "5s";
     /// `--import-lease`.
     pub const IMPORT_LEASE: &str = "30s";
+    /// `--shutdown-grace`.
+    pub const SHUTDOWN_GRACE: &str = "30s";
+    /// `--max-connections`.
+    pub const MAX_CONNECTIONS: &str = "1024";
     /// `--poll-wait`.
     pub const POLL_WAIT: &str = "30s";
     /// `--poll-queue`.
@@ -120,6 +124,13 @@ pub struct Config {
     /// Polls that may wait at once; one more answers 503 with Retry-After.
     #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_POLL_QUEUE", default_value = defaults::POLL_QUEUE))]
     pub poll_queue: usize,
+    /// After a shutdown signal, how long requests in flight and background jobs (an
+    /// import under way) get to finish before they are cut off.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_SHUTDOWN_GRACE", default_value = defaults::SHUTDOWN_GRACE, value_parser = duration))]
+    pub shutdown_grace: Duration,
+    /// Connections open at once; more wait in the system's accept queue until one closes.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_MAX_CONNECTIONS", default_value = defaults::MAX_CONNECTIONS, value_parser = count_in::<1, 65536>))]
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -159,6 +170,8 @@ impl Config {
             poll_concurrency: None,
             poll_wait: default_duration(defaults::POLL_WAIT),
             poll_queue: defaults::POLL_QUEUE.parse().unwrap_or(0),
+            shutdown_grace: default_duration(defaults::SHUTDOWN_GRACE),
+            max_connections: defaults::MAX_CONNECTIONS.parse().unwrap_or(1),
         }
     }
 }
@@ -222,12 +235,15 @@ mod tests {
         assert!(defaults::LISTEN.parse::<SocketAddr>().is_ok());
         assert!(defaults::LEASE_DEFAULT.parse::<LeaseDuration>().is_ok());
         assert!(defaults::POLL_QUEUE.parse::<usize>().is_ok());
+        assert!(defaults::MAX_CONNECTIONS.parse::<usize>().is_ok());
         for text in [
             defaults::EXPIRY_INTERVAL,
             defaults::BODY_IDLE_TIMEOUT,
             defaults::HEADER_READ_TIMEOUT,
             defaults::DATABASE_TIMEOUT,
             defaults::POLL_WAIT,
+            defaults::IMPORT_LEASE,
+            defaults::SHUTDOWN_GRACE,
         ] {
             assert!(duration(text).is_ok_and(|d| !d.is_zero()), "{text}");
         }

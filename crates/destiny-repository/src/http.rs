@@ -1,9 +1,9 @@
 //! Serving HTTP/1.1 connections: hyper directly (rather than `axum::serve`) so that a
 //! client stalling in its request headers is cut off after `header_read_timeout`, with
-//! `TCP_NODELAY` on every connection and a graceful shutdown that lets requests in
-//! flight finish.
+//! `TCP_NODELAY` on every connection, a cap on connections open at once, and a graceful
+//! shutdown that lets requests in flight finish within a deadline.
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
@@ -15,28 +15,54 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 
-/// Accepts connections on `listener` and serves `app` on each until `shutdown`
-/// completes; then stops accepting and waits for the connections' requests in flight.
-///
-/// A connection whose request headers take longer than `header_read_timeout` to arrive
-/// (the first request's, or the next one's on a kept-alive connection, so this is also
-/// the idle keep-alive limit) is closed. HTTP/1.1 only (no h2c, no upgrades).
+/// How [`serve`] treats connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// A connection whose request headers take longer than this to arrive (the first
+    /// request's, or the next one's on a kept-alive connection, so this is also the idle
+    /// keep-alive limit) is closed.
+    pub(crate) header_read_timeout: Duration,
+    /// Connections open at once; the next is accepted once one closes (until then it
+    /// waits in the system's accept queue).
+    pub(crate) max_connections: usize,
+    /// After `shutdown` fires, how long requests in flight get to finish before their
+    /// connections are closed.
+    pub(crate) grace: Duration,
+}
+
+/// Accepts connections on `listener` and serves `app` on each until `shutdown` is
+/// cancelled; then stops accepting and lets the connections' requests in flight finish,
+/// closing what is still open after the grace period. Answers when shutdown began.
+/// HTTP/1.1 only (no h2c, no upgrades).
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
-    header_read_timeout: Duration,
-    shutdown: impl Future<Output = ()>,
-) {
+    limits: Limits,
+    shutdown: CancellationToken,
+) -> Instant {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut connections = JoinSet::new();
     loop {
+        // A free slot first: at the cap, connections wait in the accept queue.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = shutdown.cancelled() => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => stream,
@@ -49,7 +75,9 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            // Reap finished connections while waiting, so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            () = shutdown.cancelled() => break,
         };
         // Small responses (a 10-reference file, a renew body) would otherwise wait for the
         // client's delayed ACK (Nagle): 40 ms each.
@@ -58,14 +86,28 @@ pub(crate) async fn serve(
         }
         let service = TowerToHyperService::new(app.clone());
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(slot);
         });
     }
+    let began = Instant::now();
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(limits.grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        while connections.try_join_next().is_some() {}
+        tracing::warn!(
+            open = connections.len(),
+            grace_s = limits.grace.as_secs_f64(),
+            "requests still in flight after the shutdown grace period; their connections are closed"
+        );
+    }
+    connections.shutdown().await;
+    began
 }
 
 /// Middleware: the `Host` header as RFC 9112 §3.2 requires it. An HTTP/1.1 request

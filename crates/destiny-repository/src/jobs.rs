@@ -4,7 +4,8 @@
 use destiny_sdk::models::RobotResultValidationEntry;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::AppState;
 use crate::clock::micros;
@@ -12,8 +13,8 @@ use crate::db::imports::TakenImport;
 use crate::error::ApiError;
 use crate::import::write_validation_file;
 
-/// Runs the expiry job every `interval` until `shutdown` turns true.
-pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+/// Runs the expiry job every `interval` until `shutdown` is cancelled.
+pub async fn expiry_loop(state: AppState, interval: Duration, shutdown: CancellationToken) {
     loop {
         let now = micros(state.clock.now());
         match state.db.expire_due(now, None).await {
@@ -27,7 +28,7 @@ pub async fn expiry_loop(state: AppState, interval: Duration, mut shutdown: watc
         state.changed();
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
+            () = shutdown.cancelled() => return,
         }
     }
 }
@@ -88,7 +89,7 @@ pub fn after_failure(attempt: u32, error: &ApiError) -> AfterFailure {
     }
 }
 
-/// Imports queued result files, one at a time per worker, until `shutdown` turns true;
+/// Imports queued result files, one at a time per worker, until `shutdown` is cancelled;
 /// woken by `wake` when a result is submitted, and polls the queue every second
 /// otherwise. Several workers may run at once: each takes a different queued import.
 ///
@@ -97,7 +98,7 @@ pub fn after_failure(attempt: u32, error: &ApiError) -> AfterFailure {
 /// fails, with validation lines saying why). When even recording that fails (the
 /// database is gone), it is recorded before any other import is taken, so no batch is
 /// left `running` until the next start-up.
-pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+pub async fn import_loop(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
     let mut unrecorded: Option<(TakenImport, AfterFailure)> = None;
     loop {
         if let Some((taken, next)) = &unrecorded {
@@ -112,7 +113,7 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
             }
         }
         while unrecorded.is_none() {
-            if *shutdown.borrow() {
+            if shutdown.is_cancelled() {
                 return;
             }
             let now = state.clock.now();
@@ -141,7 +142,7 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, mut shutdown: watch
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => return,
+            () = shutdown.cancelled() => return,
         }
     }
 }

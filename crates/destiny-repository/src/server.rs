@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 
 use crate::admission::{Admission, AdmissionLimits};
 use crate::api::{app, AppState};
@@ -185,9 +186,12 @@ impl Prepared {
         self.serve_with(Jobs::ALL, shutdown).await
     }
 
-    /// Serves until `shutdown` completes, running the background `jobs` chosen; on
-    /// shutdown the jobs stop (an import in progress is finished first; a queued one waits
-    /// for the next server) and the database pools close.
+    /// Serves until `shutdown` completes, running the background `jobs` chosen. On
+    /// shutdown one cancellation token stops everything at once: no new connection is
+    /// accepted, the jobs take no new work, and requests in flight and an import under way
+    /// get [`Config::shutdown_grace`] to finish; what is still running then is cut off (an
+    /// import cut off applies nothing and is taken again later, see
+    /// [`crate::config::Config::import_lease`]). Then the database pools close.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), destiny_repository::server::ServeError> {
@@ -208,14 +212,21 @@ impl Prepared {
         jobs: Jobs,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop = CancellationToken::new();
+        let signal = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                shutdown.await;
+                stop.cancel();
+            }
+        });
         let state = self.state;
         let mut tasks = tokio::task::JoinSet::new();
         if jobs.expiry {
             tasks.spawn(crate::jobs::expiry_loop(
                 state.clone(),
                 state.config.expiry_interval,
-                stop_rx.clone(),
+                stop.clone(),
             ));
         }
         if jobs.import {
@@ -230,20 +241,33 @@ impl Prepared {
                 tasks.spawn(crate::jobs::import_loop(
                     state.clone(),
                     state.import_wake.clone(),
-                    stop_rx.clone(),
+                    stop.clone(),
                 ));
             }
         }
         let db = state.db.clone();
-        crate::http::serve(
-            self.listener,
-            app(state.clone()),
-            state.config.header_read_timeout,
-            shutdown,
-        )
+        let grace = state.config.shutdown_grace;
+        let limits = crate::http::Limits {
+            header_read_timeout: state.config.header_read_timeout,
+            max_connections: state.config.max_connections,
+            grace,
+        };
+        let began =
+            crate::http::serve(self.listener, app(state.clone()), limits, stop.clone()).await;
+        signal.abort();
+        // The jobs were told when the requests were; they share the deadline.
+        let drained = tokio::time::timeout_at(began + grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
         .await;
-        let _ = stop_tx.send(true);
-        while tasks.join_next().await.is_some() {}
+        if drained.is_err() {
+            tracing::warn!(
+                grace_s = grace.as_secs_f64(),
+                "background work still running after the shutdown grace period is cut off; \
+                 an import cut off applied nothing and will be taken again"
+            );
+            tasks.shutdown().await;
+        }
         db.close().await;
         Ok(())
     }
