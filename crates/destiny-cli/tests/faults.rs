@@ -16,9 +16,7 @@
 //!   `Request timestamp is too far in the future.` (the runner stops with the error);
 //!   either way the pending enhancements stay pending.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +35,7 @@ use uuid::Uuid;
 mod robot_support;
 
 use destiny_testkit::{sql, wait_for};
-use robot_support::{spawn_toy, DEADLINE};
+use robot_support::{admin, spawn_toy, Serve, ADMIN_TOKEN, DEADLINE};
 
 /// Temporary (partial) blob files anywhere under `dir`, as the store names them (none
 /// when `dir` does not exist yet).
@@ -286,92 +284,6 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
 
 // ---- A server SIGKILLed mid-import ------------------------------------------------------
 
-const ADMIN_TOKEN: &str = "faults-admin-token";
-
-/// A `destiny serve` child process.
-struct Serve {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    /// Kept open so the server's prints never meet a closed pipe.
-    _stdout: std::thread::JoinHandle<()>,
-}
-
-impl Serve {
-    /// Starts `destiny serve` on `dir/destiny.db` and `dir/blobs`, port 0; answers once
-    /// it listens.
-    async fn start(dir: &Path, log_name: &str) -> Self {
-        let log = dir.join(log_name);
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_destiny"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--database")
-            .arg(format!("sqlite://{}", dir.join("destiny.db").display()))
-            .arg("--blob-dir")
-            .arg(dir.join("blobs"))
-            .args(["--admin-token", ADMIN_TOKEN, "--expiry-interval", "PT1H"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .expect("run destiny serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            for _ in lines {}
-        });
-        let first = tokio::task::spawn_blocking(move || rx.recv_timeout(DEADLINE))
-            .await
-            .expect("reader")
-            .unwrap_or_else(|_| {
-                panic!(
-                    "destiny serve did not start; its log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            });
-        let base = first
-            .strip_prefix("destiny serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-            .to_owned();
-        Self {
-            child,
-            base,
-            log,
-            _stdout: reader,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An admin request answering (status, JSON).
-async fn admin(http: &reqwest::Client, base: &str, path: &str, body: String) -> (u16, Value) {
-    let resp = http
-        .post(format!("{base}{path}"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(body)
-        .send()
-        .await
-        .expect("admin request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     const N: usize = 10_000;
@@ -426,8 +338,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
         (state != "queued").then_some(state)
     })
     .await;
-    server.child.kill().expect("SIGKILL the server");
-    let _ = server.child.wait();
+    server.kill();
     assert_eq!(
         seen,
         "running",

@@ -164,30 +164,6 @@ async fn a_restart_resumes_imports_and_keeps_leases(backend: Backend) {
     pool.close().await;
 }
 
-/// The host:port of a `postgres://user@host:port/db` URL.
-fn host_port(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority)
-        .to_owned()
-}
-
-/// `url` with its host:port replaced.
-fn with_host_port(url: &str, host_port: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a URL");
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@"));
-    format!(
-        "{scheme}://{}{host_port}{}",
-        user.unwrap_or_default(),
-        &rest[end..]
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_is_503_and_the_server_recovers() {
     if common::skip_postgres() {
@@ -195,13 +171,7 @@ async fn postgres_outage_is_503_and_the_server_recovers() {
     }
     let dir = tempfile::tempdir().expect("dir");
     let db = TestDb::create(Backend::Postgres, dir.path()).await;
-    let upstream = tokio::net::lookup_host(host_port(&db.url))
-        .await
-        .expect("resolve the test server")
-        .next()
-        .expect("an address");
-    let proxy = Proxy::start(upstream).await;
-    let proxied = with_host_port(&db.url, &proxy.addr.to_string());
+    let (proxy, proxied) = Proxy::in_front_of(&db.url).await;
     let clock = destiny_repository::clock::ManualClock::new(jiff::Timestamp::now());
     let s = Server::start_on(db, dir, clock, Options::on_database(proxied)).await;
     let (robot, _) = s.robot("outage").await;

@@ -47,6 +47,19 @@ impl Proxy {
         Self { addr, up, task }
     }
 
+    /// A proxy in front of the database server of `url` (`postgres://user@host:port/db`),
+    /// and `url` through it.
+    pub async fn in_front_of(url: &str) -> (Self, String) {
+        let upstream = tokio::net::lookup_host(host_port(url))
+            .await
+            .expect("resolve the database server")
+            .next()
+            .expect("an address");
+        let proxy = Self::start(upstream).await;
+        let proxied = with_host_port(url, &proxy.addr.to_string());
+        (proxy, proxied)
+    }
+
     /// Makes the upstream unreachable (and cuts live connections).
     pub fn down(&self) {
         let _ = self.up.send(false);
@@ -63,4 +76,28 @@ impl Drop for Proxy {
         self.task.abort();
         let _ = self.up.send(false);
     }
+}
+
+/// The host:port of a `postgres://user@host:port/db` URL.
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority)
+        .to_owned()
+}
+
+/// `url` with its host:port replaced.
+fn with_host_port(url: &str, host_port: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@"));
+    format!(
+        "{scheme}://{}{host_port}{}",
+        user.unwrap_or_default(),
+        &rest[end..]
+    )
 }

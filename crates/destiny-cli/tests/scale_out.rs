@@ -1,0 +1,354 @@
+//! Three `destiny serve` processes on one PostgreSQL database and one blob store, with
+//! faults, and nothing lost or doubled:
+//!
+//! 1. One server takes a 5,000-reference import and is SIGKILLed while it runs. Two more
+//!    start on the same database (nothing is requeued at their start-up); once the dead
+//!    holder's import lease runs out, one of them takes the import over and applies it
+//!    once: every pending enhancement `completed`, one enhancement per reference, the
+//!    validation file present with one line per reference.
+//! 2. The dead server comes back; three robot runners, one per server, share a request
+//!    of 1,500 references. One server is SIGKILLed while they poll and started again on
+//!    its port, and the database is cut off from all three (through a TCP proxy, as a
+//!    PostgreSQL restart looks to its clients: connections reset, new ones refused) until
+//!    every server reports it unavailable, then restored. The request completes with
+//!    each reference enhanced exactly once, no expired enhancement retried twice, no
+//!    import left behind, and every import's validation file present.
+//!
+//! The blob store is a directory the three share (`--blob-dir`); its signing key lives
+//! there, so every server accepts the URLs another signed.
+
+mod robot_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use destiny_robot::toy::TOY_SOURCE;
+use destiny_robot::{Runner, ToyRobot};
+use destiny_sdk::client::RobotClient;
+use destiny_sdk::models::ProvisionedRobot;
+use destiny_testkit::proxy::Proxy;
+use destiny_testkit::{eventually, skip_postgres, sql, wait_for, Backend, TestDb};
+use robot_support::{admin, Serve, DEADLINE};
+use serde_json::json;
+use uuid::Uuid;
+
+/// The references of the import that is interrupted.
+const BIG: usize = 5_000;
+/// The references the robots share.
+const SHARED: usize = 1_500;
+/// How long the robots' work may take, faults included (the lease of a claim lost with
+/// its server runs out after 10 s).
+const WORK_DEADLINE: Duration = Duration::from_secs(120);
+
+/// A free port on 127.0.0.1 (bound and released), so a server can come back on it.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// Starts server `name` on `port`, on the shared database and blob directory.
+async fn serve(dir: &Path, name: &str, port: u16, database: &str) -> Serve {
+    let listen = format!("127.0.0.1:{port}");
+    let blobs = dir.join("blobs");
+    let args = [
+        "--listen",
+        &listen,
+        "--database",
+        database,
+        "--blob-dir",
+        blobs.to_str().expect("UTF-8 path"),
+        "--import-lease",
+        "2s",
+        "--expiry-interval",
+        "1s",
+        "--lease-default",
+        "PT10S",
+        "--database-timeout",
+        "2s",
+    ];
+    Serve::spawn(dir.join(format!("{name}.log")), &args).await
+}
+
+/// Registers a robot through `base`.
+async fn register(http: &reqwest::Client, base: &str, name: &str) -> ProvisionedRobot {
+    let body = json!({"name": name, "description": "d", "owner": "o"}).to_string();
+    let (status, robot) = admin(http, base, "/v1/robots/", body).await;
+    assert_eq!(status, 201, "{robot}");
+    serde_json::from_value(robot).expect("robot")
+}
+
+/// Imports `n` references (OpenAlex ids from `first`) through `base` and asks `robot` to
+/// enhance them all through `request_base`; answers the references and the request.
+async fn requested(
+    http: &reqwest::Client,
+    base: &str,
+    request_base: &str,
+    robot: Uuid,
+    n: usize,
+    first: usize,
+) -> (Vec<Uuid>, Uuid) {
+    let lines: String = (0..n)
+        .map(|i| {
+            json!({"identifiers": [{"identifier": format!("W{}", first + i), "identifier_type": "open_alex"}]})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    let (status, ids) = admin(http, base, "/v1/references/", lines).await;
+    assert_eq!(status, 201, "{ids}");
+    let ids: Vec<Uuid> = serde_json::from_value(ids).expect("ids");
+    let body = json!({"robot_id": robot, "reference_ids": ids, "source": "scale-out"}).to_string();
+    let (status, request) = admin(http, request_base, "/v1/enhancement-requests/", body).await;
+    assert_eq!(status, 202, "{request}");
+    (
+        ids,
+        request["id"].as_str().expect("id").parse().expect("uuid"),
+    )
+}
+
+/// The request's pending enhancements by status.
+async fn statuses(pool: &sqlx::AnyPool, request: Uuid) -> Vec<(String, i64)> {
+    let by_status = "SELECT status, COUNT(*) AS n FROM pending_enhancements \
+                     WHERE request_id = $1 GROUP BY status ORDER BY status";
+    sql::rows(pool, by_status, &[&request.to_string()])
+        .await
+        .iter()
+        .map(|r| {
+            use sqlx::Row;
+            (r.get::<String, _>("status"), r.get::<i64, _>("n"))
+        })
+        .collect()
+}
+
+/// (distinct references, enhancements) of `source` among `ids`' references.
+async fn enhanced(pool: &sqlx::AnyPool, source: &str) -> (i64, i64) {
+    use sqlx::Row;
+    let row = sql::row(
+        pool,
+        "SELECT COUNT(DISTINCT reference_id) AS r, COUNT(*) AS n FROM enhancements WHERE source = $1",
+        &[source],
+    )
+    .await;
+    (row.get("r"), row.get("n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
+    if skip_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let db = TestDb::create(Backend::Postgres, dir.path()).await;
+    let (proxy, database) = Proxy::in_front_of(&db.url).await;
+    let pool = db.pool().await;
+    let http = reqwest::Client::new();
+    let ports = [free_port(), free_port(), free_port()];
+
+    // ---- 1. A server SIGKILLed mid-import; another takes the import over. ----
+    let mut b = serve(dir.path(), "b-first", ports[1], &database).await;
+    let importer = register(&http, &b.base, "importer").await;
+    let (_, big_request) = requested(&http, &b.base, &b.base, importer.id, BIG, 1).await;
+    let client =
+        RobotClient::new(&b.base, importer.client_secret.as_str(), importer.id).expect("client");
+    let batch = destiny_testkit::lease_and_submit(&http, &client, importer.id, BIG as u32, |id| {
+        json!({"reference_id": id, "source": "Importer", "visibility": "public", "robot_version": "1",
+            "content": {"enhancement_type": "annotation", "annotations": [
+                {"annotation_type": "score", "scheme": "meta:scale", "label": "l", "score": 0.5, "data": {}}]}})
+        .to_string()
+    })
+    .await;
+    let seen = wait_for("the import to start", DEADLINE, || async {
+        let (state, _) = sql::batch_import(&pool, batch.id).await;
+        (state != "queued").then_some(state)
+    })
+    .await;
+    b.kill();
+    assert_eq!(
+        seen,
+        "running",
+        "the import finished before it could be interrupted; log:\n{}",
+        b.log()
+    );
+    let a = serve(dir.path(), "a", ports[0], &database).await;
+    let c = serve(dir.path(), "c-first", ports[2], &database).await;
+    wait_for("the import taken over", DEADLINE, || async {
+        let (state, attempts) = sql::batch_import(&pool, batch.id).await;
+        (state == "done").then_some(attempts)
+    })
+    .await;
+    assert_eq!(
+        sql::batch_import(&pool, batch.id).await,
+        ("done".to_owned(), 2),
+        "taken over once; a's log:\n{}\nc's log:\n{}",
+        a.log(),
+        c.log()
+    );
+    assert_eq!(
+        statuses(&pool, big_request).await,
+        vec![("completed".to_owned(), BIG as i64)]
+    );
+    assert_eq!(enhanced(&pool, "Importer").await, (BIG as i64, BIG as i64));
+    let key: String = sql::scalar(
+        &pool,
+        "SELECT validation_file FROM batches WHERE id = $1",
+        &[&batch.id.to_string()],
+    )
+    .await;
+    let validation =
+        std::fs::read_to_string(dir.path().join("blobs").join(&key)).expect("validation file");
+    assert_eq!(validation.lines().count(), BIG);
+
+    // ---- 2. Robots spread over three servers; a kill mid-poll and an outage. ----
+    let b = serve(dir.path(), "b-second", ports[1], &database).await;
+    let robot = register(&http, &a.base, "spread").await;
+    let (_, request) = requested(&http, &a.base, &c.base, robot.id, SHARED, 1_000_000).await;
+    let mut runners = Vec::new();
+    for (i, base) in [&a.base, &b.base, &c.base].into_iter().enumerate() {
+        let client =
+            RobotClient::new(base, robot.client_secret.as_str(), robot.id).expect("client");
+        let runner = Runner::builder(ToyRobot::new().with_seed(i as u64))
+            .client(client)
+            .batch_size(25)
+            // A claim lost with a killed server is retried once this runs out.
+            .lease("PT10S".parse().expect("lease"))
+            .poll_interval(Duration::from_millis(20))
+            .build()
+            .expect("runner");
+        let stop = runner.shutdown_token();
+        runners.push((stop, tokio::spawn(runner.run())));
+    }
+    let completed = |at_least: i64| {
+        let pool = pool.clone();
+        async move {
+            let done: i64 = sql::scalar(
+                &pool,
+                "SELECT COUNT(*) FROM pending_enhancements WHERE request_id = $1 AND status = 'completed'",
+                &[&request.to_string()],
+            )
+            .await;
+            done >= at_least
+        }
+    };
+    eventually("a third of the work", WORK_DEADLINE, || {
+        completed(SHARED as i64 / 3)
+    })
+    .await;
+    let mut c = c;
+    c.kill();
+    let c = serve(dir.path(), "c-second", ports[2], &database).await;
+    eventually("two thirds of the work", WORK_DEADLINE, || {
+        completed(2 * SHARED as i64 / 3)
+    })
+    .await;
+    proxy.down();
+    for server in [&a, &b, &c] {
+        eventually("the outage seen", DEADLINE, || async {
+            let answer = http
+                .get(format!("{}/v1/system/healthcheck/", server.base))
+                .send()
+                .await;
+            answer.is_ok_and(|r| r.status() == 503)
+        })
+        .await;
+    }
+    proxy.up();
+    let deadline = tokio::time::Instant::now() + WORK_DEADLINE;
+    loop {
+        let resp = http
+            .get(format!("{}/v1/enhancement-requests/{request}/", b.base))
+            .bearer_auth(robot_support::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("GET request");
+        let read: serde_json::Value = resp.json().await.unwrap_or_default();
+        if read["request_status"] == "completed" {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let imports: Vec<String> = {
+                use sqlx::Row;
+                sql::rows(
+                    &pool,
+                    "SELECT import_state, COUNT(*) AS n FROM batches GROUP BY import_state",
+                    &[],
+                )
+                .await
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}: {}",
+                        r.get::<String, _>("import_state"),
+                        r.get::<i64, _>("n")
+                    )
+                })
+                .collect()
+            };
+            panic!(
+                "the request did not complete: {}\nstatuses {:?}\nimports {imports:?}\n\
+                 a:\n{}\nb:\n{}\nc:\n{}",
+                read["request_status"],
+                statuses(&pool, request).await,
+                a.log(),
+                b.log(),
+                c.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (stop, run) in runners {
+        stop.cancel();
+        run.await.expect("runner task").expect("runner");
+    }
+
+    // Each reference enhanced exactly once; the rest of the pending enhancements expired
+    // (claims lost with the killed server), each retried at most once.
+    assert_eq!(
+        enhanced(&pool, TOY_SOURCE).await,
+        (SHARED as i64, SHARED as i64)
+    );
+    let by_status = statuses(&pool, request).await;
+    assert!(
+        by_status
+            .iter()
+            .all(|(s, _)| s == "completed" || s == "expired"),
+        "{by_status:?}"
+    );
+    let twice: i64 = sql::scalar(
+        &pool,
+        "SELECT COUNT(*) FROM (SELECT retry_of FROM pending_enhancements \
+         WHERE retry_of IS NOT NULL GROUP BY retry_of HAVING COUNT(*) > 1) AS doubled",
+        &[],
+    )
+    .await;
+    assert_eq!(twice, 0, "an expired enhancement retried twice");
+    let left: i64 = sql::scalar(
+        &pool,
+        "SELECT COUNT(*) FROM batches WHERE import_state IN ('queued', 'running')",
+        &[],
+    )
+    .await;
+    assert_eq!(left, 0, "imports left behind");
+    let files: Vec<String> = {
+        use sqlx::Row;
+        sql::rows(
+            &pool,
+            "SELECT validation_file FROM batches WHERE import_state = 'done'",
+            &[],
+        )
+        .await
+        .iter()
+        .map(|r| r.get::<String, _>("validation_file"))
+        .collect()
+    };
+    assert!(files.len() >= SHARED / 25, "{} imports", files.len());
+    for key in files {
+        assert!(
+            dir.path().join("blobs").join(&key).is_file(),
+            "validation file {key} missing"
+        );
+    }
+    pool.close().await;
+}
