@@ -194,3 +194,48 @@ async fn a_server_starting_on_postgres_leaves_held_imports_alone() {
         .expect("still held");
     assert_eq!(report.completed, 3);
 }
+
+/// Matching against the automations runs on one server at a time: a second server's
+/// attempt to take the queue fails while the first holds it, and succeeds once it is
+/// released, or once the holder's connection is gone (a holder that died).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_at_a_time_holds_the_automations_queue() {
+    use destiny_repository::db::cluster_lock::ClusterKey;
+    if common::skip_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let db = common::TestDb::create(Backend::Postgres, dir.path()).await;
+    let one = destiny_repository::db::Db::connect(&db.url)
+        .await
+        .expect("first");
+    let two = destiny_repository::db::Db::connect(&db.url)
+        .await
+        .expect("second");
+    let key = ClusterKey::Percolation;
+    let held = one
+        .try_cluster_lock(key)
+        .await
+        .expect("lock")
+        .expect("free");
+    assert!(two.try_cluster_lock(key).await.expect("lock").is_none());
+    held.release().await.expect("release");
+    let held = two
+        .try_cluster_lock(key)
+        .await
+        .expect("lock")
+        .expect("released");
+    assert!(one.try_cluster_lock(key).await.expect("lock").is_none());
+    // Dropped unreleased (its task cancelled): the session ends, and the lock with it.
+    drop(held);
+    common::eventually("the lock freed", common::DEADLINE, || async {
+        match one.try_cluster_lock(key).await.expect("lock") {
+            Some(lock) => {
+                lock.release().await.expect("release");
+                true
+            }
+            None => false,
+        }
+    })
+    .await;
+}

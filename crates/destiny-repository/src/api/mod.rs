@@ -61,7 +61,7 @@ pub struct AppState {
     pub admission: crate::admission::Admission,
     /// Held while matching against the automations: one import worker of this server
     /// matches at a time, so two cannot both find a reference not yet under way for a
-    /// robot and both ask for it.
+    /// robot and both ask for it (across servers, `db::cluster_lock` does the same).
     pub percolating: Arc<tokio::sync::Mutex<()>>,
     /// What the server counts (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,

@@ -19,6 +19,7 @@
 
 pub mod automations;
 pub mod batches;
+pub mod cluster_lock;
 pub mod expiry;
 pub mod imports;
 pub mod legacy;

@@ -26,6 +26,7 @@ pub use query::Query;
 
 use crate::api::AppState;
 use crate::clock::micros;
+use crate::db::cluster_lock::ClusterKey;
 use crate::db::percolation::Trigger;
 use crate::error::ApiError;
 
@@ -78,12 +79,26 @@ async fn automations(state: &AppState) -> Result<Vec<(RobotAutomation, Query)>, 
 }
 
 /// Matches everything queued ([`crate::db::percolation`]), oldest first, until the queue
-/// is empty; a match that fails goes back to the queue.
+/// is empty; a match that fails goes back to the queue. One worker of one server matches
+/// at a time (two could each find a reference not yet under way for a robot and each ask
+/// for it): when another server holds the queue ([`ClusterKey::Percolation`]) this
+/// returns at once and leaves the queue to it.
 ///
 /// # Errors
 /// Database or storage failures.
 pub async fn drain(state: &AppState) -> Result<(), ApiError> {
     let _one_at_a_time = state.percolating.lock().await;
+    // And one server at a time: another that holds the lock drains the queue itself.
+    let Some(lock) = state.db.try_cluster_lock(ClusterKey::Percolation).await? else {
+        return Ok(());
+    };
+    let drained = drain_held(state).await;
+    lock.release().await?;
+    drained
+}
+
+/// [`drain`], once this server holds the queue.
+async fn drain_held(state: &AppState) -> Result<(), ApiError> {
     while let Some((id, trigger)) = state.db.take_percolation(micros(state.clock.now())).await? {
         match run(state, &trigger).await {
             Ok(created) => {
