@@ -1,7 +1,8 @@
 //! Imports are held under a lease, so several servers can share one database: an import
 //! whose holder stopped is taken over once its lease runs out, the former holder changes
 //! nothing after that (every write names its attempt), and a server starting on a shared
-//! PostgreSQL leaves the imports of live servers alone.
+//! PostgreSQL leaves the imports of live servers alone. Also what else several servers
+//! share: the automations queue (one server at a time) and the migrations (run once).
 //!
 //! Time is the test's [`ManualClock`](destiny_repository::clock::ManualClock): leases
 //! run out when the test moves it, not by waiting.
@@ -238,4 +239,31 @@ async fn one_server_at_a_time_holds_the_automations_queue() {
         }
     })
     .await;
+}
+
+/// Servers starting at the same moment on a new PostgreSQL database migrate it once
+/// between them (sqlx takes an advisory lock around the migrations).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_starting_together_on_a_new_database_migrate_it_once() {
+    if common::skip_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let db = common::TestDb::create(Backend::Postgres, dir.path()).await;
+    let connect = || destiny_repository::db::Db::connect(&db.url);
+    let (a, b, c) = tokio::join!(connect(), connect(), connect());
+    for opened in [a, b, c] {
+        opened.expect("each server opens the database");
+    }
+    let pool = db.pool().await;
+    let applied: i64 = sql::scalar(&pool, "SELECT COUNT(*) FROM _sqlx_migrations", &[]).await;
+    let distinct: i64 = sql::scalar(
+        &pool,
+        "SELECT COUNT(DISTINCT version) FROM _sqlx_migrations",
+        &[],
+    )
+    .await;
+    assert_eq!(applied, distinct);
+    assert!(applied >= 10, "{applied} migrations");
+    pool.close().await;
 }
