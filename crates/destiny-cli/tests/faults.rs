@@ -35,7 +35,7 @@ use uuid::Uuid;
 mod robot_support;
 
 use destiny_testkit::{sql, wait_for};
-use robot_support::{admin, spawn_toy, Serve, ADMIN_TOKEN, DEADLINE};
+use robot_support::{admin, serve_in, spawn_toy, ADMIN_TOKEN, DEADLINE};
 
 /// Temporary (partial) blob files anywhere under `dir`, as the store names them (none
 /// when `dir` does not exist yet).
@@ -288,7 +288,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
 async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     const N: usize = 10_000;
     let dir = tempfile::tempdir().expect("dir");
-    let mut server = Serve::start(dir.path(), "first.log").await;
+    let mut server = serve_in(dir.path(), "first.log").await;
     let http = reqwest::Client::new();
     let base = server.base.clone();
 
@@ -364,7 +364,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     std::fs::write(&abandoned, b"half an upload").expect("an abandoned write");
 
     // The next server resumes the import, and applies it once.
-    let server = Serve::start(dir.path(), "second.log").await;
+    let server = serve_in(dir.path(), "second.log").await;
     assert!(!abandoned.exists(), "swept at start-up");
     wait_for("the resumed import", DEADLINE, || async {
         let (state, _) = sql::batch_import(&pool, batch.id).await;

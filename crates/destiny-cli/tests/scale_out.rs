@@ -28,7 +28,7 @@ use destiny_sdk::client::RobotClient;
 use destiny_sdk::models::ProvisionedRobot;
 use destiny_testkit::proxy::Proxy;
 use destiny_testkit::{eventually, skip_postgres, sql, wait_for, Backend, TestDb};
-use robot_support::{admin, Serve, DEADLINE};
+use robot_support::{admin, serve_with, Serve, DEADLINE};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -69,7 +69,7 @@ async fn serve(dir: &Path, name: &str, port: u16, database: &str) -> Serve {
         "--database-timeout",
         "2s",
     ];
-    Serve::spawn(dir.join(format!("{name}.log")), &args).await
+    serve_with(dir.join(format!("{name}.log")), &args).await
 }
 
 /// Registers a robot through `base`.

@@ -24,6 +24,8 @@
 //! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches); [`mod@bench`]: what the
 //!   benches read from their environment.
 //! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back.
+//! - [`serve_process::Serve`]: `destiny serve` as a child process (kill it, restart it),
+//!   and [`serve_process::admin`] calls to it.
 //! - [`fixture`] / [`fixture_text`]: the shared fixtures in `../shared/fixtures`.
 //! - [`init_logging`], [`capture_logs`] and [`LogSink`]: logs on demand (`TEST_LOG=debug`)
 //!   or captured.
@@ -38,6 +40,7 @@ mod logs;
 pub mod proxy;
 pub mod python;
 pub mod scratch_db;
+pub mod serve_process;
 mod server;
 pub mod sql;
 mod wait;

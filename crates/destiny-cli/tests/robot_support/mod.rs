@@ -147,117 +147,17 @@ impl Drop for Robot {
 
 // ---- `destiny serve` child processes ------------------------------------------------------
 
-/// The admin token every [`Serve`] is given.
-pub const ADMIN_TOKEN: &str = "faults-admin-token";
+pub use destiny_testkit::serve_process::{admin, ADMIN_TOKEN};
 
-/// A `destiny serve` child process, SIGKILLed when dropped.
-pub struct Serve {
-    /// The process.
-    pub child: std::process::Child,
-    /// `http://127.0.0.1:<port>`.
-    pub base: String,
-    log: PathBuf,
-    /// Kept open so the server's prints never meet a closed pipe.
-    _stdout: std::thread::JoinHandle<()>,
+/// A `destiny serve` child process of this crate's binary.
+pub type Serve = destiny_testkit::serve_process::Serve;
+
+/// Starts `destiny serve` on `dir/destiny.db` and `dir/blobs`, port 0.
+pub async fn serve_in(dir: &std::path::Path, log_name: &str) -> Serve {
+    Serve::start(env!("CARGO_BIN_EXE_destiny").as_ref(), dir, log_name).await
 }
 
-impl Serve {
-    /// Starts `destiny serve` on `dir/destiny.db` and `dir/blobs`, port 0; answers once
-    /// it listens.
-    pub async fn start(dir: &std::path::Path, log_name: &str) -> Self {
-        let database = format!("sqlite://{}", dir.join("destiny.db").display());
-        let blobs = dir.join("blobs");
-        let args = [
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            &database,
-            "--blob-dir",
-            blobs.to_str().expect("a UTF-8 path"),
-            "--expiry-interval",
-            "PT1H",
-        ];
-        Self::spawn(dir.join(log_name), &args).await
-    }
-
-    /// Starts `destiny serve` with `args` (and the admin token), logging to `log`;
-    /// answers once it listens.
-    pub async fn spawn(log: PathBuf, args: &[&str]) -> Self {
-        use std::io::BufRead;
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_destiny"))
-            .arg("serve")
-            .args(args)
-            .args(["--admin-token", ADMIN_TOKEN])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .expect("run destiny serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            for _ in lines {}
-        });
-        let first = tokio::task::spawn_blocking(move || rx.recv_timeout(DEADLINE))
-            .await
-            .expect("reader")
-            .unwrap_or_else(|_| {
-                panic!(
-                    "destiny serve did not start; its log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            });
-        let base = first
-            .strip_prefix("destiny serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-            .to_owned();
-        Self {
-            child,
-            base,
-            log,
-            _stdout: reader,
-        }
-    }
-
-    /// SIGKILLs the server and waits for it to be gone.
-    pub fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL the server");
-        let _ = self.child.wait();
-    }
-
-    /// What the server logged so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An admin `POST` answering (status, JSON).
-pub async fn admin(
-    http: &reqwest::Client,
-    base: &str,
-    path: &str,
-    body: String,
-) -> (u16, serde_json::Value) {
-    let resp = http
-        .post(format!("{base}{path}"))
-        .bearer_auth(ADMIN_TOKEN)
-        .body(body)
-        .send()
-        .await
-        .expect("admin request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+/// Starts `destiny serve` with `args`, logging to `log`.
+pub async fn serve_with(log: PathBuf, args: &[&str]) -> Serve {
+    Serve::spawn(env!("CARGO_BIN_EXE_destiny").as_ref(), log, args).await
 }

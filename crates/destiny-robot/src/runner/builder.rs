@@ -74,6 +74,8 @@ pub struct RunnerBuilder<R> {
     shutdown: Option<CancellationToken>,
     /// A bound listener for the health server.
     health_listener: Option<TcpListener>,
+    /// Metrics shared with other runners, if given.
+    metrics: Option<Metrics>,
 }
 
 impl<R: Robot> RunnerBuilder<R> {
@@ -88,6 +90,7 @@ impl<R: Robot> RunnerBuilder<R> {
             transient: TransientPolicy::default(),
             shutdown: None,
             health_listener: None,
+            metrics: None,
         }
     }
 
@@ -147,6 +150,10 @@ impl<R: Robot> RunnerBuilder<R> {
         /// Stop when this token is cancelled (default: a token of the runner's own, see
         /// [`Runner::shutdown_token`]).
         shutdown_token(token: CancellationToken) => shutdown = Some(token);
+        /// Counts into these metrics (default: the runner's own), so several runners of
+        /// one process can report together: their counters add up and their poll
+        /// latencies form one sample.
+        metrics(metrics: Metrics) => metrics = Some(metrics);
     }
 
     /// Builds the runner.
@@ -199,7 +206,7 @@ impl<R: Robot> RunnerBuilder<R> {
                 transient: self.transient,
                 io_attempts: 5,
                 io_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
-                metrics: Metrics::default(),
+                metrics: self.metrics.unwrap_or_default(),
             }),
             shutdown: self.shutdown.unwrap_or_default(),
             abandon: CancellationToken::new(),

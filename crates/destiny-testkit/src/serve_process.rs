@@ -1,0 +1,128 @@
+//! `destiny serve` as a child process (the `destiny` binary is the caller's to name:
+//! only its own crate's tests know where Cargo built it), with the admin calls made
+//! over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::DEADLINE;
+
+/// The admin token every [`Serve`] is given.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A `destiny serve` child process, SIGKILLed when dropped.
+pub struct Serve {
+    /// The process.
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    log: PathBuf,
+    /// Kept open so the server's prints never meet a closed pipe.
+    _stdout: std::thread::JoinHandle<()>,
+}
+
+impl Serve {
+    /// Starts `bin serve` on `dir/destiny.db` and `dir/blobs`, port 0; answers once it
+    /// listens.
+    pub async fn start(bin: &Path, dir: &Path, log_name: &str) -> Self {
+        let database = format!("sqlite://{}", dir.join("destiny.db").display());
+        let blobs = dir.join("blobs");
+        let args = [
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &database,
+            "--blob-dir",
+            blobs.to_str().expect("a UTF-8 path"),
+            "--expiry-interval",
+            "PT1H",
+        ];
+        Self::spawn(bin, dir.join(log_name), &args).await
+    }
+
+    /// Starts `bin serve` with `args` (and the admin token), logging to `log`; answers
+    /// once it listens.
+    pub async fn spawn(bin: &Path, log: PathBuf, args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .args(args)
+            .args(["--admin-token", ADMIN_TOKEN])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("run destiny serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            for _ in lines {}
+        });
+        let first = tokio::task::spawn_blocking(move || rx.recv_timeout(DEADLINE))
+            .await
+            .expect("reader")
+            .unwrap_or_else(|_| {
+                panic!(
+                    "destiny serve did not start; its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            });
+        let base = first
+            .strip_prefix("destiny serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_owned();
+        Self {
+            child,
+            base,
+            log,
+            _stdout: reader,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILLs the server and waits for it to be gone.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL the server");
+        let _ = self.child.wait();
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An admin `POST` answering (status, JSON).
+pub async fn admin(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: String,
+) -> (u16, serde_json::Value) {
+    let resp = http
+        .post(format!("{base}{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(body)
+        .send()
+        .await
+        .expect("admin request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
