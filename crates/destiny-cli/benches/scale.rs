@@ -15,7 +15,8 @@
 //! over the run (`/proc/PID/stat`) and its resident memory at the end (`VmRSS`).
 //!
 //! `cargo bench -p destiny-cli --bench scale` (settings: `DESTINY_SCALE_SERVERS` "1,2,3",
-//! `DESTINY_SCALE_REFS` 100000, `DESTINY_SCALE_ROBOTS` 64, `DESTINY_SCALE_BATCH` 100).
+//! `DESTINY_SCALE_REFS` 100000, `DESTINY_SCALE_ROBOTS` 64, `DESTINY_SCALE_BATCH` 100;
+//! `DESTINY_SCALE_KEEP` set keeps each case's directory, with the servers' logs).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -186,6 +187,10 @@ async fn run(url: &str, servers: usize, settings: &Settings) -> Result<Figures, 
         run.await??;
     }
     pool.close().await;
+    drop(started);
+    if std::env::var_os("DESTINY_SCALE_KEEP").is_some() {
+        eprintln!("kept the servers' logs in {}", dir.keep().display());
+    }
     let ms = |q| {
         metrics
             .poll_latency_quantile(q)

@@ -1,6 +1,7 @@
 //! [`ClusterLock`]: a mutex shared by every server of one database, for work that must not
 //! run on two servers at once (matching against the automations: two servers could each
-//! find a reference not yet under way for a robot and each ask for it).
+//! find a reference not yet under way for a robot and each ask for it), or need not (the
+//! planner statistics).
 //!
 //! On PostgreSQL it is a session advisory lock held on a pooled connection; a server that
 //! dies loses its session and with it the lock, so nothing waits on a dead holder. On
@@ -18,6 +19,9 @@ use crate::error::ApiError;
 pub enum ClusterKey {
     /// Matching queued triggers against the automations.
     Percolation,
+    /// Analyzing the queue tables ([`super::statistics`]): two servers analyzing at
+    /// once do the same work twice.
+    Analyze,
 }
 
 impl ClusterKey {
@@ -26,6 +30,7 @@ impl ClusterKey {
     fn advisory_key(self) -> i64 {
         match self {
             Self::Percolation => 0x0de5_7171_0000_0001,
+            Self::Analyze => 0x0de5_7171_0000_0002,
         }
     }
 }

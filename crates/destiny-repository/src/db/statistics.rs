@@ -9,13 +9,16 @@
 //! took 25 s over 25,600 pending enhancements while polls and submits waited on its row
 //! locks), and reading a batch's enhancements scanned the whole table. So every change
 //! is counted here, and once the changes since the last analysis reach autovacuum's rule
-//! (a tenth of the rows then, at least [`MIN_CHANGES`]) the tables are analyzed at once.
+//! (a tenth of the rows then, at least [`MIN_CHANGES`]) the tables are analyzed at once,
+//! by one server of the database at a time (a server that finds another analyzing
+//! leaves it to that one).
 //! SQLite plans without such statistics.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sqlx::Row;
 
+use super::cluster_lock::ClusterKey;
 use super::{Backend, Db};
 
 /// Changes that always warrant a new analysis, however small the tables.
@@ -47,8 +50,19 @@ impl Db {
         stats.changed.store(0, Ordering::Release);
         let db = self.clone();
         tokio::spawn(async move {
-            match db.analyze().await {
-                Ok(rows) => db.statistics.rows_then.store(rows, Ordering::Release),
+            // One server of the database analyzes at a time; while another does, this
+            // one's changes are covered by that analysis.
+            match db.try_cluster_lock(ClusterKey::Analyze).await {
+                Ok(Some(lock)) => {
+                    match db.analyze().await {
+                        Ok(rows) => db.statistics.rows_then.store(rows, Ordering::Release),
+                        Err(e) => tracing::warn!(error = %e, "analyzing the queue tables failed"),
+                    }
+                    if let Err(e) = lock.release().await {
+                        tracing::warn!(error = %e, "releasing the analysis lock failed");
+                    }
+                }
+                Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "analyzing the queue tables failed"),
             }
             db.statistics.running.store(false, Ordering::Release);
