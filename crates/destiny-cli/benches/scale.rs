@@ -23,11 +23,8 @@ use std::time::{Duration, Instant};
 
 use destiny_robot::{Metrics, Runner, ToyRobot};
 use destiny_sdk::client::RobotClient;
-use destiny_sdk::models::ProvisionedRobot;
-use destiny_testkit::serve_process::{admin, Serve};
+use destiny_testkit::serve_process::{import_and_request, openalex_lines, register, Serve};
 use destiny_testkit::{bench, scratch_db, sql};
-use serde_json::json;
-use uuid::Uuid;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -112,32 +109,10 @@ async fn run(url: &str, servers: usize, settings: &Settings) -> Result<Figures, 
     }
     let http = reqwest::Client::new();
     let base = started[0].base.clone();
-    let body = json!({"name": "scale", "description": "d", "owner": "o"}).to_string();
-    let (status, robot) = admin(&http, &base, "/v1/robots/", body).await;
-    if status != 201 {
-        return Err(format!("register: {status} {robot}").into());
-    }
-    let robot: ProvisionedRobot = serde_json::from_value(robot)?;
-    for chunk in 0..settings.refs.div_ceil(10_000) {
-        let first = chunk * 10_000;
-        let n = (settings.refs - first).min(10_000);
-        let lines: String = (first..first + n)
-            .map(|i| {
-                json!({"identifiers": [{"identifier": format!("W{}", i + 1), "identifier_type": "open_alex"}]})
-                    .to_string()
-                    + "\n"
-            })
-            .collect();
-        let (status, ids) = admin(&http, &base, "/v1/references/", lines).await;
-        if status != 201 {
-            return Err(format!("import: {status}").into());
-        }
-        let ids: Vec<Uuid> = serde_json::from_value(ids)?;
-        let body = json!({"robot_id": robot.id, "reference_ids": ids}).to_string();
-        let (status, answer) = admin(&http, &base, "/v1/enhancement-requests/", body).await;
-        if status != 202 {
-            return Err(format!("request: {status} {answer}").into());
-        }
+    let robot = register(&http, &base, "scale").await;
+    for first in (0..settings.refs).step_by(10_000) {
+        let numbers = first + 1..(first + 10_000).min(settings.refs) + 1;
+        import_and_request(&http, &base, &base, robot.id, openalex_lines(numbers)).await;
     }
 
     let pool = {

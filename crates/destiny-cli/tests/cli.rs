@@ -666,46 +666,29 @@ fn serve_start_up_failures_exit_1_and_usage_errors_2() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/db.sqlite", dir.path().display());
     let blobs = dir.path().join("blobs");
-    let out = destiny(
-        &[
+    // `destiny serve` on `listen` and `database` exits 1 saying `why`.
+    let fails_at_start = |listen: &str, database: &str, why: &str| {
+        let args = [
             "serve",
             "--listen",
-            &port,
+            listen,
             "--database",
-            &db,
+            database,
             "--blob-dir",
             blobs.to_str().unwrap(),
-        ],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("starting the repository"),
-        "{}",
-        text(&out.stderr)
-    );
+        ];
+        let out = destiny(&args, &[], b"");
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(why), "{}", text(&out.stderr));
+    };
+    let db = format!("sqlite://{}/db.sqlite", dir.path().display());
+    fails_at_start(&port, &db, "starting the repository");
     // On PostgreSQL the admin token must be given; refused before connecting.
-    let out = destiny(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            "postgres://nobody@127.0.0.1:1/none",
-            "--blob-dir",
-            blobs.to_str().unwrap(),
-        ],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("on PostgreSQL the admin token must be given"),
-        "{}",
-        text(&out.stderr)
+    fails_at_start(
+        "127.0.0.1:0",
+        "postgres://nobody@127.0.0.1:1/none",
+        "on PostgreSQL the admin token must be given",
     );
     // A flag that is not one stays a usage error.
     let out = destiny(&["serve", "--poll-queue", "many"], &[], b"");

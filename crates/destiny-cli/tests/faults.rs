@@ -25,7 +25,7 @@ use destiny_robot::toy::TOY_SOURCE;
 use destiny_robot::{RunError, Runner, ToyRobot};
 use destiny_sdk::client::RobotClient;
 use destiny_sdk::models::{EnhancementRequestStatus, ProvisionedRobot};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::Row;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,8 +34,11 @@ use uuid::Uuid;
 
 mod robot_support;
 
+use destiny_testkit::serve_process::{
+    import_and_request, kill_while_importing, openalex_lines, register, score_line,
+};
 use destiny_testkit::{sql, wait_for};
-use robot_support::{admin, serve_in, spawn_toy, ADMIN_TOKEN, DEADLINE};
+use robot_support::{serve_in, spawn_toy, ADMIN_TOKEN, DEADLINE};
 
 /// Temporary (partial) blob files anywhere under `dir`, as the store names them (none
 /// when `dir` does not exist yet).
@@ -51,17 +54,6 @@ async fn sqlite_pool(path: &Path) -> sqlx::AnyPool {
         .connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("open the SQLite file")
-}
-
-/// Pending enhancements of a request by status.
-async fn statuses(pool: &sqlx::AnyPool, request: Uuid) -> Vec<(String, i64)> {
-    let by_status = "SELECT status, COUNT(*) AS n FROM pending_enhancements \
-                     WHERE request_id = $1 GROUP BY status ORDER BY status";
-    sql::rows(pool, by_status, &[&request.to_string()])
-        .await
-        .iter()
-        .map(|r| (r.get("status"), r.get("n")))
-        .collect()
 }
 
 /// Enhancements from `source`, as (references enhanced, enhancements stored).
@@ -243,7 +235,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
     );
     let pool = sqlite_pool(&repo.dir.path().join("destiny.db")).await;
     assert_eq!(
-        statuses(&pool, request).await,
+        sql::statuses(&pool, request).await,
         vec![("processing".to_owned(), N as i64)],
         "the killed batch is still leased, nothing was submitted"
     );
@@ -258,7 +250,7 @@ async fn a_robot_killed_mid_upload_leaves_no_partial_blob_and_its_batch_is_retri
     assert!(!proxy.armed.load(Ordering::SeqCst));
 
     assert_eq!(
-        statuses(&pool, request).await,
+        sql::statuses(&pool, request).await,
         vec![
             ("completed".to_owned(), N as i64),
             ("expired".to_owned(), N as i64)
@@ -292,59 +284,20 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     let http = reqwest::Client::new();
     let base = server.base.clone();
 
-    let (status, robot) = admin(
-        &http,
-        &base,
-        "/v1/robots/",
-        json!({"name": "importer", "description": "d", "owner": "o"}).to_string(),
-    )
-    .await;
-    assert_eq!(status, 201, "{robot}");
-    let robot: ProvisionedRobot = serde_json::from_value(robot).expect("robot");
-    let lines: String = (0..N)
-        .map(|i| {
-            json!({"identifiers": [{"identifier": format!("W{}", i + 1), "identifier_type": "open_alex"}]})
-                .to_string()
-                + "\n"
-        })
-        .collect();
-    let (status, ids) = admin(&http, &base, "/v1/references/", lines).await;
-    assert_eq!(status, 201, "{ids}");
-    let ids: Vec<Uuid> = serde_json::from_value(ids).expect("ids");
-    let (status, request) = admin(
-        &http,
-        &base,
-        "/v1/enhancement-requests/",
-        json!({"robot_id": robot.id, "reference_ids": ids, "source": "faults"}).to_string(),
-    )
-    .await;
-    assert_eq!(status, 202, "{request}");
-    let request: Uuid = request["id"].as_str().expect("id").parse().expect("uuid");
+    let robot = register(&http, &base, "importer").await;
+    let (ids, request) =
+        import_and_request(&http, &base, &base, robot.id, openalex_lines(1..N + 1)).await;
 
     // A robot leases all 10,000, uploads an enhancement for each and submits.
     let client = RobotClient::new(&base, robot.client_secret.as_str(), robot.id).expect("client");
     let batch = destiny_testkit::lease_and_submit(&http, &client, robot.id, N as u32, |id| {
-        json!({"reference_id": id, "source": "Importer", "visibility": "public", "robot_version": "1",
-            "content": {"enhancement_type": "annotation", "annotations": [
-                {"annotation_type": "score", "scheme": "meta:faults", "label": "l", "score": 0.5, "data": {}}]}})
-        .to_string()
+        score_line("Importer", id)
     })
     .await;
 
     // SIGKILL as soon as the import runs.
     let pool = sqlite_pool(&dir.path().join("destiny.db")).await;
-    let seen = wait_for("the import to start", DEADLINE, || async {
-        let (state, _) = sql::batch_import(&pool, batch.id).await;
-        (state != "queued").then_some(state)
-    })
-    .await;
-    server.kill();
-    assert_eq!(
-        seen,
-        "running",
-        "the import finished before it could be interrupted; log:\n{}",
-        server.log()
-    );
+    kill_while_importing(&mut server, &pool, batch.id).await;
     let (state, _) = sql::batch_import(&pool, batch.id).await;
     assert_eq!(state, "running", "killed mid-import:\n{}", server.log());
     assert_eq!(
@@ -353,7 +306,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
         "nothing applied"
     );
     assert_eq!(
-        statuses(&pool, request).await,
+        sql::statuses(&pool, request).await,
         vec![("importing".to_owned(), N as i64)]
     );
 
@@ -375,7 +328,7 @@ async fn a_server_killed_mid_import_resumes_after_a_restart_and_imports_once() {
     assert_eq!(attempts, 2, "{}", server.log());
     assert_eq!(temporary_files(&blobs), Vec::<PathBuf>::new());
     assert_eq!(
-        statuses(&pool, request).await,
+        sql::statuses(&pool, request).await,
         vec![("completed".to_owned(), N as i64)],
         "none discarded: the first attempt applied nothing"
     );
@@ -499,7 +452,7 @@ async fn clock_skew_across_the_300_s_window_both_ways() {
     let report = run.await.expect("runner task").expect("stops when asked");
     assert_eq!((report.polls_batch, report.references_enhanced), (0, 0));
     assert_eq!(
-        statuses(&pool, request).await,
+        sql::statuses(&pool, request).await,
         vec![("pending".to_owned(), 20)],
         "no work lost or leased"
     );
@@ -536,7 +489,7 @@ async fn clock_skew_across_the_300_s_window_both_ways() {
         other => panic!("expected a poll error, got {other:?}"),
     }
     assert_eq!(
-        statuses(&pool, request).await,
+        sql::statuses(&pool, request).await,
         vec![("pending".to_owned(), 20)]
     );
     pool.close().await;

@@ -25,12 +25,12 @@ use std::time::Duration;
 use destiny_robot::toy::TOY_SOURCE;
 use destiny_robot::{Runner, ToyRobot};
 use destiny_sdk::client::RobotClient;
-use destiny_sdk::models::ProvisionedRobot;
 use destiny_testkit::proxy::Proxy;
+use destiny_testkit::serve_process::{
+    import_and_request, kill_while_importing, openalex_lines, register, score_line,
+};
 use destiny_testkit::{eventually, skip_postgres, sql, wait_for, Backend, TestDb};
-use robot_support::{admin, serve_with, Serve, DEADLINE};
-use serde_json::json;
-use uuid::Uuid;
+use robot_support::{serve_with, Serve, DEADLINE};
 
 /// The references of the import that is interrupted.
 const BIG: usize = 5_000;
@@ -72,57 +72,6 @@ async fn serve(dir: &Path, name: &str, port: u16, database: &str) -> Serve {
     serve_with(dir.join(format!("{name}.log")), &args).await
 }
 
-/// Registers a robot through `base`.
-async fn register(http: &reqwest::Client, base: &str, name: &str) -> ProvisionedRobot {
-    let body = json!({"name": name, "description": "d", "owner": "o"}).to_string();
-    let (status, robot) = admin(http, base, "/v1/robots/", body).await;
-    assert_eq!(status, 201, "{robot}");
-    serde_json::from_value(robot).expect("robot")
-}
-
-/// Imports `n` references (OpenAlex ids from `first`) through `base` and asks `robot` to
-/// enhance them all through `request_base`; answers the references and the request.
-async fn requested(
-    http: &reqwest::Client,
-    base: &str,
-    request_base: &str,
-    robot: Uuid,
-    n: usize,
-    first: usize,
-) -> (Vec<Uuid>, Uuid) {
-    let lines: String = (0..n)
-        .map(|i| {
-            json!({"identifiers": [{"identifier": format!("W{}", first + i), "identifier_type": "open_alex"}]})
-                .to_string()
-                + "\n"
-        })
-        .collect();
-    let (status, ids) = admin(http, base, "/v1/references/", lines).await;
-    assert_eq!(status, 201, "{ids}");
-    let ids: Vec<Uuid> = serde_json::from_value(ids).expect("ids");
-    let body = json!({"robot_id": robot, "reference_ids": ids, "source": "scale-out"}).to_string();
-    let (status, request) = admin(http, request_base, "/v1/enhancement-requests/", body).await;
-    assert_eq!(status, 202, "{request}");
-    (
-        ids,
-        request["id"].as_str().expect("id").parse().expect("uuid"),
-    )
-}
-
-/// The request's pending enhancements by status.
-async fn statuses(pool: &sqlx::AnyPool, request: Uuid) -> Vec<(String, i64)> {
-    let by_status = "SELECT status, COUNT(*) AS n FROM pending_enhancements \
-                     WHERE request_id = $1 GROUP BY status ORDER BY status";
-    sql::rows(pool, by_status, &[&request.to_string()])
-        .await
-        .iter()
-        .map(|r| {
-            use sqlx::Row;
-            (r.get::<String, _>("status"), r.get::<i64, _>("n"))
-        })
-        .collect()
-}
-
 /// (distinct references, enhancements) of `source` among `ids`' references.
 async fn enhanced(pool: &sqlx::AnyPool, source: &str) -> (i64, i64) {
     use sqlx::Row;
@@ -150,28 +99,15 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     // ---- 1. A server SIGKILLed mid-import; another takes the import over. ----
     let mut b = serve(dir.path(), "b-first", ports[1], &database).await;
     let importer = register(&http, &b.base, "importer").await;
-    let (_, big_request) = requested(&http, &b.base, &b.base, importer.id, BIG, 1).await;
+    let lines = openalex_lines(1..BIG + 1);
+    let (_, big_request) = import_and_request(&http, &b.base, &b.base, importer.id, lines).await;
     let client =
         RobotClient::new(&b.base, importer.client_secret.as_str(), importer.id).expect("client");
     let batch = destiny_testkit::lease_and_submit(&http, &client, importer.id, BIG as u32, |id| {
-        json!({"reference_id": id, "source": "Importer", "visibility": "public", "robot_version": "1",
-            "content": {"enhancement_type": "annotation", "annotations": [
-                {"annotation_type": "score", "scheme": "meta:scale", "label": "l", "score": 0.5, "data": {}}]}})
-        .to_string()
+        score_line("Importer", id)
     })
     .await;
-    let seen = wait_for("the import to start", DEADLINE, || async {
-        let (state, _) = sql::batch_import(&pool, batch.id).await;
-        (state != "queued").then_some(state)
-    })
-    .await;
-    b.kill();
-    assert_eq!(
-        seen,
-        "running",
-        "the import finished before it could be interrupted; log:\n{}",
-        b.log()
-    );
+    kill_while_importing(&mut b, &pool, batch.id).await;
     let a = serve(dir.path(), "a", ports[0], &database).await;
     let c = serve(dir.path(), "c-first", ports[2], &database).await;
     wait_for("the import taken over", DEADLINE, || async {
@@ -187,7 +123,7 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
         c.log()
     );
     assert_eq!(
-        statuses(&pool, big_request).await,
+        sql::statuses(&pool, big_request).await,
         vec![("completed".to_owned(), BIG as i64)]
     );
     assert_eq!(enhanced(&pool, "Importer").await, (BIG as i64, BIG as i64));
@@ -204,7 +140,8 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     // ---- 2. Robots spread over three servers; a kill mid-poll and an outage. ----
     let b = serve(dir.path(), "b-second", ports[1], &database).await;
     let robot = register(&http, &a.base, "spread").await;
-    let (_, request) = requested(&http, &a.base, &c.base, robot.id, SHARED, 1_000_000).await;
+    let lines = openalex_lines(1_000_000..1_000_000 + SHARED);
+    let (_, request) = import_and_request(&http, &a.base, &c.base, robot.id, lines).await;
     let mut runners = Vec::new();
     for (i, base) in [&a.base, &b.base, &c.base].into_iter().enumerate() {
         let client =
@@ -290,7 +227,7 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
                 "the request did not complete: {}\nstatuses {:?}\nimports {imports:?}\n\
                  a:\n{}\nb:\n{}\nc:\n{}",
                 read["request_status"],
-                statuses(&pool, request).await,
+                sql::statuses(&pool, request).await,
                 a.log(),
                 b.log(),
                 c.log()
@@ -309,7 +246,7 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
         enhanced(&pool, TOY_SOURCE).await,
         (SHARED as i64, SHARED as i64)
     );
-    let by_status = statuses(&pool, request).await;
+    let by_status = sql::statuses(&pool, request).await;
     assert!(
         by_status
             .iter()

@@ -126,3 +126,80 @@ pub async fn admin(
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// References with one OpenAlex id each (`W<n>` for `n` in `numbers`), as the JSONL
+/// body of an import.
+pub fn openalex_lines(numbers: std::ops::Range<usize>) -> String {
+    numbers
+        .map(|n| {
+            serde_json::json!({"identifiers": [{"identifier": format!("W{n}"), "identifier_type": "open_alex"}]})
+                .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// Registers the robot `name` through `base`.
+///
+/// # Panics
+/// Unless the server answers 201 with a robot.
+pub async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+) -> destiny_sdk::models::ProvisionedRobot {
+    let body = serde_json::json!({"name": name, "description": "d", "owner": "o"}).to_string();
+    let (status, robot) = admin(http, base, "/v1/robots/", body).await;
+    assert_eq!(status, 201, "{robot}");
+    serde_json::from_value(robot).expect("a robot")
+}
+
+/// Imports `lines` through `base` and asks `robot` to enhance every reference, through
+/// `request_base`; answers the references and the request.
+///
+/// # Panics
+/// Unless the import answers 201 and the request 202.
+pub async fn import_and_request(
+    http: &reqwest::Client,
+    base: &str,
+    request_base: &str,
+    robot: uuid::Uuid,
+    lines: String,
+) -> (Vec<uuid::Uuid>, uuid::Uuid) {
+    let (status, ids) = admin(http, base, "/v1/references/", lines).await;
+    assert_eq!(status, 201, "{ids}");
+    let ids: Vec<uuid::Uuid> = serde_json::from_value(ids).expect("ids");
+    let body =
+        serde_json::json!({"robot_id": robot, "reference_ids": ids, "source": "tests"}).to_string();
+    let (status, request) = admin(http, request_base, "/v1/enhancement-requests/", body).await;
+    assert_eq!(status, 202, "{request}");
+    let request = request["id"].as_str().expect("id").parse().expect("uuid");
+    (ids, request)
+}
+
+/// A result line: a score annotation of `reference` from `source`.
+pub fn score_line(source: &str, reference: uuid::Uuid) -> String {
+    serde_json::json!({"reference_id": reference, "source": source, "visibility": "public", "robot_version": "1",
+        "content": {"enhancement_type": "annotation", "annotations": [
+            {"annotation_type": "score", "scheme": "meta:tests", "label": "l", "score": 0.5, "data": {}}]}})
+    .to_string()
+}
+
+/// SIGKILLs `server` as soon as the import of `batch` runs (watched in the database).
+///
+/// # Panics
+/// When the import finished before the kill landed.
+pub async fn kill_while_importing(server: &mut Serve, pool: &sqlx::AnyPool, batch: uuid::Uuid) {
+    let seen = crate::wait_for("the import to start", DEADLINE, || async {
+        let (state, _) = crate::sql::batch_import(pool, batch).await;
+        (state != "queued").then_some(state)
+    })
+    .await;
+    server.kill();
+    assert_eq!(
+        seen,
+        "running",
+        "the import finished before it could be interrupted; log:\n{}",
+        server.log()
+    );
+}

@@ -45,3 +45,15 @@ pub async fn batch_import(pool: &AnyPool, batch: Uuid) -> (String, i64) {
     let row = row(pool, import, &[&batch.to_string()]).await;
     (row.get(0), row.get(1))
 }
+
+/// The pending enhancements of `request` by status, in status order.
+pub async fn statuses(pool: &AnyPool, request: uuid::Uuid) -> Vec<(String, i64)> {
+    use sqlx::Row;
+    let by_status = "SELECT status, COUNT(*) AS n FROM pending_enhancements \
+                     WHERE request_id = $1 GROUP BY status ORDER BY status";
+    rows(pool, by_status, &[&request.to_string()])
+        .await
+        .iter()
+        .map(|r| (r.get("status"), r.get("n")))
+        .collect()
+}

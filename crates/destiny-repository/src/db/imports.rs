@@ -43,6 +43,28 @@ pub struct TakenImport {
     pub attempt: u32,
 }
 
+/// `UPDATE batches SET {set}` of the import a worker holds: `set`'s parameters come
+/// first, then the batch id and attempt, which [`held_by`] binds. Changes no row once
+/// the worker no longer holds the import (taken over, or finished).
+fn update_held(set: &str, params: usize) -> String {
+    format!(
+        "UPDATE batches SET {set} WHERE id = ${} AND import_state = 'running' \
+         AND import_attempts = ${}",
+        params + 1,
+        params + 2
+    )
+}
+
+/// Binds the batch and attempt of `taken` to an [`update_held`] statement.
+fn held_by<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    taken: TakenImport,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(taken.batch.to_string())
+        .bind(i64::from(taken.attempt))
+}
+
 impl Db {
     /// Takes the next import that is due and that no other worker is taking, marking it
     /// `running` under a lease until `lease_until_us` and counting the attempt. Due
@@ -120,15 +142,9 @@ impl Db {
         taken: TakenImport,
         lease_until_us: i64,
     ) -> Result<bool, ApiError> {
-        let done = sqlx::query(
-            "UPDATE batches SET import_lease_until = $1 \
-             WHERE id = $2 AND import_state = 'running' AND import_attempts = $3",
-        )
-        .bind(lease_until_us)
-        .bind(taken.batch.to_string())
-        .bind(i64::from(taken.attempt))
-        .execute(self.writer())
-        .await?;
+        let sql = update_held("import_lease_until = $1", 1);
+        let query = sqlx::query(&sql).bind(lease_until_us);
+        let done = held_by(query, taken).execute(self.writer()).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -160,16 +176,13 @@ impl Db {
         not_before_us: i64,
         why: &str,
     ) -> Result<(), ApiError> {
-        sqlx::query(
-            "UPDATE batches SET import_state = 'queued', import_after = $1, import_error = $2 \
-             WHERE id = $3 AND import_state = 'running' AND import_attempts = $4",
-        )
-        .bind(not_before_us)
-        .bind(crate::text::storable_message(why).as_ref())
-        .bind(taken.batch.to_string())
-        .bind(i64::from(taken.attempt))
-        .execute(self.writer())
-        .await?;
+        let sql = update_held(
+            "import_state = 'queued', import_after = $1, import_error = $2",
+            2,
+        );
+        let why = crate::text::storable_message(why);
+        let query = sqlx::query(&sql).bind(not_before_us).bind(why.as_ref());
+        held_by(query, taken).execute(self.writer()).await?;
         Ok(())
     }
 
@@ -192,17 +205,13 @@ impl Db {
         // Fenced: only an import this worker still holds is failed (its pending
         // enhancements with it); another worker's, or a finished one, is left alone.
         let batch = taken.batch;
-        let held = sqlx::query(
-            "UPDATE batches SET import_state = 'failed', import_error = $1, validation_file = $2 \
-             WHERE id = $3 AND import_state = 'running' AND import_attempts = $4",
-        )
-        .bind(crate::text::storable_message(why).as_ref())
-        .bind(validation_file)
-        .bind(batch.to_string())
-        .bind(i64::from(taken.attempt))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let sql = update_held(
+            "import_state = 'failed', import_error = $1, validation_file = $2",
+            2,
+        );
+        let why = crate::text::storable_message(why);
+        let query = sqlx::query(&sql).bind(why.as_ref()).bind(validation_file);
+        let held = held_by(query, taken).execute(&mut *tx).await?.rows_affected();
         if held == 0 {
             return Ok(0);
         }
@@ -263,16 +272,9 @@ impl Db {
         // First, and fenced: the import ends `done` only if this attempt still holds it.
         // On PostgreSQL the row lock also keeps a worker taking it over waiting until
         // this transaction ends (and then finds it done).
-        let held = sqlx::query(
-            "UPDATE batches SET import_state = 'done', validation_file = $1 \
-             WHERE id = $2 AND import_state = 'running' AND import_attempts = $3",
-        )
-        .bind(validation_file)
-        .bind(batch.to_string())
-        .bind(i64::from(taken.attempt))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let sql = update_held("import_state = 'done', validation_file = $1", 1);
+        let query = sqlx::query(&sql).bind(validation_file);
+        let held = held_by(query, taken).execute(&mut *tx).await?.rows_affected();
         if held == 0 {
             tx.rollback().await?;
             return Ok(None);
