@@ -267,3 +267,48 @@ async fn servers_starting_together_on_a_new_database_migrate_it_once() {
     assert!(applied >= 10, "{applied} migrations");
     pool.close().await;
 }
+
+/// While an import runs, its server renews the lease (every third of `--import-lease`):
+/// the clock moved on during the import is seen in the lease the import ends with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holder_renews_its_lease_while_it_imports() {
+    const N: usize = 3_000;
+    let s = Server::start(
+        Backend::Sqlite,
+        Options {
+            tweak: Box::new(|c| c.import_lease = std::time::Duration::from_millis(30)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let (robot, client) = s.robot("renewing").await;
+    s.seed(robot.id, N).await;
+    let taken_at = s.now_us();
+    let batch = lease_and_submit(&s.http, &client, robot.id, N as u32, annotation)
+        .await
+        .id;
+    let pool = s.db.pool().await;
+    common::wait_for("the import to start", common::DEADLINE, || async {
+        let (state, _) = sql::batch_import(&pool, batch).await;
+        (state != "queued").then_some(())
+    })
+    .await;
+    // An hour passes (on the server's clock) while the import runs.
+    s.clock.advance(std::time::Duration::from_secs(3600));
+    common::eventually("the import done", common::DEADLINE, || async {
+        sql::batch_import(&pool, batch).await.0 == "done"
+    })
+    .await;
+    let until: i64 = sql::scalar(
+        &pool,
+        "SELECT import_lease_until FROM batches WHERE id = $1",
+        &[&batch.to_string()],
+    )
+    .await;
+    pool.close().await;
+    assert!(
+        until >= taken_at + 3600 * SECOND,
+        "the lease was not renewed during the import: {} s after it was taken",
+        (until - taken_at) / SECOND
+    );
+}
