@@ -205,24 +205,12 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
             break;
         }
         if tokio::time::Instant::now() > deadline {
-            let imports: Vec<String> = {
-                use sqlx::Row;
-                sql::rows(
-                    &pool,
-                    "SELECT import_state, COUNT(*) AS n FROM batches GROUP BY import_state",
-                    &[],
-                )
-                .await
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{}: {}",
-                        r.get::<String, _>("import_state"),
-                        r.get::<i64, _>("n")
-                    )
-                })
-                .collect()
-            };
+            let imports: Vec<String> = sql::column(
+                &pool,
+                "SELECT import_state || ': ' || COUNT(*) FROM batches GROUP BY import_state",
+                &[],
+            )
+            .await;
             panic!(
                 "the request did not complete: {}\nstatuses {:?}\nimports {imports:?}\n\
                  a:\n{}\nb:\n{}\nc:\n{}",
@@ -268,18 +256,12 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     )
     .await;
     assert_eq!(left, 0, "imports left behind");
-    let files: Vec<String> = {
-        use sqlx::Row;
-        sql::rows(
-            &pool,
-            "SELECT validation_file FROM batches WHERE import_state = 'done'",
-            &[],
-        )
-        .await
-        .iter()
-        .map(|r| r.get::<String, _>("validation_file"))
-        .collect()
-    };
+    let files: Vec<String> = sql::column(
+        &pool,
+        "SELECT validation_file FROM batches WHERE import_state = 'done'",
+        &[],
+    )
+    .await;
     assert!(files.len() >= SHARED / 25, "{} imports", files.len());
     for key in files {
         assert!(

@@ -13,6 +13,7 @@ use destiny_testkit::on_both_backends;
 
 use common::{annotation, lease_and_submit, sql, Backend, Options, Server};
 use destiny_repository::db::imports::TakenImport;
+use destiny_repository::db::Db;
 use destiny_repository::import::import_batch;
 use destiny_repository::server::Jobs;
 use uuid::Uuid;
@@ -196,23 +197,27 @@ async fn a_server_starting_on_postgres_leaves_held_imports_alone() {
     assert_eq!(report.completed, 3);
 }
 
+/// A new PostgreSQL database of the test's own (`None`: PostgreSQL skipped).
+async fn new_postgres() -> Option<(tempfile::TempDir, common::TestDb)> {
+    if common::skip_postgres() {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let db = common::TestDb::create(Backend::Postgres, dir.path()).await;
+    Some((dir, db))
+}
+
 /// Matching against the automations runs on one server at a time: a second server's
 /// attempt to take the queue fails while the first holds it, and succeeds once it is
 /// released, or once the holder's connection is gone (a holder that died).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_server_at_a_time_holds_the_automations_queue() {
     use destiny_repository::db::cluster_lock::ClusterKey;
-    if common::skip_postgres() {
+    let Some((_dir, db)) = new_postgres().await else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("dir");
-    let db = common::TestDb::create(Backend::Postgres, dir.path()).await;
-    let one = destiny_repository::db::Db::connect(&db.url)
-        .await
-        .expect("first");
-    let two = destiny_repository::db::Db::connect(&db.url)
-        .await
-        .expect("second");
+    };
+    let one = Db::connect(&db.url).await.expect("first");
+    let two = Db::connect(&db.url).await.expect("second");
     let key = ClusterKey::Percolation;
     let held = one
         .try_cluster_lock(key)
@@ -245,12 +250,10 @@ async fn one_server_at_a_time_holds_the_automations_queue() {
 /// between them (sqlx takes an advisory lock around the migrations).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_starting_together_on_a_new_database_migrate_it_once() {
-    if common::skip_postgres() {
+    let Some((_dir, db)) = new_postgres().await else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("dir");
-    let db = common::TestDb::create(Backend::Postgres, dir.path()).await;
-    let connect = || destiny_repository::db::Db::connect(&db.url);
+    };
+    let connect = || Db::connect(&db.url);
     let (a, b, c) = tokio::join!(connect(), connect(), connect());
     for opened in [a, b, c] {
         opened.expect("each server opens the database");

@@ -26,6 +26,19 @@ pub async fn row(pool: &AnyPool, sql: &str, binds: &[&str]) -> AnyRow {
     query(sql, binds).fetch_one(pool).await.expect(sql)
 }
 
+/// The first column of every row `sql` answers.
+pub async fn column<T>(pool: &AnyPool, sql: &str, binds: &[&str]) -> Vec<T>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    rows(pool, sql, binds)
+        .await
+        .iter()
+        .map(|r| r.try_get(0).expect("a value of the type asked for"))
+        .collect()
+}
+
 /// The first column of the one row `sql` answers (a `COUNT(*)`, say).
 pub async fn scalar<T>(pool: &AnyPool, sql: &str, binds: &[&str]) -> T
 where
