@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
-use crate::blob::{BlobError, BlobKey, BlobStore};
+use crate::blob::{BlobError, BlobKey, Store};
 use crate::db::references::StoredForm;
 use crate::db::supersession;
 use crate::db::imports::PendingRef;
@@ -35,7 +35,7 @@ pub struct ImportReport {
 /// Storage or database failures; nothing is applied then and the import can be redone.
 pub async fn import_batch(
     db: &Db,
-    blobs: &BlobStore,
+    blobs: &Store,
     batch: Uuid,
     now_us: i64,
 ) -> Result<ImportReport, ApiError> {
@@ -199,7 +199,7 @@ async fn refuse_supersessions(
 /// # Errors
 /// Storage errors.
 pub(crate) async fn write_validation_file(
-    blobs: &BlobStore,
+    blobs: &Store,
     key: &str,
     lines: &[RobotResultValidationEntry],
 ) -> Result<(), ApiError> {

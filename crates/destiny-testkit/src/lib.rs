@@ -23,6 +23,8 @@
 //!   answers.
 //! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches); [`mod@bench`]: what the
 //!   benches read from their environment.
+//! - [`stores`]: Azurite and an S3 server (moto) for the `--blob-store az://` and
+//!   `s3://` tests, a fresh container or bucket each.
 //! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back.
 //! - [`fixture`] / [`fixture_text`]: the shared fixtures in `../shared/fixtures`.
 //! - [`init_logging`], [`capture_logs`] and [`LogSink`]: logs on demand (`TEST_LOG=debug`)
@@ -40,6 +42,7 @@ pub mod python;
 pub mod scratch_db;
 mod server;
 pub mod sql;
+pub mod stores;
 mod wait;
 
 pub use backend::{postgres_admin_url, skip_postgres, Backend, TestDb};

@@ -1,0 +1,141 @@
+//! `destiny serve --blob-store az://…` on Azurite and `s3://…` on moto's S3 server: the
+//! robot flow through the URLs the server hands out (on the storage service itself), and
+//! the service enforcing what those URLs allow. Needs `DESTINY_TEST_AZURITE` and
+//! `DESTINY_TEST_S3` (see `destiny_testkit::stores`); on SQLite, the database being beside
+//! the point.
+
+mod common;
+
+use common::{annotation, poll_batch, put_result, reference_ids, start_with, submit, Backend};
+use destiny_testkit::stores::{azurite_container, s3_bucket};
+use serde_json::json;
+
+/// Registers a robot, imports three references, requests them, polls, downloads the
+/// reference file and uploads a result through the handed-out URLs, submits, and checks
+/// the import and the validation file. `put_status` is the service's answer to an upload:
+/// 201 on Azure, 200 on S3.
+async fn robot_flow(store: String, url_host: &str, put_status: u16) {
+    let s = start_with(Backend::Sqlite, move |c| {
+        c.blob_store = Some(store.parse().expect("a blob store URL"));
+    })
+    .await;
+    let (robot, client) = s.robot("cloud").await;
+    let (ids, request) = s.seed(robot.id, 3).await;
+
+    let batch = poll_batch(&client, robot.id, 10).await;
+    for url in [&batch.reference_storage_url, &batch.result_storage_url] {
+        assert!(
+            url.as_str().starts_with(url_host),
+            "robots get URLs on the storage service: {}",
+            url.as_str()
+        );
+    }
+    let refs = s
+        .http
+        .get(batch.reference_storage_url.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refs.status(), 200);
+    assert_eq!(reference_ids(&refs.text().await.unwrap()), ids);
+
+    let result = format!(
+        "{}\n{}\n",
+        annotation(ids[0]),
+        json!({"message": "no abstract", "reference_id": ids[1]})
+    );
+    let put = put_result(&s.http, batch.result_storage_url.as_str(), result).await;
+    assert_eq!(put.status(), put_status, "{:?}", put.text().await);
+    submit(&client, batch.id, None).await.expect("submit");
+    s.wait_status(request, "partial_failed").await;
+
+    let reference = s.reference(ids[0]).await;
+    let enh = reference["enhancements"].as_array().unwrap();
+    assert_eq!(enh.len(), 1, "{reference}");
+    let lines = s.batch_validation(batch.id).await;
+    assert_eq!(lines[0], json!({"reference_id": ids[0]}));
+    assert_eq!(
+        lines[1],
+        json!({"reference_id": ids[1], "error": "no abstract"})
+    );
+    assert_eq!(
+        lines[2],
+        json!({"reference_id": ids[2], "error": "Requested reference not in enhancement result."})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn robot_flow_on_azurite() {
+    let Some(container) = azurite_container().await else {
+        return;
+    };
+    let host = std::env::var("DESTINY_TEST_AZURITE").unwrap();
+    robot_flow(format!("az://{container}/destiny"), &host, 201).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn robot_flow_on_s3() {
+    let Some(bucket) = s3_bucket().await else {
+        return;
+    };
+    let host = std::env::var("DESTINY_TEST_S3").unwrap();
+    robot_flow(format!("s3://{bucket}"), &host, 200).await;
+}
+
+/// A result never uploaded is imported as on `file://`: every reference fails as
+/// missing from the result.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_never_uploaded_fails_every_reference_on_azurite() {
+    let Some(container) = azurite_container().await else {
+        return;
+    };
+    let s = start_with(Backend::Sqlite, move |c| {
+        c.blob_store = Some(format!("az://{container}").parse().unwrap());
+    })
+    .await;
+    let (robot, client) = s.robot("silent").await;
+    let (ids, request) = s.seed(robot.id, 2).await;
+    let batch = poll_batch(&client, robot.id, 10).await;
+    submit(&client, batch.id, None).await.expect("submit");
+    s.wait_status(request, "failed").await;
+    let lines = s.batch_validation(batch.id).await;
+    assert_eq!(lines.len(), ids.len());
+    for (line, id) in lines.iter().zip(&ids) {
+        assert_eq!(
+            line,
+            &json!({"reference_id": id, "error": "Requested reference not in enhancement result."})
+        );
+    }
+}
+
+/// Azure itself checks what our SAS URLs allow: a PUT without `x-ms-blob-type` is
+/// refused, and a read URL cannot write.
+#[tokio::test(flavor = "multi_thread")]
+async fn azurite_enforces_blob_type_and_read_only_sas() {
+    let Some(container) = azurite_container().await else {
+        return;
+    };
+    let s = start_with(Backend::Sqlite, move |c| {
+        c.blob_store = Some(format!("az://{container}").parse().unwrap());
+    })
+    .await;
+    let (robot, client) = s.robot("strict").await;
+    s.seed(robot.id, 1).await;
+    let batch = poll_batch(&client, robot.id, 10).await;
+
+    let no_type = s
+        .http
+        .put(batch.result_storage_url.as_str())
+        .body("{}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_type.status(), 400, "{:?}", no_type.text().await);
+
+    let with_read_sas = put_result(&s.http, batch.reference_storage_url.as_str(), "{}\n").await;
+    assert_eq!(with_read_sas.status(), 403);
+
+    // The same PUT with the write URL is accepted: the refusals above are the SAS's.
+    let put = put_result(&s.http, batch.result_storage_url.as_str(), "{}\n").await;
+    assert_eq!(put.status(), 201);
+}
