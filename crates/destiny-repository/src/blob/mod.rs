@@ -46,9 +46,9 @@ use jiff::Timestamp;
 
 use crate::clock::Clock;
 
-pub use backend::{Store, StoreWriter};
+pub use backend::Store;
 pub use key::{BlobKey, BlobKeyError};
-pub use location::{BlobLocation, BlobLocationError};
+pub use location::BlobLocation;
 pub use object::ObjectBlobs;
 pub use routes::router;
 pub use signing::{Permission, SigningKeyError, UrlSigner, DEFAULT_URL_TTL};
