@@ -182,7 +182,7 @@ impl BlobStore {
     /// Removes the temporary files of writes that never finished because their process
     /// died (a killed server leaves its open uploads and validation files behind) and
     /// that were last modified before `before`, so writers started since keep theirs.
-    /// A file still locked by its writer (see [`create_locked`]) is kept whatever its
+    /// A file still locked by its writer (each holds a lock on its own) is kept whatever its
     /// age: several instances may share the directory, and each sweeps at start-up.
     /// Answers how many were removed. Walks the whole store, on a blocking thread.
     ///
@@ -511,6 +511,8 @@ mod tests {
         let mut dead = store.create(&key).await.unwrap();
         dead.write(&[b'x'; 100_000]).await.unwrap();
         let dead_path = dead.temp_path.clone();
+        // Its process died: the file is closed (its lock gone) and nothing cleaned up.
+        drop(dead.file.take());
         std::mem::forget(dead);
         std::fs::write(store.root().join(".signing-key"), b"k").unwrap();
         let cutoff = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
