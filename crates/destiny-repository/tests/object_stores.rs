@@ -84,13 +84,9 @@ async fn robot_flow_on_s3() {
 
 /// A result never uploaded is imported as on `file://`: every reference fails as
 /// missing from the result.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_result_never_uploaded_fails_every_reference_on_azurite() {
-    let Some(container) = azurite_container().await else {
-        return;
-    };
+async fn a_result_never_uploaded_fails_every_reference(store: String) {
     let s = start_with(Backend::Sqlite, move |c| {
-        c.blob_store = Some(format!("az://{container}").parse().unwrap());
+        c.blob_store = Some(store.parse().unwrap());
     })
     .await;
     let (robot, client) = s.robot("silent").await;
@@ -105,6 +101,20 @@ async fn a_result_never_uploaded_fails_every_reference_on_azurite() {
             line,
             &json!({"reference_id": id, "error": "Requested reference not in enhancement result."})
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_never_uploaded_fails_every_reference_on_azurite() {
+    if let Some(container) = azurite_container().await {
+        a_result_never_uploaded_fails_every_reference(format!("az://{container}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_never_uploaded_fails_every_reference_on_s3() {
+    if let Some(bucket) = s3_bucket().await {
+        a_result_never_uploaded_fails_every_reference(format!("s3://{bucket}/p")).await;
     }
 }
 
