@@ -1,21 +1,29 @@
 //! `destiny serve --blob-store az://…` on Azurite and `s3://…` on moto's S3 server: the
 //! robot flow through the URLs the server hands out (on the storage service itself), and
-//! the service enforcing what those URLs allow. Needs `DESTINY_TEST_AZURITE` and
-//! `DESTINY_TEST_S3` (see `destiny_testkit::stores`); on SQLite, the database being beside
-//! the point.
+//! the service enforcing what those URLs allow, on both databases. Needs
+//! `DESTINY_TEST_AZURITE` and `DESTINY_TEST_S3` (see `destiny_testkit::stores`).
 
 mod common;
 
 use common::{annotation, poll_batch, put_result, reference_ids, start_with, submit, Backend};
+use destiny_testkit::on_both_backends;
 use destiny_testkit::stores::{azurite_container, s3_bucket};
 use serde_json::json;
+
+on_both_backends!(
+    robot_flow_on_azurite,
+    robot_flow_on_s3,
+    a_result_never_uploaded_fails_every_reference_on_azurite,
+    a_result_never_uploaded_fails_every_reference_on_s3,
+    azurite_enforces_blob_type_and_read_only_sas,
+);
 
 /// Registers a robot, imports three references, requests them, polls, downloads the
 /// reference file and uploads a result through the handed-out URLs, submits, and checks
 /// the import and the validation file. `put_status` is the service's answer to an upload:
 /// 201 on Azure, 200 on S3.
-async fn robot_flow(store: String, url_host: &str, put_status: u16) {
-    let s = start_with(Backend::Sqlite, move |c| {
+async fn robot_flow(backend: Backend, store: String, url_host: &str, put_status: u16) {
+    let s = start_with(backend, move |c| {
         c.blob_store = Some(store.parse().expect("a blob store URL"));
     })
     .await;
@@ -64,28 +72,26 @@ async fn robot_flow(store: String, url_host: &str, put_status: u16) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn robot_flow_on_azurite() {
+async fn robot_flow_on_azurite(backend: Backend) {
     let Some(container) = azurite_container().await else {
         return;
     };
     let host = std::env::var("DESTINY_TEST_AZURITE").unwrap();
-    robot_flow(format!("az://{container}/destiny"), &host, 201).await;
+    robot_flow(backend, format!("az://{container}/destiny"), &host, 201).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn robot_flow_on_s3() {
+async fn robot_flow_on_s3(backend: Backend) {
     let Some(bucket) = s3_bucket().await else {
         return;
     };
     let host = std::env::var("DESTINY_TEST_S3").unwrap();
-    robot_flow(format!("s3://{bucket}"), &host, 200).await;
+    robot_flow(backend, format!("s3://{bucket}"), &host, 200).await;
 }
 
 /// A result never uploaded is imported as on `file://`: every reference fails as
 /// missing from the result.
-async fn a_result_never_uploaded_fails_every_reference(store: String) {
-    let s = start_with(Backend::Sqlite, move |c| {
+async fn a_result_never_uploaded_fails_every_reference(backend: Backend, store: String) {
+    let s = start_with(backend, move |c| {
         c.blob_store = Some(store.parse().unwrap());
     })
     .await;
@@ -104,28 +110,25 @@ async fn a_result_never_uploaded_fails_every_reference(store: String) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_result_never_uploaded_fails_every_reference_on_azurite() {
+async fn a_result_never_uploaded_fails_every_reference_on_azurite(backend: Backend) {
     if let Some(container) = azurite_container().await {
-        a_result_never_uploaded_fails_every_reference(format!("az://{container}")).await;
+        a_result_never_uploaded_fails_every_reference(backend, format!("az://{container}")).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_result_never_uploaded_fails_every_reference_on_s3() {
+async fn a_result_never_uploaded_fails_every_reference_on_s3(backend: Backend) {
     if let Some(bucket) = s3_bucket().await {
-        a_result_never_uploaded_fails_every_reference(format!("s3://{bucket}/p")).await;
+        a_result_never_uploaded_fails_every_reference(backend, format!("s3://{bucket}/p")).await;
     }
 }
 
 /// Azure itself checks what our SAS URLs allow: a PUT without `x-ms-blob-type` is
 /// refused, and a read URL cannot write.
-#[tokio::test(flavor = "multi_thread")]
-async fn azurite_enforces_blob_type_and_read_only_sas() {
+async fn azurite_enforces_blob_type_and_read_only_sas(backend: Backend) {
     let Some(container) = azurite_container().await else {
         return;
     };
-    let s = start_with(Backend::Sqlite, move |c| {
+    let s = start_with(backend, move |c| {
         c.blob_store = Some(format!("az://{container}").parse().unwrap());
     })
     .await;
