@@ -152,3 +152,59 @@ async fn azurite_enforces_blob_type_and_read_only_sas(backend: Backend) {
     let put = put_result(&s.http, batch.result_storage_url.as_str(), "{}\n").await;
     assert_eq!(put.status(), 201);
 }
+
+/// A file larger than one part goes up as a block (multipart) upload and reads back
+/// whole, streamed; a write never committed leaves nothing.
+async fn large_files_go_up_in_parts_and_uncommitted_writes_leave_nothing(store: String) {
+    use destiny_repository::blob::{object::PART_SIZE, BlobKey, ObjectBlobs, Store};
+    use tokio::io::AsyncReadExt;
+
+    let store = Store::Object(ObjectBlobs::from_env(&store.parse().unwrap()).unwrap());
+    let key = BlobKey::new("batches/big/results.jsonl").unwrap();
+    let line = [b"x".repeat(1023), b"\n".to_vec()].concat();
+    let lines = PART_SIZE * 2 / line.len() + 7;
+    let mut writer = store.create(&key).await.unwrap();
+    for _ in 0..lines {
+        writer.write(&line).await.unwrap();
+    }
+    let size = (lines * line.len()) as u64;
+    assert_eq!(writer.commit().await.unwrap(), size);
+    assert_eq!(store.len(&key).await.unwrap(), size);
+    let mut reader = store.open(&key).await.unwrap();
+    let (mut read, mut buf) = (0u64, vec![0; 64 * 1024]);
+    loop {
+        let n = reader.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(buf[..n].iter().all(|b| *b == b'x' || *b == b'\n'));
+        read += n as u64;
+    }
+    assert_eq!(read, size);
+
+    let never = BlobKey::new("batches/never/results.jsonl").unwrap();
+    let mut writer = store.create(&never).await.unwrap();
+    writer.write(&line).await.unwrap();
+    drop(writer);
+    assert!(!store.exists(&never).await.unwrap());
+    assert!(store.delete(&key).await.unwrap());
+    assert!(!store.exists(&key).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_files_go_up_in_parts_on_azurite() {
+    if let Some(container) = azurite_container().await {
+        large_files_go_up_in_parts_and_uncommitted_writes_leave_nothing(format!(
+            "az://{container}/p"
+        ))
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_files_go_up_in_parts_on_s3() {
+    if let Some(bucket) = s3_bucket().await {
+        large_files_go_up_in_parts_and_uncommitted_writes_leave_nothing(format!("s3://{bucket}"))
+            .await;
+    }
+}
