@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::blob::location::{BlobLocation, BlobLocationError};
+
 /// Each setting's default, as `destiny serve --help` shows it.
 pub mod defaults {
     use std::time::Duration;
@@ -61,9 +63,20 @@ pub struct Config {
     /// Database URL: sqlite://FILE or postgres://USER@HOST/DB.
     #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_DATABASE", default_value = defaults::DATABASE))]
     pub database: String,
-    /// Directory of reference, result and validation files.
+    /// Directory of reference, result and validation files (`--blob-store file://DIR`).
     #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_BLOB_DIR", default_value = defaults::BLOB_DIR))]
     pub blob_dir: PathBuf,
+    /// Where files live: file://DIR (default: --blob-dir), az://CONTAINER[/PREFIX] or
+    /// s3://BUCKET[/PREFIX]; credentials from the AZURE_STORAGE_* or AWS_* variables.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, env = "DESTINY_BLOB_STORE", conflicts_with = "blob_dir")
+    )]
+    pub blob_store: Option<BlobLocation>,
+    /// Key signing file:// blob URLs, the same on every instance so each accepts the
+    /// others' URLs; default: a random key kept in DIR/.signing-key.
+    #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_URL_SIGNING_KEY", hide_env_values = true, value_parser = secret))]
+    pub url_signing_key: Option<Secret>,
     /// Base URL robots reach this server at (used in signed URLs); default http://LISTEN.
     #[cfg_attr(feature = "cli", arg(long, env = "DESTINY_PUBLIC_URL"))]
     pub public_url: Option<String>,
@@ -150,6 +163,8 @@ impl Config {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
             database: database.into(),
             blob_dir: blob_dir.into(),
+            blob_store: None,
+            url_signing_key: None,
             public_url: None,
             lease_default: defaults::LEASE_DEFAULT
                 .parse()
@@ -173,6 +188,24 @@ impl Config {
             shutdown_grace: default_duration(defaults::SHUTDOWN_GRACE),
             max_connections: defaults::MAX_CONNECTIONS.parse().unwrap_or(1),
         }
+    }
+}
+
+impl Config {
+    /// Where files live: [`blob_store`](Self::blob_store), else the directory
+    /// [`blob_dir`](Self::blob_dir).
+    ///
+    /// ```
+    /// use destiny_repository::config::{BlobLocation, Config};
+    /// let mut config = Config::new("sqlite://destiny.db", "blobs");
+    /// assert_eq!(config.blob_location(), BlobLocation::File("blobs".into()));
+    /// config.blob_store = Some("s3://bucket".parse().unwrap());
+    /// assert!(matches!(config.blob_location(), BlobLocation::S3 { .. }));
+    /// ```
+    pub fn blob_location(&self) -> BlobLocation {
+        self.blob_store
+            .clone()
+            .unwrap_or_else(|| BlobLocation::File(self.blob_dir.clone()))
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
-use crate::blob::{BlobError, BlobKey, BlobStore};
+use crate::blob::{BlobError, BlobKey, Store};
 use crate::db::references::StoredForm;
 use crate::db::supersession;
 use crate::db::imports::{PendingRef, TakenImport};
@@ -36,7 +36,7 @@ pub struct ImportReport {
 /// Storage or database failures; nothing is applied then and the import can be redone.
 pub async fn import_batch(
     db: &Db,
-    blobs: &BlobStore,
+    blobs: &Store,
     taken: TakenImport,
     now_us: i64,
 ) -> Result<Option<ImportReport>, ApiError> {
@@ -200,7 +200,7 @@ async fn refuse_supersessions(
 /// # Errors
 /// Storage errors.
 pub(crate) async fn write_validation_file(
-    blobs: &BlobStore,
+    blobs: &Store,
     key: &str,
     lines: &[RobotResultValidationEntry],
 ) -> Result<(), ApiError> {

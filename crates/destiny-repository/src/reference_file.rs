@@ -7,7 +7,7 @@ use destiny_sdk::jsonl;
 use destiny_sdk::models::{EnhancementContent, RobotEntitlement};
 use uuid::Uuid;
 
-use crate::blob::{BlobKey, BlobStore};
+use crate::blob::{BlobKey, Store};
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -44,7 +44,7 @@ impl Reader {
 /// [`ApiError::Storage`] (503) when the blob store fails (full disk included); database
 /// errors.
 pub async fn write(
-    store: &BlobStore,
+    store: &Store,
     key: &str,
     db: &Db,
     ids: &[Uuid],

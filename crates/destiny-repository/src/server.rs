@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admission::{Admission, AdmissionLimits};
 use crate::api::{app, AppState};
-use crate::blob::{BlobConfig, BlobState, BlobStore, UrlSigner};
+use crate::blob::{BlobConfig, BlobLocation, BlobState, BlobStore, ObjectBlobs, Store, UrlSigner};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{Backend, Db};
@@ -84,24 +84,38 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, 
             tracing::info!(resumed, "resuming imports a stopped server left unfinished");
         }
     }
-    let store = BlobStore::open_root(&config.blob_dir).await?;
-    // Writes a killed predecessor left unfinished (an upload, a validation file) leave
-    // hidden temporary files; nothing of this process writes yet.
-    let removed = store
-        .remove_stale_temporary_files(std::time::SystemTime::now())
-        .await?;
-    if removed > 0 {
-        tracing::info!(
-            removed,
-            "removed temporary blob files of writes a previous process left unfinished"
-        );
-    }
     let public = config
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let signer =
-        UrlSigner::load_or_create(&config.blob_dir)?.with_public_base(public.trim_end_matches('/'));
+    let (store, signer) = match config.blob_location() {
+        BlobLocation::File(dir) => {
+            let store = BlobStore::open_root(&dir).await?;
+            // Writes a killed predecessor left unfinished (an upload, a validation file)
+            // leave hidden temporary files; nothing of this process writes yet.
+            let removed = store
+                .remove_stale_temporary_files(std::time::SystemTime::now())
+                .await?;
+            if removed > 0 {
+                tracing::info!(
+                    removed,
+                    "removed temporary blob files of writes a previous process left unfinished"
+                );
+            }
+            let signer = match &config.url_signing_key {
+                Some(secret) => UrlSigner::from_secret(secret.expose()),
+                None => UrlSigner::load_or_create(&dir)?,
+            }
+            .with_public_base(public.trim_end_matches('/'));
+            (Store::File(store), signer)
+        }
+        location => {
+            // Robots get URLs on the storage service; the `/blobs` routes of this server
+            // serve nothing, and a random key signs nothing anyone holds.
+            let store = ObjectBlobs::from_env(&location)?;
+            (Store::Object(store), UrlSigner::random()?)
+        }
+    };
     let blob_config = BlobConfig {
         url_ttl: config.url_ttl,
         max_upload_bytes: config.max_upload_bytes,

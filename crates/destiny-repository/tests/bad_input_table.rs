@@ -1430,7 +1430,13 @@ async fn snapshot(c: &Ctx) -> Vec<String> {
         ));
     }
     pool.close().await;
-    let root = c.s.state.blobs.store().root().to_path_buf();
+    let root =
+        c.s.state
+            .blobs
+            .store()
+            .root()
+            .expect("a file:// store")
+            .to_path_buf();
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("blob dir") {

@@ -62,7 +62,11 @@ impl TestServer {
     }
 
     fn root(&self) -> PathBuf {
-        self.state.store().root().to_path_buf()
+        self.state
+            .store()
+            .root()
+            .expect("a file:// store")
+            .to_path_buf()
     }
 
     fn url(&self, key: &str, permission: Permission) -> String {
@@ -503,4 +507,28 @@ async fn urls_survive_a_restart() {
         StatusCode::CREATED
     );
     assert!(Path::new(&second.root().join("k.jsonl")).exists());
+}
+
+/// Several instances share a `file://` directory and each sweeps it at start-up: a
+/// temporary file whose writer lives (in any process) is kept whatever its age, one whose
+/// writer is gone is removed.
+#[tokio::test]
+async fn a_sweep_keeps_a_live_writers_temporary_file_and_removes_a_dead_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = BlobStore::open_root(dir.path()).await.unwrap();
+    let theirs = BlobStore::open_root(dir.path()).await.unwrap();
+    let key = BlobKey::new("batches/b1/results.jsonl").unwrap();
+    let mut live = ours.create(&key).await.unwrap();
+    live.write(b"{}\n").await.unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    assert_eq!(theirs.remove_stale_temporary_files(later).await.unwrap(), 0);
+    assert_eq!(blob::store::temporary_files(dir.path()).unwrap().len(), 1);
+    live.commit().await.unwrap();
+    assert_eq!(ours.len(&key).await.unwrap(), 3);
+
+    // A writer that died: its temporary file is no longer locked.
+    let dead = dir.path().join("batches/b1/.results.jsonl.0123.tmp");
+    std::fs::write(&dead, b"half").unwrap();
+    assert_eq!(theirs.remove_stale_temporary_files(later).await.unwrap(), 1);
+    assert!(!dead.exists());
 }

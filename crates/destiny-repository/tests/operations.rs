@@ -98,6 +98,27 @@ async fn metrics_count_the_work_and_time_each_route(backend: Backend) {
     assert!(!text.contains(&batch.id.to_string()), "no raw path: {text}");
 }
 
+/// The health check looks at the blob store as well as the database: a blob directory
+/// gone is a 503 naming the store, and the check passes again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_check_covers_the_blob_store() {
+    let s = Server::start(Backend::Sqlite, Options::default()).await;
+    let health = || s.admin(reqwest::Method::GET, "/v1/system/healthcheck/", None);
+    let (status, body) = health().await;
+    assert_eq!(
+        (status, &body["blob_store"]),
+        (200, &serde_json::json!("file")),
+        "{body}"
+    );
+    let moved = s.blobs().with_extension("away");
+    std::fs::rename(s.blobs(), &moved).expect("move the blob directory away");
+    let (status, body) = health().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["detail"], "Blob storage is unavailable; retry later.");
+    std::fs::rename(&moved, s.blobs()).expect("put it back");
+    assert_eq!(health().await.0, 200);
+}
+
 /// An import queued while no worker runs is in the queue depth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_import_queue_depth_is_read_from_the_database() {

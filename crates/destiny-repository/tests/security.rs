@@ -333,7 +333,13 @@ async fn a_blob_url_opens_only_its_path_until_it_expires(backend: Backend) {
     let path_of = |url: &str| url.split_once('?').expect("signed").0.to_owned();
     let query_of = |url: &str| url.split_once('?').expect("signed").1.to_owned();
     let block = [("x-ms-blob-type", "BlockBlob".to_owned())];
-    let root = s.state.blobs.store().root().to_path_buf();
+    let root = s
+        .state
+        .blobs
+        .store()
+        .root()
+        .expect("a file:// store")
+        .to_path_buf();
     let their_result = root.join(format!("batches/{}/results.jsonl", theirs.id));
     let their_refs = std::fs::read(root.join(format!("batches/{}/references.jsonl", theirs.id)))
         .expect("bob's reference file");

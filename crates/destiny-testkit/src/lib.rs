@@ -23,6 +23,8 @@
 //!   answers.
 //! - [`scratch_db`]: scratch PostgreSQL databases (tests and benches); [`mod@bench`]: what the
 //!   benches read from their environment.
+//! - [`stores`]: Azurite and an S3 server (moto) for the `--blob-store az://` and
+//!   `s3://` tests, a fresh container or bucket each.
 //! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back.
 //! - [`serve_process::Serve`]: `destiny serve` as a child process (kill it, restart it),
 //!   and [`serve_process::admin`] calls to it.
@@ -43,6 +45,7 @@ pub mod scratch_db;
 pub mod serve_process;
 mod server;
 pub mod sql;
+pub mod stores;
 mod wait;
 
 pub use backend::{postgres_admin_url, skip_postgres, Backend, TestDb};

@@ -396,6 +396,7 @@ impl Server {
         let url = self
             .state
             .signed_url(&key, destiny_repository::blob::Permission::Read)
+            .await
             .expect("signed URL");
         self.json_lines(url.as_str()).await
     }

@@ -77,16 +77,29 @@ impl AppState {
     ///
     /// # Errors
     /// 500 if the key is invalid (keys are made by the server).
-    pub fn signed_url(
+    pub async fn signed_url(
         &self,
         key: &str,
         permission: Permission,
     ) -> Result<destiny_sdk::models::HttpUrl, ApiError> {
         let key = BlobKey::new(key)?;
         self.blobs
-            .signed_url(&key, permission)
+            .url(&key, permission)
+            .await?
             .parse()
             .map_err(ApiError::Internal)
+    }
+
+    /// [`signed_url`](Self::signed_url) of a key that may be absent.
+    async fn sign(
+        &self,
+        key: Option<String>,
+        permission: Permission,
+    ) -> Result<Option<destiny_sdk::models::HttpUrl>, ApiError> {
+        match key {
+            Some(key) => Ok(Some(self.signed_url(&key, permission).await?)),
+            None => Ok(None),
+        }
     }
 
     /// An enhancement request as clients read it, with freshly signed URLs for the
@@ -100,10 +113,9 @@ impl AppState {
     ) -> Result<destiny_sdk::models::EnhancementRequestRead, ApiError> {
         let record = self.db.request(id).await?;
         let mut read = record.read;
-        let sign = |k: Option<String>, p| k.map(|k| self.signed_url(&k, p)).transpose();
-        read.reference_data_url = sign(record.reference_file, Permission::Read)?;
-        read.result_storage_url = sign(record.result_file, Permission::Write)?;
-        read.validation_result_url = sign(record.validation_file, Permission::Read)?;
+        read.reference_data_url = self.sign(record.reference_file, Permission::Read).await?;
+        read.result_storage_url = self.sign(record.result_file, Permission::Write).await?;
+        read.validation_result_url = self.sign(record.validation_file, Permission::Read).await?;
         Ok(read)
     }
 }
@@ -158,7 +170,14 @@ async fn healthcheck(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state.db.ping().await?;
-    Ok(Json(
-        serde_json::json!({"status": "ok", "database": format!("{:?}", state.db.backend())}),
-    ))
+    state.blobs.store().check().await?;
+    let store = match state.blobs.store() {
+        crate::blob::Store::File(_) => "file",
+        crate::blob::Store::Object(_) => "object",
+    };
+    Ok(Json(serde_json::json!({
+        "status": "ok",
+        "database": format!("{:?}", state.db.backend()),
+        "blob_store": store,
+    })))
 }

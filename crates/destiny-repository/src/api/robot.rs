@@ -96,11 +96,14 @@ fn lease_param(
     }
 }
 
-fn batch_json(state: &AppState, b: &BatchRecord) -> Result<RobotEnhancementBatch, ApiError> {
+async fn batch_json(
+    state: &AppState,
+    b: &BatchRecord,
+) -> Result<RobotEnhancementBatch, ApiError> {
     Ok(RobotEnhancementBatch {
         id: b.id,
-        reference_storage_url: state.signed_url(&b.reference_file, Permission::Read)?,
-        result_storage_url: state.signed_url(&b.result_file, Permission::Write)?,
+        reference_storage_url: state.signed_url(&b.reference_file, Permission::Read).await?,
+        result_storage_url: state.signed_url(&b.result_file, Permission::Write).await?,
         extra_fields: None,
     })
 }
@@ -181,7 +184,7 @@ async fn poll(
             reader,
         )
         .await?;
-        batch_json(&state, &claim.batch)
+        batch_json(&state, &claim.batch).await
     }
     .await;
     match answered {
@@ -266,7 +269,7 @@ async fn get_batch(
     IdPath(id): IdPath,
 ) -> Result<Json<RobotEnhancementBatch>, ApiError> {
     let batch = state.db.batch(id, Some(client.client_id())).await?;
-    Ok(Json(batch_json(&state, &batch)?))
+    Ok(Json(batch_json(&state, &batch).await?))
 }
 
 async fn renew(
@@ -309,13 +312,12 @@ async fn submit(
         robot_id: batch.robot_id,
         source: batch.source.clone(),
         id,
-        reference_data_url: Some(state.signed_url(&batch.reference_file, Permission::Read)?),
-        result_storage_url: Some(state.signed_url(&batch.result_file, Permission::Write)?),
-        validation_result_url: batch
-            .validation_file
-            .as_deref()
-            .map(|k| state.signed_url(k, Permission::Read))
-            .transpose()?,
+        reference_data_url: Some(state.signed_url(&batch.reference_file, Permission::Read).await?),
+        result_storage_url: Some(state.signed_url(&batch.result_file, Permission::Write).await?),
+        validation_result_url: match batch.validation_file.as_deref() {
+            Some(k) => Some(state.signed_url(k, Permission::Read).await?),
+            None => None,
+        },
         error: batch.error,
     };
     Ok((status, Json(read)).into_response())

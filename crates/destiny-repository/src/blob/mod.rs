@@ -30,7 +30,10 @@
 //! # let _ = url; Ok(()) }
 //! ```
 
+pub mod backend;
 pub mod key;
+pub mod location;
+pub mod object;
 pub mod routes;
 pub mod signing;
 pub mod store;
@@ -43,7 +46,10 @@ use jiff::Timestamp;
 
 use crate::clock::Clock;
 
+pub use backend::Store;
 pub use key::{BlobKey, BlobKeyError};
+pub use location::BlobLocation;
+pub use object::ObjectBlobs;
 pub use routes::router;
 pub use signing::{Permission, SigningKeyError, UrlSigner, DEFAULT_URL_TTL};
 pub use store::{BlobError, BlobStore};
@@ -89,7 +95,7 @@ pub struct BlobState(Arc<Inner>);
 
 struct Inner {
     /// Where blobs live.
-    store: BlobStore,
+    store: Store,
     /// Signs URLs handed out and checks those presented.
     signer: UrlSigner,
     /// Limits.
@@ -101,13 +107,13 @@ struct Inner {
 impl BlobState {
     /// Bundles the parts.
     pub fn new(
-        store: BlobStore,
+        store: impl Into<Store>,
         signer: UrlSigner,
         config: BlobConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self(Arc::new(Inner {
-            store,
+            store: store.into(),
             signer,
             config,
             clock,
@@ -115,7 +121,7 @@ impl BlobState {
     }
 
     /// The store.
-    pub fn store(&self) -> &BlobStore {
+    pub fn store(&self) -> &Store {
         &self.0.store
     }
 
@@ -134,7 +140,25 @@ impl BlobState {
         self.0.clock.now()
     }
 
-    /// A URL granting `permission` on `key` for [`BlobConfig::url_ttl`] from now.
+    /// A URL granting `permission` on `key` for [`BlobConfig::url_ttl`] from now: on
+    /// `file://`, one of [`signed_url`](Self::signed_url); on an object store, a URL on
+    /// the storage service itself.
+    ///
+    /// # Errors
+    /// [`BlobError::Io`] when an object store's credentials cannot sign.
+    pub async fn url(&self, key: &BlobKey, permission: Permission) -> Result<String, BlobError> {
+        match &self.0.store {
+            Store::File(_) => Ok(self.signed_url(key, permission)),
+            Store::Object(store) => {
+                store
+                    .signed_url(key, permission, self.0.config.url_ttl)
+                    .await
+            }
+        }
+    }
+
+    /// A `/blobs` URL of this server granting `permission` on `key` for
+    /// [`BlobConfig::url_ttl`] from now (the `file://` store's URLs).
     pub fn signed_url(&self, key: &BlobKey, permission: Permission) -> String {
         self.0
             .signer

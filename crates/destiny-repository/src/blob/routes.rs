@@ -18,7 +18,7 @@ use tokio::io::AsyncReadExt;
 
 use super::key::{BlobKey, BlobKeyError};
 use super::signing::{BlobAuthError, Permission, SignedQuery};
-use super::store::BlobError;
+use super::store::{BlobError, BlobStore};
 use super::BlobState;
 
 /// The header Azure requires on a blob PUT, and its only value a robot uses.
@@ -139,6 +139,15 @@ fn authorize(
     Ok(key)
 }
 
+/// The `file://` store these routes serve; on an object store robots use the
+/// service's own URLs, and nothing is here.
+fn file_store<'a>(state: &'a BlobState, key: &BlobKey) -> Result<&'a BlobStore, BlobError> {
+    state
+        .store()
+        .file()
+        .ok_or_else(|| BlobError::NotFound(key.clone()))
+}
+
 /// `GET /blobs/{*key}` (and `HEAD`): streams the blob.
 async fn get_blob(
     State(state): State<BlobState>,
@@ -146,7 +155,7 @@ async fn get_blob(
     uri: Uri,
 ) -> Result<Response, BlobRouteError> {
     let key = authorize(&state, path, &uri, Permission::Read)?;
-    let file = state.store().open(&key).await?;
+    let file = file_store(&state, &key)?.open(&key).await?;
     let len = file.metadata().await.map_err(BlobError::from_io)?.len();
     let headers = [
         (header::CONTENT_TYPE, JSONL.to_owned()),
@@ -191,7 +200,10 @@ async fn put_blob(
         return Err(BlobError::TooLarge { limit }.into());
     }
     // From here on, any early return drops the writer, which removes the temporary file.
-    let mut writer = state.store().create(&key).await?.with_limit(limit);
+    let mut writer = file_store(&state, &key)?
+        .create(&key)
+        .await?
+        .with_limit(limit);
     let idle = state.config().body_idle_timeout;
     let mut stream = body.into_data_stream();
     loop {

@@ -218,6 +218,26 @@ impl UrlSigner {
         }
     }
 
+    /// A signer whose key comes from configuration (`--url-signing-key`), so that every
+    /// instance given the same text signs and accepts the same URLs. The key is the
+    /// SHA-256 of the text: any text works, and a long random one is as strong as the
+    /// hash.
+    ///
+    /// ```
+    /// use destiny_repository::blob::UrlSigner;
+    /// let a = UrlSigner::from_secret("shared by every instance");
+    /// let b = UrlSigner::from_secret("shared by every instance");
+    /// let key = destiny_repository::blob::BlobKey::new("k").unwrap();
+    /// let now = jiff::Timestamp::from_second(1_733_380_000).unwrap();
+    /// let url = a.sign_query(&key, destiny_repository::blob::Permission::Read, 1_733_383_600);
+    /// assert!(b.verify_query(&key, &url, now).is_ok());
+    /// assert!(UrlSigner::from_secret("another").verify_query(&key, &url, now).is_err());
+    /// ```
+    pub fn from_secret(secret: &str) -> Self {
+        use sha2::Digest;
+        Self::new(sha2::Sha256::digest(secret.as_bytes()).into())
+    }
+
     /// Sets the prefix of signed URLs, e.g. `http://127.0.0.1:8000` (a trailing `/` is
     /// dropped). The blob router must be mounted at the root of that base.
     #[must_use]

@@ -110,17 +110,15 @@ impl BlobStore {
         let dir = final_path.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&dir).await.map_err(BlobError::from_io)?;
         // Hidden (leading '.') so no key can ever name it.
-        let temp_path = dir.join(format!(
-            ".{}.{}.tmp",
-            key.file_name(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp_path)
+        let stem = format!(".{}.{}", key.file_name(), uuid::Uuid::new_v4().simple());
+        let temp_path = dir.join(format!("{stem}.tmp"));
+        let new_path = dir.join(format!("{stem}.new"));
+        let file = tokio::task::spawn_blocking(move || create_locked(&new_path, &temp_path))
             .await
+            .map_err(|e| BlobError::Io(io::Error::other(e)))?
             .map_err(BlobError::from_io)?;
+        let temp_path = dir.join(format!("{stem}.tmp"));
+        let file = File::from_std(file);
         Ok(BlobWriter::from_parts(file, temp_path, final_path))
     }
 
@@ -184,6 +182,8 @@ impl BlobStore {
     /// Removes the temporary files of writes that never finished because their process
     /// died (a killed server leaves its open uploads and validation files behind) and
     /// that were last modified before `before`, so writers started since keep theirs.
+    /// A file still locked by its writer (each holds a lock on its own) is kept whatever its
+    /// age: several instances may share the directory, and each sweeps at start-up.
     /// Answers how many were removed. Walks the whole store, on a blocking thread.
     ///
     /// # Errors
@@ -197,10 +197,21 @@ impl BlobStore {
         tokio::task::spawn_blocking(move || {
             let mut removed = 0;
             for path in temporary_files(&root).map_err(BlobError::from_io)? {
-                let stale = std::fs::metadata(&path)
+                let old = std::fs::metadata(&path)
                     .and_then(|m| m.modified())
                     .is_ok_and(|t| t < before);
-                if stale {
+                // Held while it is written, by whichever process writes it: another
+                // instance's upload in progress is never removed.
+                let Ok(held) = std::fs::File::open(&path) else {
+                    continue;
+                };
+                let unheld = match held.try_lock() {
+                    Ok(()) => true,
+                    Err(std::fs::TryLockError::WouldBlock) => false,
+                    // A file system without locks: age alone decides, as before.
+                    Err(std::fs::TryLockError::Error(_)) => true,
+                };
+                if old && unheld {
                     match std::fs::remove_file(&path) {
                         Ok(()) => removed += 1,
                         Err(e) if is_not_found(&e) => {}
@@ -213,6 +224,30 @@ impl BlobStore {
         .await
         .map_err(|e| BlobError::Io(io::Error::other(e)))?
     }
+}
+
+/// Creates a writer's temporary file, locked (an exclusive advisory lock, held until the
+/// writer closes it, released by the system if its process dies): it is created as
+/// `new_path`, locked, then renamed to `temp_path`, so no `.tmp` file is ever unlocked
+/// while its writer lives, and a start-up sweep of any instance sharing the directory
+/// ([`BlobStore::remove_stale_temporary_files`]) removes only those whose writer is gone.
+fn create_locked(new_path: &Path, temp_path: &Path) -> io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(new_path)?;
+    match file.try_lock() {
+        // A file system without locks: the sweep goes by age alone there.
+        Ok(()) | Err(std::fs::TryLockError::Error(_)) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(io::Error::other("a fresh temporary file is locked"));
+        }
+    }
+    if let Err(e) = std::fs::rename(new_path, temp_path) {
+        let _ = std::fs::remove_file(new_path);
+        return Err(e);
+    }
+    Ok(file)
 }
 
 /// The temporary files of unfinished writes (hidden `.<name>.<id>.tmp` files, see
@@ -334,10 +369,11 @@ impl BlobWriter {
         file.flush().await.map_err(BlobError::from_io)?;
         let file = file.into_inner();
         file.sync_all().await.map_err(BlobError::from_io)?;
-        drop(file);
+        // Renamed while still open, so still locked: a sweep never sees it unlocked.
         fs::rename(&self.temp_path, &self.final_path)
             .await
             .map_err(BlobError::from_io)?;
+        drop(file);
         // Renamed: nothing left for Drop to remove.
         self.temp_path = PathBuf::new();
         Ok(self.written)
@@ -475,6 +511,8 @@ mod tests {
         let mut dead = store.create(&key).await.unwrap();
         dead.write(&[b'x'; 100_000]).await.unwrap();
         let dead_path = dead.temp_path.clone();
+        // Its process died: the file is closed (its lock gone) and nothing cleaned up.
+        drop(dead.file.take());
         std::mem::forget(dead);
         std::fs::write(store.root().join(".signing-key"), b"k").unwrap();
         let cutoff = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
