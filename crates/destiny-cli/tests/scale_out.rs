@@ -14,14 +14,16 @@
 //!    each reference enhanced exactly once, no expired enhancement retried twice, no
 //!    import left behind, and every import's validation file present.
 //!
-//! The blob store is a directory the three share (`--blob-dir`); its signing key lives
-//! there, so every server accepts the URLs another signed.
+//! The blob store is one Azure Blob Storage container (Azurite, `--blob-store az://`):
+//! robots read and write it directly through the SAS URLs any server hands out.
 
 mod robot_support;
 
 use std::path::Path;
 use std::time::Duration;
 
+use destiny_repository::blob::object::ObjectBlobs;
+use destiny_repository::blob::{BlobKey, Store};
 use destiny_robot::toy::TOY_SOURCE;
 use destiny_robot::{Runner, ToyRobot};
 use destiny_sdk::client::RobotClient;
@@ -49,17 +51,48 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts server `name` on `port`, on the shared database and blob directory.
-async fn serve(dir: &Path, name: &str, port: u16, database: &str) -> Serve {
+/// Where the three keep their files: an Azurite container.
+struct Files {
+    /// The `--blob-store` URL.
+    url: String,
+    /// The same store, read by the test.
+    store: Store,
+}
+
+impl Files {
+    /// A fresh container on the test Azurite (`None`: object stores skipped).
+    async fn on_azurite() -> Option<Self> {
+        let container = destiny_testkit::stores::azurite_container().await?;
+        let url = format!("az://{container}/scale");
+        let location = url.parse().expect("a blob store URL");
+        let store = Store::Object(ObjectBlobs::from_env(&location).expect("the store"));
+        Some(Self { url, store })
+    }
+
+    /// The text of blob `key`.
+    async fn text(&self, key: &str) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut reader = self
+            .store
+            .open(&BlobKey::new(key).expect("a key"))
+            .await
+            .unwrap_or_else(|e| panic!("blob {key}: {e}"));
+        let mut text = String::new();
+        reader.read_to_string(&mut text).await.expect("read");
+        text
+    }
+}
+
+/// Starts server `name` on `port`, on the shared database and blob store.
+async fn serve(dir: &Path, name: &str, port: u16, database: &str, files: &Files) -> Serve {
     let listen = format!("127.0.0.1:{port}");
-    let blobs = dir.join("blobs");
     let args = [
         "--listen",
         &listen,
         "--database",
         database,
-        "--blob-dir",
-        blobs.to_str().expect("UTF-8 path"),
+        "--blob-store",
+        &files.url,
         "--import-lease",
         "2s",
         "--expiry-interval",
@@ -89,6 +122,9 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     if skip_postgres() {
         return;
     }
+    let Some(files) = Files::on_azurite().await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("dir");
     let db = TestDb::create(Backend::Postgres, dir.path()).await;
     let (proxy, database) = Proxy::in_front_of(&db.url).await;
@@ -97,7 +133,7 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     let ports = [free_port(), free_port(), free_port()];
 
     // ---- 1. A server SIGKILLed mid-import; another takes the import over. ----
-    let mut b = serve(dir.path(), "b-first", ports[1], &database).await;
+    let mut b = serve(dir.path(), "b-first", ports[1], &database, &files).await;
     let importer = register(&http, &b.base, "importer").await;
     let lines = openalex_lines(1..BIG + 1);
     let (_, big_request) = import_and_request(&http, &b.base, &b.base, importer.id, lines).await;
@@ -108,8 +144,8 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     })
     .await;
     kill_while_importing(&mut b, &pool, batch.id).await;
-    let a = serve(dir.path(), "a", ports[0], &database).await;
-    let c = serve(dir.path(), "c-first", ports[2], &database).await;
+    let a = serve(dir.path(), "a", ports[0], &database, &files).await;
+    let c = serve(dir.path(), "c-first", ports[2], &database, &files).await;
     wait_for("the import taken over", DEADLINE, || async {
         let (state, attempts) = sql::batch_import(&pool, batch.id).await;
         (state == "done").then_some(attempts)
@@ -133,12 +169,11 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
         &[&batch.id.to_string()],
     )
     .await;
-    let validation =
-        std::fs::read_to_string(dir.path().join("blobs").join(&key)).expect("validation file");
+    let validation = files.text(&key).await;
     assert_eq!(validation.lines().count(), BIG);
 
     // ---- 2. Robots spread over three servers; a kill mid-poll and an outage. ----
-    let b = serve(dir.path(), "b-second", ports[1], &database).await;
+    let b = serve(dir.path(), "b-second", ports[1], &database, &files).await;
     let robot = register(&http, &a.base, "spread").await;
     let lines = openalex_lines(1_000_000..1_000_000 + SHARED);
     let (_, request) = import_and_request(&http, &a.base, &c.base, robot.id, lines).await;
@@ -175,7 +210,7 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     .await;
     let mut c = c;
     c.kill();
-    let c = serve(dir.path(), "c-second", ports[2], &database).await;
+    let c = serve(dir.path(), "c-second", ports[2], &database, &files).await;
     eventually("two thirds of the work", WORK_DEADLINE, || {
         completed(2 * SHARED as i64 / 3)
     })
@@ -256,16 +291,17 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     )
     .await;
     assert_eq!(left, 0, "imports left behind");
-    let files: Vec<String> = sql::column(
+    let keys: Vec<String> = sql::column(
         &pool,
         "SELECT validation_file FROM batches WHERE import_state = 'done'",
         &[],
     )
     .await;
-    assert!(files.len() >= SHARED / 25, "{} imports", files.len());
-    for key in files {
+    assert!(keys.len() >= SHARED / 25, "{} imports", keys.len());
+    for key in keys {
+        let key = BlobKey::new(key).expect("a key");
         assert!(
-            dir.path().join("blobs").join(&key).is_file(),
+            files.store.exists(&key).await.expect("the store answers"),
             "validation file {key} missing"
         );
     }
