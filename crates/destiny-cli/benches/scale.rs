@@ -1,6 +1,7 @@
 //! Scale-out benchmark: end-to-end references/s and poll latency with 1, 2 and 3
 //! `destiny serve` (release build, child processes) on one PostgreSQL database and one
-//! blob store, robots spread round-robin over the servers.
+//! blob store (Azurite, `az://`, or a shared directory, `file://`), robots spread
+//! round-robin over the servers.
 //!
 //! Per case: a fresh database (`CREATE DATABASE` on the server of
 //! `DESTINY_BENCH_POSTGRES` / `DESTINY_TEST_POSTGRES`) and blob directory; the servers
@@ -14,7 +15,9 @@
 //! JSON included: the last 10,000 answered polls); CPU seconds of each server process
 //! over the run (`/proc/PID/stat`) and its resident memory at the end (`VmRSS`).
 //!
-//! `cargo bench -p destiny-cli --bench scale` (settings: `DESTINY_SCALE_SERVERS` "1,2,3",
+//! `cargo bench -p destiny-cli --bench scale` (settings: `DESTINY_SCALE_CASES`
+//! "file:1,az:1,az:2,az:3" (store:servers; `az` needs `DESTINY_TEST_AZURITE`, which
+//! `scripts/stores start` prints),
 //! `DESTINY_SCALE_REFS` 100000, `DESTINY_SCALE_ROBOTS` 64, `DESTINY_SCALE_BATCH` 100;
 //! `DESTINY_SCALE_KEEP` set keeps each case's directory, with the servers' logs).
 
@@ -56,18 +59,32 @@ async fn main() -> Result<(), Error> {
         robots: bench::list::<usize>("DESTINY_SCALE_ROBOTS", "64")?[0],
         batch: bench::list::<u32>("DESTINY_SCALE_BATCH", "100")?[0],
     };
-    let cases: Vec<usize> = bench::list("DESTINY_SCALE_SERVERS", "1,2,3")?;
+    let cases: Vec<String> = bench::list("DESTINY_SCALE_CASES", "file:1,az:1,az:2,az:3")?;
     println!(
-        "{} references, {} robots (toy, batch {}), blob store: one shared directory",
+        "{} references, {} robots (toy, batch {})",
         settings.refs, settings.robots, settings.batch
     );
     println!(
-        "| servers | references/s | poll p50 / p99 | server CPU s (each) | server RSS MiB (each) |"
+        "| blob store | servers | references/s | poll p50 / p99 | server CPU s (each) | server RSS MiB (each) |"
     );
-    println!("|---|---|---|---|---|");
-    for servers in cases {
+    println!("|---|---|---|---|---|---|");
+    for case in cases {
+        let (kind, servers) = case
+            .split_once(':')
+            .ok_or_else(|| format!("a case is STORE:SERVERS (file:1, az:3), not {case}"))?;
+        let servers: usize = servers.parse()?;
+        let store = match kind {
+            "file" => None,
+            "az" => Some(format!(
+                "az://{}/scale",
+                destiny_testkit::stores::azurite_container()
+                    .await
+                    .ok_or("DESTINY_TEST_AZURITE is not set")?
+            )),
+            other => return Err(format!("unknown store {other}: file or az").into()),
+        };
         let (url, name) = scratch_db::create_database(&admin_url, "bench_scale").await?;
-        let figures = run(&url, servers, &settings).await;
+        let figures = run(&url, servers, store.as_deref(), &settings).await;
         scratch_db::drop_database(&admin_url, &name).await?;
         let f = figures?;
         let each = |pick: fn(&(f64, f64)) -> f64| {
@@ -78,7 +95,7 @@ async fn main() -> Result<(), Error> {
                 .join(", ")
         };
         println!(
-            "| {} | {:.0} | {:.1} / {:.1} ms | {} | {} |",
+            "| {kind} | {} | {:.0} | {:.1} / {:.1} ms | {} | {} |",
             f.servers,
             settings.refs as f64 / f.seconds,
             f.p50_ms,
@@ -90,11 +107,18 @@ async fn main() -> Result<(), Error> {
     Ok(())
 }
 
-/// Starts `servers` servers on the database at `url` and runs the robots.
-async fn run(url: &str, servers: usize, settings: &Settings) -> Result<Figures, Error> {
+/// Starts `servers` servers on the database at `url` and the blob store `store` (`None`:
+/// one shared directory) and runs the robots.
+async fn run(
+    url: &str,
+    servers: usize,
+    store: Option<&str>,
+    settings: &Settings,
+) -> Result<Figures, Error> {
     let dir = tempfile::tempdir()?;
     let bin = Path::new(env!("CARGO_BIN_EXE_destiny"));
-    let blobs = dir.path().join("blobs");
+    let blobs = format!("file://{}", dir.path().join("blobs").display());
+    let store = store.unwrap_or(&blobs);
     let mut started = Vec::new();
     for i in 0..servers {
         let args = [
@@ -102,8 +126,8 @@ async fn run(url: &str, servers: usize, settings: &Settings) -> Result<Figures, 
             "127.0.0.1:0",
             "--database",
             url,
-            "--blob-dir",
-            blobs.to_str().ok_or("a UTF-8 path")?,
+            "--blob-store",
+            store,
         ];
         started.push(Serve::spawn(bin, dir.path().join(format!("serve-{i}.log")), &args).await);
     }
