@@ -64,7 +64,8 @@ pub struct Prepared {
 pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<Prepared, ServeError> {
     // A generated token is this process's alone; servers sharing a PostgreSQL database
     // must all accept the token an admin client holds.
-    if config.admin_token.is_none() && !config.database.starts_with("sqlite:") {
+    if config.admin_token.is_none() && Backend::of_url(&config.database) == Some(Backend::Postgres)
+    {
         return Err(ServeError::AdminTokenRequired);
     }
     let sqlite_lock = crate::db::single_server_lock(&config.database)?;

@@ -44,6 +44,27 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The engine a database URL names (`sqlite:`, `postgres:` or `postgresql:`), or
+    /// `None` for any other.
+    ///
+    /// ```
+    /// use destiny_repository::db::Backend;
+    /// assert_eq!(Backend::of_url("sqlite://destiny.db"), Some(Backend::Sqlite));
+    /// assert_eq!(Backend::of_url("postgresql://u@h/db"), Some(Backend::Postgres));
+    /// assert_eq!(Backend::of_url("mysql://u@h/db"), None);
+    /// ```
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// Failures opening the database.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -83,7 +104,7 @@ pub enum DbError {
 /// [`DbError::InUse`] when another process (or this one) holds it.
 pub fn single_server_lock(url: &str) -> Result<Option<std::fs::File>, DbError> {
     use std::str::FromStr;
-    if !url.starts_with("sqlite:") {
+    if Backend::of_url(url) != Some(Backend::Sqlite) {
         return Ok(None);
     }
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
@@ -195,7 +216,8 @@ impl Db {
     /// As [`Db::connect`].
     pub async fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
-        let db = if url.starts_with("sqlite:") {
+        let backend = Backend::of_url(url).ok_or_else(|| DbError::UnsupportedUrl(url.to_owned()))?;
+        let db = if backend == Backend::Sqlite {
             let url = sqlite_url(url);
             // SQLite's default page cache is 2 MiB per connection: a working set larger
             // than that is re-read from the OS page cache at every statement. The cache
@@ -233,7 +255,7 @@ impl Db {
                 writer,
                 statistics: Default::default(),
             }
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        } else {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(timeout)
@@ -255,8 +277,6 @@ impl Db {
                 writer: pool,
                 statistics: Default::default(),
             }
-        } else {
-            return Err(DbError::UnsupportedUrl(url.to_owned()));
         };
         db.migrate().await?;
         Ok(db)
