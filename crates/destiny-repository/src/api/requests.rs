@@ -84,7 +84,7 @@ impl AppState {
         // disk refuses the request before it exists (a retry cannot duplicate it); the
         // file is removed again if the request is refused.
         let id = Uuid::new_v4();
-        let (reference_file, _, _) = crate::db::requests::request_files(id);
+        let (reference_file, _) = crate::db::requests::request_files(id);
         let reader = Reader::of(&self.db.robot_entitlements(req.robot_id).await?);
         crate::reference_file::write(
             self.blobs.store(),

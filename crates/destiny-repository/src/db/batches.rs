@@ -37,13 +37,13 @@ impl BatchRecord {
     /// that was taken over mid-import cannot overwrite the file of the attempt that
     /// finished; the batch records which one it is.
     pub fn validation_key(&self, attempt: u32) -> String {
-        let first = match self.request_id {
-            Some(request) => super::requests::request_files(request).2,
-            None => batch_files(self.id).2,
+        let folder = match self.request_id {
+            Some(request) => format!("requests/{request}"),
+            None => format!("batches/{}", self.id),
         };
         match attempt {
-            0 | 1 => first,
-            n => first.replace("validation.jsonl", &format!("validation-{n}.jsonl")),
+            0 | 1 => format!("{folder}/validation.jsonl"),
+            n => format!("{folder}/validation-{n}.jsonl"),
         }
     }
 }
@@ -59,12 +59,12 @@ pub struct Claimed {
     pub reference_ids: Vec<Uuid>,
 }
 
-/// Blob keys of a batch's files.
-pub fn batch_files(id: Uuid) -> (String, String, String) {
+/// Blob keys of a batch's reference and result files (its validation files:
+/// [`BatchRecord::validation_key`]).
+pub fn batch_files(id: Uuid) -> (String, String) {
     (
         format!("batches/{id}/references.jsonl"),
         format!("batches/{id}/results.jsonl"),
-        format!("batches/{id}/validation.jsonl"),
     )
 }
 
@@ -111,7 +111,7 @@ impl Db {
         now_us: i64,
     ) -> Result<Option<Claimed>, ApiError> {
         let id = Uuid::new_v4();
-        let (reference_file, result_file, _) = batch_files(id);
+        let (reference_file, result_file) = batch_files(id);
         let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO batches (id, robot_id, reference_file, result_file, created_at) \

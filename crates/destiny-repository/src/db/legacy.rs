@@ -53,7 +53,7 @@ impl Db {
         // The robot held the request's pending enhancements all along: they pass through
         // `processing` on their way (claimed into the batch, then moved on).
         let batch = Uuid::new_v4();
-        let (reference_file, result_file, _) = request_files(request);
+        let (reference_file, result_file) = request_files(request);
         let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO batches (id, robot_id, source, reference_file, result_file, error, \

@@ -36,20 +36,19 @@ pub struct RequestRecord {
     pub validation_file: Option<String>,
 }
 
-/// Blob keys of a request's legacy-flow files: (reference file, result file, validation
-/// file).
+/// Blob keys of a request's legacy-flow files: (reference file, result file); its
+/// validation file is the batch's ([`super::batches::BatchRecord::validation_key`]).
 ///
 /// ```
 /// let id = uuid::Uuid::nil();
-/// let (references, results, _) = destiny_repository::db::requests::request_files(id);
+/// let (references, results) = destiny_repository::db::requests::request_files(id);
 /// assert_eq!(references, format!("requests/{id}/references.jsonl"));
 /// assert_eq!(results, format!("requests/{id}/results.jsonl"));
 /// ```
-pub fn request_files(id: Uuid) -> (String, String, String) {
+pub fn request_files(id: Uuid) -> (String, String) {
     (
         format!("requests/{id}/references.jsonl"),
         format!("requests/{id}/results.jsonl"),
-        format!("requests/{id}/validation.jsonl"),
     )
 }
 
@@ -117,7 +116,7 @@ impl Db {
         }
         let ids_json = serde_json::to_string(&req.reference_ids)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let (reference_file, result_file, _) = request_files(id);
+        let (reference_file, result_file) = request_files(id);
         let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO enhancement_requests (id, robot_id, source, reference_ids, created_at, \
