@@ -11,6 +11,7 @@
 //!   (`completed`, `discarded` exact duplicates, `failed`).
 //! - `destiny_import_queue_depth`: result files waiting for or under import, read from the
 //!   database at each scrape (so every server sharing it reports the same queue).
+//! - `destiny_http_requests_in_flight`: requests being handled now.
 //! - `destiny_http_request_duration_seconds{method,route,status}`: latency per route, the
 //!   route as declared (`/v1/robot-enhancement-batches/{id}/`), never the raw path.
 //!
@@ -79,6 +80,7 @@ struct Inner {
     imported: Family<Outcome, Counter>,
     import_queue: Gauge,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
 }
 
 impl Default for Metrics {
@@ -90,6 +92,12 @@ impl Default for Metrics {
         let retried = Counter::default();
         let imported = Family::<Outcome, Counter>::default();
         let import_queue = Gauge::default();
+        let in_flight = Gauge::default();
+        registry.register(
+            "destiny_http_requests_in_flight",
+            "Requests being handled now",
+            in_flight.clone(),
+        );
         let latency: Family<RouteLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
         registry.register(
@@ -136,6 +144,7 @@ impl Default for Metrics {
             imported,
             import_queue,
             latency,
+            in_flight,
         }))
     }
 }
@@ -194,7 +203,8 @@ impl Metrics {
     }
 }
 
-/// Middleware timing every request by its declared route.
+/// Middleware timing every request by its declared route, and counting it in flight
+/// while it is handled (also when its client goes away mid-request).
 pub async fn track_latency(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
     let route = req
@@ -203,6 +213,7 @@ pub async fn track_latency(State(metrics): State<Metrics>, req: Request, next: N
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let started = Instant::now();
+    let _in_flight = InFlight::enter(&metrics.0.in_flight);
     let response = next.run(req).await;
     let labels = RouteLabels {
         method,
@@ -211,6 +222,22 @@ pub async fn track_latency(State(metrics): State<Metrics>, req: Request, next: N
     };
     metrics.observe(labels, started.elapsed().as_secs_f64());
     response
+}
+
+/// One request counted in flight until dropped.
+struct InFlight(Gauge);
+
+impl InFlight {
+    fn enter(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// `GET /metrics`.

@@ -69,6 +69,8 @@ async fn shutdown_answers_what_finishes_in_the_grace_period_and_cuts_off_the_res
     config.admin_token = Some(destiny_sdk::secret::Secret::new("admin"));
     let grace = Duration::from_millis(500);
     config.shutdown_grace = grace;
+    // A stalled body would hold its request for an hour: only the grace period ends it.
+    config.body_idle_timeout = Duration::from_secs(3600);
     let prepared = prepare(config, Arc::new(SystemClock)).await.expect("start");
     let addr = prepared.addr;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -90,7 +92,18 @@ async fn shutdown_answers_what_finishes_in_the_grace_period_and_cuts_off_the_res
         stream.write_all(head.as_bytes()).await.expect("head");
         stream.write_all(half).await.expect("half a body");
     }
-    // Let the server take both requests in before it is told to stop.
+    // Both are in the server's hands before it is told to stop: the gauge counts them
+    // and the scrape asking for it.
+    common::eventually("both requests in flight", common::DEADLINE, || async {
+        let text = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.contains("destiny_http_requests_in_flight 3\n")
+    })
+    .await;
     for stream in [&mut finishing, &mut stalled] {
         assert_eq!(
             answer_within(stream, Duration::from_millis(100)).await,
