@@ -200,7 +200,7 @@ async fn attempt(state: &AppState, taken: TakenImport) -> Option<AfterFailure> {
 /// Extends the lease of `taken` every third of the import lease, for as long as it holds
 /// it; returns once it does not (taken over). A failed extension (the database is
 /// unreachable) is tried again at the next beat: the lease still runs meanwhile.
-async fn keep_import_lease(state: &AppState, taken: TakenImport) {
+pub async fn keep_import_lease(state: &AppState, taken: TakenImport) {
     let lease = state.config.import_lease;
     let beat = (lease / 3).max(Duration::from_millis(10));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
