@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{annotation, poll_batch, put_result, reference_ids, start_with, submit, Backend};
+use common::{partial_result, poll_batch, put_result, reference_ids, start_with, submit, Backend};
 use destiny_testkit::on_both_backends;
 use destiny_testkit::stores::{azurite_container, s3_bucket};
 use serde_json::json;
@@ -55,29 +55,17 @@ async fn robot_flow(backend: Backend, store: String, url_host: &str, put_status:
     assert_eq!(refs.status(), 200);
     assert_eq!(reference_ids(&refs.text().await.unwrap()), ids);
 
-    let result = format!(
-        "{}\n{}\n",
-        annotation(ids[0]),
-        json!({"message": "no abstract", "reference_id": ids[1]})
-    );
-    let put = put_result(&s.http, batch.result_storage_url.as_str(), result).await;
+    let put = put_result(
+        &s.http,
+        batch.result_storage_url.as_str(),
+        partial_result(&ids),
+    )
+    .await;
     assert_eq!(put.status(), put_status, "{:?}", put.text().await);
     submit(&client, batch.id, None).await.expect("submit");
     s.wait_status(request, "partial_failed").await;
 
-    let reference = s.reference(ids[0]).await;
-    let enh = reference["enhancements"].as_array().unwrap();
-    assert_eq!(enh.len(), 1, "{reference}");
-    let lines = s.batch_validation(batch.id).await;
-    assert_eq!(lines[0], json!({"reference_id": ids[0]}));
-    assert_eq!(
-        lines[1],
-        json!({"reference_id": ids[1], "error": "no abstract"})
-    );
-    assert_eq!(
-        lines[2],
-        json!({"reference_id": ids[2], "error": "Requested reference not in enhancement result."})
-    );
+    s.assert_partial_import(batch.id, &ids).await;
 }
 
 async fn robot_flow_on_azurite(backend: Backend) {

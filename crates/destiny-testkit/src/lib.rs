@@ -56,7 +56,7 @@ pub use batch::{
 pub use fixtures::{fixture, fixture_text};
 pub use logs::{capture_logs, init_logging, LogSink};
 pub use server::{
-    annotation, ids_in, refuse_inserts, run_python, signed_headers, start, start_seeded,
-    start_with, Options, Server,
+    annotation, ids_in, partial_result, refuse_inserts, run_python, signed_headers, start,
+    start_seeded, start_with, Options, Server,
 };
 pub use wait::{eventually, on_change, wait_for, DEADLINE};

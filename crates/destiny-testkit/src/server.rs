@@ -401,6 +401,29 @@ impl Server {
         self.json_lines(url.as_str()).await
     }
 
+    /// Checks the import of a [`partial_result`] for batch `batch` of references `ids`:
+    /// one enhancement stored for the first, and the validation file's three lines (ok,
+    /// the robot's error, missing from the result).
+    pub async fn assert_partial_import(&self, batch: Uuid, ids: &[Uuid]) {
+        let reference = self.reference(ids[0]).await;
+        let enhancements = reference["enhancements"].as_array().expect("enhancements");
+        assert_eq!(enhancements.len(), 1, "{reference}");
+        assert_eq!(
+            enhancements[0]["content"]["annotations"][0]["data"]["toy"],
+            "Woody"
+        );
+        let lines = self.batch_validation(batch).await;
+        assert_eq!(lines[0], json!({"reference_id": ids[0]}));
+        assert_eq!(
+            lines[1],
+            json!({"reference_id": ids[1], "error": "no abstract"})
+        );
+        assert_eq!(
+            lines[2],
+            json!({"reference_id": ids[2], "error": "Requested reference not in enhancement result."})
+        );
+    }
+
     /// Polls `robot`'s next batch of at most `limit` and answers its reference file.
     pub async fn next_reference_file(
         &self,
@@ -546,6 +569,17 @@ pub fn ids_in(list: &Value) -> Vec<Uuid> {
                 .expect("a UUID id")
         })
         .collect()
+}
+
+/// A result file for a batch of three references `ids`: the first enhanced
+/// ([`annotation`]), the second failed by the robot (`no abstract`), the third left out.
+/// [`Server::assert_partial_import`] checks what its import did.
+pub fn partial_result(ids: &[Uuid]) -> String {
+    format!(
+        "{}\n{}\n",
+        annotation(ids[0]),
+        json!({"message": "no abstract", "reference_id": ids[1]})
+    )
 }
 
 /// A result-file line: a score annotation of `reference`.
