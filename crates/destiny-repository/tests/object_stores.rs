@@ -197,6 +197,41 @@ async fn large_files_go_up_in_parts_on_azurite() {
     }
 }
 
+/// A writer dropped past its first part (a failure on the way) aborts its multipart
+/// upload: S3 keeps no parts. Awaited `abort` does the same at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abandoned_multipart_upload_is_aborted_on_s3() {
+    use destiny_repository::blob::{object::PART_SIZE, BlobKey, ObjectBlobs, Store};
+    use destiny_testkit::stores::s3_open_uploads;
+
+    let Some(bucket) = s3_bucket().await else {
+        return;
+    };
+    let store =
+        Store::Object(ObjectBlobs::from_env(&format!("s3://{bucket}").parse().unwrap()).unwrap());
+    let part = vec![b'x'; PART_SIZE + 1];
+    for dropped in [true, false] {
+        let key = BlobKey::new(format!("batches/{dropped}/results.jsonl")).unwrap();
+        let mut writer = store.create(&key).await.unwrap();
+        writer.write(&part).await.unwrap();
+        assert_eq!(
+            s3_open_uploads(&bucket).await,
+            1,
+            "a multipart upload started"
+        );
+        if dropped {
+            drop(writer);
+        } else {
+            writer.abort().await.unwrap();
+        }
+        destiny_testkit::wait_for("the upload aborted", destiny_testkit::DEADLINE, || async {
+            (s3_open_uploads(&bucket).await == 0).then_some(())
+        })
+        .await;
+        assert!(!store.exists(&key).await.unwrap());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn large_files_go_up_in_parts_on_s3() {
     if let Some(bucket) = s3_bucket().await {

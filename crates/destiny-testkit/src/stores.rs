@@ -111,3 +111,26 @@ pub async fn s3_bucket() -> Option<String> {
     );
     Some(name)
 }
+
+/// The multipart uploads started and neither completed nor aborted in `bucket` on the S3
+/// server of `DESTINY_TEST_S3` (moto answers an unsigned List Multipart Uploads).
+///
+/// # Panics
+/// When the server does not answer.
+pub async fn s3_open_uploads(bucket: &str) -> usize {
+    let base = std::env::var("DESTINY_TEST_S3").expect("DESTINY_TEST_S3");
+    let base = base.trim_end_matches('/');
+    let listing = reqwest::Client::new()
+        .get(format!("{base}/{bucket}?uploads"))
+        .send()
+        .await
+        .expect("the S3 server answers")
+        .text()
+        .await
+        .expect("a listing");
+    assert!(
+        listing.contains("ListMultipartUploadsResult"),
+        "not a listing: {listing}"
+    );
+    listing.matches("<Upload>").count()
+}

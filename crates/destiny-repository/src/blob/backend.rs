@@ -164,4 +164,19 @@ impl StoreWriter {
             Self::Object(w) => w.commit().await,
         }
     }
+
+    /// Gives the blob up; nothing of it stays. Dropping the writer does the same (an
+    /// object store's upload is then aborted in the background).
+    ///
+    /// # Errors
+    /// As [`ObjectWriter::abort`].
+    pub async fn abort(self) -> Result<(), BlobError> {
+        match self {
+            Self::File(w) => {
+                drop(w);
+                Ok(())
+            }
+            Self::Object(w) => w.abort().await,
+        }
+    }
 }

@@ -13,7 +13,9 @@
 //!
 //! Files stream both ways: reads are the service's response body, writes go through
 //! [`object_store::buffered::BufWriter`], one request for a small file and a block
-//! (multipart) upload past [`PART_SIZE`].
+//! (multipart) upload past [`PART_SIZE`]. A writer dropped before its commit (an error
+//! on the way, a cancelled request) aborts its multipart upload, so S3 does not keep the
+//! parts; Azure has no abort and drops uncommitted blocks itself after a week.
 
 use std::fmt;
 use std::io;
@@ -115,7 +117,11 @@ impl ObjectBlobs {
     /// Starts writing `key`; nothing is visible until [`ObjectWriter::commit`].
     pub fn create(&self, key: &BlobKey) -> ObjectWriter {
         ObjectWriter {
-            inner: BufWriter::with_capacity(self.store.clone(), self.path(key), PART_SIZE),
+            inner: Some(BufWriter::with_capacity(
+                self.store.clone(),
+                self.path(key),
+                PART_SIZE,
+            )),
             written: 0,
         }
     }
@@ -182,10 +188,12 @@ impl ObjectBlobs {
     }
 }
 
-/// A blob being written to an object store.
+/// A blob being written to an object store. Dropped before [`commit`](Self::commit), it
+/// aborts the upload (in a task of its own: `Drop` cannot await).
 #[derive(Debug)]
 pub struct ObjectWriter {
-    inner: BufWriter,
+    /// `None` once committed.
+    inner: Option<BufWriter>,
     written: u64,
 }
 
@@ -195,7 +203,8 @@ impl ObjectWriter {
     /// # Errors
     /// [`BlobError::Io`] when the service fails.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
-        self.inner.write_all(bytes).await.map_err(BlobError::from_io)?;
+        let inner = self.inner.as_mut().ok_or_else(closed)?;
+        inner.write_all(bytes).await.map_err(BlobError::from_io)?;
         self.written += bytes.len() as u64;
         Ok(())
     }
@@ -205,9 +214,49 @@ impl ObjectWriter {
     /// # Errors
     /// [`BlobError::Io`] when the service fails; nothing is stored then.
     pub async fn commit(mut self) -> Result<u64, BlobError> {
-        self.inner.shutdown().await.map_err(BlobError::from_io)?;
+        // Taken first: once shutting down, the writer cannot be aborted any more (on a
+        // failed part, object_store aborts the upload itself).
+        let mut inner = self.inner.take().ok_or_else(closed)?;
+        inner.shutdown().await.map_err(BlobError::from_io)?;
         Ok(self.written)
     }
+
+    /// Gives the upload up: the parts uploaded so far are discarded (on S3 through
+    /// `AbortMultipartUpload`). What dropping the writer does, awaited.
+    ///
+    /// # Errors
+    /// [`BlobError::Io`] when the service refuses the abort.
+    pub async fn abort(mut self) -> Result<(), BlobError> {
+        match self.inner.take() {
+            Some(inner) => abort(inner).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ObjectWriter {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = abort(inner).await {
+                tracing::warn!(error = %e, "could not abort an unfinished upload");
+            }
+        });
+    }
+}
+
+/// Aborts `inner`'s upload (nothing to do while it is still one buffer).
+async fn abort(mut inner: BufWriter) -> Result<(), BlobError> {
+    inner.abort().await.map_err(remote)
+}
+
+fn closed() -> BlobError {
+    BlobError::Io(io::Error::other("blob writer already closed"))
 }
 
 /// A failure of the service (or its configuration): one that may pass, as an I/O error.
