@@ -7,12 +7,17 @@
 //!    once: every pending enhancement `completed`, one enhancement per reference, the
 //!    validation file present with one line per reference.
 //! 2. The dead server comes back; three robot runners, one per server, share a request
-//!    of 1,500 references. One server is SIGKILLed while they poll and started again on
-//!    its port, and the database is cut off from all three (through a TCP proxy, as a
-//!    PostgreSQL restart looks to its clients: connections reset, new ones refused) until
-//!    every server reports it unavailable, then restored. The request completes with
-//!    each reference enhanced exactly once, no expired enhancement retried twice, no
-//!    import left behind, and every import's validation file present.
+//!    of 1,500 references. Then:
+//!    - one server is SIGKILLed mid-poll: a poll of another robot reaches it through a
+//!      proxy that keeps the server's answer from the robot; once the server has
+//!      answered (the claim committed), it is killed, so the claim's answer is lost with
+//!      it. The runners polling it lose theirs too. It is started again on its port;
+//!    - PostgreSQL (a cluster of this test's own) is stopped under load until every
+//!      server reports it unavailable, and started again.
+//!
+//!    Both requests complete with each reference enhanced exactly once, the lost claim's
+//!    enhancements expired and retried once each, no expired enhancement retried twice,
+//!    no import left behind, and every import's validation file present.
 //!
 //! The blob store is one Azure Blob Storage container (Azurite, `--blob-store az://`):
 //! robots read and write it directly through the SAS URLs any server hands out.
@@ -26,18 +31,21 @@ use destiny_repository::blob::object::ObjectBlobs;
 use destiny_repository::blob::{BlobKey, Store};
 use destiny_robot::toy::TOY_SOURCE;
 use destiny_robot::{Runner, ToyRobot};
-use destiny_sdk::client::RobotClient;
+use destiny_sdk::client::{RetryPolicy, RobotClient};
+use destiny_testkit::pg_cluster::PgCluster;
 use destiny_testkit::proxy::Proxy;
 use destiny_testkit::serve_process::{
     import_and_request, kill_while_importing, openalex_lines, register, score_line,
 };
-use destiny_testkit::{eventually, skip_postgres, sql, wait_for, Backend, TestDb};
+use destiny_testkit::{eventually, skip_postgres, sql, wait_for};
 use robot_support::{serve_with, Serve, DEADLINE};
 
 /// The references of the import that is interrupted.
 const BIG: usize = 5_000;
 /// The references the robots share.
 const SHARED: usize = 1_500;
+/// The references of the claim whose answer is lost with its server.
+const LOST: usize = 40;
 /// How long the robots' work may take, faults included (the lease of a claim lost with
 /// its server runs out after 10 s).
 const WORK_DEADLINE: Duration = Duration::from_secs(120);
@@ -126,9 +134,14 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
         return;
     };
     let dir = tempfile::tempdir().expect("dir");
-    let db = TestDb::create(Backend::Postgres, dir.path()).await;
-    let (proxy, database) = Proxy::in_front_of(&db.url).await;
-    let pool = db.pool().await;
+    let cluster = PgCluster::start();
+    let database = cluster.url.clone();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(&database)
+        .await
+        .expect("connect");
     let http = reqwest::Client::new();
     let ports = [free_port(), free_port(), free_port()];
 
@@ -172,16 +185,19 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     let validation = files.text(&key).await;
     assert_eq!(validation.lines().count(), BIG);
 
-    // ---- 2. Robots spread over three servers; a kill mid-poll and an outage. ----
+    // ---- 2. Robots spread over three servers; a kill mid-poll and a restart. ----
     let b = serve(dir.path(), "b-second", ports[1], &database, &files).await;
     let robot = register(&http, &a.base, "spread").await;
     let lines = openalex_lines(1_000_000..1_000_000 + SHARED);
     let (_, request) = import_and_request(&http, &a.base, &c.base, robot.id, lines).await;
+    let loser = register(&http, &a.base, "loser").await;
+    let lines = openalex_lines(2_000_000..2_000_000 + LOST);
+    let (_, lost_request) = import_and_request(&http, &a.base, &b.base, loser.id, lines).await;
     let mut runners = Vec::new();
-    for (i, base) in [&a.base, &b.base, &c.base].into_iter().enumerate() {
+    let mut run = |base: &str, robot: &destiny_sdk::models::ProvisionedRobot, seed: u64| {
         let client =
             RobotClient::new(base, robot.client_secret.as_str(), robot.id).expect("client");
-        let runner = Runner::builder(ToyRobot::new().with_seed(i as u64))
+        let runner = Runner::builder(ToyRobot::new().with_seed(seed))
             .client(client)
             .batch_size(25)
             // A claim lost with a killed server is retried once this runs out.
@@ -191,6 +207,9 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
             .expect("runner");
         let stop = runner.shutdown_token();
         runners.push((stop, tokio::spawn(runner.run())));
+    };
+    for (i, base) in [&a.base, &b.base, &c.base].into_iter().enumerate() {
+        run(base, &robot, i as u64);
     }
     let completed = |at_least: i64| {
         let pool = pool.clone();
@@ -208,14 +227,52 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
         completed(SHARED as i64 / 3)
     })
     .await;
+
+    // The loser's poll reaches c through a proxy that keeps c's answer back; once c has
+    // answered, c is SIGKILLed and the connection cut: the claim is committed, its answer
+    // lost with the server.
     let mut c = c;
+    let holder = Proxy::start(([127, 0, 0, 1], ports[2]).into()).await;
+    let lost_client = RobotClient::builder(
+        &format!("http://{}", holder.addr),
+        loser.client_secret.as_str(),
+        loser.id,
+    )
+    .retry_policy(RetryPolicy::none())
+    .build()
+    .expect("client");
+    holder.hold_answers();
+    let poll = tokio::spawn(async move {
+        let lease = Some("PT10S".parse().expect("lease"));
+        lost_client
+            .poll_robot_enhancement_batch(loser.id, LOST as u32, lease)
+            .await
+    });
+    let mut poll = poll;
+    tokio::select! {
+        () = holder.answer_held() => {}
+        polled = &mut poll => panic!("the poll ended before c answered: {polled:?}"),
+    }
     c.kill();
+    drop(holder);
+    let polled = poll.await.expect("the poll task");
+    assert!(polled.is_err(), "the robot saw its answer: {polled:?}");
+    assert_eq!(
+        sql::statuses(&pool, lost_request).await,
+        vec![("processing".to_owned(), LOST as i64)],
+        "the lost claim is committed"
+    );
     let c = serve(dir.path(), "c-second", ports[2], &database, &files).await;
+    // The loser comes back through another server; its claim is retried once its lease
+    // runs out.
+    run(&a.base, &loser, 99);
     eventually("two thirds of the work", WORK_DEADLINE, || {
         completed(2 * SHARED as i64 / 3)
     })
     .await;
-    proxy.down();
+
+    // PostgreSQL restarted under load.
+    cluster.stop();
     for server in [&a, &b, &c] {
         eventually("the outage seen", DEADLINE, || async {
             let answer = http
@@ -226,37 +283,39 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
         })
         .await;
     }
-    proxy.up();
+    cluster.start_again();
     let deadline = tokio::time::Instant::now() + WORK_DEADLINE;
-    loop {
-        let resp = http
-            .get(format!("{}/v1/enhancement-requests/{request}/", b.base))
-            .bearer_auth(robot_support::ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("GET request");
-        let read: serde_json::Value = resp.json().await.unwrap_or_default();
-        if read["request_status"] == "completed" {
-            break;
+    for request in [request, lost_request] {
+        loop {
+            let resp = http
+                .get(format!("{}/v1/enhancement-requests/{request}/", b.base))
+                .bearer_auth(robot_support::ADMIN_TOKEN)
+                .send()
+                .await
+                .expect("GET request");
+            let read: serde_json::Value = resp.json().await.unwrap_or_default();
+            if read["request_status"] == "completed" {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let imports: Vec<String> = sql::column(
+                    &pool,
+                    "SELECT import_state || ': ' || COUNT(*) FROM batches GROUP BY import_state",
+                    &[],
+                )
+                .await;
+                panic!(
+                    "request {request} did not complete: {}\nstatuses {:?}\nimports {imports:?}\n\
+                     a:\n{}\nb:\n{}\nc:\n{}",
+                    read["request_status"],
+                    sql::statuses(&pool, request).await,
+                    a.log(),
+                    b.log(),
+                    c.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if tokio::time::Instant::now() > deadline {
-            let imports: Vec<String> = sql::column(
-                &pool,
-                "SELECT import_state || ': ' || COUNT(*) FROM batches GROUP BY import_state",
-                &[],
-            )
-            .await;
-            panic!(
-                "the request did not complete: {}\nstatuses {:?}\nimports {imports:?}\n\
-                 a:\n{}\nb:\n{}\nc:\n{}",
-                read["request_status"],
-                sql::statuses(&pool, request).await,
-                a.log(),
-                b.log(),
-                c.log()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for (stop, run) in runners {
         stop.cancel();
@@ -265,9 +324,15 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
 
     // Each reference enhanced exactly once; the rest of the pending enhancements expired
     // (claims lost with the killed server), each retried at most once.
+    let all = (SHARED + LOST) as i64;
+    assert_eq!(enhanced(&pool, TOY_SOURCE).await, (all, all));
     assert_eq!(
-        enhanced(&pool, TOY_SOURCE).await,
-        (SHARED as i64, SHARED as i64)
+        sql::statuses(&pool, lost_request).await,
+        vec![
+            ("completed".to_owned(), LOST as i64),
+            ("expired".to_owned(), LOST as i64)
+        ],
+        "the lost claim expired and was retried once"
     );
     let by_status = sql::statuses(&pool, request).await;
     assert!(

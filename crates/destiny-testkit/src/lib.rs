@@ -25,7 +25,9 @@
 //!   benches read from their environment.
 //! - [`stores`]: Azurite and an S3 server (moto) for the `--blob-store az://` and
 //!   `s3://` tests, a fresh container or bucket each.
-//! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back.
+//! - [`proxy::Proxy`]: a TCP proxy to cut the database away and bring it back, or to
+//!   lose a server's answers;
+//! - [`pg_cluster::PgCluster`]: a PostgreSQL cluster of one test's own, to restart.
 //! - [`serve_process::Serve`]: `destiny serve` as a child process (kill it, restart it),
 //!   and [`serve_process::admin`] calls to it.
 //! - [`fixture`] / [`fixture_text`]: the shared fixtures in `../shared/fixtures`.
@@ -39,6 +41,7 @@ mod batch;
 pub mod bench;
 mod fixtures;
 mod logs;
+pub mod pg_cluster;
 pub mod proxy;
 pub mod python;
 pub mod scratch_db;
