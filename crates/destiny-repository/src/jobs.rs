@@ -135,6 +135,10 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, shutdown: Cancellat
                 }
             }
         }
+        // Then the reference files of large requests (a failed write stays due).
+        if let Err(e) = crate::request_files::drain(&state).await {
+            tracing::warn!(error = %e, "cannot write a request's reference file; will retry");
+        }
         // Then what imports queued for the automations (a failed match stays queued).
         if let Err(e) = crate::percolate::drain(&state).await {
             tracing::warn!(error = %e, "cannot match against the automations; will retry");

@@ -22,6 +22,7 @@
 //! - `lifecycle`: the pending-enhancement state machine and request status projection.
 //! - `blob`: the local blob store behind signed, expiring URLs.
 //! - `reference_file`: writing the reference file robots download.
+//! - `request_files`: the reference files of large requests, written after the answer.
 //! - `admission`: the bounded queue polls wait in for their turn (backpressure instead of
 //!   pool timeouts).
 //! - `import`: validating and importing result files (the validation file).
@@ -70,6 +71,7 @@ internal! {
     percolate;
     random;
     reference_file;
+    request_files;
     request_id;
     search;
     text;

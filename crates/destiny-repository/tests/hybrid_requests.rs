@@ -15,10 +15,54 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 on_both_backends!(
+    a_large_request_is_answered_before_its_reference_file_is_written,
     python_0176_robots_request_their_own_enhancements,
     rust_robots_request_their_own_and_only_their_own,
     the_admin_and_bad_credentials,
 );
+
+/// A request over `request_files::INLINE` references is answered before its reference
+/// file exists; a poll right after leases from it, and the file appears, complete and in
+/// the request's order, once the import worker has written it.
+async fn a_large_request_is_answered_before_its_reference_file_is_written(backend: Backend) {
+    const INLINE: usize = 10_000;
+    let s = start(backend).await;
+    let (robot, client) = s.robot("large").await;
+    let mut ids = s.references(INLINE + 1).await;
+    ids.reverse();
+    let request = s.request(robot.id, &ids).await;
+    let batch = client
+        .poll_robot_enhancement_batch(robot.id, 10, None)
+        .await
+        .unwrap();
+    assert!(
+        batch.is_some(),
+        "a poll right after leases from the request"
+    );
+    let url =
+        destiny_testkit::wait_for("the reference file", destiny_testkit::DEADLINE, || async {
+            s.read_request(request).await["reference_data_url"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .await;
+    let file = destiny_testkit::fetch_text(&reqwest::Client::new(), &url).await;
+    let lines: Vec<Uuid> = file
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lines, ids);
+
+    // At the limit, the file comes with the request.
+    let small = s.request(robot.id, &ids[..INLINE]).await;
+    assert!(s.read_request(small).await["reference_data_url"].is_string());
+}
 
 async fn python_0176_robots_request_their_own_enhancements(backend: Backend) {
     let s = start(backend).await;

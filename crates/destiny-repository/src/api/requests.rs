@@ -15,6 +15,7 @@ use super::body::{json_body, IdPath};
 use super::caller::{admin_by_bearer, is_admin, Caller};
 use super::AppState;
 use crate::clock::micros;
+use crate::db::requests::FileWritten;
 use crate::error::ApiError;
 use crate::reference_file::Reader;
 
@@ -80,31 +81,46 @@ impl AppState {
         req: &EnhancementRequestIn,
         search: Option<&crate::db::requests::SearchRecord>,
     ) -> Result<Uuid, ApiError> {
-        // The legacy flow's reference file (see `db::legacy`) is written first, so a full
-        // disk refuses the request before it exists (a retry cannot duplicate it); the
-        // file is removed again if the request is refused.
+        // The legacy flow's reference file (see `db::legacy`) of a small request is
+        // written first, so a full disk refuses the request before it exists (a retry
+        // cannot duplicate it); the file is removed again if the request is refused. A
+        // large one's is written by the import worker after the answer
+        // ([`crate::request_files`]): `reference_data_url` is absent until then.
         let id = Uuid::new_v4();
+        let inline = req.reference_ids.len() <= crate::request_files::INLINE;
         let (reference_file, _) = crate::db::requests::request_files(id);
-        let reader = Reader::of(&self.db.robot_entitlements(req.robot_id).await?);
-        crate::reference_file::write(
-            self.blobs.store(),
-            &reference_file,
-            &self.db,
-            &req.reference_ids,
-            reader,
-        )
-        .await?;
+        if inline {
+            let reader = Reader::of(&self.db.robot_entitlements(req.robot_id).await?);
+            crate::reference_file::write(
+                self.blobs.store(),
+                &reference_file,
+                &self.db,
+                &req.reference_ids,
+                reader,
+            )
+            .await?;
+        }
+        let file = if inline {
+            FileWritten::Yes
+        } else {
+            FileWritten::Later
+        };
         if let Err(e) = self
             .db
-            .create_request_with_id(id, req, search, micros(self.clock.now()))
+            .create_request_with_id(id, req, search, file, micros(self.clock.now()))
             .await
         {
-            if let Ok(key) = crate::blob::BlobKey::new(&reference_file) {
-                if let Err(cleanup) = self.blobs.store().delete(&key).await {
-                    tracing::warn!(%id, error = %cleanup, "cannot remove a refused request's reference file");
+            if inline {
+                if let Ok(key) = crate::blob::BlobKey::new(&reference_file) {
+                    if let Err(cleanup) = self.blobs.store().delete(&key).await {
+                        tracing::warn!(%id, error = %cleanup, "cannot remove a refused request's reference file");
+                    }
                 }
             }
             return Err(e);
+        }
+        if !inline {
+            self.import_wake.notify_one();
         }
         self.changed();
         Ok(id)

@@ -22,6 +22,8 @@ pub enum ClusterKey {
     /// Analyzing the queue tables ([`super::statistics`]): two servers analyzing at
     /// once do the same work twice.
     Analyze,
+    /// Writing the reference files of large requests ([`crate::request_files`]).
+    RequestFiles,
 }
 
 impl ClusterKey {
@@ -31,6 +33,7 @@ impl ClusterKey {
         match self {
             Self::Percolation => 0x0de5_7171_0000_0001,
             Self::Analyze => 0x0de5_7171_0000_0002,
+            Self::RequestFiles => 0x0de5_7171_0000_0003,
         }
     }
 }

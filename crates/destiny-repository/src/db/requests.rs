@@ -36,6 +36,26 @@ pub struct RequestRecord {
     pub validation_file: Option<String>,
 }
 
+/// Whether a new request's reference file is written when the request is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileWritten {
+    /// Written already, under [`request_files`]'s key.
+    Yes,
+    /// To be written by a job; until then the request has no reference file.
+    Later,
+}
+
+/// A request whose reference file is due: its robot and its references, in order.
+#[derive(Debug, Clone)]
+pub struct DueFile {
+    /// The request.
+    pub id: Uuid,
+    /// The robot it is for (whose entitlements decide what the file holds).
+    pub robot_id: Uuid,
+    /// The references, in the request's order.
+    pub reference_ids: Vec<Uuid>,
+}
+
 /// Blob keys of a request's legacy-flow files: (reference file, result file); its
 /// validation file is the batch's ([`super::batches::BatchRecord::validation_key`]).
 ///
@@ -65,12 +85,14 @@ impl Db {
         req: &EnhancementRequestIn,
         now_us: i64,
     ) -> Result<Uuid, ApiError> {
-        self.create_request_with_id(Uuid::new_v4(), req, None, now_us)
+        self.create_request_with_id(Uuid::new_v4(), req, None, FileWritten::Yes, now_us)
             .await
     }
 
     /// [`Db::create_request`] with the id chosen by the caller (who may have written the
-    /// request's files under it first).
+    /// request's files under it first). With [`FileWritten::Later`] the reference file is
+    /// not recorded: it is due ([`Db::next_due_reference_file`]) until
+    /// [`Db::reference_file_written`].
     ///
     /// # Errors
     /// As [`Db::create_request`].
@@ -79,6 +101,7 @@ impl Db {
         id: Uuid,
         req: &EnhancementRequestIn,
         search: Option<&SearchRecord>,
+        file: FileWritten,
         now_us: i64,
     ) -> Result<Uuid, ApiError> {
         if let Some(source) = &req.source {
@@ -117,6 +140,7 @@ impl Db {
         let ids_json = serde_json::to_string(&req.reference_ids)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let (reference_file, result_file) = request_files(id);
+        let reference_file = (file == FileWritten::Yes).then_some(reference_file);
         let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO enhancement_requests (id, robot_id, source, reference_ids, created_at, \
@@ -164,6 +188,46 @@ impl Db {
         tx.commit().await?;
         self.note_changes(req.reference_ids.len() as u64);
         Ok(id)
+    }
+
+    /// The oldest request whose reference file is still to be written, if any.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn next_due_reference_file(&self) -> Result<Option<DueFile>, ApiError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, robot_id, reference_ids FROM enhancement_requests \
+             WHERE reference_file IS NULL ORDER BY created_at, id LIMIT 1",
+        )
+        .fetch_optional(self.reader())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let ids: String = row.try_get("reference_ids")?;
+        Ok(Some(DueFile {
+            id: super::uuid_at(&row, "id")?,
+            robot_id: super::uuid_at(&row, "robot_id")?,
+            reference_ids: serde_json::from_str(&ids)
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        }))
+    }
+
+    /// Records that `id`'s reference file is written, under [`request_files`]'s key.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn reference_file_written(&self, id: Uuid) -> Result<(), ApiError> {
+        let (key, _) = request_files(id);
+        sqlx::query(
+            "UPDATE enhancement_requests SET reference_file = $2 \
+             WHERE id = $1 AND reference_file IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(key)
+        .execute(self.writer())
+        .await?;
+        Ok(())
     }
 
     /// A request, with its status projected from its pending enhancements.

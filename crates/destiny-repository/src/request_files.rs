@@ -1,0 +1,53 @@
+//! Reference files of large enhancement requests, written after the request is answered.
+//!
+//! Every request carries a reference file of its own for the legacy result flow
+//! ([`crate::db::legacy`]). Up to [`INLINE`] references it is written before the request
+//! is recorded; a larger request (100,000 references make hundreds of megabytes) is
+//! answered at once and its file written here, by the import worker, oldest request
+//! first. Until then the request has no `reference_data_url`; a robot polling batches
+//! is not held up, as batches have files of their own.
+//!
+//! One server at a time writes them ([`ClusterKey::RequestFiles`]); a write that fails
+//! (the store is full or away) leaves the request due and is tried again on the worker's
+//! next round.
+
+use crate::api::AppState;
+use crate::db::cluster_lock::ClusterKey;
+use crate::error::ApiError;
+use crate::reference_file::Reader;
+
+/// The most references whose file is written with the request itself.
+pub const INLINE: usize = 10_000;
+
+/// Writes every due reference file, oldest request first; returns at once when another
+/// server holds the work.
+///
+/// # Errors
+/// Database or storage failures (the file then stays due).
+pub async fn drain(state: &AppState) -> Result<(), ApiError> {
+    let Some(lock) = state.db.try_cluster_lock(ClusterKey::RequestFiles).await? else {
+        return Ok(());
+    };
+    let written = drain_held(state).await;
+    lock.release().await?;
+    written
+}
+
+async fn drain_held(state: &AppState) -> Result<(), ApiError> {
+    while let Some(due) = state.db.next_due_reference_file().await? {
+        let (key, _) = crate::db::requests::request_files(due.id);
+        let reader = Reader::of(&state.db.robot_entitlements(due.robot_id).await?);
+        crate::reference_file::write(
+            state.blobs.store(),
+            &key,
+            &state.db,
+            &due.reference_ids,
+            reader,
+        )
+        .await?;
+        state.db.reference_file_written(due.id).await?;
+        tracing::info!(request = %due.id, references = due.reference_ids.len(), "request reference file written");
+        state.changed();
+    }
+    Ok(())
+}
