@@ -8,7 +8,7 @@ use sqlx::Row;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-use super::Db;
+use super::{Backend, Db};
 use crate::error::ApiError;
 use crate::lifecycle::{project_request_status, PendingStatus};
 
@@ -120,16 +120,25 @@ impl Db {
                 "reference_ids must not be empty.".into(),
             ));
         }
-        let mut missing = Vec::new();
-        for chunk in req.reference_ids.chunks(500) {
-            let found: HashSet<Uuid> = super::references::stored_refs(self.reader(), chunk)
-                .await?
-                .into_iter()
-                .collect();
-            missing.extend(chunk.iter().filter(|id| !found.contains(id)));
-        }
+        let ids_json = serde_json::to_string(&req.reference_ids)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // Unknown references, in one statement over the ids as a JSON array (a request may
+        // name 100,000 references: one statement each way, not hundreds).
+        let missing: Vec<String> = sqlx::query_scalar(match self.backend() {
+            Backend::Sqlite => {
+                "SELECT j.value FROM json_each($1) AS j \
+                 WHERE NOT EXISTS (SELECT 1 FROM refs r WHERE r.id = j.value) ORDER BY j.key"
+            }
+            Backend::Postgres => {
+                "SELECT j.id FROM json_array_elements_text($1::json) WITH ORDINALITY AS j(id, n) \
+                 WHERE NOT EXISTS (SELECT 1 FROM refs r WHERE r.id = j.id) ORDER BY j.n"
+            }
+        })
+        .bind(&ids_json)
+        .fetch_all(self.reader())
+        .await?;
         if !missing.is_empty() {
-            let shown: Vec<String> = missing.iter().take(5).map(Uuid::to_string).collect();
+            let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
             return Err(ApiError::Unprocessable(format!(
                 "{} reference(s) do not exist: {}{}",
                 missing.len(),
@@ -137,8 +146,6 @@ impl Db {
                 if missing.len() > 5 { ", ..." } else { "" }
             )));
         }
-        let ids_json = serde_json::to_string(&req.reference_ids)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let (reference_file, result_file) = request_files(id);
         let reference_file = (file == FileWritten::Yes).then_some(reference_file);
         let mut tx = self.writer().begin().await?;
@@ -159,32 +166,37 @@ impl Db {
         .bind(search.map(|r| r.n_matched))
         .execute(&mut *tx)
         .await?;
-        for chunk in req.reference_ids.chunks(200) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = 5 + i * 2;
-                    format!(
-                        "(${b}, ${}, $1, $2, {}, $3, $4, $4)",
-                        b + 1,
-                        crate::lifecycle::PendingStatus::Pending.sql()
-                    )
-                })
-                .collect();
-            let sql = format!(
+        // One pending enhancement per reference, in the request's order (`seq` is the poll
+        // order), from a JSON array of [id, reference] pairs in one statement.
+        let pairs: Vec<[String; 2]> = req
+            .reference_ids
+            .iter()
+            .map(|r| [Uuid::new_v4().to_string(), r.to_string()])
+            .collect();
+        let pairs = serde_json::to_string(&pairs).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let pending = PendingStatus::Pending.sql();
+        let insert = match self.backend() {
+            Backend::Sqlite => format!(
                 "INSERT INTO pending_enhancements (id, reference_id, robot_id, request_id, status, \
-                 source, created_at, updated_at) VALUES {}",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql)
-                .bind(req.robot_id.to_string())
-                .bind(id.to_string())
-                .bind(req.source.clone())
-                .bind(now_us);
-            for r in chunk {
-                q = q.bind(Uuid::new_v4().to_string()).bind(r.to_string());
-            }
-            q.execute(&mut *tx).await?;
-        }
+                 source, created_at, updated_at) \
+                 SELECT json_extract(p.value, '$[0]'), json_extract(p.value, '$[1]'), $2, $3, \
+                 {pending}, $4, $5, $5 FROM json_each($1) AS p ORDER BY p.key"
+            ),
+            Backend::Postgres => format!(
+                "INSERT INTO pending_enhancements (id, reference_id, robot_id, request_id, status, \
+                 source, created_at, updated_at) \
+                 SELECT p.v ->> 0, p.v ->> 1, $2, $3, {pending}, $4, $5, $5 \
+                 FROM json_array_elements($1::json) WITH ORDINALITY AS p(v, n) ORDER BY p.n"
+            ),
+        };
+        sqlx::query(&insert)
+            .bind(pairs)
+            .bind(req.robot_id.to_string())
+            .bind(id.to_string())
+            .bind(req.source.clone())
+            .bind(now_us)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.note_changes(req.reference_ids.len() as u64);
         Ok(id)
