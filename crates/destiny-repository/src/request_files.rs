@@ -15,6 +15,7 @@ use crate::api::AppState;
 use crate::db::cluster_lock::ClusterKey;
 use crate::error::ApiError;
 use crate::reference_file::Reader;
+use uuid::Uuid;
 
 /// The most references whose file is written with the request itself.
 pub const INLINE: usize = 10_000;
@@ -33,18 +34,25 @@ pub async fn drain(state: &AppState) -> Result<(), ApiError> {
     written
 }
 
+/// Writes the reference file of request `id` for `robot`: its references `ids`, in order,
+/// as that robot may read them.
+///
+/// # Errors
+/// Database or storage failures.
+pub(crate) async fn write(
+    state: &AppState,
+    id: Uuid,
+    robot: Uuid,
+    ids: &[Uuid],
+) -> Result<(), ApiError> {
+    let (key, _) = crate::db::requests::request_files(id);
+    let reader = Reader::of(&state.db.robot_entitlements(robot).await?);
+    crate::reference_file::write(state.blobs.store(), &key, &state.db, ids, reader).await
+}
+
 async fn drain_held(state: &AppState) -> Result<(), ApiError> {
     while let Some(due) = state.db.next_due_reference_file().await? {
-        let (key, _) = crate::db::requests::request_files(due.id);
-        let reader = Reader::of(&state.db.robot_entitlements(due.robot_id).await?);
-        crate::reference_file::write(
-            state.blobs.store(),
-            &key,
-            &state.db,
-            &due.reference_ids,
-            reader,
-        )
-        .await?;
+        write(state, due.id, due.robot_id, &due.reference_ids).await?;
         state.db.reference_file_written(due.id).await?;
         tracing::info!(request = %due.id, references = due.reference_ids.len(), "request reference file written");
         state.changed();

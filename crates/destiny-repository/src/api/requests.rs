@@ -17,7 +17,6 @@ use super::AppState;
 use crate::clock::micros;
 use crate::db::requests::FileWritten;
 use crate::error::ApiError;
-use crate::reference_file::Reader;
 
 /// The hybrid routes: the bearer check in front of the HMAC layer, which lets the
 /// admin's requests through unsigned.
@@ -90,15 +89,7 @@ impl AppState {
         let inline = req.reference_ids.len() <= crate::request_files::INLINE;
         let (reference_file, _) = crate::db::requests::request_files(id);
         if inline {
-            let reader = Reader::of(&self.db.robot_entitlements(req.robot_id).await?);
-            crate::reference_file::write(
-                self.blobs.store(),
-                &reference_file,
-                &self.db,
-                &req.reference_ids,
-                reader,
-            )
-            .await?;
+            crate::request_files::write(self, id, req.robot_id, &req.reference_ids).await?;
         }
         let file = if inline {
             FileWritten::Yes
