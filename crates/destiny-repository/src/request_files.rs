@@ -26,6 +26,10 @@ pub const INLINE: usize = 10_000;
 /// # Errors
 /// Database or storage failures (the file then stays due).
 pub async fn drain(state: &AppState) -> Result<(), ApiError> {
+    // Most rounds find nothing due: asked first, on an index, before taking the lock.
+    if !state.db.reference_file_due().await? {
+        return Ok(());
+    }
     let Some(lock) = state.db.try_cluster_lock(ClusterKey::RequestFiles).await? else {
         return Ok(());
     };
@@ -53,8 +57,8 @@ pub(crate) async fn write(
 async fn drain_held(state: &AppState) -> Result<(), ApiError> {
     while let Some(due) = state.db.next_due_reference_file().await? {
         write(state, due.id, due.robot_id, &due.reference_ids).await?;
-        state.db.reference_file_written(due.id).await?;
         tracing::info!(request = %due.id, references = due.reference_ids.len(), "request reference file written");
+        state.db.reference_file_written(due.id).await?;
         state.changed();
     }
     Ok(())

@@ -202,6 +202,17 @@ impl Db {
         Ok(id)
     }
 
+    /// Whether some request's reference file is still to be written (one index probe).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn reference_file_due(&self) -> Result<bool, ApiError> {
+        Ok(sqlx::query("SELECT 1 FROM enhancement_requests WHERE reference_file IS NULL LIMIT 1")
+            .fetch_optional(self.reader())
+            .await?
+            .is_some())
+    }
+
     /// The oldest request whose reference file is still to be written, if any.
     ///
     /// # Errors
