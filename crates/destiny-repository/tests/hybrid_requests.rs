@@ -26,6 +26,8 @@ on_both_backends!(
 /// the request's order, once the import worker has written it.
 async fn a_large_request_is_answered_before_its_reference_file_is_written(backend: Backend) {
     const INLINE: usize = 10_000;
+    let (logs, global) = common::capture_logs(tracing::Level::INFO);
+    assert!(global, "the logs are captured (unset TEST_LOG)");
     let s = start(backend).await;
     let (robot, client) = s.robot("large").await;
     let mut ids = s.references(INLINE + 1).await;
@@ -58,10 +60,19 @@ async fn a_large_request_is_answered_before_its_reference_file_is_written(backen
         })
         .collect();
     assert_eq!(lines, ids);
+    // Written by the import worker, after the answer (not with the request).
+    let written = |request: Uuid| {
+        let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+        logs.lines().any(|l| {
+            l.contains("request reference file written") && l.contains(&request.to_string())
+        })
+    };
+    assert!(written(request), "the worker wrote {request}'s file");
 
     // At the limit, the file comes with the request.
     let small = s.request(robot.id, &ids[..INLINE]).await;
     assert!(s.read_request(small).await["reference_data_url"].is_string());
+    assert!(!written(small), "{small}'s file was written with it");
 }
 
 async fn python_0176_robots_request_their_own_enhancements(backend: Backend) {
