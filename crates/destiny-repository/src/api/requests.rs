@@ -86,12 +86,8 @@ impl AppState {
         // large one's is written by the import worker after the answer
         // ([`crate::request_files`]): `reference_data_url` is absent until then.
         let id = Uuid::new_v4();
-        let inline = req.reference_ids.len() <= crate::request_files::INLINE;
-        let (reference_file, _) = crate::db::requests::request_files(id);
-        if inline {
+        let file = if req.reference_ids.len() <= crate::request_files::INLINE {
             crate::request_files::write(self, id, req.robot_id, &req.reference_ids).await?;
-        }
-        let file = if inline {
             FileWritten::Yes
         } else {
             FileWritten::Later
@@ -101,7 +97,8 @@ impl AppState {
             .create_request_with_id(id, req, search, file, micros(self.clock.now()))
             .await
         {
-            if inline {
+            if file == FileWritten::Yes {
+                let (reference_file, _) = crate::db::requests::request_files(id);
                 if let Ok(key) = crate::blob::BlobKey::new(&reference_file) {
                     if let Err(cleanup) = self.blobs.store().delete(&key).await {
                         tracing::warn!(%id, error = %cleanup, "cannot remove a refused request's reference file");
@@ -110,7 +107,7 @@ impl AppState {
             }
             return Err(e);
         }
-        if !inline {
+        if file == FileWritten::Later {
             self.import_wake.notify_one();
         }
         self.changed();
