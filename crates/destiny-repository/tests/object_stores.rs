@@ -46,14 +46,8 @@ async fn robot_flow(backend: Backend, store: String, url_host: &str, put_status:
             url.as_str()
         );
     }
-    let refs = s
-        .http
-        .get(batch.reference_storage_url.as_str())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refs.status(), 200);
-    assert_eq!(reference_ids(&refs.text().await.unwrap()), ids);
+    let refs = destiny_testkit::fetch_text(&s.http, batch.reference_storage_url.as_str()).await;
+    assert_eq!(reference_ids(&refs), ids);
 
     let put = put_result(
         &s.http,

@@ -15,6 +15,8 @@ pub struct PgCluster {
     pub url: String,
     /// The server's settings, given at every start (`pg_ctl start` does not keep them).
     options: String,
+    /// Whether the tools run as `postgres` (this process is root).
+    root: bool,
     bin: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -30,7 +32,8 @@ impl PgCluster {
             PathBuf::from,
         );
         let dir = tempfile::tempdir().expect("a directory for the cluster");
-        if is_root() {
+        let root = is_root();
+        if root {
             run(Command::new("chown").arg("postgres").arg(dir.path()));
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -38,7 +41,7 @@ impl PgCluster {
             .expect("a free port")
             .port();
         let data = dir.path().join("data");
-        run(as_postgres(&bin.join("initdb"))
+        run(as_postgres(root, &bin.join("initdb"))
             .arg("-D")
             .arg(&data)
             .args(["-U", "postgres", "--auth=trust", "--encoding=UTF8"])
@@ -52,6 +55,7 @@ impl PgCluster {
         let cluster = Self {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             options,
+            root,
             bin,
             dir,
         };
@@ -78,7 +82,7 @@ impl PgCluster {
     }
 
     fn pg_ctl(&self, args: &[&str]) {
-        let mut command = as_postgres(&self.bin.join("pg_ctl"));
+        let mut command = as_postgres(self.root, &self.bin.join("pg_ctl"));
         command
             .arg("-D")
             .arg(self.data())
@@ -97,7 +101,7 @@ impl PgCluster {
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let _ = as_postgres(&self.bin.join("pg_ctl"))
+        let _ = as_postgres(self.root, &self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.data())
             .args(["-m", "immediate", "-w", "stop"])
@@ -112,9 +116,9 @@ fn is_root() -> bool {
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
-/// `program`, run as the `postgres` user when we are root.
-fn as_postgres(program: &Path) -> Command {
-    if is_root() {
+/// `program`, run as the `postgres` user when we are `root`.
+fn as_postgres(root: bool, program: &Path) -> Command {
+    if root {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(program);
         command
