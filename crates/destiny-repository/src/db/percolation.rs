@@ -73,6 +73,17 @@ impl Db {
         enqueue(self.writer(), trigger, now_us).await
     }
 
+    /// Whether anything is queued for matching (one probe; the queue is usually empty).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn percolation_queued(&self) -> Result<bool, ApiError> {
+        Ok(sqlx::query("SELECT 1 FROM percolation_queue LIMIT 1")
+            .fetch_optional(self.reader())
+            .await?
+            .is_some())
+    }
+
     /// Takes the oldest queued match no other worker holds.
     ///
     /// # Errors
