@@ -242,13 +242,12 @@ async fn three_servers_share_the_work_through_kills_and_a_database_outage() {
     .build()
     .expect("client");
     holder.hold_answers();
-    let poll = tokio::spawn(async move {
+    let mut poll = tokio::spawn(async move {
         let lease = Some("PT10S".parse().expect("lease"));
         lost_client
             .poll_robot_enhancement_batch(loser.id, LOST as u32, lease)
             .await
     });
-    let mut poll = poll;
     tokio::select! {
         () = holder.answer_held() => {}
         polled = &mut poll => panic!("the poll ended before c answered: {polled:?}"),
