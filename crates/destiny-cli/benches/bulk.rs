@@ -10,8 +10,9 @@
 //!    until every imported reference is pending: the first one's time to 202, then the
 //!    mean of all; right after the first, one poll (`limit` 10) must lease from it. Then
 //!    the wait, after the last answer, until every request's legacy reference file is
-//!    written (the import worker writes those of requests over 10,000 references after
-//!    the answer), so that the polls below are timed alone.
+//!    written (of a request over 10,000 references the import worker writes the pending
+//!    enhancements beyond the first 10,000, then the file, after the answer), so that the
+//!    polls below are timed alone.
 //! 3. **Polls** of `DESTINY_BULK_POLL` references at that many pending (the whole import,
 //!    less what step 2's check leased), `DESTINY_BULK_POLLS` of them one after the other,
 //!    each as a robot sees it: signed poll answered (claim, reference file written), then

@@ -48,12 +48,7 @@ fn temporary_files(dir: &Path) -> Vec<PathBuf> {
 
 /// A pool on a SQLite file another process (or this one) serves.
 async fn sqlite_pool(path: &Path) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("open the SQLite file")
+    destiny_testkit::sql::connect(&format!("sqlite://{}", path.display())).await
 }
 
 /// Enhancements from `source`, as (references enhanced, enhancements stored).

@@ -135,6 +135,10 @@ pub async fn import_loop(state: AppState, wake: Arc<Notify>, shutdown: Cancellat
                 }
             }
         }
+        // Then the pending enhancements of large requests (a failed chunk stays due).
+        if let Err(e) = crate::request_rows::drain(&state).await {
+            tracing::warn!(error = %e, "cannot write a request's pending enhancements; will retry");
+        }
         // Then the reference files of large requests (a failed write stays due).
         if let Err(e) = crate::request_files::drain(&state).await {
             tracing::warn!(error = %e, "cannot write a request's reference file; will retry");

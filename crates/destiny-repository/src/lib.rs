@@ -22,7 +22,8 @@
 //! - `lifecycle`: the pending-enhancement state machine and request status projection.
 //! - `blob`: the local blob store behind signed, expiring URLs.
 //! - `reference_file`: writing the reference file robots download.
-//! - `request_files`: the reference files of large requests, written after the answer.
+//! - `request_rows`, `request_files`: the pending enhancements beyond the first 10,000 and
+//!   the reference files of large requests, written after the answer.
 //! - `admission`: the bounded queue polls wait in for their turn (backpressure instead of
 //!   pool timeouts).
 //! - `import`: validating and importing result files (the validation file).
@@ -73,6 +74,7 @@ internal! {
     reference_file;
     request_files;
     request_id;
+    request_rows;
     search;
     text;
 }

@@ -4,7 +4,7 @@
 //! ([`crate::db::legacy`]). Up to [`INLINE`] references it is written before the request
 //! is recorded; a larger request (100,000 references make hundreds of megabytes) is
 //! answered at once and its file written here, by the import worker, oldest request
-//! first. Until then the request has no `reference_data_url`; a robot polling batches
+//! first, once all its pending enhancements are ([`crate::request_rows`]). Until then the request has no `reference_data_url`; a robot polling batches
 //! is not held up, as batches have files of their own.
 //!
 //! One server at a time writes them ([`ClusterKey::RequestFiles`]); a write that fails
@@ -20,6 +20,11 @@ use uuid::Uuid;
 /// The most references whose file is written with the request itself.
 pub const INLINE: usize = 10_000;
 
+/// Whether the reference file of a request of `references` is written with it.
+pub fn with_request(references: usize) -> bool {
+    references <= INLINE
+}
+
 /// Writes every due reference file, oldest request first; returns at once when another
 /// server holds the work.
 ///
@@ -27,15 +32,11 @@ pub const INLINE: usize = 10_000;
 /// Database or storage failures (the file then stays due).
 pub async fn drain(state: &AppState) -> Result<(), ApiError> {
     // Most rounds find nothing due: asked first, on an index, before taking the lock.
-    if !state.db.reference_file_due().await? {
-        return Ok(());
+    let db = &state.db;
+    if db.reference_file_due().await? {
+        db.exclusively(ClusterKey::RequestFiles, drain_held(state)).await?;
     }
-    let Some(lock) = state.db.try_cluster_lock(ClusterKey::RequestFiles).await? else {
-        return Ok(());
-    };
-    let written = drain_held(state).await;
-    lock.release().await?;
-    written
+    Ok(())
 }
 
 /// Writes the reference file of request `id` for `robot`: its references `ids`, in order,

@@ -18,7 +18,8 @@ use destiny_testkit::on_both_backends;
 
 use common::proxy::Proxy;
 use common::{
-    annotation, lease_and_submit, lease_and_submit_each, sql, Backend, Options, Server, TestDb,
+    annotation, lease_and_submit, lease_and_submit_each, poll_batch, sql, Backend, Options, Server,
+    TestDb,
 };
 use destiny_repository::db::imports::TakenImport;
 use destiny_repository::server::Jobs;
@@ -80,11 +81,7 @@ async fn a_restart_resumes_imports_and_keeps_leases(backend: Backend) {
     let crashed = lease_and_submit(&s.http, &client, robot.id, 3, annotation)
         .await
         .id;
-    let held = client
-        .poll_robot_enhancement_batch(robot.id, 3, None)
-        .await
-        .expect("poll")
-        .expect("the last reference");
+    let held = poll_batch(&client, robot.id, 3).await;
     let pool = s.db.pool().await;
     // A worker that crashed mid-import leaves its batch `running` (its transaction
     // never committed).

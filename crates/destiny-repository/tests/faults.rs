@@ -534,12 +534,7 @@ async fn postgres_restarted_under_load_is_503_then_recovers_without_a_server_res
     let (status, health) = s.admin(Method::GET, "/v1/system/healthcheck/", None).await;
     assert_eq!(status, 200, "{health}");
 
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(2)
-        .connect(&url)
-        .await
-        .expect("connect");
+    let pool = destiny_testkit::sql::connect(&url).await;
     // An import the outage failed waits out its backoff on the server's clock: move it
     // on while waiting (a second per 50 ms).
     let ticker = {

@@ -9,13 +9,16 @@ use destiny_sdk::models::EnhancementRequestIn;
 use destiny_testkit::on_both_backends;
 use destiny_testkit::python::answer;
 
-use common::{start, Backend};
+use common::{sql, start, Backend, Options, Server};
+use destiny_repository::server::Jobs;
+use destiny_sdk::models::RobotResult;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 on_both_backends!(
     a_large_request_is_answered_before_its_reference_file_is_written,
+    a_large_request_is_answered_before_all_its_pending_enhancements_are_written,
     python_0176_robots_request_their_own_enhancements,
     rust_robots_request_their_own_and_only_their_own,
     the_admin_and_bad_credentials,
@@ -60,19 +63,95 @@ async fn a_large_request_is_answered_before_its_reference_file_is_written(backen
         })
         .collect();
     assert_eq!(lines, ids);
-    // Written by the import worker, after the answer (not with the request).
-    let written = |request: Uuid| {
+    // Its pending enhancements: one per reference, in the request's order.
+    assert_eq!(pending_references(&s, request).await, ids);
+    // Both written by the import worker, after the answer (not with the request).
+    let logged = |what: &str, request: Uuid| {
         let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
-        logs.lines().any(|l| {
-            l.contains("request reference file written") && l.contains(&request.to_string())
-        })
+        logs.lines()
+            .any(|l| l.contains(what) && l.contains(&request.to_string()))
     };
-    assert!(written(request), "the worker wrote {request}'s file");
+    let (file, rows) = (
+        "request reference file written",
+        "request's pending enhancements written",
+    );
+    assert!(logged(file, request), "the worker wrote {request}'s file");
+    assert!(logged(rows, request), "the worker wrote {request}'s rows");
 
-    // At the limit, the file comes with the request.
+    // At the limit, the file and the rows come with the request.
     let small = s.request(robot.id, &ids[..INLINE]).await;
     assert!(s.read_request(small).await["reference_data_url"].is_string());
-    assert!(!written(small), "{small}'s file was written with it");
+    assert!(!logged(file, small), "{small}'s file was written with it");
+    assert!(!logged(rows, small), "{small}'s rows were written with it");
+    assert_eq!(pending_references(&s, small).await, ids[..INLINE]);
+}
+
+/// The references of `request`'s pending enhancements, in the order polls lease them.
+async fn pending_references(s: &Server, request: Uuid) -> Vec<Uuid> {
+    let pool = s.db.pool().await;
+    let order = "SELECT reference_id FROM pending_enhancements WHERE request_id = $1 ORDER BY seq";
+    sql::column::<String>(&pool, order, &[&request.to_string()])
+        .await
+        .iter()
+        .map(|r| r.parse().unwrap())
+        .collect()
+}
+
+/// Of a request over `request_rows::INLINE` references, the first that many pending
+/// enhancements are written with it and the rest by the import worker: until then a poll
+/// leases from the first, the request reads as received, a search counts the rest as
+/// pending, and a legacy result is refused. (The server here has no import worker; the
+/// test runs its step by hand.)
+async fn a_large_request_is_answered_before_all_its_pending_enhancements_are_written(
+    backend: Backend,
+) {
+    use destiny_repository::request_rows::{self, INLINE};
+    let idle = Options {
+        jobs: Jobs::NONE,
+        ..Options::default()
+    };
+    let s = Server::start(backend, idle).await;
+    let (robot, client) = s.robot("large").await;
+    let mut ids = s.references(INLINE + 1).await;
+    ids.reverse();
+    let request = s.request(robot.id, &ids).await;
+    assert_eq!(pending_references(&s, request).await, ids[..INLINE]);
+    assert!(s.state.db.request_rows_due().await.unwrap());
+
+    // A poll leases from the written ones at once.
+    destiny_testkit::poll_batch(&client, robot.id, 10).await;
+    let read = s.read_request(request).await;
+    assert_eq!(read["request_status"], "processing");
+    assert!(read["reference_data_url"].is_null());
+    let legacy = RobotResult {
+        request_id: request,
+        error: None,
+    };
+    let err = client.send_robot_result(&legacy).await.unwrap_err();
+    assert_eq!(err.status(), Some(422), "{err}");
+    assert!(
+        err.detail()
+            .unwrap_or_default()
+            .contains("still being created"),
+        "{err}"
+    );
+    // Were every written one completed, the request would still not be: the unwritten
+    // are pending.
+    let pool = s.db.pool().await;
+    let complete = "UPDATE pending_enhancements SET status = 'completed' WHERE request_id = $1";
+    sql::rows(&pool, complete, &[&request.to_string()]).await;
+    let read = s.read_request(request).await;
+    assert_eq!(read["request_status"], "processing");
+
+    request_rows::drain(&s.state).await.unwrap();
+    assert!(!s.state.db.request_rows_due().await.unwrap());
+    assert_eq!(pending_references(&s, request).await, ids);
+    let statuses = sql::statuses(&pool, request).await;
+    let expected = [
+        ("completed".to_owned(), INLINE as i64),
+        ("pending".to_owned(), 1),
+    ];
+    assert_eq!(statuses, expected);
 }
 
 async fn python_0176_robots_request_their_own_enhancements(backend: Backend) {

@@ -219,19 +219,15 @@ async fn one_server_at_a_time_holds_the_automations_queue() {
     let one = Db::connect(&db.url).await.expect("first");
     let two = Db::connect(&db.url).await.expect("second");
     let key = ClusterKey::Percolation;
-    let held = one
-        .try_cluster_lock(key)
-        .await
-        .expect("lock")
-        .expect("free");
-    assert!(two.try_cluster_lock(key).await.expect("lock").is_none());
+    let take = |db: &Db| {
+        let db = db.clone();
+        async move { db.try_cluster_lock(key).await.expect("lock") }
+    };
+    let held = take(&one).await.expect("free");
+    assert!(take(&two).await.is_none());
     held.release().await.expect("release");
-    let held = two
-        .try_cluster_lock(key)
-        .await
-        .expect("lock")
-        .expect("released");
-    assert!(one.try_cluster_lock(key).await.expect("lock").is_none());
+    let held = take(&two).await.expect("released");
+    assert!(take(&one).await.is_none());
     // Dropped unreleased (its task cancelled): the session ends, and the lock with it.
     drop(held);
     common::eventually("the lock freed", common::DEADLINE, || async {

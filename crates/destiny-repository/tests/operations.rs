@@ -6,7 +6,9 @@ mod common;
 
 use destiny_testkit::on_both_backends;
 
-use common::{annotation, eventually, lease_and_submit, Backend, Options, Server, DEADLINE};
+use common::{
+    annotation, eventually, lease_and_submit, poll_batch, Backend, Options, Server, DEADLINE,
+};
 use destiny_repository::server::Jobs;
 use std::time::Duration;
 
@@ -63,11 +65,7 @@ async fn metrics_count_the_work_and_time_each_route(backend: Backend) {
     .await;
     // Two more leased and left to run out; then a poll finds nothing until they are
     // retried.
-    let held = client
-        .poll_robot_enhancement_batch(robot.id, 10, None)
-        .await
-        .expect("poll")
-        .expect("two left");
+    let held = poll_batch(&client, robot.id, 10).await;
     assert_ne!(held.id, batch.id);
     assert!(client
         .poll_robot_enhancement_batch(robot.id, 10, None)

@@ -135,11 +135,7 @@ async fn a_robot_cannot_touch_another_robots_work(backend: Backend) {
     let (mallory, mallory_client) = s.robot("mallory").await;
     let (alice, alice_client) = s.robot("alice").await;
     let (_, alice_request) = s.seed(alice.id, 2).await;
-    let batch = alice_client
-        .poll_robot_enhancement_batch(alice.id, 1, None)
-        .await
-        .expect("alice polls")
-        .expect("a batch");
+    let batch = poll_batch(&alice_client, alice.id, 1).await;
     let before = state_of(&s).await;
 
     // Mallory's own poll finds nothing: Alice's pending work is not Mallory's.
@@ -229,11 +225,7 @@ async fn a_robot_cannot_touch_another_robots_work(backend: Backend) {
         .await
         .expect("alice submits");
     assert_eq!(read.error.as_deref(), Some("alice gives up"));
-    let next = alice_client
-        .poll_robot_enhancement_batch(alice.id, 10, None)
-        .await
-        .expect("alice polls again")
-        .expect("the second reference waited for alice");
+    let next = poll_batch(&alice_client, alice.id, 10).await;
     assert_ne!(next.id, batch.id);
 }
 

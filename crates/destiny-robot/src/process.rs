@@ -327,7 +327,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
-    /// Records how far input reading ran ahead of the robot.
+    /// The toy robot, recording how far input reading ran ahead of it.
     struct Watcher {
         pulled: Arc<AtomicU64>,
         done: AtomicU64,
@@ -336,7 +336,7 @@ mod tests {
 
     impl Robot for Watcher {
         fn info(&self) -> RobotInfo {
-            RobotInfo::new("Watcher", "1")
+            crate::toy::ToyRobot::new().info()
         }
 
         async fn enhance(&self, reference: &Reference, ctx: &Context) -> Outcome {

@@ -110,12 +110,7 @@ impl TestDb {
 
     /// A direct connection pool to the database, for assertions in SQL.
     pub async fn pool(&self) -> sqlx::AnyPool {
-        sqlx::any::install_default_drivers();
-        sqlx::any::AnyPoolOptions::new()
-            .max_connections(2)
-            .connect(&self.url)
-            .await
-            .expect("connect to the test database")
+        crate::sql::connect(&self.url).await
     }
 }
 

@@ -29,7 +29,8 @@
 //!   lose a server's answers;
 //! - [`pg_cluster::PgCluster`]: a PostgreSQL cluster of one test's own, to restart.
 //! - [`serve_process::Serve`]: `destiny serve` as a child process (kill it, restart it),
-//!   and [`serve_process::admin`] calls to it.
+//!   and [`serve_process::admin`] calls to it; [`child::Process`], a child process with
+//!   its log, killed when dropped.
 //! - [`fixture`] / [`fixture_text`]: the shared fixtures in `../shared/fixtures`.
 //! - [`init_logging`], [`capture_logs`] and [`LogSink`]: logs on demand (`TEST_LOG=debug`)
 //!   or captured.
@@ -39,6 +40,7 @@
 mod backend;
 mod batch;
 pub mod bench;
+pub mod child;
 mod fixtures;
 mod logs;
 pub mod pg_cluster;

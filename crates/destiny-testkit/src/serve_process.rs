@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::child::Process;
 use crate::DEADLINE;
 
 /// The admin token every [`Serve`] is given.
@@ -13,10 +14,9 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// A `destiny serve` child process, SIGKILLed when dropped.
 pub struct Serve {
     /// The process.
-    pub child: std::process::Child,
+    pub process: Process,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
-    log: PathBuf,
     /// Kept open so the server's prints never meet a closed pipe.
     _stdout: std::thread::JoinHandle<()>,
 }
@@ -78,34 +78,25 @@ impl Serve {
             .unwrap_or_else(|| panic!("unexpected first line: {first}"))
             .to_owned();
         Self {
-            child,
+            process: Process::new(child, log),
             base,
-            log,
             _stdout: reader,
         }
     }
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// SIGKILLs the server and waits for it to be gone.
     pub fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL the server");
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// What the server logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }
 

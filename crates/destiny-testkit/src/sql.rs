@@ -6,6 +6,16 @@ use sqlx::any::AnyRow;
 use sqlx::AnyPool;
 use uuid::Uuid;
 
+/// A small pool (two connections) on the database at `url`, for assertions in SQL.
+pub async fn connect(url: &str) -> AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(2)
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"))
+}
+
 /// `sql` with `binds` bound in order.
 fn query<'q>(
     sql: &'q str,

@@ -4,12 +4,12 @@
 
 #![allow(dead_code, unused_imports)] // Each test file uses its own part.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use destiny_repository::config::Config;
 use destiny_sdk::models::ProvisionedRobot;
+use destiny_testkit::child::Process;
 pub use destiny_testkit::{eventually, Backend, Server, DEADLINE};
 use uuid::Uuid;
 
@@ -76,46 +76,25 @@ pub fn spawn_toy(
         .stderr(Stdio::from(log_file))
         .spawn()
         .expect("run destiny");
-    Robot { child, log }
+    Robot {
+        process: Process::new(child, log),
+    }
 }
 
-/// A `destiny robot run` child process.
+/// A `destiny robot run` child process, killed when dropped.
 pub struct Robot {
-    pub child: Child,
-    log: PathBuf,
+    pub process: Process,
 }
 
 impl Robot {
     /// Sends a signal (`TERM`, `KILL`...) with `kill`.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed");
+        self.process.signal(name);
     }
 
     /// Waits (with a deadline) for the process to exit.
     pub async fn exit(&mut self, within: Duration) -> ExitStatus {
-        let mut status = None;
-        let exited = tokio::time::timeout(within, async {
-            loop {
-                if let Some(s) = self.child.try_wait().expect("try_wait") {
-                    status = Some(s);
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
-        match (exited, status) {
-            (Ok(()), Some(status)) => status,
-            _ => {
-                let _ = self.child.kill();
-                panic!("the robot did not exit in time; its log:\n{}", self.log());
-            }
-        }
+        self.process.exit(within).await
     }
 
     /// Sends SIGTERM and expects the process to exit 0 within `within`.
@@ -134,14 +113,7 @@ impl Robot {
 
     /// What the process logged.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Robot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }
 
@@ -158,6 +130,6 @@ pub async fn serve_in(dir: &std::path::Path, log_name: &str) -> Serve {
 }
 
 /// Starts `destiny serve` with `args`, logging to `log`.
-pub async fn serve_with(log: PathBuf, args: &[&str]) -> Serve {
+pub async fn serve_with(log: std::path::PathBuf, args: &[&str]) -> Serve {
     Serve::spawn(env!("CARGO_BIN_EXE_destiny").as_ref(), log, args).await
 }

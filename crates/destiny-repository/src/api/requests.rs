@@ -8,12 +8,13 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use destiny_sdk::models::{EnhancementRequestIn, EnhancementRequestRead};
+use destiny_sdk::models::{EnhancementRequestIn, EnhancementRequestRead, EnhancementRequestStatus};
 use uuid::Uuid;
 
 use super::body::{json_body, IdPath};
 use super::caller::{admin_by_bearer, is_admin, Caller};
 use super::AppState;
+use crate::blob::Permission;
 use crate::clock::micros;
 use crate::db::requests::FileWritten;
 use crate::error::ApiError;
@@ -47,7 +48,7 @@ async fn create_request(
     let req: EnhancementRequestIn = json_body(&body)?;
     caller.may_act_for(req.robot_id, "The robot_id")?;
     let id = state.create_request(&req).await?;
-    let read = state.request_read(id).await?;
+    let read = state.created_read(id, req).await?;
     Ok((StatusCode::ACCEPTED, Json(read)).into_response())
 }
 
@@ -63,6 +64,33 @@ async fn get_request(
 }
 
 impl AppState {
+    /// Request `id`, just created from `req`, as read: `received`, with its files' URLs
+    /// (the reference file's when it came with the request). Made from what was asked
+    /// rather than read back: a request may name 100,000 references.
+    ///
+    /// # Errors
+    /// Storage failures signing the URLs.
+    async fn created_read(
+        &self,
+        id: Uuid,
+        req: EnhancementRequestIn,
+    ) -> Result<EnhancementRequestRead, ApiError> {
+        let (reference_file, result_file) = crate::db::requests::request_files(id);
+        let reference_file = crate::request_files::with_request(req.reference_ids.len())
+            .then_some(reference_file);
+        Ok(EnhancementRequestRead {
+            robot_id: req.robot_id,
+            reference_ids: req.reference_ids,
+            source: req.source,
+            id,
+            request_status: EnhancementRequestStatus::Received,
+            reference_data_url: self.sign(reference_file, Permission::Read).await?,
+            result_storage_url: self.sign(Some(result_file), Permission::Write).await?,
+            validation_result_url: None,
+            error: None,
+        })
+    }
+
     /// Creates an enhancement request (for a caller, or for an automation's match).
     ///
     /// # Errors
@@ -86,7 +114,7 @@ impl AppState {
         // large one's is written by the import worker after the answer
         // ([`crate::request_files`]): `reference_data_url` is absent until then.
         let id = Uuid::new_v4();
-        let file = if req.reference_ids.len() <= crate::request_files::INLINE {
+        let file = if crate::request_files::with_request(req.reference_ids.len()) {
             crate::request_files::write(self, id, req.robot_id, &req.reference_ids).await?;
             FileWritten::Yes
         } else {
@@ -107,7 +135,7 @@ impl AppState {
             }
             return Err(e);
         }
-        if file == FileWritten::Later {
+        if file == FileWritten::Later || req.reference_ids.len() > crate::request_rows::INLINE {
             self.import_wake.notify_one();
         }
         self.changed();

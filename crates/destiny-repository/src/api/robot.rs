@@ -1,6 +1,7 @@
 //! The robot routes (spec §2), behind the HMAC layer with a secret per robot.
 
-use axum::extract::{Query, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -297,15 +298,12 @@ async fn renew(
 
 async fn submit(
     State(state): State<AppState>,
-    client: VerifiedClient,
-    IdPath(id): IdPath,
-    body: axum::body::Bytes,
+    report: Report<RobotEnhancementBatchResult>,
 ) -> Result<Response, ApiError> {
-    let result: RobotEnhancementBatchResult = json_body(&body)?;
-    let error = reported_error(id, result.request_id, result.error.as_ref())?;
+    let (id, now) = (report.id, micros(state.clock.now()));
     let (outcome, batch) = state
         .db
-        .submit(id, client.client_id(), error, micros(state.clock.now()))
+        .submit(id, report.robot, report.error(), now)
         .await?;
     let status = submitted(&state, outcome);
     let read = RobotEnhancementBatchRead {
@@ -326,34 +324,81 @@ async fn submit(
 /// `POST /v1/enhancement-requests/{id}/results/`: the legacy flow (see `db::legacy`).
 async fn submit_request(
     State(state): State<AppState>,
-    client: VerifiedClient,
-    IdPath(id): IdPath,
-    body: axum::body::Bytes,
+    report: Report<RobotResult>,
 ) -> Result<Response, ApiError> {
-    let result: RobotResult = json_body(&body)?;
-    let error = reported_error(id, result.request_id, result.error.as_ref())?;
+    let (id, now) = (report.id, micros(state.clock.now()));
     let outcome = state
         .db
-        .submit_request_result(id, client.client_id(), error, micros(state.clock.now()))
+        .submit_request_result(id, report.robot, report.error(), now)
         .await?;
     let status = submitted(&state, outcome);
     let read: EnhancementRequestRead = state.request_read(id).await?;
     Ok((status, Json(read)).into_response())
 }
 
-/// The error a robot reports with the result for `id` (`None`: a result file is ready).
-///
-/// # Errors
-/// 400 when the body's `request_id` is not `id`.
-fn reported_error(
+/// What a robot reports for the batch or request its path names (`.../{id}/results/`):
+/// the robot the HMAC layer verified, the body parsed ([`json_body`]; 422 naming the
+/// field), and its `request_id` checked against the path (400 when it differs).
+struct Report<T> {
+    robot: Uuid,
     id: Uuid,
-    request_id: Uuid,
-    error: Option<&RobotError>,
-) -> Result<Option<&str>, ApiError> {
-    if request_id != id {
-        return Err(ApiError::BadRequest("Request ID mismatch".into()));
+    result: T,
+}
+
+/// The two result bodies: the batch's and the legacy request's.
+trait ResultBody: serde::de::DeserializeOwned {
+    /// The batch or request the body says it is for.
+    fn request_id(&self) -> Uuid;
+    /// The error it reports (`None`: a result file is ready).
+    fn error(&self) -> Option<&RobotError>;
+}
+
+impl ResultBody for RobotEnhancementBatchResult {
+    fn request_id(&self) -> Uuid {
+        self.request_id
     }
-    Ok(error.map(|e| e.message.as_str()))
+    fn error(&self) -> Option<&RobotError> {
+        self.error.as_ref()
+    }
+}
+
+impl ResultBody for RobotResult {
+    fn request_id(&self) -> Uuid {
+        self.request_id
+    }
+    fn error(&self) -> Option<&RobotError> {
+        self.error.as_ref()
+    }
+}
+
+impl<T: ResultBody> Report<T> {
+    /// The reported error's message.
+    fn error(&self) -> Option<&str> {
+        self.result.error().map(|e| e.message.as_str())
+    }
+}
+
+impl<S: Send + Sync, T: ResultBody> FromRequest<S> for Report<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let robot = VerifiedClient::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?
+            .client_id();
+        let IdPath(id) = IdPath::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let result: T = json_body(&body).map_err(IntoResponse::into_response)?;
+        if result.request_id() != id {
+            return Err(ApiError::BadRequest("Request ID mismatch".into()).into_response());
+        }
+        Ok(Self { robot, id, result })
+    }
 }
 
 /// Once a result is recorded: wakes what waits for changes (and the importer when there

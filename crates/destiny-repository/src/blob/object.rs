@@ -67,25 +67,31 @@ impl ObjectBlobs {
     /// [`BlobError::Io`] when the environment does not configure the store (no account,
     /// no region...), or for `file://`.
     pub fn from_env(location: &BlobLocation) -> Result<Self, BlobError> {
-        let (store, signer, prefix): (Arc<dyn ObjectStore>, Arc<dyn Signer>, _) = match location {
-            BlobLocation::Azure { container, prefix } => {
-                let azure = Arc::new(
+        /// One store, seen as a store and as a signer.
+        type Both = (Arc<dyn ObjectStore>, Arc<dyn Signer>);
+        fn both<S: ObjectStore + Signer>(
+            store: Result<S, object_store::Error>,
+        ) -> Result<Both, BlobError> {
+            let store = Arc::new(store.map_err(remote)?);
+            Ok((store.clone(), store))
+        }
+        let ((store, signer), prefix) = match location {
+            BlobLocation::Azure { container, prefix } => (
+                both(
                     MicrosoftAzureBuilder::from_env()
                         .with_container_name(container)
-                        .build()
-                        .map_err(remote)?,
-                );
-                (azure.clone(), azure, prefix)
-            }
-            BlobLocation::S3 { bucket, prefix } => {
-                let s3 = Arc::new(
+                        .build(),
+                )?,
+                prefix,
+            ),
+            BlobLocation::S3 { bucket, prefix } => (
+                both(
                     AmazonS3Builder::from_env()
                         .with_bucket_name(bucket)
-                        .build()
-                        .map_err(remote)?,
-                );
-                (s3.clone(), s3, prefix)
-            }
+                        .build(),
+                )?,
+                prefix,
+            ),
             BlobLocation::File(_) => {
                 return Err(BlobError::Io(io::Error::other(
                     "file:// is not an object store",

@@ -24,6 +24,8 @@ pub enum ClusterKey {
     Analyze,
     /// Writing the reference files of large requests ([`crate::request_files`]).
     RequestFiles,
+    /// Writing the pending enhancements of large requests ([`crate::request_rows`]).
+    RequestRows,
 }
 
 impl ClusterKey {
@@ -34,6 +36,7 @@ impl ClusterKey {
             Self::Percolation => 0x0de5_7171_0000_0001,
             Self::Analyze => 0x0de5_7171_0000_0002,
             Self::RequestFiles => 0x0de5_7171_0000_0003,
+            Self::RequestRows => 0x0de5_7171_0000_0004,
         }
     }
 }
@@ -65,6 +68,25 @@ impl Db {
         Ok(taken.then_some(ClusterLock {
             held: Some((conn, advisory)),
         }))
+    }
+
+    /// Runs `work` holding `key` ([`Self::try_cluster_lock`]) and answers its outcome;
+    /// `None`, without running it, when another server holds the key (the work is then
+    /// that server's).
+    ///
+    /// # Errors
+    /// `work`'s errors; database errors taking or releasing the lock.
+    pub async fn exclusively<T>(
+        &self,
+        key: ClusterKey,
+        work: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<Option<T>, ApiError> {
+        let Some(lock) = self.try_cluster_lock(key).await? else {
+            return Ok(None);
+        };
+        let outcome = work.await;
+        lock.release().await?;
+        outcome.map(Some)
     }
 }
 

@@ -40,10 +40,16 @@ impl Db {
         if let Some(message) = error {
             crate::text::body_field(&["error", "message"], message, None)?;
         }
-        let owner = self.request(request).await?.read.robot_id;
-        if owner != robot_id {
+        let record = self.request(request).await?;
+        if record.read.robot_id != robot_id {
             return Err(ApiError::Forbidden(format!(
                 "EnhancementRequest {request} belongs to another robot."
+            )));
+        }
+        if record.writing_rows {
+            return Err(ApiError::Unprocessable(format!(
+                "EnhancementRequest {request} is still being created; send its result once \
+                 it has a reference_data_url."
             )));
         }
         let (transition, outcome) = match error {

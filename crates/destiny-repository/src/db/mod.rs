@@ -177,6 +177,7 @@ migrations! {
     9 "retry once" "0009_retry_once.sql";
     10 "import leases" "0010_import_leases.sql";
     11 "request files due" "0011_request_files_due.sql";
+    12 "request rows due" "0012_request_rows_due.sql";
 }
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

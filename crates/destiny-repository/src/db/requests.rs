@@ -34,6 +34,21 @@ pub struct RequestRecord {
     pub result_file: Option<String>,
     /// Blob key of the validation file, once written.
     pub validation_file: Option<String>,
+    /// Whether some of its pending enhancements are still to be written
+    /// ([`crate::request_rows`]).
+    pub writing_rows: bool,
+}
+
+/// One chunk of a large request's pending enhancements, written by
+/// [`Db::write_due_rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowsWritten {
+    /// The request.
+    pub request: Uuid,
+    /// How many of its pending enhancements are written now.
+    pub written: usize,
+    /// How many it has in all (the last chunk when `written` is that).
+    pub total: usize,
 }
 
 /// Whether a new request's reference file is written when the request is recorded.
@@ -54,6 +69,14 @@ pub struct DueFile {
     pub robot_id: Uuid,
     /// The references, in the request's order.
     pub reference_ids: Vec<Uuid>,
+}
+
+/// Whose pending enhancements [`Db::insert_pending`] writes.
+struct Pending<'a> {
+    request: Uuid,
+    robot: Uuid,
+    source: Option<&'a str>,
+    now_us: i64,
 }
 
 /// Blob keys of a request's legacy-flow files: (reference file, result file); its
@@ -92,7 +115,9 @@ impl Db {
     /// [`Db::create_request`] with the id chosen by the caller (who may have written the
     /// request's files under it first). With [`FileWritten::Later`] the reference file is
     /// not recorded: it is due ([`Db::next_due_reference_file`]) until
-    /// [`Db::reference_file_written`].
+    /// [`Db::reference_file_written`]. Of a request over
+    /// [`crate::request_rows::INLINE`] references only the first that many pending
+    /// enhancements are written; [`Db::write_due_rows`] writes the others.
     ///
     /// # Errors
     /// As [`Db::create_request`].
@@ -148,11 +173,13 @@ impl Db {
         }
         let (reference_file, result_file) = request_files(id);
         let reference_file = (file == FileWritten::Yes).then_some(reference_file);
+        let inline = req.reference_ids.len().min(crate::request_rows::INLINE);
+        let pending_written = (inline < req.reference_ids.len()).then_some(inline as i64);
         let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO enhancement_requests (id, robot_id, source, reference_ids, created_at, \
-             reference_file, result_file, search_query, search_status, n_matched) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             reference_file, result_file, search_query, search_status, n_matched, \
+             pending_written) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(id.to_string())
         .bind(req.robot_id.to_string())
@@ -164,12 +191,32 @@ impl Db {
         .bind(search.map(|r| r.query.clone()))
         .bind(search.map(|r| r.status.as_str()))
         .bind(search.map(|r| r.n_matched))
+        .bind(pending_written)
         .execute(&mut *tx)
         .await?;
-        // One pending enhancement per reference, in the request's order (`seq` is the poll
-        // order), from a JSON array of [id, reference] pairs in one statement.
-        let pairs: Vec<[String; 2]> = req
-            .reference_ids
+        let pending = Pending {
+            request: id,
+            robot: req.robot_id,
+            source: req.source.as_deref(),
+            now_us,
+        };
+        self.insert_pending(&mut tx, &pending, &req.reference_ids[..inline])
+            .await?;
+        tx.commit().await?;
+        self.note_changes(inline as u64);
+        Ok(id)
+    }
+
+    /// One `pending` enhancement per reference of `references`, in their order (`seq` is
+    /// the poll order), from a JSON array of [id, reference] pairs in one statement (a
+    /// request may name 100,000 references).
+    async fn insert_pending(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        of: &Pending<'_>,
+        references: &[Uuid],
+    ) -> Result<(), ApiError> {
+        let pairs: Vec<[String; 2]> = references
             .iter()
             .map(|r| [Uuid::new_v4().to_string(), r.to_string()])
             .collect();
@@ -191,15 +238,86 @@ impl Db {
         };
         sqlx::query(&insert)
             .bind(pairs)
-            .bind(req.robot_id.to_string())
-            .bind(id.to_string())
-            .bind(req.source.clone())
-            .bind(now_us)
-            .execute(&mut *tx)
+            .bind(of.robot.to_string())
+            .bind(of.request.to_string())
+            .bind(of.source.map(str::to_owned))
+            .bind(of.now_us)
+            .execute(&mut **tx)
             .await?;
+        Ok(())
+    }
+
+    /// Whether some request's pending enhancements are still to be written (one index
+    /// probe).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn request_rows_due(&self) -> Result<bool, ApiError> {
+        let probe = "SELECT 1 FROM enhancement_requests WHERE pending_written IS NOT NULL LIMIT 1";
+        Ok(sqlx::query(probe)
+            .fetch_optional(self.reader())
+            .await?
+            .is_some())
+    }
+
+    /// Writes the next `chunk` pending enhancements of the oldest request that has some
+    /// still to write, and records how far it got, in one transaction; `None` when no
+    /// request has any. (Callers take [`super::cluster_lock::ClusterKey::RequestRows`]; a
+    /// writer that finds the count moved under it writes nothing.)
+    ///
+    /// # Errors
+    /// Database errors (nothing of the chunk is then written).
+    pub async fn write_due_rows(
+        &self,
+        chunk: usize,
+        now_us: i64,
+    ) -> Result<Option<RowsWritten>, ApiError> {
+        let mut tx = self.writer().begin().await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, robot_id, source, reference_ids, pending_written FROM enhancement_requests \
+             WHERE pending_written IS NOT NULL ORDER BY created_at, id LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let request = super::uuid_at(&row, "id")?;
+        let ids: String = row.try_get("reference_ids")?;
+        let ids: Vec<Uuid> =
+            serde_json::from_str(&ids).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let from: i64 = row.try_get("pending_written")?;
+        let from = usize::try_from(from).unwrap_or(0).min(ids.len());
+        let to = (from + chunk.max(1)).min(ids.len());
+        let source: Option<String> = row.try_get("source")?;
+        let pending = Pending {
+            request,
+            robot: super::uuid_at(&row, "robot_id")?,
+            source: source.as_deref(),
+            now_us,
+        };
+        self.insert_pending(&mut tx, &pending, &ids[from..to]).await?;
+        let moved = sqlx::query(
+            "UPDATE enhancement_requests SET pending_written = $1 \
+             WHERE id = $2 AND pending_written = $3",
+        )
+        .bind((to < ids.len()).then_some(to as i64))
+        .bind(request.to_string())
+        .bind(from as i64)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(ApiError::Internal(format!(
+                "request {request}'s pending enhancements were written by another server"
+            )));
+        }
         tx.commit().await?;
-        self.note_changes(req.reference_ids.len() as u64);
-        Ok(id)
+        self.note_changes((to - from) as u64);
+        Ok(Some(RowsWritten {
+            request,
+            written: to,
+            total: ids.len(),
+        }))
     }
 
     /// Whether some request's reference file is still to be written (one index probe).
@@ -207,7 +325,10 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn reference_file_due(&self) -> Result<bool, ApiError> {
-        Ok(sqlx::query("SELECT 1 FROM enhancement_requests WHERE reference_file IS NULL LIMIT 1")
+        Ok(sqlx::query(
+            "SELECT 1 FROM enhancement_requests \
+             WHERE reference_file IS NULL AND pending_written IS NULL LIMIT 1",
+        )
             .fetch_optional(self.reader())
             .await?
             .is_some())
@@ -220,7 +341,8 @@ impl Db {
     pub async fn next_due_reference_file(&self) -> Result<Option<DueFile>, ApiError> {
         let Some(row) = sqlx::query(
             "SELECT id, robot_id, reference_ids FROM enhancement_requests \
-             WHERE reference_file IS NULL ORDER BY created_at, id LIMIT 1",
+             WHERE reference_file IS NULL AND pending_written IS NULL \
+             ORDER BY created_at, id LIMIT 1",
         )
         .fetch_optional(self.reader())
         .await?
@@ -261,14 +383,14 @@ impl Db {
         let row = self
             .row_by_id(
                 "SELECT robot_id, source, reference_ids, error, reference_file, result_file, \
-                 validation_file FROM enhancement_requests WHERE id = $1",
+                 validation_file, pending_written FROM enhancement_requests WHERE id = $1",
                 id,
                 "EnhancementRequest",
             )
             .await?;
         // One row per distinct status: the projection needs which statuses occur, not
         // every pending enhancement (a 20,000-reference request read them all before).
-        let statuses: Vec<PendingStatus> =
+        let mut statuses: Vec<PendingStatus> =
             sqlx::query("SELECT DISTINCT status FROM pending_enhancements WHERE request_id = $1")
                 .bind(id.to_string())
                 .fetch_all(self.reader())
@@ -280,6 +402,11 @@ impl Db {
                         .and_then(|s| PendingStatus::parse(&s))
                 })
                 .collect();
+        // Those still to be written ([`crate::request_rows`]) are pending in effect.
+        let writing_rows = row.try_get::<Option<i64>, _>("pending_written")?.is_some();
+        if writing_rows {
+            statuses.push(PendingStatus::Pending);
+        }
         let ids: String = row.try_get("reference_ids")?;
         let read = EnhancementRequestRead {
             robot_id: super::uuid_at(&row, "robot_id")?,
@@ -298,6 +425,7 @@ impl Db {
             reference_file: row.try_get("reference_file")?,
             result_file: row.try_get("result_file")?,
             validation_file: row.try_get("validation_file")?,
+            writing_rows,
         })
     }
 
@@ -308,8 +436,18 @@ impl Db {
     pub async fn search_request(&self, id: Uuid) -> Result<(SearchRecord, StatusCounts), ApiError> {
         let row = self
             .row_by_id(
-                "SELECT search_query, search_status, n_matched FROM enhancement_requests \
-                 WHERE id = $1 AND search_status IS NOT NULL",
+                match self.backend() {
+                    Backend::Sqlite => {
+                        "SELECT search_query, search_status, n_matched, pending_written, \
+                         json_array_length(reference_ids) AS n_ids FROM enhancement_requests \
+                         WHERE id = $1 AND search_status IS NOT NULL"
+                    }
+                    Backend::Postgres => {
+                        "SELECT search_query, search_status, n_matched, pending_written, \
+                         CAST(json_array_length(reference_ids::json) AS BIGINT) AS n_ids \
+                         FROM enhancement_requests WHERE id = $1 AND search_status IS NOT NULL"
+                    }
+                },
                 id,
                 "SearchEnhancementRequest",
             )
@@ -332,6 +470,13 @@ impl Db {
         .iter()
         .map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?)))
         .collect::<Result<StatusCounts, sqlx::Error>>()?;
+        let mut counts = counts;
+        // Those still to be written ([`crate::request_rows`]) are pending in effect.
+        if let Some(written) = row.try_get::<Option<i64>, _>("pending_written")? {
+            let unwritten = row.try_get::<i64, _>("n_ids")? - written;
+            let pending = PendingStatus::Pending.as_str();
+            counts.insert(pending, counts.get(pending).unwrap_or(0) + unwritten);
+        }
         Ok((record, counts))
     }
 }

@@ -52,16 +52,9 @@ impl Db {
         tokio::spawn(async move {
             // One server of the database analyzes at a time; while another does, this
             // one's changes are covered by that analysis.
-            match db.try_cluster_lock(ClusterKey::Analyze).await {
-                Ok(Some(lock)) => {
-                    match db.analyze().await {
-                        Ok(rows) => db.statistics.rows_then.store(rows, Ordering::Release),
-                        Err(e) => tracing::warn!(error = %e, "analyzing the queue tables failed"),
-                    }
-                    if let Err(e) = lock.release().await {
-                        tracing::warn!(error = %e, "releasing the analysis lock failed");
-                    }
-                }
+            let analyzed = async { Ok(db.analyze().await?) };
+            match db.exclusively(ClusterKey::Analyze, analyzed).await {
+                Ok(Some(rows)) => db.statistics.rows_then.store(rows, Ordering::Release),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "analyzing the queue tables failed"),
             }

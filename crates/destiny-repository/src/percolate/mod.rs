@@ -88,17 +88,13 @@ async fn automations(state: &AppState) -> Result<Vec<(RobotAutomation, Query)>, 
 /// Database or storage failures.
 pub async fn drain(state: &AppState) -> Result<(), ApiError> {
     let _one_at_a_time = state.percolating.lock().await;
-    // Most rounds find the queue empty: asked before taking the lock.
-    if !state.db.percolation_queued().await? {
-        return Ok(());
+    // Most rounds find the queue empty: asked before taking the lock. And one server at
+    // a time: another that holds the lock drains the queue itself.
+    let db = &state.db;
+    if db.percolation_queued().await? {
+        db.exclusively(ClusterKey::Percolation, drain_held(state)).await?;
     }
-    // And one server at a time: another that holds the lock drains the queue itself.
-    let Some(lock) = state.db.try_cluster_lock(ClusterKey::Percolation).await? else {
-        return Ok(());
-    };
-    let drained = drain_held(state).await;
-    lock.release().await?;
-    drained
+    Ok(())
 }
 
 /// [`drain`], once this server holds the queue.

@@ -621,7 +621,7 @@ mod tests {
     use super::*;
     use crate::models::from_json_str;
 
-    const REF: &str = "3a533776-c9ad-4aac-a089-d654d509490c";
+    use crate::models::test_ids::V4 as REF;
 
     fn enhancement(content: &str) -> Result<Enhancement, crate::models::ModelError> {
         from_json_str(&format!(

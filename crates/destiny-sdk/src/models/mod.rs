@@ -45,3 +45,11 @@ pub use references::*;
 pub use robots::*;
 pub use search::*;
 pub use url::HttpUrl;
+
+/// Ids the unit tests write into JSON: a UUIDv7 (as today's repository issues) and a
+/// UUIDv4.
+#[cfg(test)]
+pub(crate) mod test_ids {
+    pub const V7: &str = "019384a2-7c1e-7b3a-9f00-1a2b3c4d5e6f";
+    pub const V4: &str = "3a533776-c9ad-4aac-a089-d654d509490c";
+}

@@ -466,8 +466,7 @@ mod tests {
     use super::*;
     use crate::models::from_json_str;
 
-    const ID: &str = "019384a2-7c1e-7b3a-9f00-1a2b3c4d5e6f";
-    const REF: &str = "3a533776-c9ad-4aac-a089-d654d509490c";
+    use crate::models::test_ids::{V4 as REF, V7 as ID};
 
     #[test]
     fn entitlements_are_written_in_python_field_order_only_when_granted() {

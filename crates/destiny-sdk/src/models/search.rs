@@ -235,8 +235,7 @@ mod tests {
     use super::*;
     use crate::models::from_json_str;
 
-    const ID: &str = "019384a2-7c1e-7b3a-9f00-1a2b3c4d5e6f";
-    const ROBOT: &str = "3a533776-c9ad-4aac-a089-d654d509490c";
+    use crate::models::test_ids::{V4 as ROBOT, V7 as ID};
 
     #[test]
     fn read_is_written_back_as_python_dumps_it() {

@@ -1,0 +1,50 @@
+//! Pending enhancements of large enhancement requests, written after the request is
+//! answered.
+//!
+//! A request creates one pending enhancement per reference. Up to [`INLINE`] of them are
+//! written with the request. A larger one (a corpus of 100,000 references) is answered
+//! once its first [`INLINE`] are written, so a poll right after leases from it; the
+//! import worker writes the others here, [`CHUNK`] per transaction, oldest request first.
+//! Until the last is written the request counts them as pending (it cannot read as
+//! finished), its legacy reference file waits ([`crate::request_files`]), and a legacy
+//! result for it is refused.
+//!
+//! One server at a time writes them ([`ClusterKey::RequestRows`]). Each chunk commits
+//! with the count written so far, so a server stopped midway leaves the rest to the next
+//! round, of whichever server.
+
+use crate::api::AppState;
+use crate::clock::micros;
+use crate::db::cluster_lock::ClusterKey;
+use crate::error::ApiError;
+
+/// The most pending enhancements written with the request itself.
+pub const INLINE: usize = 10_000;
+
+/// Pending enhancements written per transaction after the answer.
+pub const CHUNK: usize = 10_000;
+
+/// Writes the due pending enhancements of every request, oldest request first; returns at
+/// once when another server holds the work.
+///
+/// # Errors
+/// Database failures (the request then stays due).
+pub async fn drain(state: &AppState) -> Result<(), ApiError> {
+    // Most rounds find nothing due: asked first, on an index, before taking the lock.
+    let db = &state.db;
+    if db.request_rows_due().await? {
+        db.exclusively(ClusterKey::RequestRows, drain_held(state)).await?;
+    }
+    Ok(())
+}
+
+async fn drain_held(state: &AppState) -> Result<(), ApiError> {
+    let db = &state.db;
+    while let Some(chunk) = db.write_due_rows(CHUNK, micros(state.clock.now())).await? {
+        if chunk.written == chunk.total {
+            tracing::info!(request = %chunk.request, references = chunk.total, "request's pending enhancements written");
+        }
+        state.changed();
+    }
+    Ok(())
+}
