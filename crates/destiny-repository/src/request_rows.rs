@@ -1,10 +1,11 @@
 //! Pending enhancements of large enhancement requests, written after the request is
 //! answered.
 //!
-//! A request creates one pending enhancement per reference. Up to [`INLINE`] of them are
-//! written with the request. A larger one (a corpus of 100,000 references) is answered
-//! once its first [`INLINE`] are written, so a poll right after leases from it; the
-//! import worker writes the others here, [`CHUNK`] per transaction, oldest request first.
+//! A request creates one pending enhancement per reference. A request of up to [`INLINE`]
+//! references has them all written with it. A larger one (a corpus of 100,000
+//! references) is answered once its first [`FIRST`] are written, so a poll right after
+//! leases from it; the import worker writes the others here, [`CHUNK`] per transaction,
+//! oldest request first.
 //! Until the last is written the request counts them as pending (it cannot read as
 //! finished), its legacy reference file waits ([`crate::request_files`]), and a legacy
 //! result for it is refused.
@@ -18,8 +19,21 @@ use crate::clock::micros;
 use crate::db::cluster_lock::ClusterKey;
 use crate::error::ApiError;
 
-/// The most pending enhancements written with the request itself.
+/// The most references whose pending enhancements are all written with the request.
 pub const INLINE: usize = 10_000;
+
+/// How many pending enhancements a larger request has written with it: enough for polls
+/// to lease from at once, few enough to answer in a fraction of a second.
+pub const FIRST: usize = 1_000;
+
+/// How many of a request's `references` pending enhancements are written with it.
+pub fn with_request(references: usize) -> usize {
+    if references <= INLINE {
+        references
+    } else {
+        FIRST
+    }
+}
 
 /// Pending enhancements written per transaction after the answer.
 pub const CHUNK: usize = 10_000;

@@ -146,6 +146,11 @@ pub struct Db {
     statistics: std::sync::Arc<statistics::Statistics>,
 }
 
+/// WAL pages after which SQLite copies the log back into the database file (its default
+/// is 1,000, 4 MiB). A bulk import rewrites the same index pages many times between two
+/// copies; fewer, larger copies write each of them once.
+const CHECKPOINT_PAGES: u32 = 16_384;
+
 /// Declares the migrations of both backends from one list, embedded in the binary as
 /// `(version, description, sql)`: each version has a file of the same name under
 /// `migrations/sqlite/` and `migrations/postgres/`, so the two schemas cannot drift apart
@@ -240,6 +245,9 @@ impl Db {
                                 .execute(&mut *conn)
                                 .await?;
                             sqlx::query(&format!("PRAGMA cache_size = -{cache_kib}"))
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query(&format!("PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}"))
                                 .execute(&mut *conn)
                                 .await?;
                             Ok(())

@@ -116,8 +116,9 @@ impl Db {
     /// request's files under it first). With [`FileWritten::Later`] the reference file is
     /// not recorded: it is due ([`Db::next_due_reference_file`]) until
     /// [`Db::reference_file_written`]. Of a request over
-    /// [`crate::request_rows::INLINE`] references only the first that many pending
-    /// enhancements are written; [`Db::write_due_rows`] writes the others.
+    /// [`crate::request_rows::INLINE`] references only the first
+    /// [`crate::request_rows::FIRST`] pending enhancements are written;
+    /// [`Db::write_due_rows`] writes the others.
     ///
     /// # Errors
     /// As [`Db::create_request`].
@@ -173,7 +174,7 @@ impl Db {
         }
         let (reference_file, result_file) = request_files(id);
         let reference_file = (file == FileWritten::Yes).then_some(reference_file);
-        let inline = req.reference_ids.len().min(crate::request_rows::INLINE);
+        let inline = crate::request_rows::with_request(req.reference_ids.len());
         let pending_written = (inline < req.reference_ids.len()).then_some(inline as i64);
         let mut tx = self.writer().begin().await?;
         sqlx::query(
@@ -263,7 +264,7 @@ impl Db {
     /// Writes the next `chunk` pending enhancements of the oldest request that has some
     /// still to write, and records how far it got, in one transaction; `None` when no
     /// request has any. (Callers take [`super::cluster_lock::ClusterKey::RequestRows`]; a
-    /// writer that finds the count moved under it writes nothing.)
+    /// writer that finds the count moved since it read it writes nothing.)
     ///
     /// # Errors
     /// Database errors (nothing of the chunk is then written).
@@ -272,14 +273,12 @@ impl Db {
         chunk: usize,
         now_us: i64,
     ) -> Result<Option<RowsWritten>, ApiError> {
-        let mut tx = self.writer().begin().await?;
-        let Some(row) = sqlx::query(
-            "SELECT id, robot_id, source, reference_ids, pending_written FROM enhancement_requests \
-             WHERE pending_written IS NOT NULL ORDER BY created_at, id LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
+        // Read before the writer is taken (the id list of a large request is megabytes);
+        // the count written so far guards the update below.
+        let due = "SELECT id, robot_id, source, reference_ids, pending_written \
+                   FROM enhancement_requests WHERE pending_written IS NOT NULL \
+                   ORDER BY created_at, id LIMIT 1";
+        let Some(row) = sqlx::query(due).fetch_optional(self.reader()).await? else {
             return Ok(None);
         };
         let request = super::uuid_at(&row, "id")?;
@@ -296,6 +295,7 @@ impl Db {
             source: source.as_deref(),
             now_us,
         };
+        let mut tx = self.writer().begin().await?;
         self.insert_pending(&mut tx, &pending, &ids[from..to]).await?;
         let moved = sqlx::query(
             "UPDATE enhancement_requests SET pending_written = $1 \
@@ -380,14 +380,10 @@ impl Db {
     /// # Errors
     /// 404 when unknown.
     pub async fn request(&self, id: Uuid) -> Result<RequestRecord, ApiError> {
-        let row = self
-            .row_by_id(
-                "SELECT robot_id, source, reference_ids, error, reference_file, result_file, \
-                 validation_file, pending_written FROM enhancement_requests WHERE id = $1",
-                id,
-                "EnhancementRequest",
-            )
-            .await?;
+        let read = "SELECT robot_id, source, reference_ids, error, reference_file, \
+                    result_file, validation_file, pending_written FROM enhancement_requests \
+                    WHERE id = $1";
+        let row = self.row_by_id(read, id, "EnhancementRequest").await?;
         // One row per distinct status: the projection needs which statuses occur, not
         // every pending enhancement (a 20,000-reference request read them all before).
         let mut statuses: Vec<PendingStatus> =

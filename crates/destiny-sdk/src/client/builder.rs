@@ -44,6 +44,7 @@ macro_rules! timeout_setters {
 /// # Ok::<(), destiny_sdk::client::ClientError>(())
 /// ```
 #[must_use]
+#[derive(Debug)]
 pub struct RobotClientBuilder {
     /// The repository URL as given (normalised in `build`).
     base_url: String,
@@ -82,7 +83,7 @@ impl RobotClientBuilder {
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
-            clock: Arc::new(system_time),
+            clock: Clock(Arc::new(system_time)),
         }
     }
 
@@ -115,7 +116,7 @@ impl RobotClientBuilder {
     /// Replaces the source of signing timestamps (seconds since the Unix epoch; default
     /// the system clock), e.g. to sign with a skewed time in tests.
     pub fn clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Clock(Arc::new(clock));
         self
     }
 
@@ -163,20 +164,6 @@ impl RobotClientBuilder {
                 },
             }),
         })
-    }
-}
-
-impl std::fmt::Debug for RobotClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RobotClientBuilder")
-            .field("base_url", &self.base_url)
-            .field("secret", &self.secret)
-            .field("client_id", &self.client_id)
-            .field("request_timeout", &self.request_timeout)
-            .field("poll_timeout", &self.poll_timeout)
-            .field("retry", &self.retry)
-            .field("user_agent", &self.user_agent)
-            .finish_non_exhaustive()
     }
 }
 

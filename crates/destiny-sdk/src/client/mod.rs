@@ -62,7 +62,21 @@ use request::ApiCall;
 use retry::Retry;
 
 /// A source of signing timestamps, seconds since the Unix epoch.
-type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
+#[derive(Clone)]
+struct Clock(Arc<dyn Fn() -> f64 + Send + Sync>);
+
+impl Clock {
+    /// The time now, by this clock.
+    fn now(&self) -> f64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
 
 /// The async client of the robot API. Cheap to clone (one shared connection pool).
 ///

@@ -159,7 +159,7 @@ impl RobotClient {
 
     async fn attempt(&self, call: &ApiCall, url: &str, path: &str) -> Outcome {
         let inner = &self.inner;
-        let now = (inner.clock)();
+        let now = inner.clock.now();
         let body = call.body.clone().unwrap_or_default();
         let signature = create_signature(inner.secret.expose(), &body, &inner.client_id, now);
         let mut request = inner
