@@ -20,6 +20,7 @@ on_both_backends!(
     search_based_requests_from_python_and_the_admin,
     a_restarted_server_rebuilds_its_index,
     a_write_committed_after_a_search_is_found_by_the_next,
+    a_large_search_request_counts_its_unwritten_rows_as_pending,
 );
 
 /// A reference with a bibliographic title, a year and an abstract.
@@ -292,4 +293,40 @@ async fn a_write_committed_after_a_search_is_found_by_the_next(backend: Backend)
     let (_, found) = search(&s, "q=measles").await;
     assert_eq!(found["total"]["count"], 3, "{found}");
     assert!(ids_of(&found).contains(&later[0]), "{found}");
+}
+
+/// A search request matching more than `request_rows::INLINE` references is answered
+/// with only the first `request_rows::FIRST` pending enhancements written (the import
+/// worker writes the others; here there is none, and the test runs its step by hand):
+/// its counts say every match is pending all the same.
+async fn a_large_search_request_counts_its_unwritten_rows_as_pending(backend: Backend) {
+    use destiny_repository::request_rows::{self, FIRST, INLINE};
+    let idle = Options {
+        jobs: destiny_repository::server::Jobs::NONE,
+        ..Options::default()
+    };
+    let s = Server::start(backend, idle).await;
+    let n = INLINE + 1;
+    let refs: Vec<Reference> = (0..n)
+        .map(|i| paper(&format!("Cohort {i}"), 2020, "A cohort study."))
+        .collect();
+    s.import(&refs).await;
+    let robot = s.register("searcher").await;
+    let body = json!({"robot_id": robot.id, "search_query": "cohort"});
+    let (status, created) = post_search(&s, "", body).await;
+    assert_eq!(status, 202, "{created}");
+    assert_eq!(created["n_matched"], n);
+    assert_eq!(created["n_enhancements_requested"], n);
+    assert_eq!(created["enhancement_status_counts"], json!({"pending": n}));
+
+    let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let pool = s.db.pool().await;
+    let pending = |rows: usize| vec![("pending".to_owned(), rows as i64)];
+    assert_eq!(common::sql::statuses(&pool, id).await, pending(FIRST));
+    request_rows::drain(&s.state).await.unwrap();
+    assert_eq!(common::sql::statuses(&pool, id).await, pending(n));
+    let path = format!("/v1/enhancement-requests/search/{id}/");
+    let (status, read) = s.admin(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["enhancement_status_counts"], json!({"pending": n}));
 }
