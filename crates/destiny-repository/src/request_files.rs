@@ -1,11 +1,12 @@
 //! Reference files of large enhancement requests, written after the request is answered.
 //!
 //! Every request carries a reference file of its own for the legacy result flow
-//! ([`crate::db::legacy`]). Up to [`INLINE`] references it is written before the request
-//! is recorded; a larger request (100,000 references make hundreds of megabytes) is
-//! answered at once and its file written here, by the import worker, oldest request
-//! first, once all its pending enhancements are ([`crate::request_rows`]). Until then the request has no `reference_data_url`; a robot polling batches
-//! is not held up, as batches have files of their own.
+//! ([`crate::db::legacy`]). Up to [`crate::request_rows::INLINE`] references it is
+//! written before the request is recorded; a larger request (100,000 references make
+//! hundreds of megabytes) is answered at once and its file written here, by the import
+//! worker, oldest request first, once all its pending enhancements are
+//! ([`crate::request_rows`]). Until then the request has no `reference_data_url`; a robot
+//! polling batches is not held up, as batches have files of their own.
 //!
 //! One server at a time writes them ([`ClusterKey::RequestFiles`]); a write that fails
 //! (the store is full or away) leaves the request due and is tried again on the worker's
@@ -17,12 +18,10 @@ use crate::error::ApiError;
 use crate::reference_file::Reader;
 use uuid::Uuid;
 
-/// The most references whose file is written with the request itself.
-pub const INLINE: usize = 10_000;
-
-/// Whether the reference file of a request of `references` is written with it.
+/// Whether the reference file of a request of `references` is written with it: as its
+/// pending enhancements are, up to [`crate::request_rows::INLINE`] references.
 pub fn with_request(references: usize) -> bool {
-    references <= INLINE
+    references <= crate::request_rows::INLINE
 }
 
 /// Writes every due reference file, oldest request first; returns at once when another

@@ -54,11 +54,20 @@ pub async fn drain(state: &AppState) -> Result<(), ApiError> {
 
 async fn drain_held(state: &AppState) -> Result<(), ApiError> {
     let db = &state.db;
-    while let Some(chunk) = db.write_due_rows(CHUNK, micros(state.clock.now())).await? {
-        if chunk.written == chunk.total {
-            tracing::info!(request = %chunk.request, references = chunk.total, "request's pending enhancements written");
+    while let Some(due) = db.next_due_rows().await? {
+        // At least one write, the last of which records that all are written.
+        let (total, mut from) = (due.reference_ids.len(), due.written);
+        loop {
+            let to = (from + CHUNK).min(total);
+            db.write_due_rows(&due, from, to, micros(state.clock.now()))
+                .await?;
+            state.changed();
+            if to == total {
+                break;
+            }
+            from = to;
         }
-        state.changed();
+        tracing::info!(request = %due.request, references = total, "request's pending enhancements written");
     }
     Ok(())
 }

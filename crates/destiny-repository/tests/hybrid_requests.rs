@@ -24,11 +24,11 @@ on_both_backends!(
     the_admin_and_bad_credentials,
 );
 
-/// A request over `request_files::INLINE` references is answered before its reference
+/// A request over `request_rows::INLINE` references is answered before its reference
 /// file exists; a poll right after leases from it, and the file appears, complete and in
 /// the request's order, once the import worker has written it.
 async fn a_large_request_is_answered_before_its_reference_file_is_written(backend: Backend) {
-    const INLINE: usize = 10_000;
+    use destiny_repository::request_rows::INLINE;
     let (logs, global) = common::capture_logs(tracing::Level::INFO);
     assert!(global, "the logs are captured (unset TEST_LOG)");
     let s = start(backend).await;

@@ -135,7 +135,8 @@ impl AppState {
             }
             return Err(e);
         }
-        if file == FileWritten::Later || req.reference_ids.len() > crate::request_rows::INLINE {
+        // A large request leaves rows and its file to the import worker.
+        if file == FileWritten::Later {
             self.import_wake.notify_one();
         }
         self.changed();

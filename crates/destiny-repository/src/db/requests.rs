@@ -39,16 +39,19 @@ pub struct RequestRecord {
     pub writing_rows: bool,
 }
 
-/// One chunk of a large request's pending enhancements, written by
-/// [`Db::write_due_rows`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RowsWritten {
+/// A request whose pending enhancements are not all written ([`Db::next_due_rows`]).
+#[derive(Debug, Clone)]
+pub struct DueRows {
     /// The request.
     pub request: Uuid,
-    /// How many of its pending enhancements are written now.
+    /// The robot it is for.
+    pub robot: Uuid,
+    /// Its `source`.
+    pub source: Option<String>,
+    /// Its references, in order.
+    pub reference_ids: Vec<Uuid>,
+    /// How many of them have their pending enhancement written.
     pub written: usize,
-    /// How many it has in all (the last chunk when `written` is that).
-    pub total: usize,
 }
 
 /// Whether a new request's reference file is written when the request is recorded.
@@ -261,63 +264,72 @@ impl Db {
             .is_some())
     }
 
-    /// Writes the next `chunk` pending enhancements of the oldest request that has some
-    /// still to write, and records how far it got, in one transaction; `None` when no
-    /// request has any. (Callers take [`super::cluster_lock::ClusterKey::RequestRows`]; a
-    /// writer that finds the count moved since it read it writes nothing.)
+    /// The oldest request that has pending enhancements still to write, if any: read once
+    /// for all its chunks (the id list of a large request is megabytes).
     ///
     /// # Errors
-    /// Database errors (nothing of the chunk is then written).
-    pub async fn write_due_rows(
-        &self,
-        chunk: usize,
-        now_us: i64,
-    ) -> Result<Option<RowsWritten>, ApiError> {
-        // Read before the writer is taken (the id list of a large request is megabytes);
-        // the count written so far guards the update below.
+    /// Database errors.
+    pub async fn next_due_rows(&self) -> Result<Option<DueRows>, ApiError> {
         let due = "SELECT id, robot_id, source, reference_ids, pending_written \
                    FROM enhancement_requests WHERE pending_written IS NOT NULL \
                    ORDER BY created_at, id LIMIT 1";
         let Some(row) = sqlx::query(due).fetch_optional(self.reader()).await? else {
             return Ok(None);
         };
-        let request = super::uuid_at(&row, "id")?;
         let ids: String = row.try_get("reference_ids")?;
-        let ids: Vec<Uuid> =
+        let reference_ids: Vec<Uuid> =
             serde_json::from_str(&ids).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let from: i64 = row.try_get("pending_written")?;
-        let from = usize::try_from(from).unwrap_or(0).min(ids.len());
-        let to = (from + chunk.max(1)).min(ids.len());
-        let source: Option<String> = row.try_get("source")?;
-        let pending = Pending {
-            request,
+        let written: i64 = row.try_get("pending_written")?;
+        Ok(Some(DueRows {
+            request: super::uuid_at(&row, "id")?,
             robot: super::uuid_at(&row, "robot_id")?,
-            source: source.as_deref(),
+            source: row.try_get("source")?,
+            written: usize::try_from(written).unwrap_or(0).min(reference_ids.len()),
+            reference_ids,
+        }))
+    }
+
+    /// Writes `due`'s pending enhancements `from..to` and records that `to` are written
+    /// (all of them when `to` is the end), in one transaction. (Callers take
+    /// [`super::cluster_lock::ClusterKey::RequestRows`]; a writer that finds the count is
+    /// no longer `from` writes nothing.)
+    ///
+    /// # Errors
+    /// Database errors (nothing of the chunk is then written).
+    pub async fn write_due_rows(
+        &self,
+        due: &DueRows,
+        from: usize,
+        to: usize,
+        now_us: i64,
+    ) -> Result<(), ApiError> {
+        let pending = Pending {
+            request: due.request,
+            robot: due.robot,
+            source: due.source.as_deref(),
             now_us,
         };
         let mut tx = self.writer().begin().await?;
-        self.insert_pending(&mut tx, &pending, &ids[from..to]).await?;
+        self.insert_pending(&mut tx, &pending, &due.reference_ids[from..to])
+            .await?;
         let moved = sqlx::query(
             "UPDATE enhancement_requests SET pending_written = $1 \
              WHERE id = $2 AND pending_written = $3",
         )
-        .bind((to < ids.len()).then_some(to as i64))
-        .bind(request.to_string())
+        .bind((to < due.reference_ids.len()).then_some(to as i64))
+        .bind(due.request.to_string())
         .bind(from as i64)
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() == 0 {
             return Err(ApiError::Internal(format!(
-                "request {request}'s pending enhancements were written by another server"
+                "request {}'s pending enhancements were written by another server",
+                due.request
             )));
         }
         tx.commit().await?;
         self.note_changes((to - from) as u64);
-        Ok(Some(RowsWritten {
-            request,
-            written: to,
-            total: ids.len(),
-        }))
+        Ok(())
     }
 
     /// Whether some request's reference file is still to be written (one index probe).
@@ -432,18 +444,8 @@ impl Db {
     pub async fn search_request(&self, id: Uuid) -> Result<(SearchRecord, StatusCounts), ApiError> {
         let row = self
             .row_by_id(
-                match self.backend() {
-                    Backend::Sqlite => {
-                        "SELECT search_query, search_status, n_matched, pending_written, \
-                         json_array_length(reference_ids) AS n_ids FROM enhancement_requests \
-                         WHERE id = $1 AND search_status IS NOT NULL"
-                    }
-                    Backend::Postgres => {
-                        "SELECT search_query, search_status, n_matched, pending_written, \
-                         CAST(json_array_length(reference_ids::json) AS BIGINT) AS n_ids \
-                         FROM enhancement_requests WHERE id = $1 AND search_status IS NOT NULL"
-                    }
-                },
+                "SELECT search_query, search_status, n_matched, pending_written \
+                 FROM enhancement_requests WHERE id = $1 AND search_status IS NOT NULL",
                 id,
                 "SearchEnhancementRequest",
             )
@@ -456,7 +458,7 @@ impl Db {
             status,
             n_matched: row.try_get("n_matched")?,
         };
-        let counts = sqlx::query(
+        let mut counts = sqlx::query(
             "SELECT status, COUNT(*) AS n FROM pending_enhancements WHERE request_id = $1 \
              GROUP BY status ORDER BY status",
         )
@@ -466,10 +468,10 @@ impl Db {
         .iter()
         .map(|r| Ok((r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?)))
         .collect::<Result<StatusCounts, sqlx::Error>>()?;
-        let mut counts = counts;
-        // Those still to be written ([`crate::request_rows`]) are pending in effect.
+        // Those still to be written ([`crate::request_rows`]) are pending in effect: a
+        // search request names every match.
         if let Some(written) = row.try_get::<Option<i64>, _>("pending_written")? {
-            let unwritten = row.try_get::<i64, _>("n_ids")? - written;
+            let unwritten = record.n_matched - written;
             let pending = PendingStatus::Pending.as_str();
             counts.insert(pending, counts.get(pending).unwrap_or(0) + unwritten);
         }
