@@ -148,7 +148,7 @@ pub struct Db {
 
 /// WAL pages after which SQLite copies the log back into the database file (its default
 /// is 1,000, 4 MiB). A bulk import rewrites the same index pages many times between two
-/// copies; fewer, larger copies write each of them once.
+/// copies; with fewer, larger copies such a page is copied fewer times.
 const CHECKPOINT_PAGES: u32 = 16_384;
 
 /// Declares the migrations of both backends from one list, embedded in the binary as
