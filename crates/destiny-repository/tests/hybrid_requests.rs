@@ -44,13 +44,14 @@ async fn a_large_request_is_answered_before_its_reference_file_is_written(backen
         batch.is_some(),
         "a poll right after leases from the request"
     );
-    let url =
-        destiny_testkit::wait_for("the reference file", destiny_testkit::DEADLINE, || async {
-            s.read_request(request).await["reference_data_url"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .await;
+    // Woken by the server's committed changes (the worker's included), not a timer.
+    let has_file = || async { s.read_request(request).await["reference_data_url"].is_string() };
+    let changes = s.state.changes.subscribe();
+    destiny_testkit::on_change("the reference file", common::DEADLINE, changes, has_file).await;
+    let url = s.read_request(request).await["reference_data_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let file = destiny_testkit::fetch_text(&reqwest::Client::new(), &url).await;
     let lines: Vec<Uuid> = file
         .lines()
