@@ -54,6 +54,11 @@ pub async fn write(
     let mut writer = store.create(&key).await?;
     let mut buf = Vec::with_capacity(256 * 1024);
     for chunk in ids.chunks(CHUNK) {
+        if db.reference_lines(chunk, reader.full_text, &mut buf).await? {
+            writer.write(&buf).await?;
+            buf.clear();
+            continue;
+        }
         for mut r in db.references_by_id(chunk).await? {
             if !reader.full_text {
                 if let Some(list) = r.enhancements.as_mut() {

@@ -69,6 +69,23 @@ async fn an_invalid_jsonl_line_is_named_and_nothing_is_kept(backend: Backend) {
             "Line 2: ",
         ),
     ];
+    // Bodies over a megabyte are read a half per thread: a line is still named by its
+    // place in the whole body (blank lines counted), and the first bad line is named.
+    let big = |bad: &[usize]| {
+        (1..=30_000)
+            .map(|i| match i {
+                10 => String::new(),
+                i if bad.contains(&i) => json!({"visibility": "secret"}).to_string(),
+                i => reference_line(i),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(big(&[]).len() > 2 << 20, "the body is split");
+    let cases = cases.into_iter().chain([
+        (big(&[29_000]), "Line 29000: "),
+        (big(&[5, 29_000]), "Line 5: "),
+    ]);
     for (body, prefix) in cases {
         let (status, answer) = s.admin(Method::POST, "/v1/references/", Some(body)).await;
         assert_eq!(status, 422, "{answer}");
@@ -101,6 +118,19 @@ async fn an_invalid_jsonl_line_is_named_and_nothing_is_kept(backend: Backend) {
         .admin(Method::POST, "/v1/references/", Some("\n\n".into()))
         .await;
     assert_eq!(status, 422, "{answer}");
+
+    // Both halves of a large body are kept, in order.
+    let (status, answer) = s
+        .admin(Method::POST, "/v1/references/", Some(big(&[])))
+        .await;
+    assert_eq!(status, 201);
+    let ids: Vec<Uuid> = serde_json::from_value(answer).expect("ids");
+    assert_eq!(ids.len(), 29_999);
+    for (at, want) in [(0, "W1"), (9, "W11"), (29_998, "W30000")] {
+        let r = s.reference(ids[at]).await;
+        assert_eq!(r["identifiers"][0]["identifier"], want);
+    }
+    assert_eq!(count(&s, "refs").await, 1 + 29_999);
 }
 
 /// Asserts a FastAPI-shaped 422 for the query parameter `name`.

@@ -67,9 +67,28 @@ pub fn to_line<T: Serialize + ?Sized>(value: &T) -> Result<String, JsonlError> {
 pub fn append_line<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), JsonlError> {
     let start = buf.len();
     crate::models::lax::exclude_none(|| serde_json::to_writer(&mut *buf, value))?;
+    end_line(buf, start);
+    Ok(())
+}
+
+/// Serialises one value as a piece of a JSONL line: compact JSON with `None` model fields
+/// omitted, but the line separators kept as they are. A server that stores pieces and
+/// joins them into lines later (see [`end_line`]) keeps the text itself unchanged.
+///
+/// # Errors
+/// [`JsonlError::Serialize`] if serde_json cannot serialise the value.
+pub fn to_piece<T: Serialize + ?Sized>(value: &T) -> Result<String, JsonlError> {
+    Ok(crate::models::lax::exclude_none(|| {
+        serde_json::to_string(value)
+    })?)
+}
+
+/// Ends the line written to `buf` from `start` on (pieces from [`to_piece`], joined): its
+/// U+0085, U+2028 and U+2029 are replaced by `\n`, as [`append_line`] does, and `\n` is
+/// appended.
+pub fn end_line(buf: &mut Vec<u8>, start: usize) {
     escape_line_separators(buf, start);
     buf.push(b'\n');
-    Ok(())
 }
 
 /// Replaces U+0085 (`C2 85`), U+2028 (`E2 80 A8`) and U+2029 (`E2 80 A9`) from `start`

@@ -102,25 +102,87 @@ fn fill_import_ids(line: &mut serde_json::Value) {
     }
 }
 
+/// Bodies larger than this are read by two threads, a half each.
+const SPLIT_BODY: usize = 1 << 20;
+
 /// `POST /v1/references/`: a JSONL body of references (ids assigned when absent); all
 /// or nothing; answers the ids in input order.
 async fn import_references(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let text = std::str::from_utf8(&body)
+    // Parsing and checking every line is CPU work: off the runtime's threads, and on two
+    // of them when the body is large.
+    let refs = tokio::task::spawn_blocking(move || read_import(&body))
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading the import failed: {e}")))??;
+    if refs.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "The body holds no references.".into(),
+        ));
+    }
+    let ids = state
+        .db
+        .insert_references(refs, micros(state.clock.now()))
+        .await?;
+    // Matched against the automations by the import worker. Queued once the whole
+    // import stands: a server stopped between the two loses this match.
+    let trigger = crate::db::percolation::Trigger::Import(ids.clone());
+    match state
+        .db
+        .enqueue_percolation(&trigger, micros(state.clock.now()))
+        .await
+    {
+        Ok(()) => state.import_wake.notify_one(),
+        // The references are stored: the import is not refused for this.
+        Err(e) => tracing::error!(error = %e, references = ids.len(),
+            "cannot queue imported references for the automations; they will not be matched"),
+    }
+    Ok((StatusCode::CREATED, Json(ids)).into_response())
+}
+
+/// The references of an import body, each checked ([`read_lines`]); the first problem
+/// (by line) refuses the body.
+fn read_import(body: &[u8]) -> Result<Vec<Reference>, ApiError> {
+    let text = std::str::from_utf8(body)
         .map_err(|e| ApiError::Unprocessable(format!("Body is not valid UTF-8: {e}")))?;
+    let half = text.len() / 2;
+    let split = match text[half..].find('\n') {
+        Some(at) if text.len() > SPLIT_BODY => half + at + 1,
+        _ => return read_lines(text, 0),
+    };
+    let (first, second) = text.split_at(split);
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| read_lines(second, first.lines().count()));
+        let first = read_lines(first, 0);
+        (first, second.join())
+    });
+    let second = second.map_err(|_| ApiError::Internal("reading an import panicked".into()))?;
+    let mut refs = first?;
+    refs.extend(second?);
+    Ok(refs)
+}
+
+/// The references of the JSONL `text`, whose first line is line `before + 1` of the
+/// body, each checked as an import may hold it.
+fn read_lines(text: &str, before: usize) -> Result<Vec<Reference>, ApiError> {
     let mut refs = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let invalid = |msg: String| ApiError::Unprocessable(format!("Line {}: {msg}", i + 1));
-        let mut value: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| invalid(e.to_string()))?;
-        fill_import_ids(&mut value);
-        let r: Reference =
-            destiny_sdk::models::from_json_value(value).map_err(|e| invalid(e.to_string()))?;
+        let invalid = |msg: String| ApiError::Unprocessable(format!("Line {}: {msg}", before + i + 1));
+        // Read as the model at once when it names every id (a file written by the SDK);
+        // otherwise through a JSON value given the ids it lacks.
+        let r: Reference = match destiny_sdk::models::from_json_str(line) {
+            Ok(r) => r,
+            Err(_) => {
+                let mut value: serde_json::Value =
+                    serde_json::from_str(line).map_err(|e| invalid(e.to_string()))?;
+                fill_import_ids(&mut value);
+                destiny_sdk::models::from_json_value(value).map_err(|e| invalid(e.to_string()))?
+            }
+        };
         for (k, e) in r.enhancements().iter().enumerate() {
             // Written here, or the reference's own: an enhancement is never moved to
             // another reference silently.
@@ -153,29 +215,7 @@ async fn import_references(
         }
         refs.push(r);
     }
-    if refs.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "The body holds no references.".into(),
-        ));
-    }
-    let ids = state
-        .db
-        .insert_references(refs, micros(state.clock.now()))
-        .await?;
-    // Matched against the automations by the import worker. Queued once the whole
-    // import stands: a server stopped between the two loses this match.
-    let trigger = crate::db::percolation::Trigger::Import(ids.clone());
-    match state
-        .db
-        .enqueue_percolation(&trigger, micros(state.clock.now()))
-        .await
-    {
-        Ok(()) => state.import_wake.notify_one(),
-        // The references are stored: the import is not refused for this.
-        Err(e) => tracing::error!(error = %e, references = ids.len(),
-            "cannot queue imported references for the automations; they will not be matched"),
-    }
-    Ok((StatusCode::CREATED, Json(ids)).into_response())
+    Ok(refs)
 }
 
 async fn get_reference(

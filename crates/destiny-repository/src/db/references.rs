@@ -6,7 +6,8 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::{bind_ids, placeholders, row_values, uuid_at, Db};
+use super::{bind_ids, insert_values, placeholders, uuid_at, Db, Query};
+use destiny_sdk::jsonl;
 use crate::error::ApiError;
 
 /// How many ids go in one `IN (...)` list.
@@ -35,7 +36,7 @@ fn exists(id: Uuid) -> ApiError {
 /// insert alike.
 #[derive(Debug, Clone)]
 pub struct StoredForm {
-    /// The content's JSON text.
+    /// The content's JSON text as a reference file carries it (`None` fields left out).
     pub content: String,
     /// `derived_from` as JSON text.
     pub derived: Option<String>,
@@ -51,7 +52,6 @@ impl StoredForm {
     pub fn of(e: &Enhancement) -> Result<Self, ApiError> {
         use sha2::{Digest, Sha256};
         let internal = |err: serde_json::Error| ApiError::Internal(err.to_string());
-        let content = serde_json::to_string(&e.content).map_err(internal)?;
         let derived = e
             .derived_from
             .as_ref()
@@ -66,22 +66,56 @@ impl StoredForm {
         if let (Some(target), Some(list)) = (e.supersedes, head.as_array_mut()) {
             list.push(target.to_string().into());
         }
+        // The fingerprint is of the content with its `None` fields written as `null`, as
+        // every stored fingerprint has been; the stored text leaves them out.
         let mut h = Sha256::new();
         h.update(head.to_string().as_bytes());
         h.update(b"\n");
-        h.update(content.as_bytes());
+        h.update(serde_json::to_string(&e.content).map_err(internal)?.as_bytes());
         Ok(Self {
-            content,
+            content: jsonl::to_piece(&e.content).map_err(|err| ApiError::Internal(err.to_string()))?,
             derived,
             fingerprint: hex::encode(h.finalize()),
         })
     }
 }
 
-/// Enhancement rows per `INSERT` (10 parameters each). Not more: binding a parameter costs
-/// SQLite a scan of the statement's parameter names, so one statement's binding cost
-/// grows with the square of its parameters (400 rows spent 18% of the server's CPU there).
-const INSERT_ROWS: usize = 50;
+/// The JSON line of a stored enhancement `e` (given its `id` and when it is stored) in two
+/// pieces, before and after its content (`content`, its [`StoredForm::content`]), so that
+/// a reference file joins stored text instead of rebuilding the model.
+fn wire_pieces(
+    e: &Enhancement,
+    id: Uuid,
+    created_at: DateTime,
+    content: &str,
+) -> Result<(String, String), ApiError> {
+    let line = jsonl::to_piece(&Enhancement {
+        id: Some(id),
+        created_at: Some(created_at),
+        ..e.clone()
+    })
+    .map_err(|err| ApiError::Internal(err.to_string()))?;
+    // The content's key is the first `"content":` of the line: inside a JSON string the
+    // quote after `content` would be escaped.
+    let key = "\"content\":";
+    let head_end = line.find(key).map(|at| at + key.len());
+    match head_end {
+        Some(end) if line[end..].starts_with(content) => Ok((
+            line[..end].to_owned(),
+            line[end + content.len()..].to_owned(),
+        )),
+        _ => Err(ApiError::Internal(format!(
+            "the line of enhancement {id} does not hold its content as stored"
+        ))),
+    }
+}
+
+/// Enhancement rows per `INSERT` (13 parameters each; [`insert_values`] keeps binding them
+/// linear on SQLite).
+const INSERT_ROWS: usize = 200;
+
+/// An enhancement to store, with its stored form.
+type Item<'a> = (&'a Enhancement, &'a StoredForm);
 
 /// Stores enhancements, each unless an identical one is already on its reference (or
 /// earlier in `items`); returns, per item, whether it was stored. An enhancement's id is
@@ -96,7 +130,7 @@ const INSERT_ROWS: usize = 50;
 /// unknown reference is a foreign-key violation: 422).
 pub async fn insert_enhancements(
     tx: &mut Transaction<'static, Any>,
-    items: &[(&Enhancement, &StoredForm)],
+    items: &[Item<'_>],
     now_us: i64,
 ) -> Result<Vec<bool>, ApiError> {
     // Callers refuse these earlier, where they can name the line; this keeps a database
@@ -114,28 +148,54 @@ pub async fn insert_enhancements(
         .iter()
         .map(|(e, _)| e.id.unwrap_or_else(Uuid::new_v4))
         .collect();
-    for (chunk, ids) in items.chunks(INSERT_ROWS).zip(all_ids.chunks(INSERT_ROWS)) {
-        let values = row_values(chunk.len(), 10);
-        let sql = format!(
-            "INSERT INTO enhancements (id, reference_id, source, visibility, robot_version, \
-             derived_from, content, fingerprint, created_at, supersedes) VALUES {values} \
-             ON CONFLICT (reference_id, fingerprint) DO NOTHING"
-        );
-        let mut q = sqlx::query(&sql);
+    let created_at = stored_at(now_us)?;
+    let chunks: Vec<(&[Item], &[Uuid])> = items
+        .chunks(INSERT_ROWS)
+        .zip(all_ids.chunks(INSERT_ROWS))
+        .collect();
+    let sqls: Vec<String> = chunks
+        .iter()
+        .map(|(chunk, _)| {
+            let values = insert_values(tx, chunk.len(), 13);
+            format!(
+                "INSERT INTO enhancements (id, reference_id, source, visibility, robot_version, \
+                 derived_from, content, fingerprint, created_at, supersedes, enhancement_type, \
+                 wire_head, wire_tail) VALUES {values} \
+                 ON CONFLICT (reference_id, fingerprint) DO NOTHING"
+            )
+        })
+        .collect();
+    let statement = |k: usize| -> Result<Query<'_>, ApiError> {
+        let mut q = sqlx::query(&sqls[k]);
+        let (chunk, ids) = chunks[k];
         for ((e, form), id) in chunk.iter().zip(ids) {
+            let (head, tail) = wire_pieces(e, *id, created_at.clone(), &form.content)?;
             q = q
                 .bind(id.to_string())
                 .bind(e.reference_id.to_string())
-                .bind(&e.source)
+                .bind(e.source.clone())
                 .bind(e.visibility.as_str())
                 .bind(e.robot_version.clone())
                 .bind(form.derived.clone())
                 .bind(form.content.as_str())
                 .bind(form.fingerprint.as_str())
                 .bind(now_us)
-                .bind(e.supersedes.map(|t| t.to_string()));
+                .bind(e.supersedes.map(|t| t.to_string()))
+                .bind(e.content.enhancement_type().to_owned())
+                .bind(head)
+                .bind(tail);
         }
-        let done = q.execute(&mut **tx).await?;
+        Ok(q)
+    };
+    let mut next = (!chunks.is_empty()).then(|| statement(0)).transpose()?;
+    for (k, (chunk, ids)) in chunks.iter().enumerate() {
+        let Some(q) = next.take() else { break };
+        // The next statement is made while the database runs this one.
+        let (done, made) = tokio::join!(q.execute(&mut **tx), async {
+            (k + 1 < chunks.len()).then(|| statement(k + 1)).transpose()
+        });
+        let done = done?;
+        next = made?;
         if done.rows_affected() == chunk.len() as u64 {
             stored.extend(std::iter::repeat_n(true, chunk.len()));
             continue;
@@ -387,38 +447,111 @@ impl Db {
     }
 }
 
-/// Rows of `refs` or `reference_identifiers` per statement (4 values each): sqlx looks
-/// each SQLite parameter up by name, which costs in proportion to the statement's
-/// parameters, so a statement is kept to a few hundred.
+impl Db {
+    /// Appends to `buf` the reference-file lines of the references `ids` (in that order;
+    /// unknown ids left out), each joined from the pieces stored with its rows
+    /// ([`wire_pieces`]) without reading the models. Full texts are left out unless
+    /// `full_text`. Answers `false`, with `buf` as it was, when one of the references or
+    /// of their enhancements was stored before the pieces were: the caller writes those
+    /// from the models ([`Db::references_by_id`]).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn reference_lines(
+        &self,
+        ids: &[Uuid],
+        full_text: bool,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, ApiError> {
+        let join = match self.backend() {
+            super::Backend::Sqlite => "group_concat",
+            super::Backend::Postgres => "string_agg",
+        };
+        let texts = if full_text {
+            ""
+        } else {
+            " AND (e.enhancement_type IS NULL OR e.enhancement_type <> 'full_text')"
+        };
+        let sql = format!(
+            "SELECT r.id, r.wire, COUNT(e.id) - COUNT(e.wire_head) AS unjoined, \
+             {join}(e.wire_head || e.content || e.wire_tail, ',' ORDER BY e.created_at, e.id) \
+             AS enhancements \
+             FROM refs r LEFT JOIN enhancements e ON e.reference_id = r.id \
+             AND e.superseded_by IS NULL{texts} \
+             WHERE r.id IN ({}) GROUP BY r.id, r.wire",
+            placeholders(1, ids.len())
+        );
+        let rows = bind_ids(sqlx::query(&sql), ids)
+            .fetch_all(self.reader())
+            .await?;
+        let mut lines: HashMap<Uuid, (String, Option<String>)> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let wire: Option<String> = row.try_get("wire")?;
+            let unjoined: i64 = row.try_get("unjoined")?;
+            let (Some(wire), 0) = (wire, unjoined) else {
+                return Ok(false);
+            };
+            lines.insert(uuid_at(row, "id")?, (wire, row.try_get("enhancements")?));
+        }
+        for id in ids {
+            let Some((wire, enhancements)) = lines.remove(id) else {
+                continue;
+            };
+            // The reference's piece is its object without `enhancements`, its last field.
+            let Some(open) = wire.strip_suffix('}') else {
+                return Err(ApiError::Internal(format!(
+                    "the stored line of reference {id} is not a JSON object"
+                )));
+            };
+            let start = buf.len();
+            buf.extend_from_slice(open.as_bytes());
+            buf.extend_from_slice(b",\"enhancements\":[");
+            buf.extend_from_slice(enhancements.unwrap_or_default().as_bytes());
+            buf.extend_from_slice(b"]}");
+            jsonl::end_line(buf, start);
+        }
+        Ok(true)
+    }
+}
+
+/// Rows of `refs` or `reference_identifiers` per statement (4 or 5 values each). The check
+/// for stored ids before each `refs` statement binds an `IN` list of named parameters,
+/// whose binding on SQLite costs the square of their number, so a statement is kept to 50.
 const ROWS_OF_FOUR: usize = 50;
 
-/// Writes the `refs` rows (id, visibility, identifiers JSON) in `tx`, refusing an id
-/// already stored, or twice in `rows`, with a 409 naming it.
+/// A `refs` row: id, visibility, identifiers JSON, and the reference's line without its
+/// enhancements (the reference file's piece).
+type RefRow<'a> = (Uuid, &'a str, Option<String>, String);
+
+/// Writes the `refs` rows in `tx`, refusing an id already stored, or twice in `rows`, with
+/// a 409 naming it.
 async fn insert_refs(
     tx: &mut Transaction<'static, Any>,
-    rows: &[(Uuid, &str, Option<String>)],
+    rows: &[RefRow<'_>],
     now_us: i64,
 ) -> Result<(), ApiError> {
     let mut seen = std::collections::HashSet::with_capacity(rows.len());
-    if let Some((id, _, _)) = rows.iter().find(|(id, _, _)| !seen.insert(*id)) {
+    if let Some((id, ..)) = rows.iter().find(|(id, ..)| !seen.insert(*id)) {
         return Err(exists(*id));
     }
     for chunk in rows.chunks(ROWS_OF_FOUR) {
-        let ids: Vec<Uuid> = chunk.iter().map(|(id, _, _)| *id).collect();
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, ..)| *id).collect();
         let stored = stored_refs(&mut **tx, &ids).await?;
         if let Some(id) = ids.iter().find(|id| stored.contains(id)) {
             return Err(exists(*id));
         }
-        let values = row_values(chunk.len(), 4);
-        let sql =
-            format!("INSERT INTO refs (id, visibility, identifiers, created_at) VALUES {values}");
+        let values = insert_values(tx, chunk.len(), 5);
+        let sql = format!(
+            "INSERT INTO refs (id, visibility, identifiers, created_at, wire) VALUES {values}"
+        );
         let mut q = sqlx::query(&sql);
-        for (id, visibility, identifiers) in chunk {
+        for (id, visibility, identifiers, wire) in chunk {
             q = q
                 .bind(id.to_string())
                 .bind(*visibility)
                 .bind(identifiers.clone())
-                .bind(now_us);
+                .bind(now_us)
+                .bind(wire.as_str());
         }
         q.execute(&mut **tx).await.map_err(|e| match ApiError::from(e) {
             // Stored since the check above, by an import running at the same time.
@@ -459,7 +592,7 @@ async fn insert_identifiers(
     rows: &[IdentifierRow],
 ) -> Result<(), ApiError> {
     for chunk in rows.chunks(ROWS_OF_FOUR) {
-        let values = row_values(chunk.len(), 4);
+        let values = insert_values(tx, chunk.len(), 4);
         let sql = format!(
             "INSERT INTO reference_identifiers (reference_id, identifier_type, other_name, \
              identifier) VALUES {values}"
@@ -486,7 +619,9 @@ async fn insert_step(
     let mut enhancements = Vec::new();
     let mut identifier_rows = Vec::new();
     let mut rows = Vec::with_capacity(step.len());
-    for r in step {
+    for mut r in step {
+        // The route checked that each names this reference.
+        enhancements.extend(r.enhancements.take().unwrap_or_default());
         // Serialised once: the stored JSON text, and the lookup rows read from it.
         let identifiers = r
             .identifiers
@@ -497,13 +632,14 @@ async fn insert_step(
         if let Some(serde_json::Value::Array(list)) = &identifiers {
             identifier_rows.extend(list.iter().filter_map(|json| identifier_row(r.id, json)));
         }
+        // Without its enhancements: the reference file's piece.
+        let wire = jsonl::to_piece(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
         rows.push((
             r.id,
             r.visibility.as_str(),
             identifiers.map(|json| json.to_string()),
+            wire,
         ));
-        // The route checked that each names this reference.
-        enhancements.extend(r.enhancements.unwrap_or_default());
     }
     insert_refs(tx, &rows, now_us).await?;
     let forms = enhancements
