@@ -11,14 +11,14 @@
 //!    mean of all; right after the first, one poll (`limit` 10) must lease from it. Then
 //!    the wait, after the last answer, until every request's legacy reference file is
 //!    written (of a request over 10,000 references the import worker writes the pending
-//!    enhancements beyond the first 10,000, then the file, after the answer), so that the
+//!    enhancements beyond the first 1,000, then the file, after the answer), so that the
 //!    polls below are timed alone.
 //! 3. **Polls** of `DESTINY_BULK_POLL` references at that many pending (the whole import,
 //!    less what step 2's check leased), `DESTINY_BULK_POLLS` of them one after the other,
 //!    each as a robot sees it: signed poll answered (claim, reference file written), then
 //!    the reference file downloaded. Beside it the server's own time for the poll route
 //!    (the mean of `destiny_http_request_duration_seconds` over those polls, from
-//!    `/metrics`).
+//!    `/metrics`), and of it the claim and the reference file (`destiny_poll_phase_seconds`).
 //!
 //! `cargo bench -p destiny-cli --bench bulk` (settings: `DESTINY_BULK_BACKENDS`
 //! "sqlite,postgres" (PostgreSQL from `DESTINY_BENCH_POSTGRES` / `DESTINY_TEST_POSTGRES`),
@@ -59,6 +59,9 @@ struct Figures {
     polls: Vec<(Duration, Duration)>,
     /// The server's mean time for the poll route over those polls.
     server_poll: Duration,
+    /// Of which, on average, the claim and the reference file.
+    server_claim: Duration,
+    server_file: Duration,
 }
 
 #[tokio::main]
@@ -76,7 +79,7 @@ async fn main() -> Result<(), Error> {
         settings.refs, settings.chunk, settings.request, settings.poll
     );
     println!(
-        "| backend | import refs/s (MB/s) | request of {} to 202: first / mean of {} | their reference files written after | poll of {} answered: median / max | + reference file | server's poll time (mean) |",
+        "| backend | import refs/s (MB/s) | request of {} to 202: first / mean of {} | their reference files written after | poll of {} answered: median / max | + reference file | server's poll time (mean): claim + reference file |",
         settings.request,
         settings.refs.div_ceil(settings.request),
         settings.poll
@@ -108,7 +111,7 @@ async fn main() -> Result<(), Error> {
         let file_mean = f.polls.iter().map(|p| p.1).sum::<Duration>() / f.polls.len().max(1) as u32;
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
-            "| {backend} | {:.0} ({:.1}) | {:.0} / {:.0} ms ({} requests) | {:.1} s | {:.0} / {:.0} ms | {:.0} ms (mean) | {:.0} ms |",
+            "| {backend} | {:.0} ({:.1}) | {:.0} / {:.0} ms ({} requests) | {:.1} s | {:.0} / {:.0} ms | {:.0} ms (mean) | {:.0} ms: {:.0} + {:.0} ms |",
             settings.refs as f64 / f.import_seconds,
             f.import_bytes as f64 / f.import_seconds / 1e6,
             ms(f.first_request),
@@ -119,6 +122,8 @@ async fn main() -> Result<(), Error> {
             ms(*answered.last().expect("a poll")),
             ms(file_mean),
             ms(f.server_poll),
+            ms(f.server_claim),
+            ms(f.server_file),
         );
     }
     Ok(())
@@ -236,21 +241,40 @@ async fn run(dir: &Path, database: &str, settings: &Settings) -> Result<Figures,
         figures.polls.push((answered, downloaded));
     }
     let after = poll_route_seconds(&http, &base).await?;
-    figures.server_poll =
-        Duration::from_secs_f64((after.0 - before.0) / (after.1 - before.1).max(1.0));
+    let polls = (after.count - before.count).max(1.0);
+    let mean = |after: f64, before: f64| Duration::from_secs_f64((after - before) / polls);
+    figures.server_poll = mean(after.route, before.route);
+    figures.server_claim = mean(after.claim, before.claim);
+    figures.server_file = mean(after.file, before.file);
     drop(server);
     Ok(figures)
 }
 
-/// (sum of seconds, count) of the poll route in the server's latency histogram.
-async fn poll_route_seconds(http: &reqwest::Client, base: &str) -> Result<(f64, f64), Error> {
+/// The server's time in polls so far, from its `/metrics` (sums of seconds).
+struct PollSeconds {
+    /// The poll route's, and how many polls it answered.
+    route: f64,
+    count: f64,
+    /// The claim phase's and the reference file phase's.
+    claim: f64,
+    file: f64,
+}
+
+/// The server's [`PollSeconds`] now.
+async fn poll_route_seconds(http: &reqwest::Client, base: &str) -> Result<PollSeconds, Error> {
     let text = http
         .get(format!("{base}/metrics"))
         .send()
         .await?
         .text()
         .await?;
-    let value = |suffix: &str| {
+    let sum = |prefix: &str, label: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(label))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let route = |suffix: &str| {
         text.lines()
             .filter(|l| {
                 l.starts_with(&format!("destiny_http_request_duration_seconds_{suffix}{{"))
@@ -260,5 +284,13 @@ async fn poll_route_seconds(http: &reqwest::Client, base: &str) -> Result<(f64, 
             .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
             .sum::<f64>()
     };
-    Ok((value("sum"), value("count")))
+    Ok(PollSeconds {
+        route: route("sum"),
+        count: route("count"),
+        claim: sum("destiny_poll_phase_seconds_sum{", "phase=\"claim\""),
+        file: sum(
+            "destiny_poll_phase_seconds_sum{",
+            "phase=\"reference_file\"",
+        ),
+    })
 }

@@ -14,6 +14,9 @@
 //! - `destiny_http_requests_in_flight`: requests being handled now.
 //! - `destiny_http_request_duration_seconds{method,route,status}`: latency per route, the
 //!   route as declared (`/v1/robot-enhancement-batches/{id}/`), never the raw path.
+//! - `destiny_poll_phase_seconds{phase}`: a poll with work in its two phases: the claim
+//!   (`claim`: the lease taken and committed) and its reference file (`reference_file`:
+//!   read and written).
 //!
 //! Counters are this process's: with several servers, sum them across instances.
 
@@ -45,6 +48,12 @@ const LATENCY_BUCKETS: [f64; 14] = [
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     outcome: &'static str,
+}
+
+/// The `phase` label of a poll's phases.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Phase {
+    phase: &'static str,
 }
 
 /// The labels of a request's latency.
@@ -80,6 +89,7 @@ struct Inner {
     imported: Family<Outcome, Counter>,
     import_queue: Gauge,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    poll_phases: Family<Phase, Histogram, fn() -> Histogram>,
     in_flight: Gauge,
 }
 
@@ -100,6 +110,13 @@ impl Default for Metrics {
         );
         let latency: Family<RouteLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
+        let poll_phases: Family<Phase, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
+        registry.register(
+            "destiny_poll_phase_seconds",
+            "Time of each phase of a poll with work: the claim, then the reference file",
+            poll_phases.clone(),
+        );
         registry.register(
             "destiny_polls",
             "Robot polls answered, with work or without",
@@ -144,6 +161,7 @@ impl Default for Metrics {
             imported,
             import_queue,
             latency,
+            poll_phases,
             in_flight,
         }))
     }
@@ -161,6 +179,17 @@ impl Metrics {
         let outcome = if leased == 0 { "empty" } else { "work" };
         self.0.polls.get_or_create(&Outcome { outcome }).inc();
         self.0.leased.inc_by(leased);
+    }
+
+    /// A poll with work spent `claim` taking its lease and `reference_file` writing its
+    /// reference file.
+    pub fn poll_phases(&self, claim: std::time::Duration, reference_file: std::time::Duration) {
+        for (phase, took) in [("claim", claim), ("reference_file", reference_file)] {
+            self.0
+                .poll_phases
+                .get_or_create(&Phase { phase })
+                .observe(took.as_secs_f64());
+        }
     }
 
     /// An expiry run: `expired` leases ran out, `retried` retries were created.

@@ -30,11 +30,19 @@ impl Reader {
     }
 }
 
+/// Chunks read at the same time while the file is written: two readers keep both cores
+/// busy, one reading while the other's chunk is joined or written.
+const READ_AHEAD: usize = 2;
+
 /// Writes the references `ids` (in that order; unknown ids are left out) to the blob
 /// `key`, a chunk at a time: each chunk is read on a pooled connection that goes back to
 /// the pool before the chunk is written to the store, so no connection is held while
-/// the file is written, and a 10,000-reference file is never held in memory. The blob
-/// appears only when complete.
+/// the file is written, and a 10,000-reference file is never held in memory (the next
+/// [`READ_AHEAD`] chunks are read while one is written). The blob appears only when
+/// complete.
+///
+/// Lines are joined from the JSON pieces stored with each row ([`Db::reference_lines`]);
+/// a chunk holding rows stored before the pieces were is written from the models.
 ///
 /// `reader` is what the robot it is for may read: without [`Reader::full_text`] its full
 /// texts are left out (redacted, as the repository does: the enhancement is dropped, not
@@ -52,24 +60,38 @@ pub async fn write(
 ) -> Result<(), ApiError> {
     let key = BlobKey::new(key)?;
     let mut writer = store.create(&key).await?;
-    let mut buf = Vec::with_capacity(256 * 1024);
-    for chunk in ids.chunks(CHUNK) {
-        if db.reference_lines(chunk, reader.full_text, &mut buf).await? {
-            writer.write(&buf).await?;
-            buf.clear();
-            continue;
-        }
-        for mut r in db.references_by_id(chunk).await? {
-            if !reader.full_text {
-                if let Some(list) = r.enhancements.as_mut() {
-                    list.retain(|e| !matches!(e.content, EnhancementContent::FullText(_)));
-                }
-            }
-            jsonl::append_line(&mut buf, &r).map_err(|e| ApiError::Internal(e.to_string()))?;
-        }
+    // Each chunk is read by a task of its own, so reading goes on while this one writes.
+    let read = |chunk: &[Uuid]| {
+        let (db, chunk) = (db.clone(), chunk.to_vec());
+        tokio::spawn(async move { lines(&db, &chunk, reader).await })
+    };
+    let mut chunks = ids.chunks(CHUNK);
+    let mut reading: std::collections::VecDeque<_> =
+        chunks.by_ref().take(READ_AHEAD).map(read).collect();
+    while let Some(task) = reading.pop_front() {
+        let buf = task
+            .await
+            .map_err(|e| ApiError::Internal(format!("reading a reference file failed: {e}")))??;
+        reading.extend(chunks.next().map(read));
         writer.write(&buf).await?;
-        buf.clear();
     }
     writer.commit().await?;
     Ok(())
+}
+
+/// The lines of the references `chunk`, for `reader`.
+async fn lines(db: &Db, chunk: &[Uuid], reader: Reader) -> Result<Vec<u8>, ApiError> {
+    let mut buf = Vec::with_capacity(CHUNK * 2048);
+    if db.reference_lines(chunk, reader.full_text, &mut buf).await? {
+        return Ok(buf);
+    }
+    for mut r in db.references_by_id(chunk).await? {
+        if !reader.full_text {
+            if let Some(list) = r.enhancements.as_mut() {
+                list.retain(|e| !matches!(e.content, EnhancementContent::FullText(_)));
+            }
+        }
+        jsonl::append_line(&mut buf, &r).map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    Ok(buf)
 }

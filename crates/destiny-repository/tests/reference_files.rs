@@ -69,6 +69,13 @@ async fn import_all(s: &Server) -> Vec<Uuid> {
         }
         r
     }));
+    // And references without enhancements.
+    for (k, list) in [None, Some(Vec::new())].into_iter().enumerate() {
+        let mut r = generated[k].clone();
+        r.id = Uuid::new_v4();
+        r.enhancements = list;
+        generated.push(r);
+    }
     ids.extend(s.import(&generated).await);
     ids
 }

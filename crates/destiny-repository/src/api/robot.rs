@@ -154,6 +154,7 @@ async fn poll(
     // turn is held until the reference file is written.
     let _turn = state.admission.enter().await?;
     let now = state.clock.now();
+    let started = std::time::Instant::now();
     let expires = now
         .saturating_add(lease.to_signed_duration())
         .map_err(|e| ApiError::query("lease", e.to_string(), lease.to_string()))?;
@@ -169,6 +170,7 @@ async fn poll(
     // none. If the poll cannot answer the batch, the claim is given back before the
     // error is, so a retried poll finds the same work; if the poll is dropped first
     // (the client went away mid-write), the guard gives it back all the same.
+    let claimed = started.elapsed();
     let guard = ClaimGuard {
         state: state.clone(),
         batch: Some(claim.batch.id),
@@ -185,6 +187,9 @@ async fn poll(
             reader,
         )
         .await?;
+        state
+            .metrics
+            .poll_phases(claimed, started.elapsed().saturating_sub(claimed));
         batch_json(&state, &claim.batch).await
     }
     .await;

@@ -472,26 +472,29 @@ impl Db {
         } else {
             " AND (e.enhancement_type IS NULL OR e.enhancement_type <> 'full_text')"
         };
+        // Per reference, its enhancements joined (`''` when it has none), or NULL when one
+        // of them has no pieces. A subquery per reference rather than a join grouped by
+        // reference: grouping would sort the references' lines.
         let sql = format!(
-            "SELECT r.id, r.wire, COUNT(e.id) - COUNT(e.wire_head) AS unjoined, \
-             {join}(e.wire_head || e.content || e.wire_tail, ',' ORDER BY e.created_at, e.id) \
-             AS enhancements \
-             FROM refs r LEFT JOIN enhancements e ON e.reference_id = r.id \
-             AND e.superseded_by IS NULL{texts} \
-             WHERE r.id IN ({}) GROUP BY r.id, r.wire",
+            "SELECT r.id, r.wire, (SELECT CASE WHEN COUNT(e.wire_head) < COUNT(*) THEN NULL \
+             ELSE COALESCE({join}(e.wire_head || e.content || e.wire_tail, ',' \
+             ORDER BY e.created_at, e.id), '') END \
+             FROM enhancements e WHERE e.reference_id = r.id \
+             AND e.superseded_by IS NULL{texts}) AS enhancements \
+             FROM refs r WHERE r.id IN ({})",
             placeholders(1, ids.len())
         );
         let rows = bind_ids(sqlx::query(&sql), ids)
             .fetch_all(self.reader())
             .await?;
-        let mut lines: HashMap<Uuid, (String, Option<String>)> = HashMap::with_capacity(rows.len());
+        let mut lines: HashMap<Uuid, (String, String)> = HashMap::with_capacity(rows.len());
         for row in &rows {
             let wire: Option<String> = row.try_get("wire")?;
-            let unjoined: i64 = row.try_get("unjoined")?;
-            let (Some(wire), 0) = (wire, unjoined) else {
+            let enhancements: Option<String> = row.try_get("enhancements")?;
+            let (Some(wire), Some(enhancements)) = (wire, enhancements) else {
                 return Ok(false);
             };
-            lines.insert(uuid_at(row, "id")?, (wire, row.try_get("enhancements")?));
+            lines.insert(uuid_at(row, "id")?, (wire, enhancements));
         }
         for id in ids {
             let Some((wire, enhancements)) = lines.remove(id) else {
@@ -506,7 +509,7 @@ impl Db {
             let start = buf.len();
             buf.extend_from_slice(open.as_bytes());
             buf.extend_from_slice(b",\"enhancements\":[");
-            buf.extend_from_slice(enhancements.unwrap_or_default().as_bytes());
+            buf.extend_from_slice(enhancements.as_bytes());
             buf.extend_from_slice(b"]}");
             jsonl::end_line(buf, start);
         }
