@@ -84,6 +84,13 @@ async fn metrics_count_the_work_and_time_each_route(backend: Backend) {
     assert_eq!(sample(&text, "destiny_leased_total"), 5.0);
     assert_eq!(sample(&text, "destiny_retried_total"), 2.0);
     assert_eq!(sample(&text, "destiny_import_queue_depth"), 0.0);
+    // Each poll with work timed in its two phases (an empty poll in neither).
+    for phase in ["claim", "reference_file"] {
+        let count = format!("destiny_poll_phase_seconds_count{{phase=\"{phase}\"}}");
+        assert_eq!(sample(&text, &count), 2.0, "{phase}");
+        let sum = format!("destiny_poll_phase_seconds_sum{{phase=\"{phase}\"}}");
+        assert!(sample(&text, &sum) > 0.0, "{phase}");
+    }
     // Latency by declared route: the batch's result route, never its raw path.
     let submit_route = "route=\"/v1/robot-enhancement-batches/{id}/results/\"";
     assert!(
