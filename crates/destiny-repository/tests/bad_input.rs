@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 on_both_backends!(
     an_invalid_jsonl_line_is_named_and_nothing_is_kept,
+    an_import_failing_in_its_last_chunk_keeps_nothing,
     bad_limit_and_lease_are_422,
     unknown_batches_are_404,
     constraint_violations_are_409_or_422,
@@ -131,6 +132,51 @@ async fn an_invalid_jsonl_line_is_named_and_nothing_is_kept(backend: Backend) {
         assert_eq!(r["identifiers"][0]["identifier"], want);
     }
     assert_eq!(count(&s, "refs").await, 1 + 29_999);
+}
+
+/// A write failing after earlier chunks of the import committed (here a trigger refuses
+/// its last reference, as a full disk might) takes those chunks back: the import keeps
+/// nothing, on PostgreSQL where two transactions write it at once too.
+async fn an_import_failing_in_its_last_chunk_keeps_nothing(backend: Backend) {
+    let s = start(backend).await;
+    let refs: Vec<destiny_sdk::models::Reference> =
+        destiny_sdk::samples::ReferenceGenerator::new(3)
+            .take(4_000)
+            .collect();
+    let last = refs[3_999].id;
+    let pool = s.db.pool().await;
+    let trigger = match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_last BEFORE INSERT ON refs WHEN NEW.id = '{last}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ),
+        Backend::Postgres => format!(
+            "CREATE FUNCTION refuse_last() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.id = '{last}' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_last BEFORE INSERT ON refs \
+             FOR EACH ROW EXECUTE FUNCTION refuse_last()"
+        ),
+    };
+    sqlx::raw_sql(&trigger)
+        .execute(&pool)
+        .await
+        .expect("trigger");
+    pool.close().await;
+    let mut body = Vec::new();
+    for r in &refs {
+        destiny_sdk::jsonl::append_line(&mut body, r).expect("a line");
+    }
+    let body = String::from_utf8(body).expect("UTF-8");
+    let (status, answer) = s.admin(Method::POST, "/v1/references/", Some(body)).await;
+    assert!(status >= 400, "{status}: {answer}");
+    for table in ["refs", "enhancements", "reference_identifiers"] {
+        assert_eq!(
+            count(&s, table).await,
+            0,
+            "{table}: nothing of that import is kept"
+        );
+    }
 }
 
 /// Asserts a FastAPI-shaped 422 for the query parameter `name`.

@@ -17,6 +17,9 @@ const CHUNK: usize = 500;
 /// for SQLite's only writer waits about this long at most.
 pub const IMPORT_TURN: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Transactions an import writes at the same time on PostgreSQL.
+const IMPORT_WRITERS: usize = 2;
+
 /// References written between two checks of [`IMPORT_TURN`].
 const IMPORT_STEP: usize = 250;
 
@@ -298,9 +301,10 @@ impl Db {
     /// or robots' polls wait behind it: the ids are checked first (repeated in the body,
     /// or already stored: 409 before anything is written), then the references are
     /// written in chunks, each its own transaction holding the writer for about
-    /// [`IMPORT_TURN`], so a claim can take the writer between two chunks. Should a chunk fail all the same (a concurrent
-    /// import took one of the ids meanwhile, the disk filled up), the chunks already
-    /// written are deleted before the error is returned. While an import runs, the
+    /// [`IMPORT_TURN`], so a claim can take the writer between two chunks
+    /// ([`IMPORT_WRITERS`] chunks at a time on PostgreSQL). Should a chunk fail all the
+    /// same (a concurrent import took one of the ids meanwhile, the disk filled up), the
+    /// chunks already written are deleted before the error is returned. While an import runs, the
     /// references of its written chunks can already be read.
     ///
     /// # Errors
@@ -317,18 +321,68 @@ impl Db {
         if let Some(stored) = self.first_stored(&ids).await? {
             return Err(exists(stored));
         }
-        let mut refs = refs.into_iter().peekable();
-        let mut written: Vec<Uuid> = Vec::with_capacity(ids.len());
-        while refs.peek().is_some() {
-            if let Err(e) = self.insert_chunk(&mut refs, &mut written, now_us).await {
-                if let Err(undo) = self.delete_references(&written).await {
-                    tracing::error!(error = %undo, references = written.len(),
-                        "an import failed part-way and its written references could not be removed");
-                }
-                return Err(e);
+        let refs = std::sync::Mutex::new(refs.into_iter());
+        let written = std::sync::Mutex::new(Vec::with_capacity(ids.len()));
+        // One writer on SQLite (it has one); on PostgreSQL two, so that while one
+        // transaction's rows are made here the other's are written by the database.
+        let writers = match self.backend() {
+            super::Backend::Sqlite => 1,
+            super::Backend::Postgres => IMPORT_WRITERS,
+        };
+        let results = futures_util::future::join_all(
+            (0..writers).map(|_| self.insert_chunks(&refs, &written, now_us)),
+        )
+        .await;
+        if let Some(e) = results.into_iter().find_map(Result::err) {
+            let written = written.into_inner().unwrap_or_else(|p| p.into_inner());
+            if let Err(undo) = self.delete_references(&written).await {
+                tracing::error!(error = %undo, references = written.len(),
+                    "an import failed part-way and its written references could not be removed");
             }
+            return Err(e);
         }
         Ok(ids)
+    }
+
+    /// Writes chunks of the references left in `refs` until none is left (or another
+    /// writer failed), adding their ids to `written` as each commits.
+    async fn insert_chunks(
+        &self,
+        refs: &std::sync::Mutex<std::vec::IntoIter<Reference>>,
+        written: &std::sync::Mutex<Vec<Uuid>>,
+        now_us: i64,
+    ) -> Result<(), ApiError> {
+        let take = || -> Vec<Reference> {
+            let mut left = refs.lock().unwrap_or_else(|p| p.into_inner());
+            left.by_ref().take(IMPORT_STEP).collect()
+        };
+        let mut step = take();
+        while !step.is_empty() {
+            let mut tx = self.writer().begin().await?;
+            // Timed from when the writer is ours (waiting for it is not our turn), and at
+            // least one step per turn, so an import always moves on.
+            let started = std::time::Instant::now();
+            let mut chunk_ids = Vec::new();
+            loop {
+                chunk_ids.extend(step.iter().map(|r| r.id));
+                let result = insert_step(&mut tx, std::mem::take(&mut step), now_us).await;
+                if let Err(e) = result {
+                    // The others stop at their next step: nothing more is written.
+                    *refs.lock().unwrap_or_else(|p| p.into_inner()) = Vec::new().into_iter();
+                    return Err(e);
+                }
+                step = take();
+                if started.elapsed() >= IMPORT_TURN || step.is_empty() {
+                    break;
+                }
+            }
+            tx.commit().await?;
+            written
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(chunk_ids);
+        }
+        Ok(())
     }
 
     /// The first of `ids` already stored, if any.
@@ -340,33 +394,6 @@ impl Db {
             }
         }
         Ok(None)
-    }
-
-    /// One transaction of an import: references taken from `refs` (and their
-    /// enhancements) for about [`IMPORT_TURN`]; their ids are added to `written` once
-    /// committed.
-    async fn insert_chunk(
-        &self,
-        refs: &mut std::iter::Peekable<std::vec::IntoIter<Reference>>,
-        written: &mut Vec<Uuid>,
-        now_us: i64,
-    ) -> Result<(), ApiError> {
-        let mut tx = self.writer().begin().await?;
-        // Timed from when the writer is ours (waiting for it is not our turn), and at least
-        // one step per turn, so an import always moves on.
-        let started = std::time::Instant::now();
-        let mut chunk_ids = Vec::new();
-        loop {
-            let step: Vec<Reference> = refs.by_ref().take(IMPORT_STEP).collect();
-            chunk_ids.extend(step.iter().map(|r| r.id));
-            insert_step(&mut tx, step, now_us).await?;
-            if started.elapsed() >= IMPORT_TURN || refs.peek().is_none() {
-                break;
-            }
-        }
-        tx.commit().await?;
-        written.extend(chunk_ids);
-        Ok(())
     }
 
     /// Removes the references `ids` and their enhancements (an import undone).
