@@ -352,27 +352,34 @@ impl Db {
         written: &std::sync::Mutex<Vec<Uuid>>,
         now_us: i64,
     ) -> Result<(), ApiError> {
-        let take = || -> Vec<Reference> {
-            let mut left = refs.lock().unwrap_or_else(|p| p.into_inner());
-            left.by_ref().take(IMPORT_STEP).collect()
+        // The next step is made on a blocking thread while this one is written.
+        let next = || {
+            let refs: Vec<Reference> = {
+                let mut left = refs.lock().unwrap_or_else(|p| p.into_inner());
+                left.by_ref().take(IMPORT_STEP).collect()
+            };
+            tokio::task::spawn_blocking(move || Step::of(refs))
         };
-        let mut step = take();
-        while !step.is_empty() {
+        let made = |joined: Result<Result<Step, ApiError>, tokio::task::JoinError>| {
+            joined.map_err(|e| ApiError::Internal(format!("preparing an import failed: {e}")))?
+        };
+        let mut step = made(next().await)?;
+        while !step.ids.is_empty() {
             let mut tx = self.writer().begin().await?;
             // Timed from when the writer is ours (waiting for it is not our turn), and at
             // least one step per turn, so an import always moves on.
             let started = std::time::Instant::now();
             let mut chunk_ids = Vec::new();
             loop {
-                chunk_ids.extend(step.iter().map(|r| r.id));
-                let result = insert_step(&mut tx, std::mem::take(&mut step), now_us).await;
-                if let Err(e) = result {
+                let (written, following) = tokio::join!(step.write(&mut tx, now_us), next());
+                if let Err(e) = written {
                     // The others stop at their next step: nothing more is written.
                     *refs.lock().unwrap_or_else(|p| p.into_inner()) = Vec::new().into_iter();
                     return Err(e);
                 }
-                step = take();
-                if started.elapsed() >= IMPORT_TURN || step.is_empty() {
+                chunk_ids.append(&mut step.ids);
+                step = made(following)?;
+                if started.elapsed() >= IMPORT_TURN || step.ids.is_empty() {
                     break;
                 }
             }
@@ -640,45 +647,66 @@ async fn insert_identifiers(
     Ok(())
 }
 
-/// Writes `step` (references and their enhancements) in `tx`.
-async fn insert_step(
-    tx: &mut Transaction<'static, Any>,
-    step: Vec<Reference>,
-    now_us: i64,
-) -> Result<(), ApiError> {
-    let mut enhancements = Vec::new();
-    let mut identifier_rows = Vec::new();
-    let mut rows = Vec::with_capacity(step.len());
-    for mut r in step {
-        // The route checked that each names this reference.
-        enhancements.extend(r.enhancements.take().unwrap_or_default());
-        // Serialised once: the stored JSON text, and the lookup rows read from it.
-        let identifiers = r
-            .identifiers
-            .as_ref()
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        if let Some(serde_json::Value::Array(list)) = &identifiers {
-            identifier_rows.extend(list.iter().filter_map(|json| identifier_row(r.id, json)));
+/// A step of an import made ready to write: its rows, serialised, and its enhancements
+/// with their stored forms.
+#[derive(Default)]
+struct Step {
+    /// Its reference ids.
+    ids: Vec<Uuid>,
+    rows: Vec<RefRow<'static>>,
+    identifier_rows: Vec<IdentifierRow>,
+    enhancements: Vec<Enhancement>,
+    forms: Vec<StoredForm>,
+}
+
+impl Step {
+    /// The step of the references `refs` (CPU work only: it runs on a blocking thread
+    /// while the step before is written).
+    fn of(refs: Vec<Reference>) -> Result<Self, ApiError> {
+        let mut step = Step {
+            ids: refs.iter().map(|r| r.id).collect(),
+            rows: Vec::with_capacity(refs.len()),
+            ..Step::default()
+        };
+        for mut r in refs {
+            // The route checked that each names this reference.
+            step.enhancements
+                .extend(r.enhancements.take().unwrap_or_default());
+            // Serialised once: the stored JSON text, and the lookup rows read from it.
+            let identifiers = r
+                .identifiers
+                .as_ref()
+                .map(serde_json::to_value)
+                .transpose()
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            if let Some(serde_json::Value::Array(list)) = &identifiers {
+                step.identifier_rows
+                    .extend(list.iter().filter_map(|json| identifier_row(r.id, json)));
+            }
+            // Without its enhancements: the reference file's piece.
+            let wire = jsonl::to_piece(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
+            step.rows.push((
+                r.id,
+                r.visibility.as_str(),
+                identifiers.map(|json| json.to_string()),
+                wire,
+            ));
         }
-        // Without its enhancements: the reference file's piece.
-        let wire = jsonl::to_piece(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
-        rows.push((
-            r.id,
-            r.visibility.as_str(),
-            identifiers.map(|json| json.to_string()),
-            wire,
-        ));
+        step.forms = step
+            .enhancements
+            .iter()
+            .map(StoredForm::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(step)
     }
-    insert_refs(tx, &rows, now_us).await?;
-    let forms = enhancements
-        .iter()
-        .map(StoredForm::of)
-        .collect::<Result<Vec<_>, _>>()?;
-    let all: Vec<(&Enhancement, &StoredForm)> = enhancements.iter().zip(&forms).collect();
-    insert_enhancements(tx, &all, now_us).await?;
-    insert_identifiers(tx, &identifier_rows).await
+
+    /// Writes the step in `tx`.
+    async fn write(&self, tx: &mut Transaction<'static, Any>, now_us: i64) -> Result<(), ApiError> {
+        insert_refs(tx, &self.rows, now_us).await?;
+        let all: Vec<Item> = self.enhancements.iter().zip(&self.forms).collect();
+        insert_enhancements(tx, &all, now_us).await?;
+        insert_identifiers(tx, &self.identifier_rows).await
+    }
 }
 
 /// References with their enhancements, in the order of `ids` (unknown ids skipped), read
