@@ -433,6 +433,16 @@ pub(crate) fn insert_values(conn: &AnyConnection, rows: usize, width: usize) -> 
     vec![row.as_str(); rows].join(", ")
 }
 
+/// The placeholders of an `IN (...)` list of `n` values, the statement's only parameters,
+/// on `backend`: [`placeholders`] on PostgreSQL, anonymous ones on SQLite (bound in order,
+/// so binding stays linear; see [`insert_values`]).
+pub(crate) fn id_list(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Postgres => placeholders(1, n),
+        Backend::Sqlite => vec!["?"; n].join(", "),
+    }
+}
+
 /// `$first, $first+1, ...` placeholders for an `IN (...)` list of `n` values.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)

@@ -516,7 +516,7 @@ impl Db {
              FROM enhancements e WHERE e.reference_id = r.id \
              AND e.superseded_by IS NULL{texts}) AS enhancements \
              FROM refs r WHERE r.id IN ({})",
-            placeholders(1, ids.len())
+            super::id_list(self.backend(), ids.len())
         );
         let rows = bind_ids(sqlx::query(&sql), ids)
             .fetch_all(self.reader())
