@@ -38,7 +38,7 @@ const READ_AHEAD: usize = 2;
 /// `key`, a chunk at a time: each chunk is read on a pooled connection that goes back to
 /// the pool before the chunk is written to the store, so no connection is held while
 /// the file is written, and a 10,000-reference file is never held in memory (the next
-/// [`READ_AHEAD`] chunks are read while one is written). The blob appears only when
+/// `READ_AHEAD` chunks are read while one is written). The blob appears only when
 /// complete.
 ///
 /// Lines are joined from the JSON pieces stored with each row ([`Db::reference_lines`]);

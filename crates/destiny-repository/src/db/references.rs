@@ -302,7 +302,7 @@ impl Db {
     /// or already stored: 409 before anything is written), then the references are
     /// written in chunks, each its own transaction holding the writer for about
     /// [`IMPORT_TURN`], so a claim can take the writer between two chunks
-    /// ([`IMPORT_WRITERS`] chunks at a time on PostgreSQL). Should a chunk fail all the
+    /// (`IMPORT_WRITERS` chunks at a time on PostgreSQL). Should a chunk fail all the
     /// same (a concurrent import took one of the ids meanwhile, the disk filled up), the
     /// chunks already written are deleted before the error is returned. While an import runs, the
     /// references of its written chunks can already be read.
@@ -484,7 +484,7 @@ impl Db {
 impl Db {
     /// Appends to `buf` the reference-file lines of the references `ids` (in that order;
     /// unknown ids left out), each joined from the pieces stored with its rows
-    /// ([`wire_pieces`]) without reading the models. Full texts are left out unless
+    /// (`wire_pieces`) without reading the models. Full texts are left out unless
     /// `full_text`. Answers `false`, with `buf` as it was, when one of the references or
     /// of their enhancements was stored before the pieces were: the caller writes those
     /// from the models ([`Db::references_by_id`]).
