@@ -134,6 +134,25 @@ async fn an_invalid_jsonl_line_is_named_and_nothing_is_kept(backend: Backend) {
     assert_eq!(count(&s, "refs").await, 1 + 29_999);
 }
 
+/// A field given twice in an import line: the model refuses the line, which is then read
+/// as JSON, where the last value counts (README, "models: a field given twice"), both
+/// with every id written and without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_line_with_a_field_twice_keeps_the_last_value() {
+    let s = start(Backend::Sqlite).await;
+    let id = Uuid::new_v4();
+    let body = format!(
+        "{{\"id\": \"{id}\", \"visibility\": \"public\", \"visibility\": \"hidden\"}}\n\
+         {{\"visibility\": \"hidden\", \"visibility\": \"restricted\"}}\n"
+    );
+    let (status, answer) = s.admin(Method::POST, "/v1/references/", Some(body)).await;
+    assert_eq!(status, 201, "{answer}");
+    let ids: Vec<Uuid> = serde_json::from_value(answer).expect("ids");
+    assert_eq!(ids[0], id);
+    assert_eq!(s.reference(ids[0]).await["visibility"], "hidden");
+    assert_eq!(s.reference(ids[1]).await["visibility"], "restricted");
+}
+
 /// A write failing after earlier chunks of the import committed (here a trigger refuses
 /// its last reference, as a full disk might) takes those chunks back: the import keeps
 /// nothing, on PostgreSQL where two transactions write it at once too.
