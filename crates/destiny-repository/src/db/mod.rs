@@ -45,6 +45,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The engine behind `conn` (for code that holds a connection, not the [`Db`]).
+    pub(crate) fn of(conn: &AnyConnection) -> Self {
+        if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+            Self::Sqlite
+        } else {
+            Self::Postgres
+        }
+    }
+
     /// The engine a database URL names (`sqlite:`, `postgres:` or `postgresql:`), or
     /// `None` for any other.
     ///
@@ -420,17 +429,18 @@ pub(crate) fn row_values(rows: usize, width: usize) -> String {
         .join(", ")
 }
 
-/// The `VALUES` list of a multi-row `INSERT` run on `conn`: [`row_values`] on PostgreSQL;
+/// The `VALUES` list of a multi-row `INSERT` on `backend`: [`row_values`] on PostgreSQL;
 /// on SQLite anonymous parameters (`(?, ?), (?, ?)`), bound in order. sqlx places each
 /// named SQLite parameter by asking SQLite for its name, a scan of the statement's names,
-/// so binding a statement of named ones costs the square of its parameters (an import
-/// spent 10% of its writer's time there).
-pub(crate) fn insert_values(conn: &AnyConnection, rows: usize, width: usize) -> String {
-    if conn.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME {
-        return row_values(rows, width);
+/// so binding a statement of named ones costs the square of its parameters.
+pub(crate) fn insert_values(backend: Backend, rows: usize, width: usize) -> String {
+    match backend {
+        Backend::Postgres => row_values(rows, width),
+        Backend::Sqlite => {
+            let row = format!("({})", id_list(backend, width));
+            vec![row.as_str(); rows].join(", ")
+        }
     }
-    let row = format!("({})", vec!["?"; width].join(", "));
-    vec![row.as_str(); rows].join(", ")
 }
 
 /// The placeholders of an `IN (...)` list of `n` values, the statement's only parameters,

@@ -1,12 +1,15 @@
 //! References and their stored enhancements.
 
-use destiny_sdk::models::{DateTime, Enhancement, IdentifierLookup, Reference, Visibility};
+use destiny_sdk::models::{
+    DateTime, Enhancement, EnhancementContent, IdentifierLookup, Reference, TombstoneContent,
+    Visibility,
+};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::{bind_ids, insert_values, placeholders, uuid_at, Db, Query};
+use super::{bind_ids, id_list, insert_values, placeholders, uuid_at, Backend, Db, Query};
 use destiny_sdk::jsonl;
 use crate::error::ApiError;
 
@@ -84,18 +87,21 @@ impl StoredForm {
 }
 
 /// The JSON line of a stored enhancement `e` (given its `id` and when it is stored) in two
-/// pieces, before and after its content (`content`, its [`StoredForm::content`]), so that
-/// a reference file joins stored text instead of rebuilding the model.
-fn wire_pieces(
-    e: &Enhancement,
-    id: Uuid,
-    created_at: DateTime,
-    content: &str,
-) -> Result<(String, String), ApiError> {
+/// pieces, before and after its content, so that a reference file joins stored text
+/// instead of rebuilding the model. The line is written with a small stand-in content
+/// (its content is serialised once, for [`StoredForm::content`], and not copied here).
+fn wire_pieces(e: &Enhancement, id: Uuid, created_at: DateTime) -> Result<(String, String), ApiError> {
+    const STAND_IN: &str = r#"{"enhancement_type":"tombstone"}"#;
     let line = jsonl::to_piece(&Enhancement {
         id: Some(id),
+        reference_id: e.reference_id,
+        source: e.source.clone(),
+        visibility: e.visibility,
+        robot_version: e.robot_version.clone(),
+        derived_from: e.derived_from.clone(),
+        supersedes: e.supersedes,
+        content: EnhancementContent::Tombstone(TombstoneContent::default()),
         created_at: Some(created_at),
-        ..e.clone()
     })
     .map_err(|err| ApiError::Internal(err.to_string()))?;
     // The content's key is the first `"content":` of the line: inside a JSON string the
@@ -103,12 +109,12 @@ fn wire_pieces(
     let key = "\"content\":";
     let head_end = line.find(key).map(|at| at + key.len());
     match head_end {
-        Some(end) if line[end..].starts_with(content) => Ok((
+        Some(end) if line[end..].starts_with(STAND_IN) => Ok((
             line[..end].to_owned(),
-            line[end + content.len()..].to_owned(),
+            line[end + STAND_IN.len()..].to_owned(),
         )),
         _ => Err(ApiError::Internal(format!(
-            "the line of enhancement {id} does not hold its content as stored"
+            "the line of enhancement {id} does not hold its content where expected"
         ))),
     }
 }
@@ -159,7 +165,7 @@ pub async fn insert_enhancements(
     let sqls: Vec<String> = chunks
         .iter()
         .map(|(chunk, _)| {
-            let values = insert_values(tx, chunk.len(), 13);
+            let values = insert_values(Backend::of(tx), chunk.len(), 13);
             format!(
                 "INSERT INTO enhancements (id, reference_id, source, visibility, robot_version, \
                  derived_from, content, fingerprint, created_at, supersedes, enhancement_type, \
@@ -172,7 +178,7 @@ pub async fn insert_enhancements(
         let mut q = sqlx::query(&sqls[k]);
         let (chunk, ids) = chunks[k];
         for ((e, form), id) in chunk.iter().zip(ids) {
-            let (head, tail) = wire_pieces(e, *id, created_at.clone(), &form.content)?;
+            let (head, tail) = wire_pieces(e, *id, created_at.clone())?;
             q = q
                 .bind(id.to_string())
                 .bind(e.reference_id.to_string())
@@ -326,8 +332,8 @@ impl Db {
         // One writer on SQLite (it has one); on PostgreSQL two, so that while one
         // transaction's rows are made here the other's are written by the database.
         let writers = match self.backend() {
-            super::Backend::Sqlite => 1,
-            super::Backend::Postgres => IMPORT_WRITERS,
+            Backend::Sqlite => 1,
+            Backend::Postgres => IMPORT_WRITERS,
         };
         let results = futures_util::future::join_all(
             (0..writers).map(|_| self.insert_chunks(&refs, &written, now_us)),
@@ -364,7 +370,7 @@ impl Db {
             joined.map_err(|e| ApiError::Internal(format!("preparing an import failed: {e}")))?
         };
         let mut step = made(next().await)?;
-        while !step.ids.is_empty() {
+        while !step.rows.is_empty() {
             let mut tx = self.writer().begin().await?;
             // Timed from when the writer is ours (waiting for it is not our turn), and at
             // least one step per turn, so an import always moves on.
@@ -377,9 +383,9 @@ impl Db {
                     *refs.lock().unwrap_or_else(|p| p.into_inner()) = Vec::new().into_iter();
                     return Err(e);
                 }
-                chunk_ids.append(&mut step.ids);
+                chunk_ids.extend(step.rows.iter().map(|(id, ..)| *id));
                 step = made(following)?;
-                if started.elapsed() >= IMPORT_TURN || step.ids.is_empty() {
+                if started.elapsed() >= IMPORT_TURN || step.rows.is_empty() {
                     break;
                 }
             }
@@ -479,9 +485,7 @@ impl Db {
         ids.retain(|id| seen.insert(*id));
         references_in(&mut conn, &ids).await
     }
-}
 
-impl Db {
     /// Appends to `buf` the reference-file lines of the references `ids` (in that order;
     /// unknown ids left out), each joined from the pieces stored with its rows
     /// (`wire_pieces`) without reading the models. Full texts are left out unless
@@ -498,8 +502,8 @@ impl Db {
         buf: &mut Vec<u8>,
     ) -> Result<bool, ApiError> {
         let join = match self.backend() {
-            super::Backend::Sqlite => "group_concat",
-            super::Backend::Postgres => "string_agg",
+            Backend::Sqlite => "group_concat",
+            Backend::Postgres => "string_agg",
         };
         let texts = if full_text {
             ""
@@ -516,7 +520,7 @@ impl Db {
              FROM enhancements e WHERE e.reference_id = r.id \
              AND e.superseded_by IS NULL{texts}) AS enhancements \
              FROM refs r WHERE r.id IN ({})",
-            super::id_list(self.backend(), ids.len())
+            id_list(self.backend(), ids.len())
         );
         let rows = bind_ids(sqlx::query(&sql), ids)
             .fetch_all(self.reader())
@@ -577,7 +581,7 @@ async fn insert_refs(
         if let Some(id) = ids.iter().find(|id| stored.contains(id)) {
             return Err(exists(*id));
         }
-        let values = insert_values(tx, chunk.len(), 5);
+        let values = insert_values(Backend::of(tx), chunk.len(), 5);
         let sql = format!(
             "INSERT INTO refs (id, visibility, identifiers, created_at, wire) VALUES {values}"
         );
@@ -629,7 +633,7 @@ async fn insert_identifiers(
     rows: &[IdentifierRow],
 ) -> Result<(), ApiError> {
     for chunk in rows.chunks(ROWS_OF_FOUR) {
-        let values = insert_values(tx, chunk.len(), 4);
+        let values = insert_values(Backend::of(tx), chunk.len(), 4);
         let sql = format!(
             "INSERT INTO reference_identifiers (reference_id, identifier_type, other_name, \
              identifier) VALUES {values}"
@@ -651,8 +655,6 @@ async fn insert_identifiers(
 /// with their stored forms.
 #[derive(Default)]
 struct Step {
-    /// Its reference ids.
-    ids: Vec<Uuid>,
     rows: Vec<RefRow<'static>>,
     identifier_rows: Vec<IdentifierRow>,
     enhancements: Vec<Enhancement>,
@@ -664,7 +666,6 @@ impl Step {
     /// while the step before is written).
     fn of(refs: Vec<Reference>) -> Result<Self, ApiError> {
         let mut step = Step {
-            ids: refs.iter().map(|r| r.id).collect(),
             rows: Vec::with_capacity(refs.len()),
             ..Step::default()
         };
