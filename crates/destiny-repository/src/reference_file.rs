@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use destiny_sdk::jsonl;
 use destiny_sdk::models::{EnhancementContent, RobotEntitlement};
+use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
 use crate::blob::{BlobKey, Store};
@@ -30,8 +31,7 @@ impl Reader {
     }
 }
 
-/// Chunks read at the same time while the file is written: two readers keep both cores
-/// busy, one reading while the other's chunk is joined or written.
+/// Chunks read at the same time while one is written.
 const READ_AHEAD: usize = 2;
 
 /// Writes the references `ids` (in that order; unknown ids are left out) to the blob
@@ -60,10 +60,11 @@ pub async fn write(
 ) -> Result<(), ApiError> {
     let key = BlobKey::new(key)?;
     let mut writer = store.create(&key).await?;
-    // Each chunk is read by a task of its own, so reading goes on while this one writes.
+    // Each chunk is read by a task of its own, so reading goes on while this one writes;
+    // a poll dropped mid-file (its client went away) stops the reads it started.
     let read = |chunk: &[Uuid]| {
         let (db, chunk) = (db.clone(), chunk.to_vec());
-        tokio::spawn(async move { lines(&db, &chunk, reader).await })
+        AbortOnDropHandle::new(tokio::spawn(async move { lines(&db, &chunk, reader).await }))
     };
     let mut chunks = ids.chunks(CHUNK);
     let mut reading: std::collections::VecDeque<_> =
