@@ -268,29 +268,21 @@ async fn poll_route_seconds(http: &reqwest::Client, base: &str) -> Result<PollSe
         .await?
         .text()
         .await?;
-    let sum = |prefix: &str, label: &str| {
+    // The sum of the samples named `name` whose labels hold each of `labels`.
+    let sum = |name: &str, labels: &[&str]| {
         text.lines()
-            .filter(|l| l.starts_with(prefix) && l.contains(label))
+            .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
             .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
             .sum::<f64>()
     };
-    let route = |suffix: &str| {
-        text.lines()
-            .filter(|l| {
-                l.starts_with(&format!("destiny_http_request_duration_seconds_{suffix}{{"))
-                    && l.contains("robot-enhancement-batches/\"")
-                    && l.contains("method=\"POST\"")
-            })
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum::<f64>()
-    };
+    let route = ["robot-enhancement-batches/\"", "method=\"POST\""];
     Ok(PollSeconds {
-        route: route("sum"),
-        count: route("count"),
-        claim: sum("destiny_poll_phase_seconds_sum{", "phase=\"claim\""),
+        route: sum("destiny_http_request_duration_seconds_sum", &route),
+        count: sum("destiny_http_request_duration_seconds_count", &route),
+        claim: sum("destiny_poll_phase_seconds_sum", &["phase=\"claim\""]),
         file: sum(
-            "destiny_poll_phase_seconds_sum{",
-            "phase=\"reference_file\"",
+            "destiny_poll_phase_seconds_sum",
+            &["phase=\"reference_file\""],
         ),
     })
 }
