@@ -193,6 +193,7 @@ migrations! {
     11 "request files due" "0011_request_files_due.sql";
     12 "request rows due" "0012_request_rows_due.sql";
     13 "reference file pieces" "0013_reference_file_pieces.sql";
+    14 "claim index" "0014_claim_index.sql";
 }
 
 fn migrator(list: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
