@@ -1,10 +1,12 @@
 //! `destiny robot run <robot>`: run a robot with the `destiny-robot` runtime, against a
-//! repository until SIGINT/SIGTERM (exit 0 after a graceful shutdown), or offline over a
-//! file (`--input`, `--output`).
+//! repository until SIGINT/SIGTERM (exit 0 after a graceful shutdown) or, with
+//! `--until-drained`, until the work runs out (exit 0 unless a batch failed or was given
+//! up), or offline over a file (`--input`, `--output`).
 //!
 //! Online settings come from flags or the environment: `DESTINY_REPOSITORY_URL`,
 //! `ROBOT_ID`, `ROBOT_SECRET`, `BATCH_SIZE`, `LEASE`, `CONCURRENT_BATCHES`,
-//! `REFERENCE_CONCURRENCY`, `POLL_INTERVAL`, `SHUTDOWN_GRACE`, `HEALTH_LISTEN`.
+//! `REFERENCE_CONCURRENCY`, `POLL_INTERVAL`, `SHUTDOWN_GRACE`, `HEALTH_LISTEN`,
+//! `RUN_UNTIL_DRAINED`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,8 +33,8 @@ pub struct RobotArgs {
 /// The `robot` subcommands.
 #[derive(Debug, Subcommand)]
 enum RobotCommand {
-    /// Run a robot against the repository until SIGINT/SIGTERM, or over a file with
-    /// --input.
+    /// Run a robot against the repository until SIGINT/SIGTERM (or, with
+    /// --until-drained, until no work is left), or over a file with --input.
     Run(RunArgs),
 }
 

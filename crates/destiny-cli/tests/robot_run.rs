@@ -73,6 +73,42 @@ async fn sigterm_past_the_grace_period_abandons_without_a_false_failure() {
     assert_eq!(s.status(request).await, EnhancementRequestStatus::Received);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn until_drained_exits_zero_once_the_work_is_done() {
+    let (s, robot, ids, request) = seeded("scheduled job", 20, 22).await;
+    let env = [("BATCH_SIZE", "5"), ("CONCURRENT_BATCHES", "2")];
+    let mut robot_process = spawn_toy(&s, &robot, &env, &["--until-drained"], "drained.log");
+    let status = robot_process.exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}\n{}", robot_process.log());
+    assert!(robot_process.log().contains("drained: no work left"));
+    s.wait_status(request, "completed").await;
+    assert_eq!(toy_enhancements(&s, &ids).await, ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn until_drained_is_read_from_its_variable_and_refuses_a_bad_value() {
+    let (s, robot, _, request) = seeded("scheduled by env", 5, 23).await;
+    let mut robot_process = spawn_toy(&s, &robot, &[("RUN_UNTIL_DRAINED", "true")], &[], "env.log");
+    let status = robot_process.exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}\n{}", robot_process.log());
+    s.wait_status(request, "completed").await;
+
+    let mut bad = spawn_toy(
+        &s,
+        &robot,
+        &[("RUN_UNTIL_DRAINED", "sometimes")],
+        &[],
+        "bad.log",
+    );
+    let status = bad.exit(Duration::from_secs(30)).await;
+    assert!(!status.success());
+    assert!(
+        bad.log().contains("\"sometimes\" is not true or false"),
+        "{}",
+        bad.log()
+    );
+}
+
 fn fixture() -> PathBuf {
     destiny_testkit::fixture("references.jsonl")
 }

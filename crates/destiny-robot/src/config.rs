@@ -36,6 +36,8 @@ pub mod env {
     pub const SHUTDOWN_GRACE: &str = "SHUTDOWN_GRACE";
     /// Address of the health server.
     pub const HEALTH_LISTEN: &str = "HEALTH_LISTEN";
+    /// Stop once nothing is left to do.
+    pub const RUN_UNTIL_DRAINED: &str = "RUN_UNTIL_DRAINED";
 }
 
 /// Each runner setting's default, as its flag and variable take it (one source for
@@ -113,6 +115,11 @@ pub struct RunnerSettings {
     /// Serve /health and /metrics on this address, e.g. 0.0.0.0:9000 (none by default).
     #[cfg_attr(feature = "cli", arg(long, env = env::HEALTH_LISTEN))]
     pub health_listen: Option<SocketAddr>,
+    /// Stop once a poll finds no work and no batch is in flight, failing if a batch
+    /// failed or was given up (for scheduled jobs; by default the runner polls until
+    /// stopped). The variable takes true/false, 1/0, yes/no or on/off.
+    #[cfg_attr(feature = "cli", arg(long, env = env::RUN_UNTIL_DRAINED, value_parser = parse_switch, num_args = 0..=1, default_missing_value = "true", default_value = "false"))]
+    pub until_drained: bool,
 }
 
 impl Default for RunnerSettings {
@@ -127,6 +134,7 @@ impl Default for RunnerSettings {
             poll_interval: parse_duration(defaults::POLL_INTERVAL).unwrap_or_default(),
             shutdown_grace: parse_duration(defaults::SHUTDOWN_GRACE).unwrap_or_default(),
             health_listen: None,
+            until_drained: false,
         }
     }
 }
@@ -177,7 +185,22 @@ impl RunnerSettings {
                 )
             })?);
         }
+        if let Some(v) = get(env::RUN_UNTIL_DRAINED) {
+            s.until_drained = parse_switch(&v).map_err(|e| invalid(env::RUN_UNTIL_DRAINED, e))?;
+        }
         Ok(s)
+    }
+}
+
+/// A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no` or `on`/`off`, in any case.
+///
+/// # Errors
+/// Any other text, quoted.
+pub fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("{text:?} is not true or false")),
     }
 }
 
@@ -342,6 +365,7 @@ mod tests {
             ("POLL_INTERVAL", "2s"),
             ("SHUTDOWN_GRACE", "PT1M"),
             ("HEALTH_LISTEN", "127.0.0.1:9100"),
+            ("RUN_UNTIL_DRAINED", "True"),
         ];
         let c = RunnerConfig::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(c.repository_url, "http://repo:8000/v1");
@@ -354,6 +378,8 @@ mod tests {
         assert_eq!(s.poll_interval, Duration::from_secs(2));
         assert_eq!(s.shutdown_grace, Duration::from_secs(60));
         assert_eq!(s.health_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert!(s.until_drained);
+        assert!(!RunnerSettings::default().until_drained);
         assert!(!format!("{c:?}").contains("do-not-print-me"));
     }
 
@@ -368,6 +394,7 @@ mod tests {
             ("POLL_INTERVAL", "later"),
             ("SHUTDOWN_GRACE", "-3s"),
             ("HEALTH_LISTEN", "localhost"),
+            ("RUN_UNTIL_DRAINED", "sometimes"),
         ] {
             let vars = [(name, value)];
             let err = RunnerSettings::from_lookup(lookup(&vars)).unwrap_err();

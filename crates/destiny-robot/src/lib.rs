@@ -49,6 +49,9 @@
 //!   waits (jittered, failures backing off exponentially).
 //! - On SIGINT/SIGTERM polling stops and in-flight batches get `SHUTDOWN_GRACE` to
 //!   finish; the rest are abandoned to their leases (nothing false is reported).
+//! - Run until drained (`RUN_UNTIL_DRAINED`, for scheduled jobs), the runner stops once a
+//!   poll made with no batch in flight finds no work, and fails
+//!   ([`RunError::Unfinished`]) if a batch failed or was given up.
 //!
 //! ## Layout
 //! - [`robot`]: the [`Robot`] trait, [`RobotInfo`], [`Context`], [`Enhanced`].

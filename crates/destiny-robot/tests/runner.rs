@@ -511,3 +511,77 @@ async fn polling_with_a_wrong_secret_stops_with_an_error() {
         other => panic!("{other}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_until_drained_stops_once_the_work_is_done() {
+    let (s, robot, ids, request) = seeded(start().await, "scheduled", 25).await;
+    let running = spawn(
+        runner(&s, &robot, ToyRobot::new())
+            .batch_size(10)
+            .until_drained(true),
+    );
+    let report = tokio::time::timeout(WAIT, running.run)
+        .await
+        .expect("the runner stops by itself")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (report.batches_completed, report.references_enhanced),
+        (3, 25)
+    );
+    // Polls made while the last batches were in flight find nothing too; the one made
+    // with none in flight ends the run.
+    assert!(report.polls_empty >= 1);
+    assert_eq!(report.in_flight_batches, 0);
+    s.wait_status(request, "completed").await;
+    assert_one_toy_enhancement_each(&s, &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_until_drained_waits_for_the_batches_in_flight() {
+    let (s, robot, _, request) = seeded(start().await, "patient", 5).await;
+    let (gated, running) = run_gated(&s, &robot, |b| {
+        b.batch_size(5).concurrent_batches(2).until_drained(true)
+    })
+    .await;
+    // The second poll finds nothing while the first batch is in the robot's hands.
+    eventually("an empty poll", WAIT, || async {
+        running.metrics.snapshot().polls_empty >= 1
+    })
+    .await;
+    assert!(!running.run.is_finished(), "a batch is still in flight");
+    gated.open();
+    let report = tokio::time::timeout(WAIT, running.run)
+        .await
+        .expect("the runner stops by itself")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (report.batches_completed, report.references_enhanced),
+        (1, 5)
+    );
+    assert_eq!(
+        report.polls_empty, 2,
+        "a last poll once nothing was in flight"
+    );
+    s.wait_status(request, "completed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_until_drained_fails_when_a_batch_failed() {
+    let (s, robot, _, request) = seeded(start().await, "doomed drain", 5).await;
+    let scripted = Scripted {
+        fatal: true,
+        ..Scripted::default()
+    };
+    let running = spawn(runner(&s, &robot, scripted).until_drained(true));
+    let result = tokio::time::timeout(WAIT, running.run)
+        .await
+        .expect("the runner stops by itself")
+        .unwrap();
+    let Err(RunError::Unfinished(report)) = result else {
+        panic!("expected Unfinished, got {result:?}");
+    };
+    assert_eq!((report.batches_failed, report.batches_completed), (1, 0));
+    s.wait_status(request, "failed").await;
+}

@@ -140,6 +140,11 @@ impl<R: Robot> RunnerBuilder<R> {
         poll_interval(interval: Duration) => settings.poll_interval = interval;
         /// Time in-flight batches get to finish on shutdown (default 30 s).
         shutdown_grace(grace: Duration) => settings.shutdown_grace = grace;
+        /// Stop once a poll finds no work and no batch is in flight (default: poll until
+        /// stopped); [`Runner::run`] then fails with
+        /// [`RunError::Unfinished`](crate::RunError::Unfinished) if a batch
+        /// failed or was given up.
+        until_drained(until_drained: bool) => settings.until_drained = until_drained;
         /// Serve `/health` and `/metrics` on this address.
         health_listen(addr: SocketAddr) => settings.health_listen = Some(addr);
         /// Serve `/health` and `/metrics` on this bound listener (takes precedence over

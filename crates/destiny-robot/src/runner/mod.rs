@@ -63,6 +63,11 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// Run until drained: the work ran out, but some batches failed (reported with a
+    /// batch error) or were given up (left to their leases). The final counters say
+    /// which.
+    #[error("drained with {} failed and {} abandoned batches", .0.batches_failed, .0.batches_abandoned)]
+    Unfinished(Box<MetricsSnapshot>),
 }
 
 /// What every task of a runner shares.
@@ -151,11 +156,13 @@ impl<R: Robot> Runner<R> {
 
     /// Polls and processes batches until the shutdown token is cancelled, then finishes
     /// in-flight batches within the grace period (abandoning the rest) and returns the
-    /// final counters.
+    /// final counters. Run until drained ([`RunnerSettings::until_drained`]), it also
+    /// stops once a poll made with no batch in flight finds no work.
     ///
     /// # Errors
     /// [`RunError::Health`] if the health server cannot listen; [`RunError::Poll`] when
-    /// polling fails in a way retrying cannot fix (in-flight batches are drained first).
+    /// polling fails in a way retrying cannot fix (in-flight batches are drained first);
+    /// run until drained, [`RunError::Unfinished`] when a batch failed or was given up.
     pub async fn run(self) -> Result<MetricsSnapshot, RunError> {
         let Runner {
             shared,
@@ -223,7 +230,11 @@ impl<R: Robot> Runner<R> {
             references_failed = report.references_failed,
             "robot runner stopped"
         );
-        result.map(|()| report)
+        result?;
+        if shared.settings.until_drained && report.batches_failed + report.batches_abandoned > 0 {
+            return Err(RunError::Unfinished(Box::new(report)));
+        }
+        Ok(report)
     }
 }
 
@@ -278,6 +289,21 @@ async fn poll_loop<R: Robot>(
             Ok(None) => {
                 shared.metrics.poll(Some(false), latency);
                 failures = 0;
+                if shared.settings.until_drained {
+                    drop(permit);
+                    // Work may arrive while batches are in flight (new requests, leases
+                    // that ran out), so the run ends only when a poll made with no batch
+                    // in flight finds nothing.
+                    if tasks.is_empty() {
+                        tracing::info!("drained: no work left and no batch in flight");
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        Some(done) = tasks.join_next() => log_task_end(done, &shared.metrics),
+                    }
+                    continue;
+                }
                 jitter(shared.settings.poll_interval)
             }
             Err(error) if !error.is_retryable() => {
