@@ -116,6 +116,7 @@ async fn online<R: Robot>(robot: R, args: &RunArgs) -> Result<(), CliError> {
 async fn offline<R: Robot>(robot: R, args: &RunArgs, input: &Path) -> Result<(), CliError> {
     let options = OfflineOptions {
         reference_concurrency: args.settings.reference_concurrency,
+        call_limits: args.settings.call_limits.clone(),
         ..OfflineOptions::default()
     };
     let output = args

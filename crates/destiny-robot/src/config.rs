@@ -14,6 +14,8 @@ use destiny_sdk::duration::{DurationError, LeaseDuration};
 use destiny_sdk::secret::Secret;
 use uuid::Uuid;
 
+use crate::limits::CallLimits;
+
 /// The environment variable names.
 pub mod env {
     /// The repository's URL.
@@ -38,6 +40,8 @@ pub mod env {
     pub const HEALTH_LISTEN: &str = "HEALTH_LISTEN";
     /// Stop once nothing is left to do.
     pub const RUN_UNTIL_DRAINED: &str = "RUN_UNTIL_DRAINED";
+    /// Limits on the robot's own outbound calls.
+    pub const CALL_LIMITS: &str = "CALL_LIMITS";
 }
 
 /// Each runner setting's default, as its flag and variable take it (one source for
@@ -120,6 +124,11 @@ pub struct RunnerSettings {
     /// stopped). The variable takes true/false, 1/0, yes/no or on/off.
     #[cfg_attr(feature = "cli", arg(long, env = env::RUN_UNTIL_DRAINED, value_parser = parse_switch, num_args = 0..=1, default_missing_value = "true", default_value = "false"))]
     pub until_drained: bool,
+    /// Limits on the robot's own outbound calls, shared by all its batches, e.g.
+    /// "llm:5/s:4 crossref:50/s db::8" (NAME:RATE/s[:AT_ONCE] or NAME::AT_ONCE); the robot
+    /// takes a call's turn with `Context::limited` (none by default).
+    #[cfg_attr(feature = "cli", arg(long, env = env::CALL_LIMITS, default_value = "", hide_default_value = true))]
+    pub call_limits: CallLimits,
 }
 
 impl Default for RunnerSettings {
@@ -135,6 +144,7 @@ impl Default for RunnerSettings {
             shutdown_grace: parse_duration(defaults::SHUTDOWN_GRACE).unwrap_or_default(),
             health_listen: None,
             until_drained: false,
+            call_limits: CallLimits::default(),
         }
     }
 }
@@ -184,6 +194,9 @@ impl RunnerSettings {
                     format!("{v:?} is not an address such as 0.0.0.0:9000: {e}"),
                 )
             })?);
+        }
+        if let Some(v) = get(env::CALL_LIMITS) {
+            s.call_limits = v.parse().map_err(|e| invalid(env::CALL_LIMITS, e))?;
         }
         if let Some(v) = get(env::RUN_UNTIL_DRAINED) {
             s.until_drained = parse_switch(&v).map_err(|e| invalid(env::RUN_UNTIL_DRAINED, e))?;
@@ -366,6 +379,7 @@ mod tests {
             ("SHUTDOWN_GRACE", "PT1M"),
             ("HEALTH_LISTEN", "127.0.0.1:9100"),
             ("RUN_UNTIL_DRAINED", "True"),
+            ("CALL_LIMITS", "llm:5/s:2"),
         ];
         let c = RunnerConfig::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(c.repository_url, "http://repo:8000/v1");
@@ -379,6 +393,7 @@ mod tests {
         assert_eq!(s.shutdown_grace, Duration::from_secs(60));
         assert_eq!(s.health_listen, Some("127.0.0.1:9100".parse().unwrap()));
         assert!(s.until_drained);
+        assert_eq!(s.call_limits.to_string(), "llm:5/s:2");
         assert!(!RunnerSettings::default().until_drained);
         assert!(!format!("{c:?}").contains("do-not-print-me"));
     }
@@ -395,6 +410,7 @@ mod tests {
             ("SHUTDOWN_GRACE", "-3s"),
             ("HEALTH_LISTEN", "localhost"),
             ("RUN_UNTIL_DRAINED", "sometimes"),
+            ("CALL_LIMITS", "llm:fast"),
         ] {
             let vars = [(name, value)];
             let err = RunnerSettings::from_lookup(lookup(&vars)).unwrap_err();

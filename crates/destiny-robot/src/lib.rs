@@ -58,6 +58,8 @@
 //! - [`failure`]: [`RobotFailure`] and its [`FailureKind`]s, [`TransientPolicy`].
 //! - [`runner`]: [`Runner`] and [`RunnerBuilder`]: polling, batches, leases, storage,
 //!   shutdown.
+//! - [`limits`]: [`CallLimit`], [`CallLimits`], [`Limiter`]: rate and at-once limits on the
+//!   robot's own outbound calls, shared by a runner's batches ([`Context::limited`]).
 //! - [`config`]: [`RunnerConfig`] / [`RunnerSettings`] from the environment.
 //! - [`offline`]: [`run_offline`], the same processing over files, no repository.
 //! - [`metrics`] and [`health`]: counters, `/health` and `/metrics` (OpenMetrics text, by `prometheus-client`).
@@ -70,6 +72,7 @@
 pub mod config;
 pub mod failure;
 pub mod health;
+pub mod limits;
 mod lines;
 pub mod metrics;
 pub mod offline;
@@ -81,6 +84,7 @@ pub mod toy;
 
 pub use config::{ConfigError, RunnerConfig, RunnerSettings};
 pub use failure::{FailureKind, RobotFailure, TransientPolicy, WhenExhausted};
+pub use limits::{CallLimit, CallLimits, Limiter};
 pub use metrics::{AbandonReason, Metrics, MetricsSnapshot};
 pub use offline::{run_offline, run_offline_files, OfflineError, OfflineOptions};
 pub use process::ProcessReport;

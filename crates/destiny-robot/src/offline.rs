@@ -8,6 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use crate::failure::TransientPolicy;
+use crate::limits::{CallLimits, Limiters};
 use crate::lines::{lines, MAX_LINE};
 use crate::process::{process, ProcessError, ProcessReport, ProcessSettings, Verdict};
 use crate::robot::Robot;
@@ -25,6 +26,8 @@ pub struct OfflineOptions {
     pub reference_concurrency: usize,
     /// Retries of transient failures.
     pub transient: TransientPolicy,
+    /// Limits on the robot's own outbound calls (none by default).
+    pub call_limits: CallLimits,
 }
 
 impl Default for OfflineOptions {
@@ -33,6 +36,7 @@ impl Default for OfflineOptions {
         Self {
             reference_concurrency: crate::RunnerSettings::default().reference_concurrency,
             transient: TransientPolicy::default(),
+            call_limits: CallLimits::default(),
         }
     }
 }
@@ -95,6 +99,7 @@ where
         transient: options.transient,
         batch_id: None,
         cancel: CancellationToken::new(),
+        limiters: Limiters::new(&options.call_limits),
     };
     let (report, verdict) =
         process(robot, input, &mut sink, &settings)

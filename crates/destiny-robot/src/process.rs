@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::failure::{FailureKind, TransientPolicy, WhenExhausted};
+use crate::limits::Limiters;
 use crate::robot::{Context, Robot, RobotInfo};
 use crate::spool::{JsonlSink, SinkError};
 
@@ -32,6 +33,8 @@ pub(crate) struct ProcessSettings {
     pub(crate) batch_id: Option<Uuid>,
     /// Given to the robot's [`Context`]; cancelled by the caller when it stops.
     pub(crate) cancel: CancellationToken,
+    /// The limits on the robot's own calls, for its [`Context`].
+    pub(crate) limiters: Limiters,
 }
 
 /// Counts of what the processing path wrote.
@@ -95,7 +98,8 @@ where
     let chunk_size = robot.chunk_size().max(1);
     let concurrency = settings.reference_concurrency.max(1);
     let chunks_in_flight = concurrency.div_ceil(chunk_size);
-    let ctx = Context::for_batch(settings.batch_id, concurrency, settings.cancel.clone());
+    let ctx = Context::for_batch(settings.batch_id, concurrency, settings.cancel.clone())
+        .with_limiters(settings.limiters.clone());
     let mut input = std::pin::pin!(input);
     let mut running = FuturesUnordered::new();
     let mut gathering: Vec<Reference> = Vec::with_capacity(chunk_size);
@@ -369,6 +373,7 @@ mod tests {
             transient: TransientPolicy::default(),
             batch_id: None,
             cancel: CancellationToken::new(),
+            limiters: Limiters::default(),
         };
         let mut sink = JsonlSink::new(Vec::new());
         let (report, verdict) = process(&robot, input, &mut sink, &settings).await.unwrap();

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::failure::RobotFailure;
+use crate::limits::{Limiter, Limiters};
 
 /// What a robot makes of one reference: an enhancement, or a failure whose kind says
 /// what the runtime does next.
@@ -203,6 +204,8 @@ pub struct Context {
     reference_concurrency: usize,
     /// Cancelled when the batch stops (lease lost, shutdown).
     cancel: CancellationToken,
+    /// The limits on the robot's own calls, shared by the runner's batches.
+    limiters: Limiters,
 }
 
 impl Context {
@@ -213,6 +216,30 @@ impl Context {
             attempt: 1,
             reference_concurrency: reference_concurrency.max(1),
             cancel: CancellationToken::new(),
+            limiters: Limiters::default(),
+        }
+    }
+
+    /// This context with `limiters` (tests; the runner and offline runs give theirs).
+    #[must_use]
+    pub fn with_limiters(mut self, limiters: Limiters) -> Self {
+        self.limiters = limiters;
+        self
+    }
+
+    /// The limiter of the outbound service `name`, when the runner limits it
+    /// ([`RunnerSettings::call_limits`](crate::RunnerSettings::call_limits)).
+    pub fn limiter(&self, name: &str) -> Option<&Limiter> {
+        self.limiters.get(name)
+    }
+
+    /// Runs `call` to the outbound service `name` in its turn under the runner's limit
+    /// of that service (at once when there is none): the limit is shared by every
+    /// reference of every batch.
+    pub async fn limited<F: Future>(&self, name: &str, call: F) -> F::Output {
+        match self.limiter(name) {
+            Some(limiter) => limiter.run(call).await,
+            None => call.await,
         }
     }
 

@@ -195,6 +195,7 @@ async fn a_batch_hook_gets_chunks_and_retries_only_what_failed() {
             max_delay: Duration::from_millis(5),
             ..TransientPolicy::default()
         },
+        ..OfflineOptions::default()
     };
     let mut output = Vec::new();
     let report = run_offline(&robot, &generated(10)[..], &mut output, &options)

@@ -585,3 +585,50 @@ async fn run_until_drained_fails_when_a_batch_failed() {
     assert_eq!((report.batches_failed, report.batches_completed), (1, 0));
     s.wait_status(request, "failed").await;
 }
+
+/// The toy robot, calling a pretend outbound service ("llm") for each reference in its
+/// turn, and counting the calls in flight at once.
+#[derive(Clone, Default)]
+struct Calling {
+    now: Arc<AtomicUsize>,
+    max: Arc<AtomicUsize>,
+}
+
+impl Robot for Calling {
+    fn info(&self) -> RobotInfo {
+        ToyRobot::new().info()
+    }
+
+    async fn enhance(&self, reference: &Reference, ctx: &Context) -> Outcome {
+        ctx.limited("llm", async {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+        })
+        .await;
+        ToyRobot::new().enhance(reference, ctx).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_limit_is_shared_by_every_batch() {
+    let (s, robot, ids, request) = seeded(start().await, "limited", 40).await;
+    let calling = Calling::default();
+    let builder = runner(&s, &robot, calling.clone())
+        .batch_size(10)
+        .concurrent_batches(2)
+        .reference_concurrency(8)
+        .call_limit("llm", destiny_robot::CallLimit::new().concurrent(3))
+        .until_drained(true);
+    let report = tokio::time::timeout(WAIT, spawn(builder).run)
+        .await
+        .expect("the runner stops by itself")
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.references_enhanced, 40);
+    // 16 references could be in the robot's hands at once; 3 calls were.
+    assert_eq!(calling.max.load(Ordering::SeqCst), 3);
+    s.wait_status(request, "completed").await;
+    assert_eq!(ids.len(), 40);
+}

@@ -134,6 +134,7 @@ async fn produce<R: Robot>(
         transient: shared.transient,
         batch_id: Some(urls.id),
         cancel: cancel.clone(),
+        limiters: shared.limiters.clone(),
     };
     let (report, verdict) = process(&shared.robot, input, &mut sink, &settings).await?;
     shared.metrics.reference_retries(report.retries);

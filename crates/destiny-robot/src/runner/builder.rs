@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{Runner, Shared};
 use crate::config::{env, ConfigError, RunnerConfig, RunnerSettings};
 use crate::failure::TransientPolicy;
+use crate::limits::{CallLimit, Limiters};
 use crate::metrics::Metrics;
 use crate::robot::Robot;
 use destiny_sdk::backoff::Backoff;
@@ -161,6 +162,14 @@ impl<R: Robot> RunnerBuilder<R> {
         metrics(metrics: Metrics) => metrics = Some(metrics);
     }
 
+    /// Limits the robot's own outbound calls to the service `name` (default: no limit);
+    /// the robot takes a call's turn with [`Context::limited`](crate::Context::limited).
+    /// All batches of the runner share the limit.
+    pub fn call_limit(mut self, name: &str, limit: CallLimit) -> Self {
+        self.settings.call_limits.insert(name, limit);
+        self
+    }
+
     /// Builds the runner.
     ///
     /// # Errors
@@ -201,6 +210,7 @@ impl<R: Robot> RunnerBuilder<R> {
                 ),
             });
         }
+        let limiters = Limiters::new(&self.settings.call_limits);
         Ok(Runner {
             shared: Arc::new(Shared {
                 robot: self.robot,
@@ -212,6 +222,7 @@ impl<R: Robot> RunnerBuilder<R> {
                 io_attempts: 5,
                 io_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
                 metrics: self.metrics.unwrap_or_default(),
+                limiters,
             }),
             shutdown: self.shutdown.unwrap_or_default(),
             abandon: CancellationToken::new(),

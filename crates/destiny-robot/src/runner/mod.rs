@@ -90,6 +90,8 @@ pub(crate) struct Shared<R> {
     io_backoff: Backoff,
     /// Counters.
     metrics: Metrics,
+    /// The limits on the robot's own calls, shared by all batches.
+    limiters: crate::limits::Limiters,
 }
 
 /// Runs a [`Robot`] against a repository: polls, renews leases, streams files, uploads,
