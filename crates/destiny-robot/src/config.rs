@@ -125,7 +125,7 @@ pub struct RunnerSettings {
     #[cfg_attr(feature = "cli", arg(long, env = env::RUN_UNTIL_DRAINED, value_parser = parse_switch, num_args = 0..=1, default_missing_value = "true", default_value = "false"))]
     pub until_drained: bool,
     /// Limits on the robot's own outbound calls, shared by all its batches, e.g.
-    /// "llm:5/s:4 crossref:50/s db::8" (NAME:RATE/s[:AT_ONCE] or NAME::AT_ONCE); the robot
+    /// `llm:5/s:4 crossref:50/s db::8` (`NAME:RATE/s[:AT_ONCE]` or `NAME::AT_ONCE`); the robot
     /// takes a call's turn with `Context::limited` (none by default).
     #[cfg_attr(feature = "cli", arg(long, env = env::CALL_LIMITS, default_value = "", hide_default_value = true))]
     pub call_limits: CallLimits,
