@@ -14,6 +14,7 @@ use destiny_sdk::duration::{DurationError, LeaseDuration};
 use destiny_sdk::secret::Secret;
 use uuid::Uuid;
 
+use crate::breaker::{BreakerPolicy, FailureRatio, WhenOpen};
 use crate::limits::CallLimits;
 
 /// The environment variable names.
@@ -42,6 +43,14 @@ pub mod env {
     pub const RUN_UNTIL_DRAINED: &str = "RUN_UNTIL_DRAINED";
     /// Limits on the robot's own outbound calls.
     pub const CALL_LIMITS: &str = "CALL_LIMITS";
+    /// Transient failures in a row that open the circuit breaker.
+    pub const BREAKER_FAILURES: &str = "BREAKER_FAILURES";
+    /// A failure ratio that opens the circuit breaker.
+    pub const BREAKER_RATIO: &str = "BREAKER_RATIO";
+    /// How long the circuit breaker stays open before a probe.
+    pub const BREAKER_OPEN_FOR: &str = "BREAKER_OPEN_FOR";
+    /// What becomes of held references when the circuit breaker opens.
+    pub const BREAKER_WHEN_OPEN: &str = "BREAKER_WHEN_OPEN";
 }
 
 /// Each runner setting's default, as its flag and variable take it (one source for
@@ -59,6 +68,12 @@ pub mod defaults {
     pub const POLL_INTERVAL: &str = "5s";
     /// `SHUTDOWN_GRACE`.
     pub const SHUTDOWN_GRACE: &str = "30s";
+    /// `BREAKER_FAILURES` (0: off).
+    pub const BREAKER_FAILURES: &str = "0";
+    /// `BREAKER_OPEN_FOR`.
+    pub const BREAKER_OPEN_FOR: &str = "30s";
+    /// `BREAKER_WHEN_OPEN`.
+    pub const BREAKER_WHEN_OPEN: &str = "lapse";
 }
 
 /// A variable that is missing or does not parse.
@@ -129,6 +144,22 @@ pub struct RunnerSettings {
     /// takes a call's turn with `Context::limited` (none by default).
     #[cfg_attr(feature = "cli", arg(long, env = env::CALL_LIMITS, default_value = "", hide_default_value = true))]
     pub call_limits: CallLimits,
+    /// Circuit breaker: transient failures in a row that open it (0: never). While open
+    /// no batch is taken; then a one-reference batch probes.
+    #[cfg_attr(feature = "cli", arg(long, env = env::BREAKER_FAILURES, default_value = defaults::BREAKER_FAILURES))]
+    pub breaker_failures: u32,
+    /// Circuit breaker: opens when more than this share of the latest outcomes failed
+    /// transiently, e.g. `50%/100` (none by default).
+    #[cfg_attr(feature = "cli", arg(long, env = env::BREAKER_RATIO))]
+    pub breaker_ratio: Option<FailureRatio>,
+    /// Circuit breaker: how long it stays open before a probe, e.g. 30s.
+    #[cfg_attr(feature = "cli", arg(long, env = env::BREAKER_OPEN_FOR, default_value = defaults::BREAKER_OPEN_FOR, value_parser = parse_duration))]
+    pub breaker_open_for: Duration,
+    /// Circuit breaker: what becomes of the references held when it opens: `lapse`
+    /// (their batches stop unreported; the leases lapse) or `report` (each a
+    /// LinkedRobotError).
+    #[cfg_attr(feature = "cli", arg(long, env = env::BREAKER_WHEN_OPEN, default_value = defaults::BREAKER_WHEN_OPEN))]
+    pub breaker_when_open: WhenOpen,
 }
 
 impl Default for RunnerSettings {
@@ -145,6 +176,10 @@ impl Default for RunnerSettings {
             health_listen: None,
             until_drained: false,
             call_limits: CallLimits::default(),
+            breaker_failures: 0,
+            breaker_ratio: None,
+            breaker_open_for: parse_duration(defaults::BREAKER_OPEN_FOR).unwrap_or_default(),
+            breaker_when_open: WhenOpen::default(),
         }
     }
 }
@@ -195,6 +230,22 @@ impl RunnerSettings {
                 )
             })?);
         }
+        if let Some(v) = get(env::BREAKER_FAILURES) {
+            s.breaker_failures = v
+                .trim()
+                .parse()
+                .map_err(|_| invalid(env::BREAKER_FAILURES, format!("{v:?} is not a count")))?;
+        }
+        if let Some(v) = get(env::BREAKER_RATIO) {
+            s.breaker_ratio = Some(v.parse().map_err(|e| invalid(env::BREAKER_RATIO, e))?);
+        }
+        if let Some(v) = get(env::BREAKER_OPEN_FOR) {
+            s.breaker_open_for =
+                parse_duration(&v).map_err(|e| invalid(env::BREAKER_OPEN_FOR, e))?;
+        }
+        if let Some(v) = get(env::BREAKER_WHEN_OPEN) {
+            s.breaker_when_open = v.parse().map_err(|e| invalid(env::BREAKER_WHEN_OPEN, e))?;
+        }
         if let Some(v) = get(env::CALL_LIMITS) {
             s.call_limits = v.parse().map_err(|e| invalid(env::CALL_LIMITS, e))?;
         }
@@ -202,6 +253,18 @@ impl RunnerSettings {
             s.until_drained = parse_switch(&v).map_err(|e| invalid(env::RUN_UNTIL_DRAINED, e))?;
         }
         Ok(s)
+    }
+}
+
+impl RunnerSettings {
+    /// The circuit breaker these settings describe.
+    pub fn breaker_policy(&self) -> BreakerPolicy {
+        BreakerPolicy {
+            consecutive: self.breaker_failures,
+            ratio: self.breaker_ratio,
+            open_for: self.breaker_open_for,
+            when_open: self.breaker_when_open,
+        }
     }
 }
 
@@ -380,6 +443,10 @@ mod tests {
             ("HEALTH_LISTEN", "127.0.0.1:9100"),
             ("RUN_UNTIL_DRAINED", "True"),
             ("CALL_LIMITS", "llm:5/s:2"),
+            ("BREAKER_FAILURES", "7"),
+            ("BREAKER_RATIO", "40%/50"),
+            ("BREAKER_OPEN_FOR", "1m"),
+            ("BREAKER_WHEN_OPEN", "report"),
         ];
         let c = RunnerConfig::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(c.repository_url, "http://repo:8000/v1");
@@ -394,6 +461,15 @@ mod tests {
         assert_eq!(s.health_listen, Some("127.0.0.1:9100".parse().unwrap()));
         assert!(s.until_drained);
         assert_eq!(s.call_limits.to_string(), "llm:5/s:2");
+        let breaker = s.breaker_policy();
+        assert_eq!(breaker.consecutive, 7);
+        assert_eq!(
+            breaker.ratio.map(|r| r.to_string()).as_deref(),
+            Some("40%/50")
+        );
+        assert_eq!(breaker.open_for, Duration::from_secs(60));
+        assert_eq!(breaker.when_open, crate::breaker::WhenOpen::Report);
+        assert!(!RunnerSettings::default().breaker_policy().is_on());
         assert!(!RunnerSettings::default().until_drained);
         assert!(!format!("{c:?}").contains("do-not-print-me"));
     }
@@ -411,6 +487,10 @@ mod tests {
             ("HEALTH_LISTEN", "localhost"),
             ("RUN_UNTIL_DRAINED", "sometimes"),
             ("CALL_LIMITS", "llm:fast"),
+            ("BREAKER_FAILURES", "-1"),
+            ("BREAKER_RATIO", "most"),
+            ("BREAKER_OPEN_FOR", "soon"),
+            ("BREAKER_WHEN_OPEN", "panic"),
         ] {
             let vars = [(name, value)];
             let err = RunnerSettings::from_lookup(lookup(&vars)).unwrap_err();

@@ -58,6 +58,7 @@
 //! - [`failure`]: [`RobotFailure`] and its [`FailureKind`]s, [`TransientPolicy`].
 //! - [`runner`]: [`Runner`] and [`RunnerBuilder`]: polling, batches, leases, storage,
 //!   shutdown.
+//! - [`breaker`]: the circuit breaker over transient failures ([`BreakerPolicy`]).
 //! - [`limits`]: [`CallLimit`], [`CallLimits`], [`Limiter`]: rate and at-once limits on the
 //!   robot's own outbound calls, shared by a runner's batches ([`Context::limited`]).
 //! - [`config`]: [`RunnerConfig`] / [`RunnerSettings`] from the environment.
@@ -69,6 +70,7 @@
 
 #![warn(missing_docs)]
 
+pub mod breaker;
 pub mod config;
 pub mod failure;
 pub mod health;
@@ -82,6 +84,7 @@ pub mod runner;
 mod spool;
 pub mod toy;
 
+pub use breaker::BreakerPolicy;
 pub use config::{ConfigError, RunnerConfig, RunnerSettings};
 pub use failure::{FailureKind, RobotFailure, TransientPolicy, WhenExhausted};
 pub use limits::{CallLimit, CallLimits, Limiter};

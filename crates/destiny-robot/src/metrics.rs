@@ -121,6 +121,10 @@ struct Inner {
     poll_samples: Mutex<std::collections::VecDeque<u64>>,
     /// Set once polling stopped for shutdown (`/health` says `draining`).
     draining: AtomicBool,
+    /// The circuit breaker's state: 0 closed, 1 open, 2 probing.
+    circuit_state: Gauge,
+    /// Times the circuit breaker opened.
+    circuit_opened: Counter,
 }
 
 impl Default for Inner {
@@ -195,8 +199,21 @@ impl Default for Inner {
             "Latency of polls for work.",
             poll_duration.clone(),
         );
+        let circuit_state = Gauge::default();
+        registry.register(
+            "circuit_state",
+            "The circuit breaker: 0 closed (taking batches), 1 open, 2 probing.",
+            circuit_state.clone(),
+        );
+        let circuit_opened = counter(
+            &mut registry,
+            "circuit_opened",
+            "Times the circuit breaker opened.",
+        );
         Self {
             registry,
+            circuit_state,
+            circuit_opened,
             batches_completed,
             batches_failed,
             batches_abandoned,
@@ -244,6 +261,8 @@ pub struct MetricsSnapshot {
     pub polls_failed: u64,
     /// Batches being processed now.
     pub in_flight_batches: i64,
+    /// Times the circuit breaker opened.
+    pub circuit_opened: u64,
 }
 
 impl Metrics {
@@ -314,6 +333,14 @@ impl Metrics {
         InFlight(self.clone())
     }
 
+    pub(crate) fn circuit_state(&self, state: i64) {
+        self.0.circuit_state.set(state);
+    }
+
+    pub(crate) fn circuit_opened(&self) {
+        self.0.circuit_opened.inc();
+    }
+
     pub(crate) fn set_draining(&self) {
         self.0.draining.store(true, Ordering::Relaxed);
     }
@@ -342,6 +369,7 @@ impl Metrics {
             polls_empty: self.poll_counter("empty").get(),
             polls_failed: self.poll_counter("error").get(),
             in_flight_batches: i.in_flight.get(),
+            circuit_opened: i.circuit_opened.get(),
         }
     }
 

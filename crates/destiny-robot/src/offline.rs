@@ -100,6 +100,7 @@ where
         batch_id: None,
         cancel: CancellationToken::new(),
         limiters: Limiters::new(&options.call_limits),
+        breaker: None,
     };
     let (report, verdict) =
         process(robot, input, &mut sink, &settings)

@@ -8,6 +8,7 @@
 //! not the batch size.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use destiny_sdk::models::{EnhancementResultEntry, LinkedRobotError, Reference};
@@ -17,6 +18,7 @@ use tokio::io::AsyncWrite;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::breaker::{Breaker, WhenOpen};
 use crate::failure::{FailureKind, TransientPolicy, WhenExhausted};
 use crate::limits::Limiters;
 use crate::robot::{Context, Robot, RobotInfo};
@@ -35,6 +37,8 @@ pub(crate) struct ProcessSettings {
     pub(crate) cancel: CancellationToken,
     /// The limits on the robot's own calls, for its [`Context`].
     pub(crate) limiters: Limiters,
+    /// The runner's circuit breaker (none offline).
+    pub(crate) breaker: Option<Arc<Breaker>>,
 }
 
 /// Counts of what the processing path wrote.
@@ -131,7 +135,7 @@ where
                         input_done = true;
                         if !gathering.is_empty() {
                             let refs = std::mem::take(&mut gathering);
-                            running.push(run_chunk(robot, refs, &ctx, &settings.transient, &info));
+                            running.push(run_chunk(robot, refs, &ctx, settings, &info));
                         }
                     }
                     Some(Err(e)) => return Err(ProcessError::Input(e.into())),
@@ -141,7 +145,7 @@ where
                             gathering.push(*reference);
                             if gathering.len() >= chunk_size {
                                 let refs = std::mem::replace(&mut gathering, Vec::with_capacity(chunk_size));
-                                running.push(run_chunk(robot, refs, &ctx, &settings.transient, &info));
+                                running.push(run_chunk(robot, refs, &ctx, settings, &info));
                             }
                         }
                         Parsed::Invalid(entry) => write_entry(sink, &entry, &mut report).await?,
@@ -231,15 +235,33 @@ async fn run_chunk<R: Robot>(
     robot: &R,
     refs: Vec<Reference>,
     ctx: &Context,
-    policy: &TransientPolicy,
+    settings: &ProcessSettings,
     info: &RobotInfo,
 ) -> ChunkDone {
+    let policy = &settings.transient;
+    let breaker = settings.breaker.as_deref();
     let mut lines: Vec<Option<EnhancementResultEntry>> = vec![None; refs.len()];
     let mut last_error: Vec<String> = vec![String::new(); refs.len()];
     let mut todo: Vec<usize> = (0..refs.len()).collect();
     let mut attempt = 1u32;
     let mut retries = 0u64;
     loop {
+        if let Some(breaker) = breaker.filter(|b| b.is_open()) {
+            match breaker.policy().when_open {
+                WhenOpen::Lapse => {
+                    return ChunkDone::LeaveToLease(format!(
+                        "the circuit breaker is open; {} references left to the lease",
+                        todo.len()
+                    ))
+                }
+                WhenOpen::Report => {
+                    for &i in &todo {
+                        lines[i] = Some(error_line(refs[i].id, CIRCUIT_OPEN.to_owned()));
+                    }
+                    break;
+                }
+            }
+        }
         let attempt_ctx = ctx.with_attempt(attempt);
         let outcomes = if attempt == 1 {
             robot.enhance_batch(&refs, &attempt_ctx).await
@@ -258,7 +280,12 @@ async fn run_chunk<R: Robot>(
         let mut transient = Vec::new();
         for &i in &todo {
             let reference_id = refs[i].id;
-            match outcomes.next() {
+            let outcome = outcomes.next();
+            if let (Some(breaker), Some(outcome)) = (breaker, &outcome) {
+                let transient = matches!(outcome, Err(f) if f.kind() == FailureKind::Transient);
+                breaker.record(!transient);
+            }
+            match outcome {
                 Some(Ok(enhanced)) => lines[i] = Some(enhanced.into_entry(reference_id, info)),
                 Some(Err(failure)) => match failure.kind() {
                     FailureKind::Permanent => {
@@ -317,6 +344,10 @@ async fn run_chunk<R: Robot>(
     }
 }
 
+/// The failure line of a reference the open circuit breaker kept from the robot.
+const CIRCUIT_OPEN: &str =
+    "Not tried: the robot's circuit breaker is open (its service looks unavailable).";
+
 fn error_line(reference_id: Uuid, message: String) -> EnhancementResultEntry {
     EnhancementResultEntry::Error(LinkedRobotError {
         message,
@@ -374,6 +405,7 @@ mod tests {
             batch_id: None,
             cancel: CancellationToken::new(),
             limiters: Limiters::default(),
+            breaker: None,
         };
         let mut sink = JsonlSink::new(Vec::new());
         let (report, verdict) = process(&robot, input, &mut sink, &settings).await.unwrap();

@@ -632,3 +632,100 @@ async fn a_call_limit_is_shared_by_every_batch() {
     s.wait_status(request, "completed").await;
     assert_eq!(ids.len(), 40);
 }
+
+/// The toy robot behind a service that is down (every call a transient failure) until
+/// the test brings it up.
+#[derive(Clone, Default)]
+struct Flaky {
+    up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Robot for Flaky {
+    fn info(&self) -> RobotInfo {
+        ToyRobot::new().info()
+    }
+
+    async fn enhance(&self, reference: &Reference, ctx: &Context) -> Outcome {
+        if !self.up.load(Ordering::SeqCst) {
+            return Err(RobotFailure::transient("service unavailable"));
+        }
+        ToyRobot::new().enhance(reference, ctx).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_circuit_breaker_stops_taking_batches_probes_and_resumes() {
+    let (s, robot, _, _) = seeded(start().await, "breaker", 10).await;
+    let flaky = Flaky::default();
+    let mut settings = destiny_robot::RunnerSettings::default();
+    settings.breaker_failures = 2;
+    settings.breaker_open_for = Duration::from_millis(300);
+    let running = spawn(
+        runner(&s, &robot, flaky.clone())
+            .settings(settings)
+            .poll_interval(Duration::from_millis(25))
+            .batch_size(5)
+            .concurrent_batches(1)
+            .reference_concurrency(1)
+            .lease(minute())
+            .transient_policy(quick_retries(5, WhenExhausted::LinkedError))
+            .until_drained(true),
+    );
+    // Opened by the first batch, then again by a failed probe.
+    eventually("a failed probe", WAIT, || async {
+        running.metrics.snapshot().circuit_opened >= 2
+    })
+    .await;
+    let held = running.metrics.snapshot();
+    assert_eq!(held.polls_batch, 2, "the first batch and one probe");
+    assert_eq!(
+        held.references_failed, 0,
+        "nothing reported failed: left to the leases"
+    );
+    flaky.up.store(true, Ordering::SeqCst);
+    let result = tokio::time::timeout(WAIT, running.run)
+        .await
+        .expect("the runner stops by itself")
+        .unwrap();
+    let Err(RunError::Unfinished(report)) = result else {
+        panic!("batches were left to their leases: {result:?}");
+    };
+    // The first batch took five references and each failed probe one; the last probe
+    // and the batches after it enhanced the rest.
+    let failed_probes = report.circuit_opened - 1;
+    assert!(failed_probes >= 1, "{report:?}");
+    assert_eq!(report.references_enhanced + failed_probes, 5, "{report:?}");
+    assert!(report.batches_abandoned >= 2, "{report:?}");
+    // The first batch and each failed probe's reference wait for their leases.
+    let expired = s.advance_and_expire(Duration::from_secs(61)).await.expired;
+    assert_eq!(expired as u64, 5 + failed_probes, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_can_report_the_references_it_holds() {
+    let (s, robot, ids, request) = seeded(start().await, "breaker reports", 5).await;
+    let mut settings = destiny_robot::RunnerSettings::default();
+    settings.breaker_failures = 1;
+    settings.breaker_open_for = Duration::from_millis(100);
+    settings.breaker_when_open = destiny_robot::breaker::WhenOpen::Report;
+    let running = spawn(
+        runner(&s, &robot, Flaky::default())
+            .settings(settings)
+            .poll_interval(Duration::from_millis(25))
+            .batch_size(5)
+            .reference_concurrency(1)
+            .transient_policy(quick_retries(5, WhenExhausted::LeaveBatchToLease))
+            .until_drained(true),
+    );
+    let report = tokio::time::timeout(WAIT, running.run)
+        .await
+        .expect("the runner stops by itself")
+        .unwrap()
+        .unwrap();
+    // One failure opened it; no reference was tried after that, each was reported.
+    // The probe then found no work, which closed it.
+    assert_eq!(report.circuit_opened, 1);
+    assert_eq!((report.batches_completed, report.references_failed), (1, 5));
+    s.wait_status(request, "failed").await;
+    assert_eq!(ids.len(), 5);
+}

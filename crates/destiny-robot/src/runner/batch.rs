@@ -135,6 +135,7 @@ async fn produce<R: Robot>(
         batch_id: Some(urls.id),
         cancel: cancel.clone(),
         limiters: shared.limiters.clone(),
+        breaker: Some(Arc::clone(&shared.breaker)),
     };
     let (report, verdict) = process(&shared.robot, input, &mut sink, &settings).await?;
     shared.metrics.reference_retries(report.retries);

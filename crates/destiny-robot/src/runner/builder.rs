@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Runner, Shared};
+use crate::breaker::Breaker;
 use crate::config::{env, ConfigError, RunnerConfig, RunnerSettings};
 use crate::failure::TransientPolicy;
 use crate::limits::{CallLimit, Limiters};
@@ -211,6 +212,11 @@ impl<R: Robot> RunnerBuilder<R> {
             });
         }
         let limiters = Limiters::new(&self.settings.call_limits);
+        let metrics = self.metrics.unwrap_or_default();
+        let breaker = Arc::new(Breaker::new(
+            self.settings.breaker_policy(),
+            metrics.clone(),
+        ));
         Ok(Runner {
             shared: Arc::new(Shared {
                 robot: self.robot,
@@ -221,8 +227,9 @@ impl<R: Robot> RunnerBuilder<R> {
                 transient: self.transient,
                 io_attempts: 5,
                 io_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
-                metrics: self.metrics.unwrap_or_default(),
+                metrics,
                 limiters,
+                breaker,
             }),
             shutdown: self.shutdown.unwrap_or_default(),
             abandon: CancellationToken::new(),

@@ -92,6 +92,8 @@ pub(crate) struct Shared<R> {
     metrics: Metrics,
     /// The limits on the robot's own calls, shared by all batches.
     limiters: crate::limits::Limiters,
+    /// The circuit breaker over the robot's transient failures.
+    breaker: Arc<crate::breaker::Breaker>,
 }
 
 /// Runs a [`Robot`] against a repository: polls, renews leases, streams files, uploads,
@@ -250,9 +252,21 @@ async fn poll_loop<R: Robot>(
     let slots = Arc::new(Semaphore::new(shared.settings.concurrent_batches.max(1)));
     let failure_backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut failures = 0u32;
+    // The batch out as the circuit breaker's probe.
+    let mut probe: Option<tokio::task::Id> = None;
     loop {
-        while let Some(done) = tasks.try_join_next() {
-            log_task_end(done, &shared.metrics);
+        while let Some(done) = tasks.try_join_next_with_id() {
+            end_task(done, &mut probe, shared);
+        }
+        if shared.breaker.is_probing() && probe.is_some() {
+            // One probe at a time: wait for its verdict, or for its batch to end
+            // without one.
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = shared.breaker.probe_verdict() => {}
+                Some(done) = tasks.join_next_with_id() => end_task(done, &mut probe, shared),
+            }
+            continue;
         }
         let permit = tokio::select! {
             biased;
@@ -262,17 +276,21 @@ async fn poll_loop<R: Robot>(
                 Err(_) => return Ok(()),
             },
         };
+        // Asked once a batch could be taken: a batch that ended meanwhile may have
+        // opened the breaker.
+        let limit = match shared.breaker.before_poll(shutdown).await {
+            _ if shutdown.is_cancelled() => return Ok(()),
+            Some(probe_size) => probe_size,
+            None => shared.settings.batch_size,
+        };
+        let probing = shared.breaker.is_probing();
         let started = Instant::now();
         // A poll once sent is not cancelled by shutdown: the repository may already have
         // leased a batch for it, which would then sit leased until its lease ran out. Its
         // batch, if any, is in flight like the others and drained with them.
         let polled = shared
             .client
-            .poll_robot_enhancement_batch(
-                shared.robot_id,
-                shared.settings.batch_size,
-                Some(shared.settings.lease),
-            )
+            .poll_robot_enhancement_batch(shared.robot_id, limit, Some(shared.settings.lease))
             .await;
         let latency = started.elapsed();
         let wait = match polled {
@@ -280,17 +298,23 @@ async fn poll_loop<R: Robot>(
                 shared.metrics.poll(Some(true), latency);
                 failures = 0;
                 tracing::debug!(batch_id = %batch.id, poll_ms = latency.as_millis() as u64, "leased a batch");
-                tasks.spawn(batch::run(
+                let task = tasks.spawn(batch::run(
                     Arc::clone(shared),
                     batch,
                     abandon.clone(),
                     permit,
                 ));
+                if probing {
+                    probe = Some(task.id());
+                }
                 continue;
             }
             Ok(None) => {
                 shared.metrics.poll(Some(false), latency);
                 failures = 0;
+                if probing {
+                    shared.breaker.probe_ended(false);
+                }
                 if shared.settings.until_drained {
                     drop(permit);
                     // Work may arrive while batches are in flight (new requests, leases
@@ -302,7 +326,7 @@ async fn poll_loop<R: Robot>(
                     }
                     tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
-                        Some(done) = tasks.join_next() => log_task_end(done, &shared.metrics),
+                        Some(done) = tasks.join_next_with_id() => end_task(done, &mut probe, shared),
                     }
                     continue;
                 }
@@ -375,6 +399,24 @@ async fn join_all(tasks: &mut JoinSet<()>, metrics: &Metrics) {
     while let Some(done) = tasks.join_next().await {
         log_task_end(done, metrics);
     }
+}
+
+/// Ends a batch task: logs it if it failed, and tells the circuit breaker when it was
+/// the probe (a probe that ended with no verdict opens the breaker again).
+fn end_task<R>(
+    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    probe: &mut Option<tokio::task::Id>,
+    shared: &Shared<R>,
+) {
+    let id = match &done {
+        Ok((id, ())) => *id,
+        Err(error) => error.id(),
+    };
+    if *probe == Some(id) {
+        *probe = None;
+        shared.breaker.probe_ended(true);
+    }
+    log_task_end(done.map(|_| ()), &shared.metrics);
 }
 
 /// Logs a batch task that panicked (its lease lapses) or was aborted.
