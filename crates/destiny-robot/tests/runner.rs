@@ -134,6 +134,14 @@ fn renewing(every: Duration) -> impl FnOnce(RunnerBuilder<Gated>) -> RunnerBuild
     move |b| b.lease(minute()).renew_every(every)
 }
 
+/// The runner's result once it stopped by itself (run until drained), within [`WAIT`].
+async fn stopped(running: Running) -> Result<destiny_robot::MetricsSnapshot, RunError> {
+    tokio::time::timeout(WAIT, running.run)
+        .await
+        .expect("the runner stops by itself")
+        .unwrap()
+}
+
 /// Every reference has exactly one toy enhancement.
 async fn assert_one_toy_enhancement_each(s: &Server, ids: &[Uuid]) {
     for id in ids {
@@ -520,11 +528,7 @@ async fn run_until_drained_stops_once_the_work_is_done() {
             .batch_size(10)
             .until_drained(true),
     );
-    let report = tokio::time::timeout(WAIT, running.run)
-        .await
-        .expect("the runner stops by itself")
-        .unwrap()
-        .unwrap();
+    let report = stopped(running).await.unwrap();
     assert_eq!(
         (report.batches_completed, report.references_enhanced),
         (3, 25)
@@ -551,11 +555,7 @@ async fn run_until_drained_waits_for_the_batches_in_flight() {
     .await;
     assert!(!running.run.is_finished(), "a batch is still in flight");
     gated.open();
-    let report = tokio::time::timeout(WAIT, running.run)
-        .await
-        .expect("the runner stops by itself")
-        .unwrap()
-        .unwrap();
+    let report = stopped(running).await.unwrap();
     assert_eq!(
         (report.batches_completed, report.references_enhanced),
         (1, 5)
@@ -575,10 +575,7 @@ async fn run_until_drained_fails_when_a_batch_failed() {
         ..Scripted::default()
     };
     let running = spawn(runner(&s, &robot, scripted).until_drained(true));
-    let result = tokio::time::timeout(WAIT, running.run)
-        .await
-        .expect("the runner stops by itself")
-        .unwrap();
+    let result = stopped(running).await;
     let Err(RunError::Unfinished(report)) = result else {
         panic!("expected Unfinished, got {result:?}");
     };
@@ -621,11 +618,7 @@ async fn a_call_limit_is_shared_by_every_batch() {
         .reference_concurrency(8)
         .call_limit("llm", destiny_robot::CallLimit::new().concurrent(3))
         .until_drained(true);
-    let report = tokio::time::timeout(WAIT, spawn(builder).run)
-        .await
-        .expect("the runner stops by itself")
-        .unwrap()
-        .unwrap();
+    let report = stopped(spawn(builder)).await.unwrap();
     assert_eq!(report.references_enhanced, 40);
     // 16 references could be in the robot's hands at once; 3 calls were.
     assert_eq!(calling.max.load(Ordering::SeqCst), 3);
@@ -683,10 +676,7 @@ async fn the_circuit_breaker_stops_taking_batches_probes_and_resumes() {
         "nothing reported failed: left to the leases"
     );
     flaky.up.store(true, Ordering::SeqCst);
-    let result = tokio::time::timeout(WAIT, running.run)
-        .await
-        .expect("the runner stops by itself")
-        .unwrap();
+    let result = stopped(running).await;
     let Err(RunError::Unfinished(report)) = result else {
         panic!("batches were left to their leases: {result:?}");
     };
@@ -717,11 +707,7 @@ async fn an_open_circuit_can_report_the_references_it_holds() {
             .transient_policy(quick_retries(5, WhenExhausted::LeaveBatchToLease))
             .until_drained(true),
     );
-    let report = tokio::time::timeout(WAIT, running.run)
-        .await
-        .expect("the runner stops by itself")
-        .unwrap()
-        .unwrap();
+    let report = stopped(running).await.unwrap();
     // One failure opened it; no reference was tried after that, each was reported.
     // The probe then found no work, which closed it.
     assert_eq!(report.circuit_opened, 1);
