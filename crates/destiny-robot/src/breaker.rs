@@ -104,14 +104,10 @@ pub struct BreakerPolicy {
 }
 
 impl Default for BreakerPolicy {
-    /// Off; open for 30 s; held references lapse.
+    /// As [`RunnerSettings::default`](crate::RunnerSettings) has it: off, open for 30 s,
+    /// held references lapse.
     fn default() -> Self {
-        Self {
-            consecutive: 0,
-            ratio: None,
-            open_for: Duration::from_secs(30),
-            when_open: WhenOpen::Lapse,
-        }
+        crate::RunnerSettings::default().breaker_policy()
     }
 }
 
@@ -247,9 +243,9 @@ impl Breaker {
         );
     }
 
-    /// Called by the poll loop before a poll: `None` to poll as usual; `Some(1)` to poll
-    /// for a one-reference probe batch (the breaker is now probing). Waits while open,
-    /// and while a probe is out; answers `None` at once when `stop` is cancelled.
+    /// Called by the poll loop before a poll, with no probe batch out: `None` to poll as
+    /// usual; `Some(1)` to poll for a one-reference probe batch (the breaker is now
+    /// probing). Waits while open; answers `None` at once when `stop` is cancelled.
     pub(crate) async fn before_poll(
         &self,
         stop: &tokio_util::sync::CancellationToken,
@@ -272,12 +268,9 @@ impl Breaker {
                         _ = phase.changed() => {}
                     }
                 }
-                Phase::Probing => {
-                    tokio::select! {
-                        () = stop.cancelled() => return None,
-                        _ = phase.changed() => {}
-                    }
-                }
+                // No probe batch is out (the poll loop waits for one that is): the
+                // probe's poll failed or found nothing yet, so poll for one again.
+                Phase::Probing => return Some(1),
             }
         }
     }
@@ -386,6 +379,10 @@ mod tests {
         b.record(false);
         assert!(b.is_open(), "the probe failed");
         assert_eq!(b.before_poll(&stop).await, Some(1));
+        // A probe whose poll failed is asked for again at once, not waited on.
+        let asked = Instant::now();
+        assert_eq!(b.before_poll(&stop).await, Some(1));
+        assert_eq!(asked.elapsed(), Duration::ZERO);
         b.record(true);
         assert_eq!(b.before_poll(&stop).await, None, "closed again");
         assert_eq!(b.metrics.snapshot().circuit_opened, 2);

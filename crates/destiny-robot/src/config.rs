@@ -74,6 +74,8 @@ pub mod defaults {
     pub const BREAKER_OPEN_FOR: &str = "30s";
     /// `BREAKER_WHEN_OPEN`.
     pub const BREAKER_WHEN_OPEN: &str = "lapse";
+    /// `RUN_UNTIL_DRAINED`.
+    pub const RUN_UNTIL_DRAINED: &str = "false";
 }
 
 /// A variable that is missing or does not parse.
@@ -137,7 +139,7 @@ pub struct RunnerSettings {
     /// Stop once a poll finds no work and no batch is in flight, failing if a batch
     /// failed or was given up (for scheduled jobs; by default the runner polls until
     /// stopped). The variable takes true/false, 1/0, yes/no or on/off.
-    #[cfg_attr(feature = "cli", arg(long, env = env::RUN_UNTIL_DRAINED, value_parser = parse_switch, num_args = 0..=1, default_missing_value = "true", default_value = "false"))]
+    #[cfg_attr(feature = "cli", arg(long, env = env::RUN_UNTIL_DRAINED, value_parser = parse_switch, num_args = 0..=1, default_missing_value = "true", default_value = defaults::RUN_UNTIL_DRAINED))]
     pub until_drained: bool,
     /// Limits on the robot's own outbound calls, shared by all its batches, e.g.
     /// `llm:5/s:4 crossref:50/s db::8` (`NAME:RATE/s[:AT_ONCE]` or `NAME::AT_ONCE`); the robot
@@ -174,12 +176,12 @@ impl Default for RunnerSettings {
             poll_interval: parse_duration(defaults::POLL_INTERVAL).unwrap_or_default(),
             shutdown_grace: parse_duration(defaults::SHUTDOWN_GRACE).unwrap_or_default(),
             health_listen: None,
-            until_drained: false,
+            until_drained: parse_switch(defaults::RUN_UNTIL_DRAINED).unwrap_or_default(),
             call_limits: CallLimits::default(),
-            breaker_failures: 0,
+            breaker_failures: defaults::BREAKER_FAILURES.parse().unwrap_or_default(),
             breaker_ratio: None,
             breaker_open_for: parse_duration(defaults::BREAKER_OPEN_FOR).unwrap_or_default(),
-            breaker_when_open: WhenOpen::default(),
+            breaker_when_open: defaults::BREAKER_WHEN_OPEN.parse().unwrap_or_default(),
         }
     }
 }
@@ -416,6 +418,10 @@ mod tests {
         assert!(parse_positive::<usize>(defaults::REFERENCE_CONCURRENCY).is_ok());
         assert!(parse_duration(defaults::POLL_INTERVAL).is_ok_and(|d| !d.is_zero()));
         assert!(parse_duration(defaults::SHUTDOWN_GRACE).is_ok_and(|d| !d.is_zero()));
+        assert_eq!(parse_switch(defaults::RUN_UNTIL_DRAINED), Ok(false));
+        assert_eq!(defaults::BREAKER_FAILURES.parse::<u32>(), Ok(0));
+        assert!(parse_duration(defaults::BREAKER_OPEN_FOR).is_ok_and(|d| !d.is_zero()));
+        assert!(defaults::BREAKER_WHEN_OPEN.parse::<WhenOpen>().is_ok());
         let s = RunnerSettings::default();
         assert_eq!(
             (s.batch_size, s.concurrent_batches, s.reference_concurrency),

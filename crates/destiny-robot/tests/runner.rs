@@ -626,11 +626,21 @@ async fn a_call_limit_is_shared_by_every_batch() {
     assert_eq!(ids.len(), 40);
 }
 
-/// The toy robot behind a service that is down (every call a transient failure) until
-/// the test brings it up.
-#[derive(Clone, Default)]
+/// The toy robot behind a service that is down (every call a transient failure) for its
+/// first `down_for` calls, and up after.
+#[derive(Clone)]
 struct Flaky {
-    up: Arc<std::sync::atomic::AtomicBool>,
+    down_for: usize,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Flaky {
+    fn down_for(calls: usize) -> Self {
+        Self {
+            down_for: calls,
+            calls: Arc::default(),
+        }
+    }
 }
 
 impl Robot for Flaky {
@@ -639,7 +649,7 @@ impl Robot for Flaky {
     }
 
     async fn enhance(&self, reference: &Reference, ctx: &Context) -> Outcome {
-        if !self.up.load(Ordering::SeqCst) {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.down_for {
             return Err(RobotFailure::transient("service unavailable"));
         }
         ToyRobot::new().enhance(reference, ctx).await
@@ -649,10 +659,13 @@ impl Robot for Flaky {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_circuit_breaker_stops_taking_batches_probes_and_resumes() {
     let (s, robot, _, _) = seeded(start().await, "breaker", 10).await;
-    let flaky = Flaky::default();
+    // One reference at a time, so the calls come in a known order: the first batch's
+    // first reference fails twice (the breaker opens; the batch is left to its lease),
+    // the first probe's reference fails once (it opens again), the second probe works.
+    let flaky = Flaky::down_for(3);
     let mut settings = destiny_robot::RunnerSettings::default();
     settings.breaker_failures = 2;
-    settings.breaker_open_for = Duration::from_millis(300);
+    settings.breaker_open_for = Duration::from_millis(50);
     let running = spawn(
         runner(&s, &robot, flaky.clone())
             .settings(settings)
@@ -664,31 +677,26 @@ async fn the_circuit_breaker_stops_taking_batches_probes_and_resumes() {
             .transient_policy(quick_retries(5, WhenExhausted::LinkedError))
             .until_drained(true),
     );
-    // Opened by the first batch, then again by a failed probe.
-    eventually("a failed probe", WAIT, || async {
-        running.metrics.snapshot().circuit_opened >= 2
-    })
-    .await;
-    let held = running.metrics.snapshot();
-    assert_eq!(held.polls_batch, 2, "the first batch and one probe");
-    assert_eq!(
-        held.references_failed, 0,
-        "nothing reported failed: left to the leases"
-    );
-    flaky.up.store(true, Ordering::SeqCst);
     let result = stopped(running).await;
     let Err(RunError::Unfinished(report)) = result else {
         panic!("batches were left to their leases: {result:?}");
     };
-    // The first batch took five references and each failed probe one; the last probe
-    // and the batches after it enhanced the rest.
-    let failed_probes = report.circuit_opened - 1;
-    assert!(failed_probes >= 1, "{report:?}");
-    assert_eq!(report.references_enhanced + failed_probes, 5, "{report:?}");
-    assert!(report.batches_abandoned >= 2, "{report:?}");
-    // The first batch and each failed probe's reference wait for their leases.
+    assert_eq!(report.circuit_opened, 2, "{report:?}");
+    assert_eq!(
+        report.polls_batch, 4,
+        "the first batch, two probes, then one batch of the last three: {report:?}"
+    );
+    assert_eq!(
+        report.references_failed, 0,
+        "nothing reported failed: left to the leases"
+    );
+    // No call while open: three failed, then the second probe's and the last three.
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 7);
+    assert_eq!(report.references_enhanced, 4, "{report:?}");
+    assert_eq!(report.batches_abandoned, 2, "{report:?}");
+    // The first batch and the failed probe's reference wait for their leases.
     let expired = s.advance_and_expire(Duration::from_secs(61)).await.expired;
-    assert_eq!(expired as u64, 5 + failed_probes, "{report:?}");
+    assert_eq!(expired, 6, "{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -699,7 +707,7 @@ async fn an_open_circuit_can_report_the_references_it_holds() {
     settings.breaker_open_for = Duration::from_millis(100);
     settings.breaker_when_open = destiny_robot::breaker::WhenOpen::Report;
     let running = spawn(
-        runner(&s, &robot, Flaky::default())
+        runner(&s, &robot, Flaky::down_for(usize::MAX))
             .settings(settings)
             .poll_interval(Duration::from_millis(25))
             .batch_size(5)

@@ -278,12 +278,12 @@ async fn poll_loop<R: Robot>(
         };
         // Asked once a batch could be taken: a batch that ended meanwhile may have
         // opened the breaker.
-        let limit = match shared.breaker.before_poll(shutdown).await {
-            _ if shutdown.is_cancelled() => return Ok(()),
-            Some(probe_size) => probe_size,
-            None => shared.settings.batch_size,
-        };
-        let probing = shared.breaker.is_probing();
+        let probe_size = shared.breaker.before_poll(shutdown).await;
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        let probing = probe_size.is_some();
+        let limit = probe_size.unwrap_or(shared.settings.batch_size);
         let started = Instant::now();
         // A poll once sent is not cancelled by shutdown: the repository may already have
         // leased a batch for it, which would then sit leased until its lease ran out. Its
