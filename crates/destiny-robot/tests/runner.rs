@@ -584,11 +584,38 @@ async fn run_until_drained_fails_when_a_batch_failed() {
 }
 
 /// The toy robot, calling a pretend outbound service ("llm") for each reference in its
-/// turn, and counting the calls in flight at once.
-#[derive(Clone, Default)]
+/// turn, and counting the calls in flight at once. The first calls are held until
+/// `LIMIT` are in at once and one more reference has reached the limiter, so the count
+/// does not depend on how quickly a loaded machine starts them: a looser limit would let
+/// that one in too.
+#[derive(Clone)]
 struct Calling {
+    entered: Arc<AtomicUsize>,
     now: Arc<AtomicUsize>,
     max: Arc<AtomicUsize>,
+    reached: Arc<watch::Sender<bool>>,
+}
+
+impl Calling {
+    const LIMIT: usize = 3;
+
+    fn new() -> Self {
+        Self {
+            entered: Arc::default(),
+            now: Arc::default(),
+            max: Arc::default(),
+            reached: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Lets the held calls go once the limit is full and a reference waits behind it.
+    fn release_when_queued(&self) {
+        if self.now.load(Ordering::SeqCst) >= Self::LIMIT
+            && self.entered.load(Ordering::SeqCst) > Self::LIMIT
+        {
+            self.reached.send_replace(true);
+        }
+    }
 }
 
 impl Robot for Calling {
@@ -597,10 +624,13 @@ impl Robot for Calling {
     }
 
     async fn enhance(&self, reference: &Reference, ctx: &Context) -> Outcome {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        self.release_when_queued();
         ctx.limited("llm", async {
             let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
             self.max.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.release_when_queued();
+            let _ = self.reached.subscribe().wait_for(|reached| *reached).await;
             self.now.fetch_sub(1, Ordering::SeqCst);
         })
         .await;
@@ -611,12 +641,15 @@ impl Robot for Calling {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_limit_is_shared_by_every_batch() {
     let (s, robot, ids, request) = seeded(start().await, "limited", 40).await;
-    let calling = Calling::default();
+    let calling = Calling::new();
     let builder = runner(&s, &robot, calling.clone())
         .batch_size(10)
         .concurrent_batches(2)
         .reference_concurrency(8)
-        .call_limit("llm", destiny_robot::CallLimit::new().concurrent(3))
+        .call_limit(
+            "llm",
+            destiny_robot::CallLimit::new().concurrent(Calling::LIMIT),
+        )
         .until_drained(true);
     let report = stopped(spawn(builder)).await.unwrap();
     assert_eq!(report.references_enhanced, 40);
