@@ -36,6 +36,7 @@ on_both_backends!(
     concurrent_expiry_passes_retry_each_enhancement_once,
     a_poll_during_a_large_import_does_not_wait_for_it,
     a_large_import_is_all_or_nothing,
+    two_imports_naming_one_reference_store_one_of_them_whole,
 );
 
 /// Concurrent clients of one robot.
@@ -525,6 +526,7 @@ async fn a_poll_during_a_large_import_does_not_wait_for_it(backend: Backend) {
     // The first chunk is committed (an event of the server's): then poll.
     tokio::time::timeout(DEADLINE, async {
         while stored().await == SEEDED {
+            want_the_writer(&s).await;
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     })
@@ -543,6 +545,13 @@ async fn a_poll_during_a_large_import_does_not_wait_for_it(backend: Backend) {
     );
     assert_eq!(import.await.expect("the import task"), 201);
     assert_eq!(stored().await, SEEDED + IMPORTED);
+}
+
+/// Waits for the writer, as a robot's claim would, and commits nothing: an import holding
+/// it commits what it wrote and gives the writer up at its next step.
+async fn want_the_writer(s: &Server) {
+    let turn = s.state.db.begin_write().await.expect("the writer");
+    turn.commit().await.expect("an empty commit");
 }
 
 /// A large import stays all or nothing though it is written in several transactions: a
@@ -575,6 +584,9 @@ async fn a_large_import_is_all_or_nothing(backend: Backend) {
     let mut most = 0;
     while !import.is_finished() {
         most = most.max(count().await);
+        if most <= 1 {
+            want_the_writer(&s).await;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let status = import.await.expect("the import task");
@@ -587,5 +599,28 @@ async fn a_large_import_is_all_or_nothing(backend: Backend) {
         count().await,
         1,
         "the committed transactions were removed again"
+    );
+}
+
+/// Two large imports posted at once whose last lines name the same new reference: one
+/// is stored whole (201) and the other is refused with a 409 naming a reference, nothing
+/// of it kept, whether it lost before writing or in a transaction once both were writing.
+async fn two_imports_naming_one_reference_store_one_of_them_whole(backend: Backend) {
+    const LINES: usize = 10_000;
+    let s = start(backend).await;
+    let pool = s.db.pool().await;
+    let shared = Uuid::new_v4();
+    let body = |first: usize| format!("{}{}", open_alex_lines(first, LINES), json!({"id": shared}));
+    let (a, b) = (
+        spawn_import(&s, body(30_000_000)),
+        spawn_import(&s, body(40_000_000)),
+    );
+    let mut statuses = [a.await.expect("an import"), b.await.expect("an import")];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "one stored, one refused");
+    assert_eq!(
+        stored_references(&pool).await,
+        LINES as i64 + 1,
+        "the refused import left nothing behind"
     );
 }

@@ -72,7 +72,7 @@ impl Db {
         .bind(automation.robot_id.to_string())
         .bind(query_text(automation))
         .bind(now_us)
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(|e| duplicate(e, automation.robot_id))?;
         Ok(RobotAutomation {
@@ -96,7 +96,7 @@ impl Db {
             .bind(automation.robot_id.to_string())
             .bind(query_text(automation))
             .bind(id.to_string())
-            .execute(self.writer())
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(|e| duplicate(e, automation.robot_id))?;
         if done.rows_affected() == 0 {

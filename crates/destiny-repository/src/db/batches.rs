@@ -112,7 +112,7 @@ impl Db {
     ) -> Result<Option<Claimed>, ApiError> {
         let id = Uuid::new_v4();
         let (reference_file, result_file) = batch_files(id);
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO batches (id, robot_id, reference_file, result_file, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -203,7 +203,7 @@ impl Db {
     /// Database errors (the rows then stay leased until their lease runs out, and the
     /// expiry job retries them).
     pub async fn release_claim(&self, batch: Uuid, now_us: i64) -> Result<u64, ApiError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let released = sqlx::query(&Transition::RELEASE.update(
             "batch_id = NULL, expires_at = NULL, updated_at = $2",
             "batch_id = $1",
@@ -267,7 +267,7 @@ impl Db {
         .bind(expires_us)
         .bind(now_us)
         .bind(id.to_string())
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(ApiError::Conflict(
@@ -305,7 +305,7 @@ impl Db {
             None => (Transition::SUBMIT, Submitted::Importing),
         };
         let to = transition.to();
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(&transition.update("updated_at = $1", "batch_id = $2"))
             .bind(now_us)
             .bind(id.to_string())

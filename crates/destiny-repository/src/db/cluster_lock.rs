@@ -59,7 +59,7 @@ impl Db {
         if self.backend() == Backend::Sqlite {
             return Ok(Some(ClusterLock { held: None }));
         }
-        let mut conn = self.writer().acquire().await?;
+        let mut conn = self.write_conn().await?;
         let advisory = key.advisory_key();
         let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(advisory)

@@ -36,7 +36,7 @@ impl Db {
         now_us: i64,
         batch: Option<Uuid>,
     ) -> Result<ExpiryReport, ApiError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         let batch_filter = if batch.is_some() {
             "AND batch_id = $2"
         } else {

@@ -78,7 +78,7 @@ impl Db {
         now_us: i64,
         lease_until_us: i64,
     ) -> Result<Option<TakenImport>, ApiError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Concurrent workers on PostgreSQL skip the rows another one is taking; SQLite's
         // single writer connection keeps them apart by itself.
         let lock = match self.backend() {
@@ -144,7 +144,7 @@ impl Db {
     ) -> Result<bool, ApiError> {
         let sql = update_held("import_lease_until = $1", 1);
         let query = sqlx::query(&sql).bind(lease_until_us);
-        let done = held_by(query, taken).execute(self.writer()).await?;
+        let done = held_by(query, taken).execute(&mut *self.write_conn().await?).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -159,7 +159,7 @@ impl Db {
             "UPDATE batches SET import_lease_until = 0 \
              WHERE import_state = 'running' AND import_lease_until > 0",
         )
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -182,7 +182,7 @@ impl Db {
         );
         let why = crate::text::storable_message(why);
         let query = sqlx::query(&sql).bind(not_before_us).bind(why.as_ref());
-        held_by(query, taken).execute(self.writer()).await?;
+        held_by(query, taken).execute(&mut *self.write_conn().await?).await?;
         Ok(())
     }
 
@@ -201,7 +201,7 @@ impl Db {
         validation_file: Option<&str>,
         now_us: i64,
     ) -> Result<u64, ApiError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Fenced: only an import this worker still holds is failed (its pending
         // enhancements with it); another worker's, or a finished one, is left alone.
         let batch = taken.batch;
@@ -268,7 +268,7 @@ impl Db {
         now_us: i64,
     ) -> Result<Option<(std::collections::HashSet<Uuid>, u64, u64)>, ApiError> {
         let batch = taken.batch;
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         // First, and fenced: the import ends `done` only if this attempt still holds it.
         // On PostgreSQL the row lock also keeps a worker taking it over waiting until
         // this transaction ends (and then finds it done).

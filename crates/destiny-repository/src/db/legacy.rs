@@ -60,7 +60,7 @@ impl Db {
         // `processing` on their way (claimed into the batch, then moved on).
         let batch = Uuid::new_v4();
         let (reference_file, result_file) = request_files(request);
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO batches (id, robot_id, source, reference_file, result_file, error, \
              import_state, request_id, created_at) \

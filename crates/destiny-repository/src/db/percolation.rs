@@ -70,7 +70,7 @@ impl Db {
     /// # Errors
     /// Database errors.
     pub async fn enqueue_percolation(&self, trigger: &Trigger, now_us: i64) -> Result<(), ApiError> {
-        enqueue(self.writer(), trigger, now_us).await
+        enqueue(&mut *self.write_conn().await?, trigger, now_us).await
     }
 
     /// Whether anything is queued for matching (one probe; the queue is usually empty).
@@ -109,7 +109,7 @@ impl Db {
             .bind(now_us.saturating_add(HOLD_US))
             .bind(id.to_string())
             .bind(now_us)
-            .execute(self.writer())
+            .execute(&mut *self.write_conn().await?)
             .await?;
             if taken.rows_affected() == 0 {
                 continue;

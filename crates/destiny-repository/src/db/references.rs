@@ -5,7 +5,8 @@ use destiny_sdk::models::{
     Visibility,
 };
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Row, Transaction};
+use sqlx::any::AnyArguments;
+use sqlx::{Any, AnyConnection, Arguments, Row, Transaction};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -16,19 +17,22 @@ use crate::error::ApiError;
 /// How many ids go in one `IN (...)` list.
 const CHUNK: usize = 500;
 
-/// How long one transaction of an import may hold the writer: a robot's claim waiting
-/// for SQLite's only writer waits about this long at most.
-pub const IMPORT_TURN: std::time::Duration = std::time::Duration::from_millis(200);
+/// How long one transaction of an import may hold SQLite's writer when nobody else waits
+/// for it. Each commit writes every page the transaction changed, and an import's index
+/// pages are random (ids are random UUIDs), so a longer transaction writes such a page
+/// once for more of its rows. Whoever waits for the writer meanwhile (a robot's claim)
+/// ends the turn at the next step instead ([`Db::writer_wanted`]).
+pub const SQLITE_IMPORT_TURN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The same on PostgreSQL, where a commit costs little and writers do not wait for each
+/// other: short, so an import's references can be read soon after they are written.
+pub const POSTGRES_IMPORT_TURN: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Transactions an import writes at the same time on PostgreSQL.
 const IMPORT_WRITERS: usize = 2;
 
-/// References written between two checks of [`IMPORT_TURN`].
+/// References written between two checks of the turn ([`SQLITE_IMPORT_TURN`]).
 const IMPORT_STEP: usize = 250;
-
-/// Ids per `IN (...)` list when an import checks for stored ids: SQLite's cost of binding
-/// grows with the square of a statement's parameters, so short lists, many of them.
-const LOOKUP_CHUNK: usize = 50;
 
 /// The 409 of an import whose reference exists already.
 fn exists(id: Uuid) -> ApiError {
@@ -119,6 +123,51 @@ fn wire_pieces(e: &Enhancement, id: Uuid, created_at: DateTime) -> Result<(Strin
     }
 }
 
+/// Binds the 13 values of an `enhancements` row (in the order of [`ENHANCEMENT_COLUMNS`])
+/// to `args`: `e` stored as `form`, with id `id`, stored at `created_at` (`now_us`).
+///
+/// # Errors
+/// [`ApiError::Internal`] if a value cannot be bound or the line cannot be written (never).
+fn bind_enhancement(
+    args: &mut AnyArguments<'static>,
+    e: &Enhancement,
+    form: StoredForm,
+    id: Uuid,
+    created_at: &DateTime,
+    now_us: i64,
+) -> Result<(), ApiError> {
+    let (head, tail) = wire_pieces(e, id, created_at.clone())?;
+    let internal = |err: sqlx::error::BoxDynError| ApiError::Internal(err.to_string());
+    args.add(id.to_string()).map_err(internal)?;
+    args.add(e.reference_id.to_string()).map_err(internal)?;
+    args.add(e.source.clone()).map_err(internal)?;
+    args.add(e.visibility.as_str()).map_err(internal)?;
+    args.add(e.robot_version.clone()).map_err(internal)?;
+    args.add(form.derived).map_err(internal)?;
+    args.add(form.content).map_err(internal)?;
+    args.add(form.fingerprint).map_err(internal)?;
+    args.add(now_us).map_err(internal)?;
+    args.add(e.supersedes.map(|t| t.to_string())).map_err(internal)?;
+    args.add(e.content.enhancement_type().to_owned()).map_err(internal)?;
+    args.add(head).map_err(internal)?;
+    args.add(tail).map_err(internal)
+}
+
+/// The columns [`bind_enhancement`] binds, in its order.
+const ENHANCEMENT_COLUMNS: &str = "id, reference_id, source, visibility, robot_version, \
+    derived_from, content, fingerprint, created_at, supersedes, enhancement_type, wire_head, \
+    wire_tail";
+
+/// The `INSERT` of `rows` enhancement rows on `backend`, an identical one (a duplicate)
+/// skipped.
+fn insert_enhancements_sql(backend: Backend, rows: usize) -> String {
+    let values = insert_values(backend, rows, 13);
+    format!(
+        "INSERT INTO enhancements ({ENHANCEMENT_COLUMNS}) VALUES {values} \
+         ON CONFLICT (reference_id, fingerprint) DO NOTHING"
+    )
+}
+
 /// Enhancement rows per `INSERT` (13 parameters each; [`insert_values`] keeps binding them
 /// linear on SQLite).
 const INSERT_ROWS: usize = 200;
@@ -164,37 +213,15 @@ pub async fn insert_enhancements(
         .collect();
     let sqls: Vec<String> = chunks
         .iter()
-        .map(|(chunk, _)| {
-            let values = insert_values(Backend::of(tx), chunk.len(), 13);
-            format!(
-                "INSERT INTO enhancements (id, reference_id, source, visibility, robot_version, \
-                 derived_from, content, fingerprint, created_at, supersedes, enhancement_type, \
-                 wire_head, wire_tail) VALUES {values} \
-                 ON CONFLICT (reference_id, fingerprint) DO NOTHING"
-            )
-        })
+        .map(|(chunk, _)| insert_enhancements_sql(Backend::of(tx), chunk.len()))
         .collect();
     let statement = |k: usize| -> Result<Query<'_>, ApiError> {
-        let mut q = sqlx::query(&sqls[k]);
+        let mut args = AnyArguments::default();
         let (chunk, ids) = chunks[k];
         for ((e, form), id) in chunk.iter().zip(ids) {
-            let (head, tail) = wire_pieces(e, *id, created_at.clone())?;
-            q = q
-                .bind(id.to_string())
-                .bind(e.reference_id.to_string())
-                .bind(e.source.clone())
-                .bind(e.visibility.as_str())
-                .bind(e.robot_version.clone())
-                .bind(form.derived.clone())
-                .bind(form.content.as_str())
-                .bind(form.fingerprint.as_str())
-                .bind(now_us)
-                .bind(e.supersedes.map(|t| t.to_string()))
-                .bind(e.content.enhancement_type().to_owned())
-                .bind(head)
-                .bind(tail);
+            bind_enhancement(&mut args, e, (*form).clone(), *id, &created_at, now_us)?;
         }
-        Ok(q)
+        Ok(sqlx::query_with(&sqls[k], args))
     };
     let mut next = (!chunks.is_empty()).then(|| statement(0)).transpose()?;
     for (k, (chunk, ids)) in chunks.iter().enumerate() {
@@ -306,12 +333,14 @@ impl Db {
     /// A large import must not hold the writer (SQLite's only one) for its whole length,
     /// or robots' polls wait behind it: the ids are checked first (repeated in the body,
     /// or already stored: 409 before anything is written), then the references are
-    /// written in chunks, each its own transaction holding the writer for about
-    /// [`IMPORT_TURN`], so a claim can take the writer between two chunks
-    /// (`IMPORT_WRITERS` chunks at a time on PostgreSQL). Should a chunk fail all the
-    /// same (a concurrent import took one of the ids meanwhile, the disk filled up), the
-    /// chunks already written are deleted before the error is returned. While an import runs, the
-    /// references of its written chunks can already be read.
+    /// written in chunks, each its own transaction holding the writer for at most
+    /// [`SQLITE_IMPORT_TURN`] ([`POSTGRES_IMPORT_TURN`], `IMPORT_WRITERS` chunks at a
+    /// time) and ending early when another caller waits for the writer, so a claim takes
+    /// the writer after one step (`IMPORT_STEP` references). After each commit the WAL is
+    /// copied back in the background ([`Db::checkpoint_behind`]). Should a chunk fail all
+    /// the same (a concurrent import took one of the ids meanwhile, the disk filled up),
+    /// the chunks already written are deleted before the error is returned. While an
+    /// import runs, the references of its written chunks can already be read.
     ///
     /// # Errors
     /// 409 when a reference id exists already or is repeated; database errors.
@@ -364,32 +393,41 @@ impl Db {
                 let mut left = refs.lock().unwrap_or_else(|p| p.into_inner());
                 left.by_ref().take(IMPORT_STEP).collect()
             };
-            tokio::task::spawn_blocking(move || Step::of(refs))
+            let backend = self.backend();
+            tokio::task::spawn_blocking(move || Step::of(refs, backend, now_us))
         };
         let made = |joined: Result<Result<Step, ApiError>, tokio::task::JoinError>| {
             joined.map_err(|e| ApiError::Internal(format!("preparing an import failed: {e}")))?
         };
+        let turn = match self.backend() {
+            Backend::Sqlite => SQLITE_IMPORT_TURN,
+            Backend::Postgres => POSTGRES_IMPORT_TURN,
+        };
         let mut step = made(next().await)?;
-        while !step.rows.is_empty() {
-            let mut tx = self.writer().begin().await?;
+        while !step.ids.is_empty() {
+            let mut tx = self.begin_write().await?;
             // Timed from when the writer is ours (waiting for it is not our turn), and at
             // least one step per turn, so an import always moves on.
             let started = std::time::Instant::now();
             let mut chunk_ids = Vec::new();
             loop {
-                let (written, following) = tokio::join!(step.write(&mut tx, now_us), next());
+                chunk_ids.extend(step.ids.iter().copied());
+                let (written, following) = tokio::join!(step.write(&mut tx), next());
                 if let Err(e) = written {
                     // The others stop at their next step: nothing more is written.
                     *refs.lock().unwrap_or_else(|p| p.into_inner()) = Vec::new().into_iter();
                     return Err(e);
                 }
-                chunk_ids.extend(step.rows.iter().map(|(id, ..)| *id));
                 step = made(following)?;
-                if started.elapsed() >= IMPORT_TURN || step.rows.is_empty() {
+                if step.ids.is_empty()
+                    || started.elapsed() >= turn
+                    || self.writer_wanted()
+                {
                     break;
                 }
             }
             tx.commit().await?;
+            self.checkpoint_behind();
             written
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -401,8 +439,9 @@ impl Db {
     /// The first of `ids` already stored, if any.
     async fn first_stored(&self, ids: &[Uuid]) -> Result<Option<Uuid>, ApiError> {
         let mut conn = self.reader().acquire().await?;
-        for chunk in ids.chunks(LOOKUP_CHUNK) {
-            if let Some(id) = stored_refs(&mut *conn, chunk).await?.into_iter().next() {
+        for chunk in ids.chunks(CHUNK) {
+            let stored = stored_refs(&mut *conn, self.backend(), chunk).await?;
+            if let Some(id) = stored.into_iter().next() {
                 return Ok(Some(id));
             }
         }
@@ -412,7 +451,7 @@ impl Db {
     /// Removes the references `ids` and their enhancements (an import undone).
     async fn delete_references(&self, ids: &[Uuid]) -> Result<(), ApiError> {
         for chunk in ids.chunks(CHUNK) {
-            let mut tx = self.writer().begin().await?;
+            let mut tx = self.begin_write().await?;
             for table_column in [
                 "enhancements WHERE reference_id",
                 "reference_identifiers WHERE reference_id",
@@ -555,158 +594,178 @@ impl Db {
     }
 }
 
-/// Rows of `refs` or `reference_identifiers` per statement (4 or 5 values each). The check
-/// for stored ids before each `refs` statement binds an `IN` list of named parameters,
-/// whose binding on SQLite costs the square of their number, so a statement is kept to 50.
-const ROWS_OF_FOUR: usize = 50;
-
-/// A `refs` row: id, visibility, identifiers JSON, and the reference's line without its
-/// enhancements (the reference file's piece).
-type RefRow<'a> = (Uuid, &'a str, Option<String>, String);
-
-/// Writes the `refs` rows in `tx`, refusing an id already stored, or twice in `rows`, with
-/// a 409 naming it.
-async fn insert_refs(
-    tx: &mut Transaction<'static, Any>,
-    rows: &[RefRow<'_>],
-    now_us: i64,
-) -> Result<(), ApiError> {
-    let mut seen = std::collections::HashSet::with_capacity(rows.len());
-    if let Some((id, ..)) = rows.iter().find(|(id, ..)| !seen.insert(*id)) {
-        return Err(exists(*id));
-    }
-    for chunk in rows.chunks(ROWS_OF_FOUR) {
-        let ids: Vec<Uuid> = chunk.iter().map(|(id, ..)| *id).collect();
-        let stored = stored_refs(&mut **tx, &ids).await?;
-        if let Some(id) = ids.iter().find(|id| stored.contains(id)) {
-            return Err(exists(*id));
-        }
-        let values = insert_values(Backend::of(tx), chunk.len(), 5);
-        let sql = format!(
-            "INSERT INTO refs (id, visibility, identifiers, created_at, wire) VALUES {values}"
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, visibility, identifiers, wire) in chunk {
-            q = q
-                .bind(id.to_string())
-                .bind(*visibility)
-                .bind(identifiers.clone())
-                .bind(now_us)
-                .bind(wire.as_str());
-        }
-        q.execute(&mut **tx).await.map_err(|e| match ApiError::from(e) {
-            // Stored since the check above, by an import running at the same time.
-            ApiError::Conflict(_) => ApiError::Conflict(format!(
-                "References of this import (from {}) were imported at the same time by \
-                 another request.",
-                ids[0]
-            )),
-            other => other,
-        })?;
-    }
-    Ok(())
-}
-
-/// A row of `reference_identifiers`: reference, type, `other` name, value.
-type IdentifierRow = (Uuid, String, Option<String>, String);
+/// Rows of `refs` or `reference_identifiers` per statement (5 or 4 values each).
+const REF_ROWS: usize = 200;
 
 /// One identifier of a reference as [`Db::references_by_identifiers`] finds it: type,
 /// `other` name and value as text (a PubMed id's digits), read from the identifier's JSON
-/// (as stored) so that an identifier type newer than this SDK is found too.
-fn identifier_row(reference: Uuid, json: &serde_json::Value) -> Option<IdentifierRow> {
+/// (as stored) so that an identifier type newer than this SDK is found too. `None` when
+/// the JSON lacks a type or value.
+fn identifier_row(json: &serde_json::Value) -> Option<(String, Option<String>, String)> {
     let text = |field: &str| match json.get(field) {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
     Some((
-        reference,
         text("identifier_type")?,
         text("other_identifier_name"),
         text("identifier")?,
     ))
 }
 
-/// Writes the lookup rows of `rows` in `tx`.
-async fn insert_identifiers(
-    tx: &mut Transaction<'static, Any>,
-    rows: &[IdentifierRow],
-) -> Result<(), ApiError> {
-    for chunk in rows.chunks(ROWS_OF_FOUR) {
-        let values = insert_values(Backend::of(tx), chunk.len(), 4);
-        let sql = format!(
-            "INSERT INTO reference_identifiers (reference_id, identifier_type, other_name, \
-             identifier) VALUES {values}"
-        );
-        let mut q = sqlx::query(&sql);
-        for (reference, kind, name, value) in chunk {
-            q = q
-                .bind(reference.to_string())
-                .bind(kind.as_str())
-                .bind(name.clone())
-                .bind(value.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+/// A statement of an import made ready off the runtime: its SQL and its values.
+struct Ready {
+    sql: String,
+    args: AnyArguments<'static>,
+    /// For a `refs` insert, its first reference (named should another import have stored
+    /// one of its references meanwhile).
+    refs_from: Option<Uuid>,
 }
 
-/// A step of an import made ready to write: its rows, serialised, and its enhancements
-/// with their stored forms.
+/// Values bound into one multi-row `INSERT`, its rows counted.
+#[derive(Default)]
+struct Rows {
+    args: AnyArguments<'static>,
+    count: usize,
+    /// Of `refs` rows, the first reference.
+    first: Option<Uuid>,
+}
+
+impl Rows {
+    /// Adds one value to the current row.
+    fn add<T>(&mut self, value: T) -> Result<(), ApiError>
+    where
+        T: sqlx::Encode<'static, Any> + sqlx::Type<Any> + 'static,
+    {
+        self.args
+            .add(value)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// Ends a row; once `per` rows are bound, they are moved to `out` as the statement
+    /// `sql(per)`.
+    fn end_row(&mut self, per: usize, sql: impl Fn(usize) -> String, out: &mut Vec<Ready>) {
+        self.count += 1;
+        if self.count == per {
+            self.flush(sql, out);
+        }
+    }
+
+    /// Moves the rows bound so far (if any) to `out` as the statement `sql(rows)`.
+    fn flush(&mut self, sql: impl Fn(usize) -> String, out: &mut Vec<Ready>) {
+        if self.count == 0 {
+            return;
+        }
+        let rows = std::mem::take(self);
+        out.push(Ready {
+            sql: sql(rows.count),
+            args: rows.args,
+            refs_from: rows.first,
+        });
+    }
+}
+
+/// A step of an import made ready to write: its references' ids and its statements, with
+/// every value bound (CPU work only: it runs on a blocking thread while the step before
+/// is written, so the database's thread is not kept waiting for it).
 #[derive(Default)]
 struct Step {
-    rows: Vec<RefRow<'static>>,
-    identifier_rows: Vec<IdentifierRow>,
-    enhancements: Vec<Enhancement>,
-    forms: Vec<StoredForm>,
+    ids: Vec<Uuid>,
+    statements: Vec<Ready>,
 }
 
 impl Step {
-    /// The step of the references `refs` (CPU work only: it runs on a blocking thread
-    /// while the step before is written).
-    fn of(refs: Vec<Reference>) -> Result<Self, ApiError> {
-        let mut step = Step {
-            rows: Vec::with_capacity(refs.len()),
-            ..Step::default()
+    /// The step of the references `refs` on `backend`, stored at `now_us`.
+    fn of(refs: Vec<Reference>, backend: Backend, now_us: i64) -> Result<Self, ApiError> {
+        let internal = |e: serde_json::Error| ApiError::Internal(e.to_string());
+        let created_at = stored_at(now_us)?;
+        let refs_sql = |rows: usize| {
+            format!(
+                "INSERT INTO refs (id, visibility, identifiers, created_at, wire) VALUES {}",
+                insert_values(backend, rows, 5)
+            )
         };
+        let identifiers_sql = |rows: usize| {
+            format!(
+                "INSERT INTO reference_identifiers (reference_id, identifier_type, other_name, \
+                 identifier) VALUES {}",
+                insert_values(backend, rows, 4)
+            )
+        };
+        let enhancements_sql = |rows: usize| insert_enhancements_sql(backend, rows);
+        let mut step = Step {
+            ids: Vec::with_capacity(refs.len()),
+            statements: Vec::new(),
+        };
+        let (mut ref_rows, mut identifier_rows, mut enhancement_rows) =
+            (Rows::default(), Rows::default(), Rows::default());
+        let (mut identifiers_out, mut enhancements_out) = (Vec::new(), Vec::new());
         for mut r in refs {
+            step.ids.push(r.id);
             // The route checked that each names this reference.
-            step.enhancements
-                .extend(r.enhancements.take().unwrap_or_default());
+            for e in r.enhancements.take().unwrap_or_default() {
+                // The route refused these, naming the line; checked again so that a
+                // database error (PostgreSQL refuses NUL in `text`) is never the refusal.
+                if let Err((field, problem)) = crate::text::check_enhancement(&e) {
+                    return Err(ApiError::Unprocessable(format!(
+                        "An enhancement of reference {} cannot be stored: {field}: {problem}",
+                        e.reference_id
+                    )));
+                }
+                let form = StoredForm::of(&e)?;
+                let id = e.id.unwrap_or_else(Uuid::new_v4);
+                bind_enhancement(&mut enhancement_rows.args, &e, form, id, &created_at, now_us)?;
+                enhancement_rows.end_row(INSERT_ROWS, enhancements_sql, &mut enhancements_out);
+            }
             // Serialised once: the stored JSON text, and the lookup rows read from it.
             let identifiers = r
                 .identifiers
                 .as_ref()
                 .map(serde_json::to_value)
                 .transpose()
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+                .map_err(internal)?;
             if let Some(serde_json::Value::Array(list)) = &identifiers {
-                step.identifier_rows
-                    .extend(list.iter().filter_map(|json| identifier_row(r.id, json)));
+                for (kind, name, value) in list.iter().filter_map(identifier_row) {
+                    identifier_rows.add(r.id.to_string())?;
+                    identifier_rows.add(kind)?;
+                    identifier_rows.add(name)?;
+                    identifier_rows.add(value)?;
+                    identifier_rows.end_row(REF_ROWS, identifiers_sql, &mut identifiers_out);
+                }
             }
             // Without its enhancements: the reference file's piece.
             let wire = jsonl::to_piece(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
-            step.rows.push((
-                r.id,
-                r.visibility.as_str(),
-                identifiers.map(|json| json.to_string()),
-                wire,
-            ));
+            ref_rows.first.get_or_insert(r.id);
+            ref_rows.add(r.id.to_string())?;
+            ref_rows.add(r.visibility.as_str())?;
+            ref_rows.add(identifiers.map(|json| json.to_string()))?;
+            ref_rows.add(now_us)?;
+            ref_rows.add(wire)?;
+            ref_rows.end_row(REF_ROWS, refs_sql, &mut step.statements);
         }
-        step.forms = step
-            .enhancements
-            .iter()
-            .map(StoredForm::of)
-            .collect::<Result<Vec<_>, _>>()?;
+        ref_rows.flush(refs_sql, &mut step.statements);
+        enhancement_rows.flush(enhancements_sql, &mut enhancements_out);
+        identifier_rows.flush(identifiers_sql, &mut identifiers_out);
+        // References first: the others' rows name them.
+        step.statements.extend(enhancements_out);
+        step.statements.extend(identifiers_out);
         Ok(step)
     }
 
-    /// Writes the step in `tx`.
-    async fn write(&self, tx: &mut Transaction<'static, Any>, now_us: i64) -> Result<(), ApiError> {
-        insert_refs(tx, &self.rows, now_us).await?;
-        let all: Vec<Item> = self.enhancements.iter().zip(&self.forms).collect();
-        insert_enhancements(tx, &all, now_us).await?;
-        insert_identifiers(tx, &self.identifier_rows).await
+    /// Writes the step in `tx`; a reference stored meanwhile by another import is a 409.
+    async fn write(self, tx: &mut Transaction<'static, Any>) -> Result<(), ApiError> {
+        for Ready { sql, args, refs_from } in self.statements {
+            let done = sqlx::query_with(&sql, args).execute(&mut **tx).await;
+            done.map_err(|e| match (ApiError::from(e), refs_from) {
+                (ApiError::Conflict(_), Some(first)) => ApiError::Conflict(format!(
+                    "References of this import (from {first}) were imported at the same \
+                     time by another request."
+                )),
+                (other, _) => other,
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -761,13 +820,13 @@ async fn references_in(conn: &mut AnyConnection, ids: &[Uuid]) -> Result<Vec<Ref
 ///
 /// # Errors
 /// Database errors.
-pub(super) async fn stored_refs<'c, E>(executor: E, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError>
+async fn stored_refs<'c, E>(executor: E, backend: Backend, ids: &[Uuid]) -> Result<Vec<Uuid>, ApiError>
 where
     E: sqlx::Executor<'c, Database = Any>,
 {
     let sql = format!(
         "SELECT id FROM refs WHERE id IN ({})",
-        placeholders(1, ids.len())
+        id_list(backend, ids.len())
     );
     let q = bind_ids(sqlx::query(&sql), ids);
     let rows = q.fetch_all(executor).await?;

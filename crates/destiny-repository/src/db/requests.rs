@@ -179,7 +179,7 @@ impl Db {
         let reference_file = (file == FileWritten::Yes).then_some(reference_file);
         let inline = crate::request_rows::with_request(req.reference_ids.len());
         let pending_written = (inline < req.reference_ids.len()).then_some(inline as i64);
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO enhancement_requests (id, robot_id, source, reference_ids, created_at, \
              reference_file, result_file, search_query, search_status, n_matched, \
@@ -309,7 +309,7 @@ impl Db {
             source: due.source.as_deref(),
             now_us,
         };
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.begin_write().await?;
         self.insert_pending(&mut tx, &pending, &due.reference_ids[from..to])
             .await?;
         let moved = sqlx::query(
@@ -382,7 +382,7 @@ impl Db {
         )
         .bind(id.to_string())
         .bind(key)
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }

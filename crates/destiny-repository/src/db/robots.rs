@@ -81,7 +81,7 @@ impl Db {
         .bind(&secret)
         .bind(now_us)
         .bind(entitlements_text(&robot.entitlements))
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(|e| duplicate_name(e, &robot.name))?;
         Ok(ProvisionedRobot {
@@ -142,7 +142,7 @@ impl Db {
         .bind(&robot.owner)
         .bind(entitlements.map(entitlements_text))
         .bind(id.to_string())
-        .execute(self.writer())
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(|e| duplicate_name(e, &robot.name))?;
         if done.rows_affected() == 0 {
@@ -175,7 +175,7 @@ impl Db {
         let done = sqlx::query("UPDATE robots SET client_secret = $1 WHERE id = $2")
             .bind(&secret)
             .bind(id.to_string())
-            .execute(self.writer())
+            .execute(&mut *self.write_conn().await?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(not_found(id));

@@ -65,7 +65,7 @@ impl Db {
     /// `ANALYZE` of the tables a poll reads; answers the queue's row estimate.
     async fn analyze(&self) -> Result<u64, sqlx::Error> {
         sqlx::query("ANALYZE pending_enhancements, enhancements, refs")
-            .execute(self.writer())
+            .execute(&mut *self.write_conn().await?)
             .await?;
         let rows: f32 =
             sqlx::query("SELECT reltuples FROM pg_class WHERE relname = 'pending_enhancements'")
