@@ -265,7 +265,9 @@ impl Db {
             let url = sqlite_url(url);
             // SQLite's default page cache is 2 MiB per connection: a working set larger
             // than that is re-read from the OS page cache at every statement. The cache
-            // grows only as pages are used.
+            // grows only as pages are used. The writer's holds what a write turn of an
+            // import changes (`SQLITE_IMPORT_TURN`): past its size, changed pages spill
+            // into the WAL before the commit, and a page changed again is written again.
             let opts = |max: u32, cache_kib: u32| {
                 AnyPoolOptions::new()
                     .max_connections(max)
