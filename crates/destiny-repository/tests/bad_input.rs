@@ -155,10 +155,9 @@ async fn an_import_line_with_a_field_twice_keeps_the_last_value() {
 
 /// A write failing after earlier chunks of the import committed (here a trigger refuses
 /// its last reference, as a full disk might) takes those chunks back: the import keeps
-/// nothing, on PostgreSQL where two transactions write it at once too. 4,000 generated
-/// references take several of the import's 200 ms turns on this machine, so chunks are
-/// committed before the failure (with the undo skipped, 3,000 references were left); a
-/// machine writing them in one turn would pass without reaching the undo.
+/// nothing, on PostgreSQL where two transactions write it at once too. Until a chunk is
+/// seen committed, the test waits for the writer as a robot's claim would, which ends
+/// the import's turn (SQLite's would otherwise hold all 4,000 references).
 async fn an_import_failing_in_its_last_chunk_keeps_nothing(backend: Backend) {
     let s = start(backend).await;
     let refs: Vec<destiny_sdk::models::Reference> =
@@ -190,8 +189,29 @@ async fn an_import_failing_in_its_last_chunk_keeps_nothing(backend: Backend) {
         destiny_sdk::jsonl::append_line(&mut body, r).expect("a line");
     }
     let body = String::from_utf8(body).expect("UTF-8");
-    let (status, answer) = s.admin(Method::POST, "/v1/references/", Some(body)).await;
+    let answered = std::sync::atomic::AtomicBool::new(false);
+    let import = async {
+        let answer = s.admin(Method::POST, "/v1/references/", Some(body)).await;
+        answered.store(true, std::sync::atomic::Ordering::Release);
+        answer
+    };
+    let watch = async {
+        let mut most = 0;
+        while !answered.load(std::sync::atomic::Ordering::Acquire) {
+            most = most.max(count(&s, "refs").await);
+            if most == 0 {
+                s.want_the_writer().await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        most
+    };
+    let ((status, answer), most) = tokio::join!(import, watch);
     assert!(status >= 400, "{status}: {answer}");
+    assert!(
+        most > 0,
+        "no chunk of the import was seen committed before it failed"
+    );
     for table in ["refs", "enhancements", "reference_identifiers"] {
         assert_eq!(
             count(&s, table).await,

@@ -491,22 +491,24 @@ async fn stored_references(pool: &sqlx::AnyPool) -> i64 {
     sql::scalar(pool, "SELECT COUNT(*) FROM refs", &[]).await
 }
 
-/// Imports `body` as the admin in a task of its own; the task answers the status.
-fn spawn_import(s: &Server, body: String) -> tokio::task::JoinHandle<u16> {
+/// Imports `body` as the admin in a task of its own; the task answers the status and the
+/// answer's text.
+fn spawn_import(s: &Server, body: String) -> tokio::task::JoinHandle<(u16, String)> {
     let (http, url, token) = (
         s.http.clone(),
         format!("{}/v1/references/", s.base),
         s.token.clone(),
     );
     tokio::spawn(async move {
-        http.post(url)
+        let answer = http
+            .post(url)
             .bearer_auth(token)
             .body(body)
             .send()
             .await
-            .expect("the import answers")
-            .status()
-            .as_u16()
+            .expect("the import answers");
+        let status = answer.status().as_u16();
+        (status, answer.text().await.expect("the answer's text"))
     })
 }
 
@@ -526,7 +528,7 @@ async fn a_poll_during_a_large_import_does_not_wait_for_it(backend: Backend) {
     // The first chunk is committed (an event of the server's): then poll.
     tokio::time::timeout(DEADLINE, async {
         while stored().await == SEEDED {
-            want_the_writer(&s).await;
+            s.want_the_writer().await;
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     })
@@ -543,15 +545,8 @@ async fn a_poll_during_a_large_import_does_not_wait_for_it(backend: Backend) {
         after_poll < SEEDED + IMPORTED,
         "the poll was answered only once the whole import was stored ({after_poll})"
     );
-    assert_eq!(import.await.expect("the import task"), 201);
+    assert_eq!(import.await.expect("the import task").0, 201);
     assert_eq!(stored().await, SEEDED + IMPORTED);
-}
-
-/// Waits for the writer, as a robot's claim would, and commits nothing: an import holding
-/// it commits what it wrote and gives the writer up at its next step.
-async fn want_the_writer(s: &Server) {
-    let turn = s.state.db.begin_write().await.expect("the writer");
-    turn.commit().await.expect("an empty commit");
 }
 
 /// A large import stays all or nothing though it is written in several transactions: a
@@ -585,11 +580,11 @@ async fn a_large_import_is_all_or_nothing(backend: Backend) {
     while !import.is_finished() {
         most = most.max(count().await);
         if most <= 1 {
-            want_the_writer(&s).await;
+            s.want_the_writer().await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    let status = import.await.expect("the import task");
+    let (status, _) = import.await.expect("the import task");
     assert!((400..600).contains(&status), "the import answered {status}");
     assert!(
         most > 1,
@@ -603,8 +598,9 @@ async fn a_large_import_is_all_or_nothing(backend: Backend) {
 }
 
 /// Two large imports posted at once whose last lines name the same new reference: one
-/// is stored whole (201) and the other is refused with a 409 naming a reference, nothing
-/// of it kept, whether it lost before writing or in a transaction once both were writing.
+/// is stored whole (201) and the other is refused with a 409 naming that reference,
+/// nothing of it kept, whether it lost before writing or in a transaction once both were
+/// writing.
 async fn two_imports_naming_one_reference_store_one_of_them_whole(backend: Backend) {
     const LINES: usize = 10_000;
     let s = start(backend).await;
@@ -615,9 +611,18 @@ async fn two_imports_naming_one_reference_store_one_of_them_whole(backend: Backe
         spawn_import(&s, body(30_000_000)),
         spawn_import(&s, body(40_000_000)),
     );
-    let mut statuses = [a.await.expect("an import"), b.await.expect("an import")];
-    statuses.sort_unstable();
-    assert_eq!(statuses, [201, 409], "one stored, one refused");
+    let mut answers = [a.await.expect("an import"), b.await.expect("an import")];
+    answers.sort_unstable();
+    let [(stored, _), (refused, detail)] = answers;
+    assert_eq!(
+        (stored, refused),
+        (201, 409),
+        "one stored, one refused: {detail}"
+    );
+    assert!(
+        detail.contains(&format!("Reference {shared} already exists.")),
+        "the refusal names the reference: {detail}"
+    );
     assert_eq!(
         stored_references(&pool).await,
         LINES as i64 + 1,

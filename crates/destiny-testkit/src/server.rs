@@ -199,6 +199,14 @@ impl Server {
         )
     }
 
+    /// Waits for the database's writer, as a robot's claim would, and commits nothing: an
+    /// import holding SQLite's writer commits what it wrote and gives it up at its next
+    /// step.
+    pub async fn want_the_writer(&self) {
+        let turn = self.state.db.begin_write().await.expect("the writer");
+        turn.commit().await.expect("an empty commit");
+    }
+
     /// Registers a robot through the admin API (without entitlements, as SDK 0.7.4 does).
     pub async fn register(&self, name: &str) -> ProvisionedRobot {
         self.register_robot(json!({"name": name, "description": "d", "owner": "o"}))

@@ -340,6 +340,7 @@ impl Db {
             super::percolation::enqueue(&mut *tx, &trigger, now_us).await?;
         }
         tx.commit().await?;
+        self.checkpoint_behind();
         Ok(Some((
             completed.into_iter().collect(),
             discarded.len() as u64,

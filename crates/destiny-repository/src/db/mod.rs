@@ -283,9 +283,16 @@ impl Db {
                             // A statement that writes many rows (a multi-row `INSERT`)
                             // keeps a journal of the pages it changes, to undo itself if
                             // it fails part-way. With temporary files on disk, that journal
-                            // spilled to a file past 64 KiB: an import wrote it 2 GB per
-                            // 50,000 references. In memory it is a copy, no system call.
+                            // spilled to a file past 64 KiB and was most of what an import
+                            // wrote. In memory it is a copy, no system call; the cost is
+                            // memory while one statement runs (a statement rewriting a
+                            // whole large table, as a migration might, holds its pages).
                             sqlx::query("PRAGMA temp_store = MEMORY")
+                                .execute(&mut *conn)
+                                .await?;
+                            // The WAL file is cut back to this once copied back, rather
+                            // than keeping the largest size it ever reached.
+                            sqlx::query("PRAGMA journal_size_limit = 67108864")
                                 .execute(&mut *conn)
                                 .await?;
                             sqlx::query("PRAGMA synchronous = NORMAL")
@@ -389,29 +396,41 @@ impl Db {
     /// On SQLite, copies the WAL back into the database file in a task of its own, on a
     /// reader connection, while the writer goes on (a passive checkpoint, which neither
     /// waits for nor blocks anyone); one at a time, a call while one runs is covered by
-    /// it. Bulk writers call this after each commit: a commit past [`CHECKPOINT_PAGES`]
-    /// would otherwise copy the log itself before the next transaction could begin (a
-    /// third of an import's time). Nothing on PostgreSQL.
+    /// it. Bulk writers (an import's turns, a robot's results, a large request's rows)
+    /// call this after each commit: past `CHECKPOINT_PAGES` of WAL, a commit would
+    /// otherwise copy the log itself before the next transaction could begin. Nothing on
+    /// PostgreSQL.
     pub fn checkpoint_behind(&self) {
-        use std::sync::atomic::Ordering;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        /// Lets the next call run one, however this one ends.
+        struct Running(std::sync::Arc<AtomicBool>);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
         if self.backend != Backend::Sqlite || self.checkpointing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let db = self.clone();
+        let running = Running(self.checkpointing.clone());
+        let reader = self.reader.clone();
         tokio::spawn(async move {
+            let _running = running;
             let done = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(db.reader())
+                .execute(&reader)
                 .await;
-            if let Err(e) = done {
+            // A database closed meanwhile was copied back by its closing.
+            if let (Err(e), false) = (done, reader.is_closed()) {
                 tracing::warn!(error = %e, "copying the WAL into the database failed; the writer will");
             }
-            db.checkpointing.store(false, Ordering::Release);
         });
     }
 
-    /// Whether another caller waits for the writer now.
+    /// Whether another caller waits for SQLite's one writer now. (Always `false` on
+    /// PostgreSQL, whose writers do not wait for one another.)
     pub fn writer_wanted(&self) -> bool {
-        self.wanted.load(std::sync::atomic::Ordering::Relaxed) > 0
+        self.backend == Backend::Sqlite
+            && self.wanted.load(std::sync::atomic::Ordering::Relaxed) > 0
     }
 
     /// Checks the database answers.

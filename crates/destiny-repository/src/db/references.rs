@@ -178,7 +178,7 @@ type Item<'a> = (&'a Enhancement, &'a StoredForm);
 /// Stores enhancements, each unless an identical one is already on its reference (or
 /// earlier in `items`); returns, per item, whether it was stored. An enhancement's id is
 /// assigned when absent. One multi-row `INSERT … ON CONFLICT DO NOTHING` per
-/// 50 items (and, only when some were duplicates, a `SELECT` of their ids).
+/// [`INSERT_ROWS`] items (and, only when some were duplicates, a `SELECT` of their ids).
 ///
 /// The ids in `items` must be new and distinct (absent, or the caller's own fresh ids):
 /// an item is reported stored when a row with its id exists after the insert.
@@ -340,7 +340,8 @@ impl Db {
     /// copied back in the background ([`Db::checkpoint_behind`]). Should a chunk fail all
     /// the same (a concurrent import took one of the ids meanwhile, the disk filled up),
     /// the chunks already written are deleted before the error is returned. While an
-    /// import runs, the references of its written chunks can already be read.
+    /// import runs, the references of its written chunks can already be read. An import
+    /// never supersedes: the route refuses `supersedes` and tombstones in its lines.
     ///
     /// # Errors
     /// 409 when a reference id exists already or is repeated; database errors.
@@ -403,37 +404,40 @@ impl Db {
             Backend::Sqlite => SQLITE_IMPORT_TURN,
             Backend::Postgres => POSTGRES_IMPORT_TURN,
         };
-        let mut step = made(next().await)?;
-        while !step.ids.is_empty() {
-            let mut tx = self.begin_write().await?;
-            // Timed from when the writer is ours (waiting for it is not our turn), and at
-            // least one step per turn, so an import always moves on.
-            let started = std::time::Instant::now();
-            let mut chunk_ids = Vec::new();
-            loop {
-                chunk_ids.extend(step.ids.iter().copied());
-                let (written, following) = tokio::join!(step.write(&mut tx), next());
-                if let Err(e) = written {
-                    // The others stop at their next step: nothing more is written.
-                    *refs.lock().unwrap_or_else(|p| p.into_inner()) = Vec::new().into_iter();
-                    return Err(e);
+        let all = async {
+            let mut step = made(next().await)?;
+            while !step.ids.is_empty() {
+                let mut tx = self.begin_write().await?;
+                // Timed from when the writer is ours (waiting for it is not our turn), and
+                // at least one step per turn, so an import always moves on.
+                let started = std::time::Instant::now();
+                let mut chunk_ids = Vec::new();
+                loop {
+                    let ids = step.ids.clone();
+                    let (written, following) = tokio::join!(step.write(self, &mut tx), next());
+                    written?;
+                    chunk_ids.extend(ids);
+                    step = made(following)?;
+                    if step.ids.is_empty() || started.elapsed() >= turn || self.writer_wanted()
+                    {
+                        break;
+                    }
                 }
-                step = made(following)?;
-                if step.ids.is_empty()
-                    || started.elapsed() >= turn
-                    || self.writer_wanted()
-                {
-                    break;
-                }
+                tx.commit().await?;
+                self.checkpoint_behind();
+                written
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(chunk_ids);
             }
-            tx.commit().await?;
-            self.checkpoint_behind();
-            written
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(chunk_ids);
+            Ok::<(), ApiError>(())
+        };
+        let outcome = all.await;
+        if outcome.is_err() {
+            // The other writers stop at their next step: nothing more is written.
+            *refs.lock().unwrap_or_else(|p| p.into_inner()) = Vec::new().into_iter();
         }
-        Ok(())
+        outcome
     }
 
     /// The first of `ids` already stored, if any.
@@ -618,9 +622,9 @@ fn identifier_row(json: &serde_json::Value) -> Option<(String, Option<String>, S
 struct Ready {
     sql: String,
     args: AnyArguments<'static>,
-    /// For a `refs` insert, its first reference (named should another import have stored
-    /// one of its references meanwhile).
-    refs_from: Option<Uuid>,
+    /// For a `refs` insert, its references (one of them stored meanwhile by another import
+    /// is named in the 409).
+    refs: Vec<Uuid>,
 }
 
 /// Values bound into one multi-row `INSERT`, its rows counted.
@@ -628,8 +632,8 @@ struct Ready {
 struct Rows {
     args: AnyArguments<'static>,
     count: usize,
-    /// Of `refs` rows, the first reference.
-    first: Option<Uuid>,
+    /// Of `refs` rows, their references.
+    refs: Vec<Uuid>,
 }
 
 impl Rows {
@@ -661,7 +665,7 @@ impl Rows {
         out.push(Ready {
             sql: sql(rows.count),
             args: rows.args,
-            refs_from: rows.first,
+            refs: rows.refs,
         });
     }
 }
@@ -736,7 +740,7 @@ impl Step {
             }
             // Without its enhancements: the reference file's piece.
             let wire = jsonl::to_piece(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
-            ref_rows.first.get_or_insert(r.id);
+            ref_rows.refs.push(r.id);
             ref_rows.add(r.id.to_string())?;
             ref_rows.add(r.visibility.as_str())?;
             ref_rows.add(identifiers.map(|json| json.to_string()))?;
@@ -753,17 +757,28 @@ impl Step {
         Ok(step)
     }
 
-    /// Writes the step in `tx`; a reference stored meanwhile by another import is a 409.
-    async fn write(self, tx: &mut Transaction<'static, Any>) -> Result<(), ApiError> {
-        for Ready { sql, args, refs_from } in self.statements {
+    /// Writes the step in `tx` (of `db`); a reference stored meanwhile by another import
+    /// is a 409 naming it.
+    async fn write(self, db: &Db, tx: &mut Transaction<'static, Any>) -> Result<(), ApiError> {
+        for Ready { sql, args, refs } in self.statements {
             let done = sqlx::query_with(&sql, args).execute(&mut **tx).await;
-            done.map_err(|e| match (ApiError::from(e), refs_from) {
-                (ApiError::Conflict(_), Some(first)) => ApiError::Conflict(format!(
-                    "References of this import (from {first}) were imported at the same \
-                     time by another request."
-                )),
-                (other, _) => other,
-            })?;
+            match done.map_err(ApiError::from) {
+                Ok(_) => {}
+                Err(ApiError::Conflict(_)) if !refs.is_empty() => {
+                    // Which one: committed by the other import, so the reader sees it.
+                    let mut conn = db.reader().acquire().await?;
+                    let stored = stored_refs(&mut *conn, db.backend(), &refs).await?;
+                    return Err(match stored.first() {
+                        Some(id) => exists(*id),
+                        None => ApiError::Conflict(format!(
+                            "References of this import (from {}) were imported at the same \
+                             time by another request.",
+                            refs[0]
+                        )),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

@@ -328,6 +328,7 @@ impl Db {
             )));
         }
         tx.commit().await?;
+        self.checkpoint_behind();
         self.note_changes((to - from) as u64);
         Ok(())
     }
