@@ -26,6 +26,7 @@
 //!   the reference files of large requests, written after the answer.
 //! - `admission`: the bounded queue polls wait in for their turn (backpressure instead of
 //!   pool timeouts).
+//! - `foreground`: requests in flight that bulk background work steps aside for.
 //! - `import`: validating and importing result files (the validation file).
 //! - `jobs`: background work: the expiry job and the import worker.
 //! - `api`: the HTTP routes (robot, admin, health) and `AppState`.
@@ -65,6 +66,7 @@ internal! {
     blob;
     db;
     error;
+    foreground;
     import;
     jobs;
     lifecycle;

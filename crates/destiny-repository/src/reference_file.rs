@@ -9,6 +9,7 @@ use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
 use crate::blob::{BlobKey, Store};
+use crate::foreground::Foreground;
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -48,6 +49,9 @@ const READ_AHEAD: usize = 2;
 /// texts are left out (redacted, as the repository does: the enhancement is dropped, not
 /// masked).
 ///
+/// With `pace` (bulk work in the background), each chunk is read once no foreground
+/// request is in flight ([`Foreground::idle`]).
+///
 /// # Errors
 /// [`ApiError::Storage`] (503) when the blob store fails (full disk included); database
 /// errors.
@@ -57,6 +61,7 @@ pub async fn write(
     db: &Db,
     ids: &[Uuid],
     reader: Reader,
+    pace: Option<&Foreground>,
 ) -> Result<(), ApiError> {
     let key = BlobKey::new(key)?;
     let mut writer = store.create(&key).await?;
@@ -73,6 +78,9 @@ pub async fn write(
         let buf = task
             .await
             .map_err(|e| ApiError::Internal(format!("reading a reference file failed: {e}")))??;
+        if let Some(foreground) = pace {
+            foreground.idle().await;
+        }
         reading.extend(chunks.next().map(read));
         writer.write(&buf).await?;
     }

@@ -51,7 +51,8 @@ pub(crate) async fn write(
 ) -> Result<(), ApiError> {
     let (key, _) = crate::db::requests::request_files(id);
     let reader = Reader::of(&state.db.robot_entitlements(robot).await?);
-    crate::reference_file::write(state.blobs.store(), &key, &state.db, ids, reader).await
+    let pace = Some(&state.foreground);
+    crate::reference_file::write(state.blobs.store(), &key, &state.db, ids, reader, pace).await
 }
 
 async fn drain_held(state: &AppState) -> Result<(), ApiError> {

@@ -107,7 +107,7 @@ async fn model_lines(s: &Server, ids: &[Uuid], reader: Reader) -> Vec<u8> {
 async fn written_file(s: &Server, ids: &[Uuid], reader: Reader) -> Vec<u8> {
     let key = format!("test/{}.jsonl", Uuid::new_v4());
     let store = s.state.blobs.store();
-    reference_file::write(store, &key, &s.state.db, ids, reader)
+    reference_file::write(store, &key, &s.state.db, ids, reader, None)
         .await
         .expect("file written");
     let key = destiny_repository::blob::BlobKey::new(&key).expect("a key");

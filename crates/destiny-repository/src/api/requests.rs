@@ -45,6 +45,7 @@ async fn create_request(
     caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    let _busy = state.foreground.busy();
     let req: EnhancementRequestIn = json_body(&body)?;
     caller.may_act_for(req.robot_id, "The robot_id")?;
     let id = state.create_request(&req).await?;

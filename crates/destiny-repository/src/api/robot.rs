@@ -114,6 +114,7 @@ async fn poll(
     client: VerifiedClient,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let _busy = state.foreground.busy();
     let robot_id = match params.get("robot_id") {
         Some(t) => parse_uuid("robot_id", "query", t)?,
         None => {
@@ -185,6 +186,7 @@ async fn poll(
             &state.db,
             &claim.reference_ids,
             reader,
+            None,
         )
         .await?;
         state
