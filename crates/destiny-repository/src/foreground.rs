@@ -1,8 +1,11 @@
-//! Requests a user or robot waits on (enhancement requests, polls), counted while they
-//! run, so that bulk work in the background (a large request's pending enhancements and
-//! reference file, written after its answer) steps aside between two of its chunks
-//! while one is answered. On a machine of few cores the two otherwise share the CPU, and
-//! the answer waits for both.
+//! Enhancement requests in flight, counted while they run, so that bulk work in the
+//! background (a large request's pending enhancements and reference file, written after
+//! its answer) steps aside between two of its chunks while one is answered. On a machine
+//! of few cores the two otherwise share the CPU, and the answer waits for both.
+//!
+//! Polls are not counted: robots poll all the time, and bulk work that stepped aside for
+//! each of them would barely move (the files of large requests were written one chunk
+//! per [`MAX_WAIT`] under 32 pollers).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use tokio::sync::Notify;
 
 /// The longest bulk work waits at one time: a steady stream of requests slows it down,
 /// but cannot hold it back for good.
-pub const MAX_WAIT: Duration = Duration::from_secs(2);
+pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// The count of foreground requests in flight (clones share it).
 #[derive(Debug, Clone, Default)]

@@ -39,7 +39,8 @@ pub async fn drain(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// Writes the reference file of request `id` for `robot`: its references `ids`, in order,
-/// as that robot may read them.
+/// as that robot may read them; `paced` (in the background) steps aside for enhancement
+/// requests in flight ([`crate::foreground`]), as the request writing it inline must not.
 ///
 /// # Errors
 /// Database or storage failures.
@@ -48,16 +49,17 @@ pub(crate) async fn write(
     id: Uuid,
     robot: Uuid,
     ids: &[Uuid],
+    paced: bool,
 ) -> Result<(), ApiError> {
     let (key, _) = crate::db::requests::request_files(id);
     let reader = Reader::of(&state.db.robot_entitlements(robot).await?);
-    let pace = Some(&state.foreground);
+    let pace = paced.then_some(&state.foreground);
     crate::reference_file::write(state.blobs.store(), &key, &state.db, ids, reader, pace).await
 }
 
 async fn drain_held(state: &AppState) -> Result<(), ApiError> {
     while let Some(due) = state.db.next_due_reference_file().await? {
-        write(state, due.id, due.robot_id, &due.reference_ids).await?;
+        write(state, due.id, due.robot_id, &due.reference_ids, true).await?;
         tracing::info!(request = %due.id, references = due.reference_ids.len(), "request reference file written");
         state.db.reference_file_written(due.id).await?;
         state.changed();

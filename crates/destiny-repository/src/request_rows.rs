@@ -10,7 +10,7 @@
 //! finished), its legacy reference file waits ([`crate::request_files`]), and a legacy
 //! result for it is refused.
 //!
-//! Each chunk waits while an enhancement request or a poll is answered
+//! Each chunk waits while an enhancement request is answered
 //! ([`crate::foreground`]). One server at a time writes them ([`ClusterKey::RequestRows`]). Each chunk commits
 //! with the count written so far, so a server stopped midway leaves the rest to the next
 //! round, of whichever server.
@@ -60,7 +60,7 @@ async fn drain_held(state: &AppState) -> Result<(), ApiError> {
         let (total, mut from) = (due.reference_ids.len(), due.written);
         loop {
             let to = (from + CHUNK).min(total);
-            // Enhancement requests and polls first (`crate::foreground`).
+            // Enhancement requests first (`crate::foreground`).
             state.foreground.idle().await;
             db.write_due_rows(&due, from, to, micros(state.clock.now()))
                 .await?;

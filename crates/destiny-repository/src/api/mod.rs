@@ -65,8 +65,8 @@ pub struct AppState {
     pub percolating: Arc<tokio::sync::Mutex<()>>,
     /// What the server counts (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
-    /// Enhancement requests and polls in flight, which the writing of large requests'
-    /// rows and files steps aside for.
+    /// Enhancement requests in flight, which the writing of large requests' rows and
+    /// files steps aside for.
     pub foreground: crate::foreground::Foreground,
 }
 

@@ -116,7 +116,7 @@ impl AppState {
         // ([`crate::request_files`]): `reference_data_url` is absent until then.
         let id = Uuid::new_v4();
         let file = if crate::request_files::with_request(req.reference_ids.len()) {
-            crate::request_files::write(self, id, req.robot_id, &req.reference_ids).await?;
+            crate::request_files::write(self, id, req.robot_id, &req.reference_ids, false).await?;
             FileWritten::Yes
         } else {
             FileWritten::Later

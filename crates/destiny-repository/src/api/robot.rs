@@ -114,7 +114,6 @@ async fn poll(
     client: VerifiedClient,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let _busy = state.foreground.busy();
     let robot_id = match params.get("robot_id") {
         Some(t) => parse_uuid("robot_id", "query", t)?,
         None => {
