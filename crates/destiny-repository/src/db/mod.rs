@@ -274,36 +274,30 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(10))
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
-                            sqlx::query("PRAGMA busy_timeout = 10000")
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query("PRAGMA foreign_keys = ON")
-                                .execute(&mut *conn)
-                                .await?;
-                            // A statement that writes many rows (a multi-row `INSERT`)
-                            // keeps a journal of the pages it changes, to undo itself if
-                            // it fails part-way. With temporary files on disk, that journal
-                            // spilled to a file past 64 KiB and was most of what an import
-                            // wrote. In memory it is a copy, no system call; the cost is
-                            // memory while one statement runs (a statement rewriting a
-                            // whole large table, as a migration might, holds its pages).
-                            sqlx::query("PRAGMA temp_store = MEMORY")
-                                .execute(&mut *conn)
-                                .await?;
-                            // The WAL file is cut back to this once copied back, rather
-                            // than keeping the largest size it ever reached.
-                            sqlx::query("PRAGMA journal_size_limit = 67108864")
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query("PRAGMA synchronous = NORMAL")
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query(&format!("PRAGMA cache_size = -{cache_kib}"))
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query(&format!("PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}"))
-                                .execute(&mut *conn)
-                                .await?;
+                            let pragmas = [
+                                "busy_timeout = 10000".to_owned(),
+                                "foreign_keys = ON".to_owned(),
+                                // A statement that writes many rows (a multi-row
+                                // `INSERT`) keeps a journal of the pages it changes, to
+                                // undo itself if it fails part-way. With temporary files
+                                // on disk, that journal spilled to a file past 64 KiB and
+                                // was most of what an import wrote. In memory it is a
+                                // copy, no system call; the cost is memory while one
+                                // statement runs (a statement rewriting a whole large
+                                // table, as a migration might, holds its pages).
+                                "temp_store = MEMORY".to_owned(),
+                                // The WAL file is cut back to this once copied back,
+                                // rather than keeping the largest size it ever reached.
+                                "journal_size_limit = 67108864".to_owned(),
+                                "synchronous = NORMAL".to_owned(),
+                                format!("cache_size = -{cache_kib}"),
+                                format!("wal_autocheckpoint = {CHECKPOINT_PAGES}"),
+                            ];
+                            for pragma in pragmas {
+                                sqlx::query(&format!("PRAGMA {pragma}"))
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
                             Ok(())
                         })
                     })

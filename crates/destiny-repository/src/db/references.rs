@@ -178,7 +178,7 @@ type Item<'a> = (&'a Enhancement, &'a StoredForm);
 /// Stores enhancements, each unless an identical one is already on its reference (or
 /// earlier in `items`); returns, per item, whether it was stored. An enhancement's id is
 /// assigned when absent. One multi-row `INSERT … ON CONFLICT DO NOTHING` per
-/// [`INSERT_ROWS`] items (and, only when some were duplicates, a `SELECT` of their ids).
+/// `INSERT_ROWS` items (and, only when some were duplicates, a `SELECT` of their ids).
 ///
 /// The ids in `items` must be new and distinct (absent, or the caller's own fresh ids):
 /// an item is reported stored when a row with its id exists after the insert.
