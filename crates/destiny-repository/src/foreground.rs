@@ -4,8 +4,7 @@
 //! of few cores the two otherwise share the CPU, and the answer waits for both.
 //!
 //! Polls are not counted: robots poll all the time, and bulk work that stepped aside for
-//! each of them would barely move (the files of large requests were written one chunk
-//! per [`MAX_WAIT`] under 32 pollers).
+//! each of them would write one chunk per [`MAX_WAIT`] while robots work.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

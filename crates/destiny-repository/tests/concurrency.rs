@@ -525,15 +525,17 @@ async fn a_poll_during_a_large_import_does_not_wait_for_it(backend: Backend) {
     let import = spawn_import(&s, open_alex_lines(10_000_000, IMPORTED as usize));
     let pool = s.db.pool().await;
     let stored = || stored_references(&pool);
-    // The first chunk is committed (an event of the server's): then poll.
+    // The first chunk is committed (an event of the server's): then poll. Waiting for
+    // the writer meanwhile, as a claim would, the import commits at each step.
+    let wanting = s.want_the_writer();
     tokio::time::timeout(DEADLINE, async {
         while stored().await == SEEDED {
-            s.want_the_writer().await;
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     })
     .await
     .expect("the import begins");
+    drop(wanting);
     let batch = client
         .poll_robot_enhancement_batch(robot.id, 5, None)
         .await
@@ -575,15 +577,18 @@ async fn a_large_import_is_all_or_nothing(backend: Backend) {
     let last = Uuid::new_v4();
     let refused = json!({"id": last, "enhancements": [{"reference_id": last, "source": "refused last",
         "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}]});
+    // Waiting for the writer until a commit is seen, the import commits at each step.
+    let mut wanting = Some(s.want_the_writer());
     let import = spawn_import(&s, body(refused));
     let mut most = 0;
     while !import.is_finished() {
         most = most.max(count().await);
-        if most <= 1 {
-            s.want_the_writer().await;
+        if most > 1 {
+            wanting = None;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    drop(wanting);
     let (status, _) = import.await.expect("the import task");
     assert!((400..600).contains(&status), "the import answered {status}");
     assert!(

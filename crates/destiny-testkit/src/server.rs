@@ -199,12 +199,11 @@ impl Server {
         )
     }
 
-    /// Waits for the database's writer, as a robot's claim would, and commits nothing: an
-    /// import holding SQLite's writer commits what it wrote and gives it up at its next
-    /// step.
-    pub async fn want_the_writer(&self) {
-        let turn = self.state.db.begin_write().await.expect("the writer");
-        turn.commit().await.expect("an empty commit");
+    /// Counts as waiting for the database's writer while the answer lives, as a robot's
+    /// claim would: an import holding SQLite's writer commits at each of its steps
+    /// meanwhile, with no race against its turn.
+    pub fn want_the_writer(&self) -> destiny_repository::db::Wanting<'_> {
+        self.state.db.wanting()
     }
 
     /// Registers a robot through the admin API (without entitlements, as SDK 0.7.4 does).

@@ -148,7 +148,8 @@ pub fn single_server_lock(url: &str) -> Result<Option<std::fs::File>, DbError> {
 
 /// One wait for the writer, counted while it lives (so a wait given up, its future
 /// dropped, is uncounted too).
-struct Wanting<'a>(&'a std::sync::atomic::AtomicUsize);
+#[derive(Debug)]
+pub struct Wanting<'a>(&'a std::sync::atomic::AtomicUsize);
 
 impl<'a> Wanting<'a> {
     fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
@@ -280,9 +281,10 @@ impl Db {
                                 // A statement that writes many rows (a multi-row
                                 // `INSERT`) keeps a journal of the pages it changes, to
                                 // undo itself if it fails part-way. With temporary files
-                                // on disk, that journal spilled to a file past 64 KiB and
-                                // was most of what an import wrote. In memory it is a
-                                // copy, no system call; the cost is memory while one
+                                // on disk, that journal spills to a file past 64 KiB: an
+                                // import's inserts wrote each changed page there as well
+                                // as to the WAL. In memory it is a copy, no system call;
+                                // the cost is memory while one
                                 // statement runs (a statement rewriting a whole large
                                 // table, as a migration might, holds its pages).
                                 "temp_store = MEMORY".to_owned(),
@@ -418,6 +420,13 @@ impl Db {
                 tracing::warn!(error = %e, "copying the WAL into the database failed; the writer will");
             }
         });
+    }
+
+    /// Counts as a caller waiting for the writer while the answer lives, as
+    /// [`Db::begin_write`] does while it waits: an import holding SQLite's writer commits
+    /// at each step meanwhile. (For tests that need an import's commits to be seen.)
+    pub fn wanting(&self) -> Wanting<'_> {
+        Wanting::new(&self.wanted)
     }
 
     /// Whether another caller waits for SQLite's one writer now. (Always `false` on

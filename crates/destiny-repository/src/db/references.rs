@@ -137,20 +137,31 @@ fn bind_enhancement(
     now_us: i64,
 ) -> Result<(), ApiError> {
     let (head, tail) = wire_pieces(e, id, created_at.clone())?;
-    let internal = |err: sqlx::error::BoxDynError| ApiError::Internal(err.to_string());
-    args.add(id.to_string()).map_err(internal)?;
-    args.add(e.reference_id.to_string()).map_err(internal)?;
-    args.add(e.source.clone()).map_err(internal)?;
-    args.add(e.visibility.as_str()).map_err(internal)?;
-    args.add(e.robot_version.clone()).map_err(internal)?;
-    args.add(form.derived).map_err(internal)?;
-    args.add(form.content).map_err(internal)?;
-    args.add(form.fingerprint).map_err(internal)?;
-    args.add(now_us).map_err(internal)?;
-    args.add(e.supersedes.map(|t| t.to_string())).map_err(internal)?;
-    args.add(e.content.enhancement_type().to_owned()).map_err(internal)?;
-    args.add(head).map_err(internal)?;
-    args.add(tail).map_err(internal)
+    bind(args, id.to_string())?;
+    bind(args, e.reference_id.to_string())?;
+    bind(args, e.source.clone())?;
+    bind(args, e.visibility.as_str())?;
+    bind(args, e.robot_version.clone())?;
+    bind(args, form.derived)?;
+    bind(args, form.content)?;
+    bind(args, form.fingerprint)?;
+    bind(args, now_us)?;
+    bind(args, e.supersedes.map(|t| t.to_string()))?;
+    bind(args, e.content.enhancement_type().to_owned())?;
+    bind(args, head)?;
+    bind(args, tail)
+}
+
+/// Binds `value` as the next parameter of `args`.
+///
+/// # Errors
+/// [`ApiError::Internal`] if it cannot be (never, for the types bound here).
+fn bind<T>(args: &mut AnyArguments<'static>, value: T) -> Result<(), ApiError>
+where
+    T: sqlx::Encode<'static, Any> + sqlx::Type<Any> + 'static,
+{
+    args.add(value)
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// The columns [`bind_enhancement`] binds, in its order.
@@ -413,7 +424,7 @@ impl Db {
                 let started = std::time::Instant::now();
                 let mut chunk_ids = Vec::new();
                 loop {
-                    let ids = step.ids.clone();
+                    let ids = std::mem::take(&mut step.ids);
                     let (written, following) = tokio::join!(step.write(self, &mut tx), next());
                     written?;
                     chunk_ids.extend(ids);
@@ -642,9 +653,7 @@ impl Rows {
     where
         T: sqlx::Encode<'static, Any> + sqlx::Type<Any> + 'static,
     {
-        self.args
-            .add(value)
-            .map_err(|e| ApiError::Internal(e.to_string()))
+        bind(&mut self.args, value)
     }
 
     /// Ends a row; once `per` rows are bound, they are moved to `out` as the statement
